@@ -1,0 +1,104 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// Server is one [serverN] block after [server default] values of the global
+// and the application file were applied to it.
+type Server struct {
+	Name     string // section name: "server1"
+	Hostname string // hostname= (required)
+	IP       string // ip=, defaults to Hostname resolved (or Hostname when it is an address)
+	Port     int    // port=, default 3306
+
+	User         string // user=, default root
+	Password     string // password=
+	ReplUser     string // repl_user=, default repl
+	ReplPassword string // repl_password=
+
+	SSHUser           string        // ssh_user=, default: the current user
+	SSHHost           string        // ssh_host=, default Hostname
+	SSHIP             string        // ssh_ip=, default SSHHost resolved
+	SSHPort           int           // ssh_port=, default 22
+	SSHOptions        string        // ssh_options= (recorded; only the options we understand are honoured)
+	SSHKey            string        // ssh_key= (new): private key file
+	SSHKnownHosts     string        // ssh_known_hosts= (new): known_hosts file, default ~/.ssh/known_hosts
+	SSHConnectTimeout time.Duration // ssh_connection_timeout=, default 5s
+
+	CandidateMaster bool // candidate_master=
+	NoMaster        bool // no_master=
+	IgnoreFail      bool // ignore_fail=
+	CheckReplDelay  bool // check_repl_delay=, default true
+	LatestPriority  bool // latest_priority=, default true
+
+	MasterBinlogDir string // master_binlog_dir=; "" means use what discovery saw
+	RemoteWorkdir   string // remote_workdir=, default /var/tmp
+	ClientBinDir    string // client_bindir= (accepted, unused: we ship no tools to DB hosts)
+	ClientLibDir    string // client_libdir= (accepted, unused)
+	DisableLogBin   bool   // disable_log_bin=: apply recovered events with sql_log_bin=0
+	Datacenter      string // datacenter= (new)
+	MultiTierSlave  bool   // multi_tier_slave=
+}
+
+// Addr is ip:port, the address used for MySQL connections.
+func (s *Server) Addr() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.Port)) }
+
+// SSHAddr is ssh_ip:ssh_port.
+func (s *Server) SSHAddr() string { return net.JoinHostPort(s.SSHIP, strconv.Itoa(s.SSHPort)) }
+
+// String prints the server the way MHA does: host(ip:port).
+func (s *Server) String() string { return s.Hostname + "(" + s.Addr() + ")" }
+
+// App is one application (one replication group), from app1.conf plus the
+// global file.
+type App struct {
+	Name       string // base name of the application file without extension: "app1"
+	File       string // path of the application file
+	GlobalFile string // path of the global file, "" when none
+
+	ManagerWorkdir string // manager_workdir=, default /var/log/masterha/<app>
+	ManagerLog     string // manager_log=
+
+	PingInterval time.Duration // ping_interval= (seconds), default 3s
+	PingType     string        // ping_type=: CONNECT, SELECT (default) or INSERT
+	// ConnectTimeout for MySQL health probes (new: connect_timeout=, seconds), default 1s.
+	ConnectTimeout time.Duration
+
+	SecondaryCheckScript       string        // secondary_check_script=
+	MasterIPFailoverScript     string        // master_ip_failover_script=
+	MasterIPOnlineChangeScript string        // master_ip_online_change_script=
+	ShutdownScript             string        // shutdown_script=
+	ReportScript               string        // report_script=
+	InitConfLoadScript         string        // init_conf_load_script= (accepted, unused)
+	HookTimeout                time.Duration // hook_timeout= (new), default 60s
+
+	LastFailoverMinute     int  // last_failover_minute=, default 480
+	MultiTierSlave         bool // multi_tier_slave=
+	IgnoreMultiMaster      bool // ignore_multimaster=
+	SkipInitSSHCheck       bool // skip_init_ssh_check=
+	PreventCrossDCFailover bool // prevent_cross_dc_failover= (new)
+	// UseGTIDAutoPos: use_gtid_auto_pos= (recorded for MHA compatibility).
+	UseGTIDAutoPos bool
+	// RunningUpdatesLimit for online switch (seconds), default 1 (MHA's --running_updates_limit).
+	RunningUpdatesLimit time.Duration
+	// MaxLagForSwitch: online switch refuses replicas further behind (new: switch_max_lag=, seconds), default 1.
+	MaxLagForSwitch time.Duration
+	// FenceMode for the old master: "read_only_ftwrl" (default), "read_only" or "shutdown" (new: fence_mode=).
+	FenceMode string
+
+	Servers []*Server // in file order
+}
+
+// Server returns the server whose Name, Hostname, "ip:port" or "hostname:port" equals key.
+func (a *App) Server(key string) *Server {
+	for _, s := range a.Servers {
+		if s.Name == key || s.Addr() == key || s.Hostname == key ||
+			net.JoinHostPort(s.Hostname, strconv.Itoa(s.Port)) == key {
+			return s
+		}
+	}
+	return nil
+}
