@@ -1,0 +1,142 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/testbed"
+)
+
+func startSSHD(t *testing.T) *testbed.SSHD {
+	t.Helper()
+	d, err := testbed.StartSSHD(filepath.Join(t.TempDir(), "sshd"), "127.0.0.1")
+	if d != nil {
+		t.Cleanup(d.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func cfgFor(d *testbed.SSHD) Config {
+	return Config{User: d.User, Host: d.Host, Port: d.Port, KeyFile: d.ClientKey, KnownHostsFile: d.KnownHosts, Timeout: 3 * time.Second}
+}
+
+func TestReadAndWrite(t *testing.T) {
+	d := startSSHD(t)
+	ctx := context.Background()
+	c, err := Dial(ctx, cfgFor(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "it's a file")
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	if err := c.WriteFile(ctx, path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("WriteFile wrote %d bytes (err %v), want %d", len(got), err, len(data))
+	}
+	size, err := c.Stat(ctx, path)
+	if err != nil || size != int64(len(data)) {
+		t.Fatalf("Stat = %d, %v; want %d", size, err, len(data))
+	}
+	for _, tc := range []struct {
+		name       string
+		off, n     int64
+		want       []byte
+		wantErrSub string
+	}{
+		{"from offset", 9995, -1, data[9995:], ""},
+		{"range", 5, 7, data[5:12], ""},
+		{"range past end", 9990, 20, nil, "shorter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			var err error
+			if tc.n < 0 {
+				_, err = c.ReadFrom(ctx, path, tc.off, &b)
+			} else {
+				_, err = c.ReadRange(ctx, path, tc.off, tc.n, &b)
+			}
+			if tc.wantErrSub != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErrSub) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErrSub)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(b.Bytes(), tc.want) {
+				t.Fatalf("got %q (err %v), want %q", b.Bytes(), err, tc.want)
+			}
+		})
+	}
+	all, err := c.ReadFile(ctx, path)
+	if err != nil || !bytes.Equal(all, data) {
+		t.Fatalf("ReadFile: %d bytes, %v", len(all), err)
+	}
+	if _, err := c.Run(ctx, "exit 3"); err == nil || !strings.Contains(err.Error(), "status 3") {
+		t.Fatalf("Run of a failing command: err = %v, want status 3", err)
+	}
+}
+
+func TestHostKeyMismatchAndUnknown(t *testing.T) {
+	d := startSSHD(t)
+	other := startSSHD(t) // a different host key
+	ctx := context.Background()
+
+	wrong := cfgFor(d)
+	wrong.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	// Pin d's address to the other server's key: what a re-keyed or spoofed host looks like.
+	line := "[" + d.Host + "]:" + itoa(d.Port) + " " + other.HostKeyPub + "\n"
+	os.WriteFile(wrong.KnownHostsFile, []byte(line), 0o644)
+	_, err := Dial(ctx, wrong)
+	if !errors.Is(err, ErrHostKeyMismatch) || !strings.Contains(err.Error(), d.Host) || !strings.Contains(err.Error(), "update") {
+		t.Fatalf("mismatching host key: err = %v", err)
+	}
+
+	empty := cfgFor(d)
+	empty.KnownHostsFile = filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty.KnownHostsFile, nil, 0o644)
+	if _, err := Dial(ctx, empty); !errors.Is(err, ErrUnknownHost) {
+		t.Fatalf("unknown host: err = %v, want ErrUnknownHost", err)
+	}
+}
+
+func TestUnreachableAndBadKey(t *testing.T) {
+	d := startSSHD(t)
+	ctx := context.Background()
+	closed := cfgFor(d)
+	port, _ := testbed.FreePort("127.0.0.1")
+	closed.Port = port
+	if _, err := Dial(ctx, closed); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("closed port: err = %v, want ErrUnreachable", err)
+	}
+	other := startSSHD(t)
+	badKey := cfgFor(d)
+	badKey.KeyFile = other.ClientKey // a key d does not accept
+	if _, err := Dial(ctx, badKey); !errors.Is(err, ErrAuth) {
+		t.Fatalf("key not authorised: err = %v, want ErrAuth", err)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{"a": "'a'", "it's": `'it'\''s'`, "": "''"} {
+		if got := Quote(in); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
