@@ -1,0 +1,154 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Backend is what the HTTP API needs from the manager daemon. The daemon
+// (package manager) implements it; the API never imports it.
+type Backend interface {
+	// Status is this manager's view of the cluster and every application.
+	Status(ctx context.Context) (*Status, error)
+	// History lists finished failovers and switches, oldest first; app ""
+	// means every application.
+	History(ctx context.Context, app string) ([]HistoryEntry, error)
+	// Do runs an action. Only the Raft leader runs actions: the API forwards
+	// a request that reaches a follower to LeaderAPIAddr.
+	Do(ctx context.Context, a Action) (*ActionResult, error)
+	IsLeader() bool
+	LeaderAPIAddr() string // "" while there is no leader
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Node     string      `json:"node"`
+	Leader   string      `json:"leader"`
+	Term     uint64      `json:"term"`
+	Managers []Manager   `json:"managers"`
+	Apps     []AppStatus `json:"apps"`
+}
+
+// Manager is one mhanode as the Raft configuration and gossip see it.
+type Manager struct {
+	ID          string `json:"id"`
+	RaftAddr    string `json:"raft_addr"`
+	APIAddr     string `json:"api_addr"`
+	Datacenter  string `json:"datacenter,omitempty"`
+	Role        string `json:"role"` // leader, follower, candidate, unknown
+	Voter       bool   `json:"voter"`
+	Alive       bool   `json:"alive"`
+	LastContact string `json:"last_contact,omitempty"`
+}
+
+// AppStatus is one application (replication group).
+type AppStatus struct {
+	Name         string         `json:"name"`
+	Master       string         `json:"master"`
+	Verdict      string         `json:"verdict"`
+	Paused       bool           `json:"paused"`
+	Servers      []ServerStatus `json:"servers"`
+	Lock         *Lock          `json:"lock,omitempty"`
+	Journal      []JournalEntry `json:"journal,omitempty"`
+	Unfinished   bool           `json:"unfinished"` // a journal without its final phase
+	LastFailover *time.Time     `json:"last_failover,omitempty"`
+	Acked        bool           `json:"acked"`
+}
+
+// ServerStatus is one MySQL server of an application.
+type ServerStatus struct {
+	Name            string `json:"name"`
+	Addr            string `json:"addr"`
+	Role            string `json:"role"` // master, replica, dead, unknown
+	Datacenter      string `json:"datacenter,omitempty"`
+	Reachable       bool   `json:"reachable"`
+	ReadOnly        bool   `json:"read_only"`
+	ReplicatingFrom string `json:"replicating_from,omitempty"`
+	IOThread        string `json:"io_thread,omitempty"`
+	SQLThread       string `json:"sql_thread,omitempty"`
+	LagSeconds      *int64 `json:"lag_seconds,omitempty"`
+	BinlogPos       string `json:"binlog_pos,omitempty"` // SHOW MASTER STATUS file:pos
+	ReadPos         string `json:"read_pos,omitempty"`   // Master_Log_File:Read_Master_Log_Pos
+	ExecPos         string `json:"exec_pos,omitempty"`   // Relay_Master_Log_File:Exec_Master_Log_Pos
+	GTID            string `json:"gtid,omitempty"`
+	Error           string `json:"error,omitempty"`
+}
+
+// Lock is an application's failover lock.
+type Lock struct {
+	Epoch   uint64    `json:"epoch"`
+	Holder  string    `json:"holder"`
+	Kind    string    `json:"kind"`
+	Started time.Time `json:"started"`
+}
+
+// JournalEntry is one phase record of the current or last failover.
+type JournalEntry struct {
+	Epoch  uint64    `json:"epoch"`
+	Phase  string    `json:"phase"`
+	Status string    `json:"status"` // started, done, failed
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// HistoryEntry is one finished failover or switch.
+type HistoryEntry struct {
+	App        string    `json:"app"`
+	Kind       string    `json:"kind"` // failover (auto), failover (manual), switch
+	Epoch      uint64    `json:"epoch"`
+	DeadMaster string    `json:"dead_master,omitempty"`
+	OldMaster  string    `json:"old_master,omitempty"`
+	NewMaster  string    `json:"new_master"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
+	Result     string    `json:"result"` // success, failed, halted
+	Summary    string    `json:"summary,omitempty"`
+}
+
+// Action kinds.
+const (
+	ActionSwitch       = "switch"
+	ActionFailover     = "failover"
+	ActionAck          = "ack"
+	ActionPause        = "pause"
+	ActionResume       = "resume"
+	ActionMemberAdd    = "member-add"
+	ActionMemberRemove = "member-remove"
+	ActionServerAdd    = "server-add"
+	ActionServerRemove = "server-remove"
+	ActionRejoin       = "rejoin"
+)
+
+// Action is a request to change something.
+type Action struct {
+	Kind                 string      `json:"kind"`
+	App                  string      `json:"app,omitempty"`
+	NewMaster            string      `json:"new_master,omitempty"`  // switch, failover
+	DeadMaster           string      `json:"dead_master,omitempty"` // failover
+	Host                 string      `json:"host,omitempty"`        // rejoin, server-remove
+	OrigMasterIsNewSlave bool        `json:"orig_master_is_new_slave,omitempty"`
+	IgnoreLastFailover   bool        `json:"ignore_last_failover,omitempty"`
+	MemberID             string      `json:"member_id,omitempty"`
+	MemberAddr           string      `json:"member_addr,omitempty"`
+	Server               *ServerSpec `json:"server,omitempty"` // server-add
+	Reason               string      `json:"reason,omitempty"`
+}
+
+// ServerSpec describes a server to add to an application (masterha_conf_host).
+type ServerSpec struct {
+	Name            string `json:"name"`
+	Hostname        string `json:"hostname"`
+	Port            int    `json:"port"`
+	CandidateMaster bool   `json:"candidate_master,omitempty"`
+	NoMaster        bool   `json:"no_master,omitempty"`
+	Datacenter      string `json:"datacenter,omitempty"`
+}
+
+// ActionResult is the answer to an action.
+type ActionResult struct {
+	OK      bool            `json:"ok"`
+	Message string          `json:"message"`
+	Epoch   uint64          `json:"epoch,omitempty"`
+	Report  json.RawMessage `json:"report,omitempty"`
+}
