@@ -41,6 +41,12 @@ type Server struct {
 	DisableLogBin   bool   // disable_log_bin=: apply recovered events with sql_log_bin=0
 	Datacenter      string // datacenter= (new)
 	MultiTierSlave  bool   // multi_tier_slave=
+
+	NodeLabel        string // node_label=: shown next to the server in reports
+	SkipInitSSHCheck bool   // skip_init_ssh_check=: skip this server in the start-up SSH check
+	SkipResetSlave   bool   // skip_reset_slave=: do not RESET SLAVE ALL on the new master
+	HandleRawBinlog  bool   // handle_raw_binlog=, default true (recorded for MHA compatibility)
+	MasterPIDFile    string // master_pid_file=: passed to shutdown_script as --pid_file
 }
 
 // Addr is ip:port, the address used for MySQL connections.
@@ -89,7 +95,14 @@ type App struct {
 	// FenceMode for the old master: "read_only_ftwrl" (default), "read_only" or "shutdown" (new: fence_mode=).
 	FenceMode string
 
-	Servers []*Server // in file order
+	LogLevel        string // log_level=: debug, info (default), notice, warning, error, critical, alert, emergency
+	CheckReplFilter bool   // check_repl_filter=, default true: replication filters must agree
+	// WaitOnMonitorError: MHA's --wait_on_monitor_error (seconds), default 0; also accepted as a key.
+	WaitOnMonitorError time.Duration
+
+	// Servers in MHA's order: sorted by block name, and by the number in
+	// the name when every name has one (server2 before server10).
+	Servers []*Server
 }
 
 // Server returns the server whose Name, Hostname, "ip:port" or "hostname:port" equals key.
