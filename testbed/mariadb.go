@@ -81,9 +81,18 @@ func template() (string, error) {
 			return
 		}
 		data := filepath.Join(dir, "data")
-		out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root",
+		tmp := filepath.Join(dir, "tmp")
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			templateErr = err
+			return
+		}
+		// A private tmpdir: the bootstrap's temporary tables must not share
+		// /tmp with whatever else runs on the machine.
+		cmd := exec.Command("mariadb-install-db", "--no-defaults", "--user=root",
 			"--datadir="+data, "--auth-root-authentication-method=normal",
-			"--skip-test-db", "--skip-name-resolve").CombinedOutput()
+			"--skip-test-db", "--skip-name-resolve", "--tmpdir="+tmp)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			templateErr = fmt.Errorf("mariadb-install-db into %s: %w\n%s", data, err, out)
 			return
@@ -131,6 +140,9 @@ func NewServer(dir string, index, serverID int, opts ServerOptions) (*Server, er
 	if out, err := exec.Command("cp", "-a", tmpl, s.DataDir).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("copy template datadir to %s: %w: %s", s.DataDir, err, out)
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
 	cnf := []string{
 		"[mysqld]",
 		"user=root",
@@ -138,6 +150,7 @@ func NewServer(dir string, index, serverID int, opts ServerOptions) (*Server, er
 		"socket=" + s.Socket,
 		"pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"log-error=" + s.LogPath,
+		"tmpdir=" + filepath.Join(dir, "tmp"),
 		"port=" + strconv.Itoa(port),
 		"bind-address=" + host,
 		"server-id=" + strconv.Itoa(serverID),
