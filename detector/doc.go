@@ -1,0 +1,91 @@
+// Package detector watches masters and their replicas from one manager,
+// shares what it sees, and turns everyone's observations into a verdict:
+// Healthy, UnreachableMaster, DeadMaster, ... It never acts on a server and
+// imports neither consensus nor failover: the daemon wires a Publisher (a
+// Raft Apply of an "Observe" command) and feeds Evaluate from the replicated
+// state.
+//
+// # Probing (Detector)
+//
+// Each manager runs one Detector per application (Watch; call it again
+// after a failover to retarget). It holds a persistent "sentinel"
+// connection to the master, blocked in SELECT SLEEP(ping_interval). When
+// mysqld dies (kill -9, OOM, crash) the kernel closes its sockets and the
+// blocked read fails at once, with no polling delay; the detector then
+// reconnects immediately and the reconnect's result is the observation:
+// "refused" (nothing listens: a strong signal), "alive-refusing" or
+// "auth-error" (MHA's alive error codes: 1040 too many connections, 1045
+// access denied, 1129 host blocked, 1203, 1226, ..., plus 4151/3118 account
+// locked: the server is up) or "ok" (it restarted). Measured on the test
+// bed: about 10 ms from the end of kill -9 to a published "refused".
+// Between sleeps it runs the ping_type probe: SELECT 1 on the sentinel
+// (SELECT), a fresh connection (CONNECT), or MHA's upsert into
+// infra.chk_masterha (INSERT; the CREATE DATABASE/TABLE run once per
+// connection, not every ping; a failed INSERT counts as a failure, as in
+// MHA). A server that gives no signal (SIGSTOP, a host cut off) is caught
+// by deadlines: the sleep must return within ping_interval plus the
+// connect timeout, pings and connects within the connect timeout.
+//
+// We chose SELECT SLEEP over a binlog-dump connection (go-mysql's
+// BinlogSyncer with a short heartbeat): a dump connection registers as a
+// replica (it shows in SHOW SLAVE HOSTS and in topology discovery, needs a
+// unique server_id and the REPLICATION SLAVE privilege) and gains nothing
+// here, because the replicas' own heartbeats already prove the master's
+// replication stream alive, and the sentinel proves the SQL layer.
+//
+// Observations are published when their kind changes (at once) and
+// otherwise every RefreshEvery (Window/3 by default), not on every probe, to
+// keep Raft traffic low. Publishing runs in its own goroutine and always
+// sends the newest observation. Observation.Detail is an error text and never
+// contains a password.
+//
+// Replicas are sampled in parallel (SHOW ALL SLAVES STATUS on MariaDB,
+// falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS), every
+// min(ping_interval, 1s) and every RetryInterval while the master looks
+// unreachable. The tracker remembers when each replica's
+// Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
+// Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
+// STATUS and as global status; not in SHOW SLAVE STATUS).
+//
+// # Verdict (Evaluate)
+//
+// Evaluate is pure. Invariant 2 of DESIGN.md: DeadMaster needs
+//
+//   - fresh (within the window) "cannot reach" observations from MORE than
+//     half of ALL managers; a stale or missing observation is unknown,
+//     never "cannot reach";
+//   - no fresh "reachable" observation from any manager (alive-but-refusing
+//     included). A manager can only publish while it is in contact with the
+//     Raft majority, so a fresh "reachable" means the master is alive on the
+//     majority's side and clients there may still write: a veto. A
+//     manager that was partitioned together with the master cannot commit,
+//     so its observation goes stale and does not veto for ever;
+//   - with managers in more than one datacenter, non-reachers in more than
+//     one datacenter;
+//   - every reachable replica of the master confirms: its IO thread is not
+//     running (Connecting/No with a connect error 2003/2013/..., or stopped
+//     with no error: it receives no events), or it is connected but, with
+//     heartbeats on, neither heartbeats nor events arrived for longer than
+//     the window and two heartbeat periods. A replica that is connected and
+//     still receives something, or that is connected without heartbeat
+//     data (a quiet master and a paused one look alike), or whose retries
+//     get an answer from the master, refutes: UnreachableMaster. At least
+//     one replica must confirm, else DeadMasterWithoutReplicas (no action);
+//     if some replicas could not be queried the verdict is
+//     DeadMasterAndSomeReplicas (actionable);
+//   - secondary_check_script, when configured, exited 0 (MHA's meaning).
+//     Verdict.NeedSecondaryCheck tells the leader to run SecondaryCheck and
+//     evaluate again. The password is passed in MHA_MASTER_PASSWORD, never
+//     on the command line.
+//
+// A replica whose IO thread an operator stopped confirms (it receives
+// nothing), as MHA would fail over in that state too; the cost is that if
+// every replica is stopped AND a majority of managers lose the master, the
+// failover relies on the fence (invariant 5).
+//
+// Timestamps: Observation.At is the observing manager's clock and Evaluate
+// compares it with the evaluator's Now, so manager clocks must agree to a
+// small fraction of the window. DefaultWindow is 2*ping_interval +
+// connect timeout; the daemon must use the same window in Evaluate as in
+// Config.Window.
+package detector
