@@ -1,0 +1,146 @@
+package consensus
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Defaults tuned for managers on one LAN (or loopback in tests).
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultApplyTimeout       = 10 * time.Second
+)
+
+// Config configures one Raft node.
+type Config struct {
+	// ID is this manager's Raft server ID (and its memberlist node name).
+	ID string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// RaftAddr is the host:port the Raft transport binds to and advertises.
+	RaftAddr string
+	// Peers maps every voter's ID to its Raft address, this node included.
+	// It must be identical on every node; it bootstraps a new data dir.
+	// Empty means a single-node cluster of this node.
+	Peers map[string]string
+	// SkipPeerCheck allows a restart whose stored configuration differs from
+	// Peers (after AddVoter/RemoveServer changed the membership).
+	SkipPeerCheck bool
+	// GossipAddr is the memberlist bind address; default: the Raft host and
+	// the Raft port + 1.
+	GossipAddr string
+	// GossipPeers maps peer IDs to their gossip addresses where they do not
+	// follow the Raft port + 1 rule.
+	GossipPeers map[string]string
+	// HTTPAddr is this node's API address, advertised to the others so
+	// that followers can forward commands to the leader.
+	HTTPAddr string
+	// Datacenter of this manager, advertised through gossip.
+	Datacenter string
+	// Token is the shared secret for forwarded commands (required). It also
+	// keys the gossip encryption (AES-256 of its SHA-256).
+	Token string
+	// Logger receives raft and memberlist logs; default hclog.Default().
+	Logger hclog.Logger
+	// TLS, when set, secures the Raft transport and the forwarding client
+	// (https). It must hold this node's certificate and the CA that signs
+	// the peers' (RootCAs and ClientCAs).
+	TLS *tls.Config
+	// HTTPClient forwards commands; default: a client with a 15 s timeout.
+	HTTPClient *http.Client
+
+	HeartbeatTimeout   time.Duration // default DefaultHeartbeatTimeout
+	ElectionTimeout    time.Duration // default DefaultElectionTimeout
+	LeaderLeaseTimeout time.Duration // default DefaultLeaderLeaseTimeout
+	// ApplyTimeout bounds Apply when the context has no deadline.
+	ApplyTimeout time.Duration
+}
+
+// withDefaults validates the configuration and fills in defaults.
+func (c Config) withDefaults() (Config, error) {
+	if c.ID == "" {
+		return c, errors.New("consensus config: ID is required")
+	}
+	if c.DataDir == "" {
+		return c, errors.New("consensus config: DataDir is required")
+	}
+	if c.Token == "" {
+		return c, errors.New("consensus config: Token (the shared secret for forwarding) is required")
+	}
+	host, port, err := splitHostPort(c.RaftAddr)
+	if err != nil {
+		return c, fmt.Errorf("consensus config: raft address %q: %w", c.RaftAddr, err)
+	}
+	if len(c.Peers) == 0 {
+		c.Peers = map[string]string{c.ID: c.RaftAddr}
+	}
+	if addr, ok := c.Peers[c.ID]; !ok || addr != c.RaftAddr {
+		return c, fmt.Errorf("consensus config: peers %s must contain this node %s=%s", formatPeers(c.Peers), c.ID, c.RaftAddr)
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = net.JoinHostPort(host, strconv.Itoa(port+1))
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.Default()
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		if c.TLS != nil {
+			c.HTTPClient.Transport = &http.Transport{TLSClientConfig: c.TLS.Clone()}
+		}
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
+	}
+	if c.ApplyTimeout == 0 {
+		c.ApplyTimeout = DefaultApplyTimeout
+	}
+	return c, nil
+}
+
+// gossipSeeds returns the gossip addresses of the other peers.
+func (c Config) gossipSeeds() ([]string, error) {
+	var seeds []string
+	for id, raftAddr := range c.Peers {
+		if id == c.ID {
+			continue
+		}
+		if g, ok := c.GossipPeers[id]; ok {
+			seeds = append(seeds, g)
+			continue
+		}
+		host, port, err := splitHostPort(raftAddr)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s raft address %q: %w", id, raftAddr, err)
+		}
+		seeds = append(seeds, net.JoinHostPort(host, strconv.Itoa(port+1)))
+	}
+	return seeds, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65534 {
+		return "", 0, fmt.Errorf("port %q out of range", p)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,211 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/mharaft/mharaft/fsm"
+)
+
+// ApplyPath is where the leader accepts forwarded commands.
+const ApplyPath = "/internal/v1/apply"
+
+// maxCommandBytes bounds a forwarded command.
+const maxCommandBytes = 4 << 20
+
+// Apply commits cmd and returns the FSM's response. On the leader it is
+// raft.Apply; on a follower the command is forwarded to the leader. A
+// response that is an error (an fsm refusal) is returned as the error.
+// Apply waits for a leader until ctx ends (or ApplyTimeout without a
+// deadline).
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		resp, err, retry := n.applyOnce(ctx, cmd)
+		if !retry {
+			if err != nil {
+				return nil, err
+			}
+			if e, ok := resp.(error); ok {
+				return nil, e
+			}
+			return resp, nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("apply command type %d via %s: %w (last: %v)", cmdType(cmd), n.cfg.ID, ErrNoLeader, last)
+		case <-n.stopCh:
+			return nil, ErrShutdown
+		case <-tick.C:
+		}
+	}
+}
+
+func cmdType(cmd []byte) int {
+	if len(cmd) == 0 {
+		return -1
+	}
+	return int(cmd[0])
+}
+
+// applyOnce makes one attempt. retry is true only when the command
+// certainly did not reach a leader's log.
+func (n *Node) applyOnce(ctx context.Context, cmd []byte) (resp any, err error, retry bool) {
+	if n.IsLeader() {
+		resp, err := n.applyLocal(ctx, cmd)
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, err, true // refused before it was logged
+		}
+		return resp, err, false
+	}
+	addr := n.LeaderHTTPAddr()
+	if addr == "" {
+		return nil, fmt.Errorf("leader %q or its HTTP address not known yet", n.LeaderID()), true
+	}
+	return n.forward(ctx, addr, cmd)
+}
+
+// applyLocal applies on this node, which believes it is leader.
+func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return nil, fmt.Errorf("apply command type %d on %s: %w", cmdType(cmd), n.cfg.ID, context.DeadlineExceeded)
+	}
+	f := n.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return nil, err
+		}
+		if errors.Is(err, raft.ErrEnqueueTimeout) {
+			return nil, fmt.Errorf("apply command type %d on %s: %w", cmdType(cmd), n.cfg.ID, err)
+		}
+		return nil, fmt.Errorf("apply command type %d on %s: %w", cmdType(cmd), n.cfg.ID, mapRaftErr(err))
+	}
+	return f.Response(), nil
+}
+
+// errNotLeaderBody is the body of a 503 from a node that is not leader.
+const errNotLeaderBody = "not leader"
+
+// forward sends cmd to the leader's API.
+func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (any, error, bool) {
+	scheme := "http"
+	if n.cfg.TLS != nil {
+		scheme = "https"
+	}
+	url := scheme + "://" + addr + ApplyPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(cmd))
+	if err != nil {
+		return nil, fmt.Errorf("forward to leader %s: %w", addr, err), false
+	}
+	req.Header.Set("Authorization", "Bearer "+n.cfg.Token)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := n.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("forward to leader %s: %w", addr, err), true
+		}
+		return nil, fmt.Errorf("forward command type %d to leader %s: %w: %w", cmdType(cmd), addr, ErrOutcomeUnknown, err), false
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxCommandBytes))
+	if err != nil {
+		return nil, fmt.Errorf("forward command type %d to leader %s: read answer: %w: %w", cmdType(cmd), addr, ErrOutcomeUnknown, err), false
+	}
+	switch res.StatusCode {
+	case http.StatusOK:
+		resp, err := fsm.UnmarshalResponse(body)
+		if err != nil {
+			return nil, fmt.Errorf("forward to leader %s: %w", addr, err), false
+		}
+		return resp, nil, false
+	case http.StatusServiceUnavailable:
+		if strings.TrimSpace(string(body)) == errNotLeaderBody {
+			return nil, fmt.Errorf("forward to %s: it is no longer leader", addr), true
+		}
+	case http.StatusUnauthorized:
+		return nil, fmt.Errorf("forward to leader %s: %w", addr, ErrUnauthorized), false
+	case http.StatusInternalServerError:
+		return nil, fmt.Errorf("forward command type %d to leader %s: %w: %s", cmdType(cmd), addr, ErrOutcomeUnknown, strings.TrimSpace(string(body))), false
+	}
+	return nil, fmt.Errorf("forward command type %d to leader %s: HTTP %d: %s", cmdType(cmd), addr, res.StatusCode, strings.TrimSpace(string(body))), false
+}
+
+// RegisterHandlers mounts the forwarding endpoint on mux.
+func (n *Node) RegisterHandlers(mux *http.ServeMux) {
+	mux.Handle("POST "+ApplyPath, n.Handler())
+}
+
+// Handler serves forwarded commands: POST ApplyPath with the command as
+// body and "Authorization: Bearer <token>". It answers 401 for a wrong
+// token, 503 "not leader" when this node is not the leader (the sender
+// retries), and 200 with an fsm.MarshalResponse body once the command is
+// applied (a refusal is a 200 too: it is the FSM's answer).
+func (n *Node) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if !n.validToken(r.Header.Get("Authorization")) {
+			n.logger.Warn("refused a forwarded command with a wrong token", "remote", r.RemoteAddr)
+			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		cmd, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCommandBytes))
+		if err != nil || len(cmd) == 0 {
+			http.Error(w, "bad command body", http.StatusBadRequest)
+			return
+		}
+		if !n.IsLeader() {
+			http.Error(w, errNotLeaderBody, http.StatusServiceUnavailable)
+			return
+		}
+		resp, err := n.applyLocal(r.Context(), cmd)
+		if errors.Is(err, raft.ErrNotLeader) {
+			http.Error(w, errNotLeaderBody, http.StatusServiceUnavailable)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		body, err := fsm.MarshalResponse(resp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+}
+
+// validToken compares "Bearer <token>" in constant time.
+func (n *Node) validToken(header string) bool {
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(n.cfg.Token)) == 1
+}

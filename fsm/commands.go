@@ -1,0 +1,203 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// CommandType is the first byte of every log entry.
+type CommandType uint8
+
+// IgnoreUnknown is the high bit of a CommandType: a manager that does not
+// know the command skips it instead of panicking (rolling upgrades).
+const IgnoreUnknown CommandType = 0x80
+
+// Command types. Values are part of the log format: never renumber.
+const (
+	RegisterAppType  CommandType = 1
+	SetTopologyType  CommandType = 2
+	ObserveType      CommandType = 3
+	AcquireLockType  CommandType = 4
+	JournalPhaseType CommandType = 5
+	ReleaseLockType  CommandType = 6
+	SetMasterType    CommandType = 7
+	AckType          CommandType = 8
+	PauseType        CommandType = 9
+	ResumeType       CommandType = 10
+	AddServerType    CommandType = 11
+	RemoveServerType CommandType = 12
+	ForceUnlockType  CommandType = 13
+)
+
+// RegisterAppCmd creates an application or updates its server set and
+// settings (idempotent). Lock, epochs, journal, history and anti-flapping
+// data are kept. Master, when set, is taken only if none is known yet.
+type RegisterAppCmd struct {
+	App                string    `json:"app"`
+	Servers            []Server  `json:"servers"`
+	LastFailoverMinute int       `json:"last_failover_minute"`
+	Master             string    `json:"master,omitempty"`
+	At                 time.Time `json:"at"`
+}
+
+// SetTopologyCmd stores the last discovered topology.
+type SetTopologyCmd struct {
+	App      string   `json:"app"`
+	Topology Topology `json:"topology"`
+}
+
+// ObserveCmd stores one manager's observation of one server.
+type ObserveCmd struct {
+	App         string      `json:"app"`
+	Observation Observation `json:"observation"`
+}
+
+// AcquireLockCmd asks for the failover lock of App. With TakeOver set to
+// the epoch of the lock currently held, a new holder (a new leader
+// resuming a failover) takes the lock with a new epoch; the journal is
+// kept.
+type AcquireLockCmd struct {
+	App                string    `json:"app"`
+	Holder             string    `json:"holder"`
+	Kind               string    `json:"kind"`
+	OldMaster          string    `json:"old_master"`
+	NewMaster          string    `json:"new_master,omitempty"`
+	IgnoreLastFailover bool      `json:"ignore_last_failover,omitempty"` // manual only
+	TakeOver           uint64    `json:"take_over,omitempty"`
+	At                 time.Time `json:"at"`
+}
+
+// JournalPhaseCmd appends one entry to the journal; Epoch is the fencing token.
+type JournalPhaseCmd struct {
+	App   string       `json:"app"`
+	Entry JournalEntry `json:"entry"`
+}
+
+// ReleaseLockCmd ends a failover with a result and writes history. On
+// ResultSuccess with NewMaster set, NewMaster becomes the master and,
+// for failovers, the anti-flapping record is renewed. ResultHalted
+// keeps the lock (Halted) until ForceUnlock.
+type ReleaseLockCmd struct {
+	App       string    `json:"app"`
+	Epoch     uint64    `json:"epoch"`
+	Result    string    `json:"result"`
+	NewMaster string    `json:"new_master,omitempty"`
+	Summary   string    `json:"summary,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// SetMasterCmd records the current master. While a lock is held, Epoch
+// must be the lock's epoch.
+type SetMasterCmd struct {
+	App    string    `json:"app"`
+	Master string    `json:"master"`
+	Epoch  uint64    `json:"epoch,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// AckCmd acknowledges the last failover (anti-flapping).
+type AckCmd struct {
+	App string    `json:"app"`
+	By  string    `json:"by"`
+	At  time.Time `json:"at"`
+}
+
+// PauseCmd and ResumeCmd set and clear the maintenance flag.
+type PauseCmd struct {
+	App    string    `json:"app"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// ResumeCmd clears the maintenance flag.
+type ResumeCmd struct {
+	App string    `json:"app"`
+	By  string    `json:"by"`
+	At  time.Time `json:"at"`
+}
+
+// AddServerCmd adds one server (masterha_conf_host --command=add).
+type AddServerCmd struct {
+	App    string `json:"app"`
+	Server Server `json:"server"`
+}
+
+// RemoveServerCmd removes one server by name or addr.
+type RemoveServerCmd struct {
+	App    string `json:"app"`
+	Server string `json:"server"`
+}
+
+// ForceUnlockCmd is the operator's way out of a halted failover (or a
+// holder that is gone): the lock is cleared whatever its holder; Epoch,
+// when non-zero, must match. A lock that was not released writes a
+// history entry with ResultHalted. Epochs are not reused.
+type ForceUnlockCmd struct {
+	App    string    `json:"app"`
+	Epoch  uint64    `json:"epoch,omitempty"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Encode builds a log entry: the type byte and the JSON payload.
+func Encode(t CommandType, payload any) ([]byte, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %d: %w", t, err)
+	}
+	return append([]byte{byte(t)}, body...), nil
+}
+
+// mustEncode is for the typed constructors, whose payloads always marshal.
+func mustEncode(t CommandType, payload any) []byte {
+	b, err := Encode(t, payload)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Typed constructors.
+
+func EncodeRegisterApp(c RegisterAppCmd) []byte   { return mustEncode(RegisterAppType, c) }
+func EncodeSetTopology(c SetTopologyCmd) []byte   { return mustEncode(SetTopologyType, c) }
+func EncodeObserve(c ObserveCmd) []byte           { return mustEncode(ObserveType, c) }
+func EncodeAcquireLock(c AcquireLockCmd) []byte   { return mustEncode(AcquireLockType, c) }
+func EncodeJournalPhase(c JournalPhaseCmd) []byte { return mustEncode(JournalPhaseType, c) }
+func EncodeReleaseLock(c ReleaseLockCmd) []byte   { return mustEncode(ReleaseLockType, c) }
+func EncodeSetMaster(c SetMasterCmd) []byte       { return mustEncode(SetMasterType, c) }
+func EncodeAck(c AckCmd) []byte                   { return mustEncode(AckType, c) }
+func EncodePause(c PauseCmd) []byte               { return mustEncode(PauseType, c) }
+func EncodeResume(c ResumeCmd) []byte             { return mustEncode(ResumeType, c) }
+func EncodeAddServer(c AddServerCmd) []byte       { return mustEncode(AddServerType, c) }
+func EncodeRemoveServer(c RemoveServerCmd) []byte { return mustEncode(RemoveServerType, c) }
+func EncodeForceUnlock(c ForceUnlockCmd) []byte   { return mustEncode(ForceUnlockType, c) }
+
+// ServerFromConfig keeps the identity fields of a configured server.
+func ServerFromConfig(s *config.Server) Server {
+	return Server{
+		Name:            s.Name,
+		Hostname:        s.Hostname,
+		IP:              s.IP,
+		Port:            s.Port,
+		Datacenter:      s.Datacenter,
+		CandidateMaster: s.CandidateMaster,
+		NoMaster:        s.NoMaster,
+		BinlogDir:       s.MasterBinlogDir,
+	}
+}
+
+// RegisterFromConfig builds the RegisterApp command of a configured
+// application.
+func RegisterFromConfig(app *config.App, at time.Time) RegisterAppCmd {
+	c := RegisterAppCmd{App: app.Name, LastFailoverMinute: app.LastFailoverMinute, At: at}
+	for _, s := range app.Servers {
+		c.Servers = append(c.Servers, ServerFromConfig(s))
+	}
+	return c
+}

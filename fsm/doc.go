@@ -1,0 +1,45 @@
+// Package fsm is the replicated state of mharaft: what every manager agrees
+// on through Raft. It owns, per application (keyed by app name):
+//
+//   - the registered servers (identity only, never passwords) and the
+//     current master as far as the cluster knows;
+//   - the last discovered topology summary, set by the leader;
+//   - failure-detection observations, one per (manager, server);
+//   - the failover lock (epoch, holder, kind) and the phase journal of the
+//     current or last failover;
+//   - the history of finished failovers and switches;
+//   - anti-flapping data (last failover, acknowledged flag) and the paused
+//     (maintenance) flag.
+//
+// The package does no I/O and never reads the clock: every timestamp comes
+// in the command payload from the proposer, so Apply is deterministic.
+//
+// Log entry format (Consul/Nomad style): one byte of CommandType followed
+// by a JSON payload. Apply dispatches through a table of handlers
+// registered once. An entry that cannot be decoded panics (the log is
+// corrupt or the code is wrong: going on would diverge the replicas); an
+// unknown command type panics unless its IgnoreUnknown bit (0x80) is set,
+// so managers can be upgraded one at a time. A domain refusal (lock held,
+// stale epoch, anti-flapping, paused, ...) is not a panic: it is returned
+// as the Apply response, an error wrapping one of the sentinel errors of
+// errors.go.
+//
+// Invariants:
+//
+//  1. Epochs are monotonic per application: each granted lock has epoch
+//     LastEpoch+1 and LastEpoch never decreases, across releases, force
+//     unlocks and snapshots. No two grants of one application share an
+//     epoch.
+//  2. A lock is granted to one holder at a time: AcquireLock is refused
+//     while a lock is held (a takeover names the epoch it replaces and gets
+//     a new epoch, which fences the previous holder).
+//  3. Journal entries, SetMaster during a failover and ReleaseLock are
+//     accepted only with the epoch of the lock currently held (the fencing
+//     token); anything else is ErrStaleEpoch or ErrNoLock.
+//  4. An automatic lock is refused while the application is paused, and
+//     an automatic (or manual, unless it says IgnoreLastFailover) lock is
+//     refused within LastFailoverMinute of the last successful failover
+//     unless that failover was acknowledged.
+//  5. Readers get deep copies; nothing outside the package can change the
+//     state except through Apply and Restore.
+package fsm

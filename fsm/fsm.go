@@ -1,0 +1,138 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// maxHistory bounds the history kept per application (oldest dropped).
+const maxHistory = 500
+
+// app is the internal record of one application.
+type app struct {
+	state   AppState
+	history []HistoryEntry
+}
+
+// FSM is the replicated state machine. It implements raft.FSM. All
+// methods are safe for concurrent use.
+type FSM struct {
+	mu   sync.RWMutex
+	apps map[string]*app
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an empty FSM.
+func New() *FSM {
+	return &FSM{apps: map[string]*app{}}
+}
+
+// handler applies one decoded command to the state (the FSM lock is held)
+// and returns the Apply response: nil, a value, or a refusal error.
+type handler func(f *FSM, payload []byte) any
+
+var handlers = map[CommandType]handler{}
+
+// register installs the handler of command type t; the payload is
+// decoded into a fresh T, and an undecodable payload panics.
+func register[T any](t CommandType, h func(f *FSM, cmd *T) any) {
+	if _, dup := handlers[t]; dup {
+		panic(fmt.Sprintf("fsm: command type %d registered twice", t))
+	}
+	handlers[t] = func(f *FSM, payload []byte) any {
+		cmd := new(T)
+		if err := json.Unmarshal(payload, cmd); err != nil {
+			panic(fmt.Sprintf("fsm: decode command type %d: %v", t, err))
+		}
+		return h(f, cmd)
+	}
+}
+
+// Apply applies one committed log entry.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	return f.ApplyBytes(l.Data)
+}
+
+// ApplyBytes applies one encoded command (the Data of a log entry). It is
+// Apply without the raft.Log wrapper, for tests and tools.
+func (f *FSM) ApplyBytes(data []byte) any {
+	if len(data) == 0 {
+		panic("fsm: empty log entry")
+	}
+	t := CommandType(data[0])
+	h, ok := handlers[t]
+	if !ok {
+		if t&IgnoreUnknown != 0 {
+			return nil
+		}
+		panic(fmt.Sprintf("fsm: unknown command type %d", t))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return h(f, data[1:])
+}
+
+// App returns a deep copy of one application's state.
+func (f *FSM) App(name string) (AppState, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	a, ok := f.apps[name]
+	if !ok {
+		return AppState{}, false
+	}
+	return a.state.Clone(), true
+}
+
+// Apps returns deep copies of all applications, sorted by name.
+func (f *FSM) Apps() []AppState {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]AppState, 0, len(f.apps))
+	for _, a := range f.apps {
+		out = append(out, a.state.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// AppNames returns the registered application names, sorted.
+func (f *FSM) AppNames() []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	names := make([]string, 0, len(f.apps))
+	for n := range f.apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// History returns a copy of an application's finished failovers and
+// switches, oldest first (nil for an unknown application).
+func (f *FSM) History(name string) []HistoryEntry {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	a, ok := f.apps[name]
+	if !ok {
+		return nil
+	}
+	return slices.Clone(a.history)
+}
+
+// lookup returns the application or a wrapped ErrUnknownApp.
+func (f *FSM) lookup(name string) (*app, error) {
+	a, ok := f.apps[name]
+	if !ok {
+		return nil, fmt.Errorf("app %q: %w", name, ErrUnknownApp)
+	}
+	return a, nil
+}

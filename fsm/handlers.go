@@ -1,0 +1,354 @@
+package fsm
+
+import (
+	"fmt"
+	"time"
+)
+
+// The handler table. Each handler runs with the FSM lock held and must
+// be deterministic: no clock, no randomness, no I/O.
+func init() {
+	register(RegisterAppType, applyRegisterApp)
+	register(SetTopologyType, applySetTopology)
+	register(ObserveType, applyObserve)
+	register(AcquireLockType, applyAcquireLock)
+	register(JournalPhaseType, applyJournalPhase)
+	register(ReleaseLockType, applyReleaseLock)
+	register(SetMasterType, applySetMaster)
+	register(AckType, applyAck)
+	register(PauseType, applyPause)
+	register(ResumeType, applyResume)
+	register(AddServerType, applyAddServer)
+	register(RemoveServerType, applyRemoveServer)
+	register(ForceUnlockType, applyForceUnlock)
+}
+
+func applyRegisterApp(f *FSM, c *RegisterAppCmd) any {
+	if c.App == "" {
+		return fmt.Errorf("register app: empty name: %w", ErrInvalid)
+	}
+	if c.LastFailoverMinute < 0 {
+		return fmt.Errorf("register app %q: last_failover_minute %d: %w", c.App, c.LastFailoverMinute, ErrInvalid)
+	}
+	a, ok := f.apps[c.App]
+	if !ok {
+		a = &app{state: AppState{Name: c.App}}
+		f.apps[c.App] = a
+	}
+	a.state.Servers = append([]Server(nil), c.Servers...)
+	a.state.LastFailoverMinute = c.LastFailoverMinute
+	if a.state.Master == "" && c.Master != "" {
+		a.state.Master = c.Master
+	}
+	pruneObservations(&a.state)
+	return nil
+}
+
+// pruneObservations drops observations of servers no longer registered.
+func pruneObservations(s *AppState) {
+	for m, byServer := range s.Observations {
+		for addr := range byServer {
+			if _, ok := s.Server(addr); !ok {
+				delete(byServer, addr)
+			}
+		}
+		if len(byServer) == 0 {
+			delete(s.Observations, m)
+		}
+	}
+}
+
+func applySetTopology(f *FSM, c *SetTopologyCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("set topology: %w", err)
+	}
+	t := c.Topology
+	a.state.Topology = &t
+	return nil
+}
+
+func applyObserve(f *FSM, c *ObserveCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("observe: %w", err)
+	}
+	o := c.Observation
+	if o.Manager == "" {
+		return fmt.Errorf("observe %s in app %q: no manager id: %w", o.Server, c.App, ErrInvalid)
+	}
+	srv, ok := a.state.Server(o.Server)
+	if !ok {
+		return fmt.Errorf("observe %s in app %q: %w", o.Server, c.App, ErrUnknownServer)
+	}
+	o.Server = srv.Addr()
+	if a.state.Observations == nil {
+		a.state.Observations = map[string]map[string]Observation{}
+	}
+	if a.state.Observations[o.Manager] == nil {
+		a.state.Observations[o.Manager] = map[string]Observation{}
+	}
+	a.state.Observations[o.Manager][o.Server] = o
+	return nil
+}
+
+func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("acquire lock: %w", err)
+	}
+	s := &a.state
+	switch c.Kind {
+	case KindAuto, KindManual, KindSwitch:
+	default:
+		return fmt.Errorf("acquire lock for app %q: kind %q: %w", c.App, c.Kind, ErrInvalid)
+	}
+	if c.Holder == "" {
+		return fmt.Errorf("acquire lock for app %q: no holder: %w", c.App, ErrInvalid)
+	}
+	if c.TakeOver != 0 {
+		return takeOverLock(a, c)
+	}
+	if s.Lock != nil {
+		return fmt.Errorf("acquire %s lock for app %q: held by %s at epoch %d (%s since %s): %w",
+			c.Kind, c.App, s.Lock.Holder, s.Lock.Epoch, s.Lock.Kind, s.Lock.Started.Format(time.RFC3339), ErrLockHeld)
+	}
+	if c.Kind == KindAuto && s.Paused {
+		return fmt.Errorf("acquire auto lock for app %q: paused by %s: %w", c.App, s.PausedBy, ErrPaused)
+	}
+	checkFlap := c.Kind == KindAuto || (c.Kind == KindManual && !c.IgnoreLastFailover)
+	if lf := s.LastFailover; checkFlap && lf != nil && !lf.Acknowledged {
+		window := time.Duration(s.LastFailoverMinute) * time.Minute
+		if c.At.Sub(lf.Finished) < window {
+			return fmt.Errorf("acquire %s lock for app %q: last failover (epoch %d) finished at %s, less than %d minutes ago: %w",
+				c.Kind, c.App, lf.Epoch, lf.Finished.Format(time.RFC3339), s.LastFailoverMinute, ErrAntiFlap)
+		}
+	}
+	s.LastEpoch++
+	s.Lock = &Lock{
+		Epoch:     s.LastEpoch,
+		Holder:    c.Holder,
+		Kind:      c.Kind,
+		OldMaster: c.OldMaster,
+		NewMaster: c.NewMaster,
+		Started:   c.At,
+		Granted:   c.At,
+	}
+	s.Journal = nil
+	return *s.Lock
+}
+
+// takeOverLock gives a held lock to a new holder with a new epoch, which
+// fences the previous holder. The journal is kept so the new holder can
+// resume.
+func takeOverLock(a *app, c *AcquireLockCmd) any {
+	s := &a.state
+	if s.Lock == nil {
+		return fmt.Errorf("take over lock epoch %d of app %q: %w", c.TakeOver, c.App, ErrNoLock)
+	}
+	if s.Lock.Epoch != c.TakeOver {
+		return fmt.Errorf("take over lock epoch %d of app %q: held at epoch %d: %w",
+			c.TakeOver, c.App, s.Lock.Epoch, ErrStaleEpoch)
+	}
+	if s.Lock.Halted {
+		return fmt.Errorf("take over lock epoch %d of app %q: failover halted, needs an operator's force-unlock: %w",
+			c.TakeOver, c.App, ErrLockHeld)
+	}
+	s.LastEpoch++
+	s.Lock.Epoch = s.LastEpoch
+	s.Lock.Holder = c.Holder
+	s.Lock.Granted = c.At
+	return *s.Lock
+}
+
+// checkEpoch verifies the fencing token against the held lock.
+func checkEpoch(s *AppState, epoch uint64, what string) error {
+	if s.Lock == nil {
+		return fmt.Errorf("%s for app %q at epoch %d: %w", what, s.Name, epoch, ErrNoLock)
+	}
+	if s.Lock.Epoch != epoch {
+		return fmt.Errorf("%s for app %q at epoch %d: lock is at epoch %d: %w", what, s.Name, epoch, s.Lock.Epoch, ErrStaleEpoch)
+	}
+	return nil
+}
+
+func applyJournalPhase(f *FSM, c *JournalPhaseCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("journal phase: %w", err)
+	}
+	e := c.Entry
+	what := fmt.Sprintf("journal phase %q", e.Phase)
+	if err := checkEpoch(&a.state, e.Epoch, what); err != nil {
+		return err
+	}
+	if a.state.Lock.Halted {
+		return fmt.Errorf("%s for app %q: failover halted: %w", what, c.App, ErrLockHeld)
+	}
+	switch e.Status {
+	case PhaseStarted, PhaseDone, PhaseFailed:
+	default:
+		return fmt.Errorf("%s for app %q: status %q: %w", what, c.App, e.Status, ErrInvalid)
+	}
+	a.state.Journal = append(a.state.Journal, e)
+	return nil
+}
+
+func applyReleaseLock(f *FSM, c *ReleaseLockCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("release lock: %w", err)
+	}
+	s := &a.state
+	if err := checkEpoch(s, c.Epoch, "release lock"); err != nil {
+		return err
+	}
+	if s.Lock.Halted {
+		return fmt.Errorf("release lock for app %q at epoch %d: already halted, needs force-unlock: %w", c.App, c.Epoch, ErrLockHeld)
+	}
+	switch c.Result {
+	case ResultSuccess, ResultFailed, ResultHalted:
+	default:
+		return fmt.Errorf("release lock for app %q: result %q: %w", c.App, c.Result, ErrInvalid)
+	}
+	l := s.Lock
+	addHistory(a, HistoryEntry{
+		App: c.App, Kind: l.Kind, Epoch: l.Epoch, OldMaster: l.OldMaster, NewMaster: c.NewMaster,
+		Holder: l.Holder, Started: l.Started, Finished: c.At, Result: c.Result, Summary: c.Summary,
+	})
+	if c.Result == ResultHalted {
+		l.Halted = true
+		l.Reason = c.Summary
+		return nil
+	}
+	if c.Result == ResultSuccess {
+		if c.NewMaster != "" {
+			s.Master = c.NewMaster
+		}
+		if l.Kind != KindSwitch {
+			s.LastFailover = &LastFailover{Epoch: l.Epoch, Kind: l.Kind, Finished: c.At}
+		}
+	}
+	s.Lock = nil
+	return nil
+}
+
+func addHistory(a *app, h HistoryEntry) {
+	a.history = append(a.history, h)
+	if n := len(a.history); n > maxHistory {
+		a.history = append([]HistoryEntry(nil), a.history[n-maxHistory:]...)
+	}
+}
+
+func applySetMaster(f *FSM, c *SetMasterCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("set master: %w", err)
+	}
+	if a.state.Lock != nil {
+		if err := checkEpoch(&a.state, c.Epoch, "set master "+c.Master); err != nil {
+			return fmt.Errorf("%w (a failover holds the lock)", err)
+		}
+	}
+	a.state.Master = c.Master
+	return nil
+}
+
+func applyAck(f *FSM, c *AckCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	if lf := a.state.LastFailover; lf != nil {
+		lf.Acknowledged = true
+		lf.AckedBy = c.By
+		lf.AckedAt = c.At
+	}
+	return nil
+}
+
+func applyPause(f *FSM, c *PauseCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("pause: %w", err)
+	}
+	a.state.Paused = true
+	a.state.PausedBy = c.By
+	a.state.PauseReason = c.Reason
+	return nil
+}
+
+func applyResume(f *FSM, c *ResumeCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	a.state.Paused = false
+	a.state.PausedBy = ""
+	a.state.PauseReason = ""
+	return nil
+}
+
+func applyAddServer(f *FSM, c *AddServerCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("add server: %w", err)
+	}
+	if c.Server.Name == "" || c.Server.Port == 0 || (c.Server.Hostname == "" && c.Server.IP == "") {
+		return fmt.Errorf("add server %q to app %q: name, host and port are required: %w", c.Server.Name, c.App, ErrInvalid)
+	}
+	for _, s := range a.state.Servers {
+		if s.Name == c.Server.Name || s.Addr() == c.Server.Addr() {
+			return fmt.Errorf("add server %s(%s) to app %q: %w", c.Server.Name, c.Server.Addr(), c.App, ErrServerExists)
+		}
+	}
+	a.state.Servers = append(a.state.Servers, c.Server)
+	return nil
+}
+
+func applyRemoveServer(f *FSM, c *RemoveServerCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("remove server: %w", err)
+	}
+	srv, ok := a.state.Server(c.Server)
+	if !ok {
+		return fmt.Errorf("remove server %s from app %q: %w", c.Server, c.App, ErrUnknownServer)
+	}
+	if srv.Addr() == a.state.Master {
+		return fmt.Errorf("remove server %s from app %q: %w", c.Server, c.App, ErrServerIsMaster)
+	}
+	kept := a.state.Servers[:0]
+	for _, s := range a.state.Servers {
+		if s.Name != srv.Name {
+			kept = append(kept, s)
+		}
+	}
+	a.state.Servers = kept
+	pruneObservations(&a.state)
+	return nil
+}
+
+func applyForceUnlock(f *FSM, c *ForceUnlockCmd) any {
+	a, err := f.lookup(c.App)
+	if err != nil {
+		return fmt.Errorf("force unlock: %w", err)
+	}
+	s := &a.state
+	if s.Lock == nil {
+		return fmt.Errorf("force unlock app %q: %w", c.App, ErrNoLock)
+	}
+	if c.Epoch != 0 && c.Epoch != s.Lock.Epoch {
+		return fmt.Errorf("force unlock app %q at epoch %d: lock is at epoch %d: %w", c.App, c.Epoch, s.Lock.Epoch, ErrStaleEpoch)
+	}
+	l := s.Lock
+	if !l.Halted {
+		addHistory(a, HistoryEntry{
+			App: c.App, Kind: l.Kind, Epoch: l.Epoch, OldMaster: l.OldMaster, Holder: l.Holder,
+			Started: l.Started, Finished: c.At, Result: ResultHalted,
+			Summary: fmt.Sprintf("force-unlocked by %s: %s", c.By, c.Reason),
+		})
+	}
+	s.Lock = nil
+	return nil
+}

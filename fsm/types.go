@@ -1,0 +1,203 @@
+package fsm
+
+import (
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Lock kinds.
+const (
+	KindAuto   = "auto"   // automatic failover decided by the detector
+	KindManual = "manual" // operator's failover of a dead master
+	KindSwitch = "switch" // online switch of a live master
+)
+
+// Journal statuses.
+const (
+	PhaseStarted = "started"
+	PhaseDone    = "done"
+	PhaseFailed  = "failed"
+)
+
+// Results of a finished failover or switch.
+const (
+	ResultSuccess = "success"
+	ResultFailed  = "failed"
+	ResultHalted  = "halted"
+)
+
+// Server is the identity of one database server. It never holds passwords.
+type Server struct {
+	Name            string `json:"name"`         // config section name: "server1"
+	Hostname        string `json:"hostname"`     // hostname=
+	IP              string `json:"ip,omitempty"` // ip=, "" means Hostname
+	Port            int    `json:"port"`         // MySQL port
+	Datacenter      string `json:"datacenter,omitempty"`
+	CandidateMaster bool   `json:"candidate_master,omitempty"`
+	NoMaster        bool   `json:"no_master,omitempty"`
+	BinlogDir       string `json:"binlog_dir,omitempty"` // as seen by discovery (or configured)
+}
+
+// Addr is ip:port (hostname:port when IP is empty): the key of a server in
+// observations, topology and master fields.
+func (s Server) Addr() string {
+	host := s.IP
+	if host == "" {
+		host = s.Hostname
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.Port))
+}
+
+// ServerStatus is what discovery saw of one server.
+type ServerStatus struct {
+	Addr            string        `json:"addr"`
+	Role            string        `json:"role"` // "master", "replica", "unknown"
+	ReplicatingFrom string        `json:"replicating_from,omitempty"`
+	MasterFile      string        `json:"master_file,omitempty"` // SHOW MASTER STATUS
+	MasterPos       uint64        `json:"master_pos,omitempty"`
+	ReadFile        string        `json:"read_file,omitempty"` // Master_Log_File
+	ReadPos         uint64        `json:"read_pos,omitempty"`  // Read_Master_Log_Pos
+	ExecFile        string        `json:"exec_file,omitempty"` // Relay_Master_Log_File
+	ExecPos         uint64        `json:"exec_pos,omitempty"`  // Exec_Master_Log_Pos
+	GTIDPos         string        `json:"gtid_pos,omitempty"`
+	IORunning       string        `json:"io_running,omitempty"` // "Yes", "No", "Connecting"
+	SQLRunning      string        `json:"sql_running,omitempty"`
+	Lag             time.Duration `json:"lag,omitempty"` // Seconds_Behind_Master
+	LagKnown        bool          `json:"lag_known,omitempty"`
+	ReadOnly        bool          `json:"read_only,omitempty"`
+	Reachable       bool          `json:"reachable"`
+	Error           string        `json:"error,omitempty"`
+	ObservedAt      time.Time     `json:"observed_at"`
+}
+
+// Topology is the last discovered topology summary of an application.
+type Topology struct {
+	Master     string         `json:"master,omitempty"` // addr of the master discovery saw
+	Servers    []ServerStatus `json:"servers"`
+	ObservedAt time.Time      `json:"observed_at"`
+}
+
+// Observation is one manager's latest view of one server.
+type Observation struct {
+	Manager   string    `json:"manager"`
+	Server    string    `json:"server"` // addr
+	Reachable bool      `json:"reachable"`
+	Kind      string    `json:"kind"`  // "ok", "refused", "timeout", "auth-error", ...
+	Since     time.Time `json:"since"` // when this reachability state began
+	At        time.Time `json:"at"`    // when it was last confirmed
+	Detail    string    `json:"detail,omitempty"`
+}
+
+// Lock is the failover lock of an application.
+type Lock struct {
+	Epoch     uint64    `json:"epoch"`
+	Holder    string    `json:"holder"`               // manager id
+	Kind      string    `json:"kind"`                 // KindAuto, KindManual, KindSwitch
+	OldMaster string    `json:"old_master"`           // the dead (failover) or old (switch) master
+	NewMaster string    `json:"new_master,omitempty"` // requested new master, "" = elect
+	Started   time.Time `json:"started"`              // first grant of this failover
+	Granted   time.Time `json:"granted"`              // grant of this epoch (takeover changes it)
+	// Halted is set when the holder released with ResultHalted: the lock
+	// stays held until an operator's ForceUnlock.
+	Halted bool   `json:"halted,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// JournalEntry is one phase record of the current or last failover.
+type JournalEntry struct {
+	Epoch  uint64            `json:"epoch"`
+	Phase  string            `json:"phase"`
+	Status string            `json:"status"` // PhaseStarted, PhaseDone, PhaseFailed
+	Detail map[string]string `json:"detail,omitempty"`
+	At     time.Time         `json:"at"`
+}
+
+// HistoryEntry is one finished failover or switch.
+type HistoryEntry struct {
+	App       string    `json:"app"`
+	Kind      string    `json:"kind"`
+	Epoch     uint64    `json:"epoch"`
+	OldMaster string    `json:"old_master"`
+	NewMaster string    `json:"new_master,omitempty"`
+	Holder    string    `json:"holder"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+	Result    string    `json:"result"` // ResultSuccess, ResultFailed, ResultHalted
+	Summary   string    `json:"summary,omitempty"`
+}
+
+// LastFailover is the anti-flapping record: the last successful failover
+// (automatic or manual; switches do not count).
+type LastFailover struct {
+	Epoch        uint64    `json:"epoch"`
+	Kind         string    `json:"kind"`
+	Finished     time.Time `json:"finished"`
+	Acknowledged bool      `json:"acknowledged"`
+	AckedBy      string    `json:"acked_by,omitempty"`
+	AckedAt      time.Time `json:"acked_at,omitempty"`
+}
+
+// AppState is the replicated state of one application.
+type AppState struct {
+	Name               string    `json:"name"`
+	Servers            []Server  `json:"servers"`
+	LastFailoverMinute int       `json:"last_failover_minute"`
+	Master             string    `json:"master,omitempty"` // addr
+	Topology           *Topology `json:"topology,omitempty"`
+	// Observations: manager id -> server addr -> latest observation.
+	Observations map[string]map[string]Observation `json:"observations,omitempty"`
+	Lock         *Lock                             `json:"lock,omitempty"` // nil when free
+	LastEpoch    uint64                            `json:"last_epoch"`
+	Journal      []JournalEntry                    `json:"journal,omitempty"`
+	LastFailover *LastFailover                     `json:"last_failover,omitempty"`
+	Paused       bool                              `json:"paused,omitempty"`
+	PausedBy     string                            `json:"paused_by,omitempty"`
+	PauseReason  string                            `json:"pause_reason,omitempty"`
+}
+
+// Server returns the server whose Name or Addr equals key.
+func (a *AppState) Server(key string) (Server, bool) {
+	for _, s := range a.Servers {
+		if s.Name == key || s.Addr() == key {
+			return s, true
+		}
+	}
+	return Server{}, false
+}
+
+// Clone returns a deep copy.
+func (a *AppState) Clone() AppState {
+	c := *a
+	c.Servers = slices.Clone(a.Servers)
+	if a.Topology != nil {
+		t := *a.Topology
+		t.Servers = slices.Clone(a.Topology.Servers)
+		c.Topology = &t
+	}
+	if a.Observations != nil {
+		c.Observations = make(map[string]map[string]Observation, len(a.Observations))
+		for m, byServer := range a.Observations {
+			c.Observations[m] = maps.Clone(byServer)
+		}
+	}
+	if a.Lock != nil {
+		l := *a.Lock
+		c.Lock = &l
+	}
+	c.Journal = make([]JournalEntry, len(a.Journal))
+	for i, e := range a.Journal {
+		e.Detail = maps.Clone(e.Detail)
+		c.Journal[i] = e
+	}
+	if a.Journal == nil {
+		c.Journal = nil
+	}
+	if a.LastFailover != nil {
+		lf := *a.LastFailover
+		c.LastFailover = &lf
+	}
+	return c
+}
