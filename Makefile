@@ -25,7 +25,7 @@ test: deps vet
 	bash scripts/test.sh
 
 demo: deps build
-	./bin/mhactl demo
+	./bin/mhademo $(DEMOFLAGS)
 
 bench: deps build
 	bash scripts/bench.sh
