@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -256,7 +257,12 @@ func (s *Server) Exec(ctx context.Context, stmts ...string) error {
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", s.Name(), err)
 	}
-	defer conn.Close()
+	// Session settings (SET sql_log_bin=0, ...) must not leak into the pool:
+	// the connection is thrown away afterwards instead of being reused.
+	defer func() {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("%s on %s: %w", q, s.Name(), err)

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mharaft/mharaft/testbed"
+	"github.com/mharaft/mharaft/topology"
+)
+
+// mhactlBinary builds mhactl into a temporary directory (or uses
+// $MHACTL_BIN when set) and returns its path.
+func mhactlBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("MHACTL_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "mhactl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build mhactl: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runMhactl runs the binary and returns its stdout, stderr and exit code.
+func runMhactl(t *testing.T, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run mhactl %v: %v", args, err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// check-repl and check-ssh through the built command: exit codes and output.
+func TestCheckCommands(t *testing.T) {
+	bin := mhactlBinary(t)
+	c := testbed.Start(t, testbed.Options{N: 3})
+	conf, err := c.WriteAppConfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("healthy", func(t *testing.T) {
+		out, errOut, code := runMhactl(t, bin, "check-repl", "--conf", conf)
+		if code != exitOK {
+			t.Fatalf("exit %d, want 0\n%s%s", code, out, errOut)
+		}
+		for _, want := range []string{"127.0.0.1(" + c.Servers[0].Addr() + ") (current master)",
+			" +--127.0.0.1(" + c.Servers[1].Addr() + ")", "MySQL Replication Health is OK."} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out+errOut, testbed.MHAPassword) || strings.Contains(out+errOut, testbed.ReplPassword) {
+			t.Errorf("a password is in the output:\n%s%s", out, errOut)
+		}
+		out, errOut, code = runMhactl(t, bin, "check-ssh", "--conf", conf)
+		if code != exitOK || !strings.Contains(out, "SSH connection tests is OK.") {
+			t.Fatalf("check-ssh exit %d, want 0\n%s%s", code, out, errOut)
+		}
+	})
+	t.Run("bad config", func(t *testing.T) {
+		_, errOut, code := runMhactl(t, bin, "check-repl", "--conf", filepath.Join(t.TempDir(), "missing.conf"))
+		if code != exitInternal || !strings.Contains(errOut, "missing.conf") {
+			t.Fatalf("exit %d (want %d), stderr %q", code, exitInternal, errOut)
+		}
+	})
+	t.Run("problem", func(t *testing.T) {
+		if err := c.Servers[2].Exec(t.Context(), "SET GLOBAL read_only=0"); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runMhactl(t, bin, "check-repl", "--conf", conf)
+		if code != exitProblem {
+			t.Fatalf("exit %d, want %d\n%s%s", code, exitProblem, out, errOut)
+		}
+		for _, want := range []string{"[error] server3 127.0.0.1(" + c.Servers[2].Addr() + "): read_only is off on a replica",
+			"fix: SET GLOBAL read_only=1", "MySQL Replication Health is NOT OK!"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		out, _, code = runMhactl(t, bin, "check-repl", "--conf", conf, "-o", "json")
+		if code != exitProblem {
+			t.Fatalf("json: exit %d, want %d", code, exitProblem)
+		}
+		var rep topology.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("json output: %v\n%s", err, out)
+		}
+		if rep.Healthy || rep.Master != "server1" || len(rep.Servers) != 3 {
+			t.Errorf("report = healthy %v master %q servers %d", rep.Healthy, rep.Master, len(rep.Servers))
+		}
+		found := false
+		for _, p := range rep.Problems {
+			found = found || (p.Code == topology.CodeReadOnlyOff && p.Server == "server3")
+		}
+		if !found {
+			t.Errorf("json problems lack read-only-off on server3: %+v", rep.Problems)
+		}
+	})
+}

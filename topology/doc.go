@@ -1,0 +1,13 @@
+// Package topology discovers what a configured application's servers are
+// doing right now (who is the master, who replicates from whom and how far
+// each replica got) and checks that a failover could succeed (grants,
+// read_only, relay logs, binlogs, filters, threads, SSH).
+//
+// It reads and never writes: Discover only runs SHOW / SELECT statements,
+// CheckSSH only runs `test -d` over SSH. Invariants: every configured server
+// appears in a Topology exactly once, reachable or not, with the reason when
+// not; a master that cannot be reached but that the replicas point at is
+// still identified as the master (dead master); problems name the server
+// they concern and say how to fix them; passwords are never part of a
+// Problem, a printed tree or a JSON report.
+package topology
