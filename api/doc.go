@@ -7,4 +7,61 @@
 // (compared in constant time); a malformed request gets a 4xx JSON error
 // saying what is wrong and changes nothing; an action reaching a follower is
 // forwarded to the leader, never run by the follower.
+//
+// # Serving
+//
+//	m := metrics.New()
+//	cfg := api.ServerConfig{TokenFile: "/etc/mharaft/token", TLSCert: crt, TLSKey: key}
+//	if _, err := cfg.LoadToken(); err != nil { ... refuse to start ... }
+//	h := api.NewHandler(backend, cfg, m.Registry)
+//	err := api.Serve(ctx, listener, h, cfg) // HTTPS when TLSCert/TLSKey are set
+//
+// Routes (Go 1.22 ServeMux patterns):
+//
+//	GET  /healthz              no token; {"ok":true,"leader":bool,"version":"..."}
+//	GET  /v1/status            Status (this node's view; any node answers)
+//	GET  /v1/apps/{app}        AppStatus, with its journal; 404 for an unknown app
+//	GET  /v1/history?app=NAME  []HistoryEntry, oldest first; app optional
+//	POST /v1/actions           body Action, answer ActionResult
+//	GET  /metrics              Prometheus text format; needs the token unless ServerConfig.MetricsOpen
+//
+// /metrics needs the token by default because Prometheus sends bearer
+// tokens (scrape_config authorization: credentials_file); MetricsOpen is
+// for scrapers that cannot.
+//
+// # Errors
+//
+// Every 4xx/5xx answer is {"error": "what is wrong", "field": "json name"}
+// (field only when one field is at fault): 400 bad JSON (naming the byte
+// offset), unknown kind, missing or foreign field, a server that is not in
+// the app; 401 missing/invalid token; 404 unknown app, member or endpoint;
+// 405 wrong method (with Allow); 409 something that already exists; 413
+// body over MaxBodyBytes; 500 Backend error; 502 leader unreachable while
+// forwarding; 503 no leader; 508 forwarding loop. A Backend chooses the
+// status of its own refusals by returning an *Error (409 lock held, 412
+// last failover too recent); any other error is a 500.
+//
+// # Actions
+//
+// POST /v1/actions decodes the body strictly (unknown fields refused),
+// validates it fully against Backend.Status (ValidateAction: the fields each
+// kind needs and accepts, the app, its servers by name or host:port, the
+// members), and only then either runs Backend.Do (on the leader) or forwards
+// the original body with the caller's Authorization header to
+// LeaderAPIAddr (on a follower), incrementing the X-Mharaft-Hops header; a
+// request that would exceed MaxHops (2) gets 508 instead. If Do returns
+// ErrNotLeader (leadership lost meanwhile) the request is forwarded too.
+// Do runs with a context that the client's disconnect does not cancel
+// (bounded by ActionTimeout): a failover is never abandoned halfway
+// because mhactl went away. Do is expected to block until the action has
+// finished; clients follow its progress on GET /v1/apps/{app} (journal).
+//
+// # Client
+//
+// Client{Addrs, Token, HTTP} probes /healthz of each address, prefers the
+// leader, and falls back to any live node; its errors name the addresses
+// tried and wrap ErrUnreachable when none answered, or are an *Error with
+// the HTTP status and the node's message.
+//
+// Package apitest holds a test double of Backend for unit tests.
 package api
