@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/failover"
+)
+
+// mhaFlagNames maps MHA's underscore spellings onto ours (--dead_master_host
+// is --dead-master-host) so existing MHA command lines work.
+func mhaFlagNames(f *pflag.FlagSet, name string) pflag.NormalizedName {
+	return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+}
+
+// commonFlags are shared by failover, switch and rejoin.
+type commonFlags struct {
+	local       bool
+	app         string
+	conf        string
+	globalConf  string
+	yes         bool
+	interactive int
+}
+
+func (c *commonFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&c.local, "local", false, "run the pipeline from this host (no manager cluster)")
+	f.StringVar(&c.app, "app", "", "application name, for the manager cluster (default: the base name of --conf)")
+	f.StringVar(&c.conf, "conf", "", "application configuration file (MHA app1.conf); required with --local")
+	f.StringVar(&c.globalConf, "global-conf", "", "global configuration file (MHA masterha_default.conf)")
+	f.BoolVar(&c.yes, "yes", false, "do not ask for confirmation")
+	f.IntVar(&c.interactive, "interactive", 1, "MHA's --interactive; 0 is --yes")
+	f.SetNormalizeFunc(mhaFlagNames)
+}
+
+// appName is the application the cluster should act on.
+func (c *commonFlags) appName() (string, error) {
+	if c.app != "" {
+		return c.app, nil
+	}
+	if c.conf != "" {
+		return strings.TrimSuffix(filepath.Base(c.conf), filepath.Ext(c.conf)), nil
+	}
+	return "", withCode(exitUsage, errors.New("name the application with --app (or --conf), or run the pipeline here with --local --conf FILE"))
+}
+
+// load reads the configuration for a --local run.
+func (c *commonFlags) load() (*config.App, error) {
+	if c.conf == "" {
+		return nil, withCode(exitUsage, errors.New("--local needs --conf app1.conf"))
+	}
+	app, err := config.Load(c.conf, c.globalConf)
+	if err != nil {
+		return nil, withCode(exitInternal, err)
+	}
+	return app, nil
+}
+
+func (c *commonFlags) assumeYes() bool { return c.yes || c.interactive == 0 }
+
+// hostPort joins --x-host and --x-port; a host that already has a port
+// stays as it is, a bare host gets the port (default 3306, as MHA).
+func hostPort(host string, port int) string {
+	if host == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	if port == 0 {
+		port = 3306
+	}
+	return net.JoinHostPort(host, fmt.Sprint(port))
+}
+
+// signalContext is cancelled on SIGINT/SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+func pipelineCode(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, failover.ErrAborted) || errors.Is(err, failover.ErrRefused) || errors.Is(err, failover.ErrRecentFailover) {
+		return withCode(exitProblem, err)
+	}
+	return withCode(exitProblem, err)
+}
+
+func newFailoverCmd() *cobra.Command {
+	var c commonFlags
+	var deadHost, newHost, masterState string
+	var deadPort, newPort int
+	var ignoreLast bool
+	cmd := &cobra.Command{
+		Use:   "failover (--app app1 | --local --conf app1.conf) --dead-master HOST:PORT [--new-master HOST:PORT]",
+		Short: "Fail over a dead master (masterha_master_switch --master_state=dead)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if masterState == "alive" {
+				return withCode(exitUsage, errors.New("--master-state=alive is an online switch: use `mhactl switch`"))
+			}
+			dead := hostPort(deadHost, deadPort)
+			if !c.local {
+				name, err := c.appName()
+				if err != nil {
+					return err
+				}
+				return runClusterAction(cmd, api.Action{Kind: api.ActionFailover, App: name, DeadMaster: dead,
+					NewMaster: hostPort(newHost, newPort), IgnoreLastFailover: ignoreLast})
+			}
+			app, err := c.load()
+			if err != nil {
+				return err
+			}
+			if dead == "" {
+				return withCode(exitUsage, errors.New("--dead-master HOST:PORT is required"))
+			}
+			if !ignoreLast {
+				if err := failover.CheckLastFailover(app, time.Now()); err != nil {
+					return withCode(exitProblem, err)
+				}
+			}
+			journal, err := failover.OpenLocalJournal(filepath.Join(app.ManagerWorkdir,
+				fmt.Sprintf("failover_journal_%s_%s.json", app.Name, time.Now().Format("20060102150405"))))
+			if err != nil {
+				return withCode(exitInternal, err)
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			_, err = failover.DeadMaster(ctx, failover.FailoverOptions{
+				Options: failover.Options{App: app, Journal: journal, Out: cmd.OutOrStdout(), In: cmd.InOrStdin(),
+					Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort)},
+				DeadMaster: dead,
+			})
+			return pipelineCode(err)
+		},
+	}
+	c.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&deadHost, "dead-master", "", "the dead master, HOST:PORT (MHA: --dead_master_host)")
+	f.StringVar(&deadHost, "dead-master-host", "", "alias of --dead-master")
+	f.IntVar(&deadPort, "dead-master-port", 0, "port of --dead-master-host (default 3306)")
+	f.StringVar(&newHost, "new-master", "", "the new master, HOST:PORT; default: elected by MHA's rules")
+	f.StringVar(&newHost, "new-master-host", "", "alias of --new-master")
+	f.IntVar(&newPort, "new-master-port", 0, "port of --new-master-host (default 3306)")
+	f.StringVar(&masterState, "master-state", "dead", "MHA's --master_state (dead)")
+	f.BoolVar(&ignoreLast, "ignore-last-failover", false, "fail over even if the last failover is younger than last_failover_minute")
+	f.String("dead-master-ip", "", "accepted for MHA compatibility (the configuration gives the IP)")
+	return cmd
+}
+
+func newSwitchCmd() *cobra.Command {
+	var c commonFlags
+	var newHost, masterState string
+	var newPort int
+	var origIsNewSlave bool
+	cmd := &cobra.Command{
+		Use:   "switch (--app app1 | --local --conf app1.conf) --new-master HOST:PORT [--orig-master-is-new-slave]",
+		Short: "Switch an alive master online (masterha_master_switch --master_state=alive)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if masterState == "dead" {
+				return withCode(exitUsage, errors.New("--master-state=dead is a failover: use `mhactl failover`"))
+			}
+			if !c.local {
+				name, err := c.appName()
+				if err != nil {
+					return err
+				}
+				return runClusterAction(cmd, api.Action{Kind: api.ActionSwitch, App: name,
+					NewMaster: hostPort(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
+			}
+			app, err := c.load()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			_, err = failover.Switch(ctx, failover.Options{App: app, Out: cmd.OutOrStdout(), In: cmd.InOrStdin(),
+				Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
+			return pipelineCode(err)
+		},
+	}
+	c.add(cmd)
+	f := cmd.Flags()
+	f.StringVar(&newHost, "new-master", "", "the new master, HOST:PORT; default: elected by MHA's rules")
+	f.StringVar(&newHost, "new-master-host", "", "alias of --new-master")
+	f.IntVar(&newPort, "new-master-port", 0, "port of --new-master-host (default 3306)")
+	f.StringVar(&masterState, "master-state", "alive", "MHA's --master_state (alive)")
+	f.BoolVar(&origIsNewSlave, "orig-master-is-new-slave", false, "make the old master a replica of the new one")
+	return cmd
+}
+
+func newRejoinCmd() *cobra.Command {
+	var c commonFlags
+	var host string
+	cmd := &cobra.Command{
+		Use:   "rejoin (--app app1 | --local --conf app1.conf) --host HOST:PORT",
+		Short: "Make a repaired old master a replica of the new master, if it holds nothing the new master lacks",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !c.local {
+				name, err := c.appName()
+				if err != nil {
+					return err
+				}
+				return runClusterAction(cmd, api.Action{Kind: api.ActionRejoin, App: name, Host: host})
+			}
+			app, err := c.load()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			res, err := failover.Rejoin(ctx, failover.RejoinOptions{Options: failover.Options{App: app}, Host: host})
+			if err != nil {
+				if res != nil && len(res.Extra) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s holds what the new master %s lacks:\n", res.Server, res.NewMaster)
+					for _, e := range res.Extra {
+						fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", e)
+					}
+				}
+				return withCode(exitProblem, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s now replicates from %s (%s, from %s)\n", res.Server, res.NewMaster, res.Mode, res.From)
+			return nil
+		},
+	}
+	c.add(cmd)
+	cmd.Flags().StringVar(&host, "host", "", "the old master, HOST:PORT")
+	cmd.MarkFlagRequired("host")
+	return cmd
+}
+
+func init() {
+	rootCmd.AddCommand(newFailoverCmd(), newSwitchCmd(), newRejoinCmd())
+}

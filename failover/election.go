@@ -1,0 +1,223 @@
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// Coord is a position in the (dead) master's binary log as a replica sees
+// it: Master_Log_File/Read_Master_Log_Pos or Relay_Master_Log_File/
+// Exec_Master_Log_Pos.
+type Coord struct {
+	File string `json:"file"`
+	Pos  uint64 `json:"pos"`
+}
+
+func (c Coord) String() string { return fmt.Sprintf("%s:%d", c.File, c.Pos) }
+
+// IsZero reports an unset coordinate.
+func (c Coord) IsZero() bool { return c.File == "" && c.Pos == 0 }
+
+// Compare orders coordinates like MHA's pos_cmp: file names compare as
+// strings (they share a basename and a zero-padded number), then positions.
+func (c Coord) Compare(o Coord) int {
+	switch {
+	case c.File == o.File && c.Pos == o.Pos:
+		return 0
+	case c.File < o.File || (c.File == o.File && c.Pos < o.Pos):
+		return -1
+	}
+	return 1
+}
+
+// Candidate is what the election knows about one alive replica.
+type Candidate struct {
+	Server  *config.Server
+	LogBin  bool   // log_bin is ON
+	Version string // @@version, e.g. "10.11.6-MariaDB-log"
+	Read    Coord  // Master_Log_File / Read_Master_Log_Pos
+	Exec    Coord  // Relay_Master_Log_File / Exec_Master_Log_Pos
+	// NoMaster is set by the pipeline when the replica cannot be a master
+	// (MHA's set_no_master_if_older / lack_relay_log); the config's
+	// no_master= is read from Server.
+	NoMaster bool
+}
+
+// Name is the server's name for messages.
+func (c *Candidate) Name() string { return c.Server.String() }
+
+// ElectionInput is everything select_new_master looks at.
+type ElectionInput struct {
+	// Candidates are the alive replicas in configuration order.
+	Candidates []*Candidate
+	// Preferred is an explicit --new-master (a key for config.App.Server:
+	// name, host:port, ip:port); "" elects by the rules.
+	Preferred string
+	// CheckReplDelay enables the "too far behind" rule (MHA passes the
+	// latest base replica's check_repl_delay for a failover and 0 for an
+	// online switch).
+	CheckReplDelay bool
+	// DeadMasterDC is the datacenter of the (dead) master; with
+	// PreventCrossDC no server of another datacenter may be elected.
+	DeadMasterDC   string
+	PreventCrossDC bool
+}
+
+// Bad reasons, as printed in the election's log and tested.
+const (
+	BadNoMaster      = "no_master is set"
+	BadLogBinOff     = "log_bin is disabled"
+	BadNotOldestVer  = "not on the oldest major version"
+	BadReplDelay     = "replication delay too large (check_repl_delay)"
+	BadOtherDC       = "in another datacenter (prevent_cross_dc_failover)"
+	maxReplDelayByte = 100000000 // MHA: 100MB behind the latest replica
+)
+
+// ErrNoCandidate is returned when no replica can become the new master.
+var ErrNoCandidate = errors.New("none of the replicas can become the new master")
+
+// Election is the result: the chosen replica, the latest replicas and the
+// reason each bad replica was rejected.
+type Election struct {
+	NewMaster *Candidate
+	Latest    []*Candidate
+	Bad       map[*Candidate]string
+	Log       []string // what the rules did, in MHA's words
+}
+
+// MajorVersion parses "10.11.6-MariaDB-log" into 10011 (major*1000+minor).
+func MajorVersion(v string) int {
+	f := strings.FieldsFunc(v, func(r rune) bool { return r == '.' || r == '-' })
+	if len(f) < 2 {
+		return 0
+	}
+	maj, _ := strconv.Atoi(f[0])
+	min, _ := strconv.Atoi(f[1])
+	return maj*1000 + min
+}
+
+// LatestOf returns the replicas that received the most of the master's
+// binlog (MHA's identify_latest_slaves), in input order.
+func LatestOf(cs []*Candidate) []*Candidate { return extremes(cs, 1) }
+
+// OldestOf returns the replicas that received the least.
+func OldestOf(cs []*Candidate) []*Candidate { return extremes(cs, -1) }
+
+func extremes(cs []*Candidate, sign int) []*Candidate {
+	var out []*Candidate
+	for _, c := range cs {
+		if len(out) == 0 {
+			out = []*Candidate{c}
+			continue
+		}
+		switch cmp := c.Read.Compare(out[0].Read) * sign; {
+		case cmp > 0:
+			out = []*Candidate{c}
+		case cmp == 0:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// badReason returns why c cannot be the new master, or "".
+func badReason(in ElectionInput, c *Candidate, latest *Candidate, oldestMajor int) string {
+	switch {
+	case c.Server.NoMaster || c.NoMaster:
+		return BadNoMaster
+	case !c.LogBin:
+		return BadLogBinOff
+	case MajorVersion(c.Version) != oldestMajor:
+		return BadNotOldestVer
+	case in.CheckReplDelay && latest != nil &&
+		(latest.Read.File > c.Exec.File || latest.Read.Pos > c.Exec.Pos+maxReplDelayByte):
+		return BadReplDelay
+	case in.PreventCrossDC && c.Server.Datacenter != in.DeadMasterDC:
+		return BadOtherDC
+	}
+	return ""
+}
+
+// Elect chooses the new master with MHA's rules, in this order:
+//  1. an explicit Preferred server, unless it is bad (then: error, no fallback);
+//  2. with latest_priority: a latest replica that is candidate_master;
+//  3. any candidate_master, in configuration order;
+//  4. with latest_priority: any latest replica;
+//  5. any replica, in configuration order.
+//
+// A bad replica (no_master, log_bin off, not the oldest major version, too
+// far behind with check_repl_delay, another datacenter with
+// prevent_cross_dc_failover) is never chosen.
+func Elect(in ElectionInput) (*Election, error) {
+	if len(in.Candidates) == 0 {
+		return nil, fmt.Errorf("elect new master: no alive replicas: %w", ErrNoCandidate)
+	}
+	e := &Election{Latest: LatestOf(in.Candidates), Bad: map[*Candidate]string{}}
+	oldestMajor := 0
+	for _, c := range in.Candidates {
+		if v := MajorVersion(c.Version); oldestMajor == 0 || v < oldestMajor {
+			oldestMajor = v
+		}
+	}
+	for _, c := range in.Candidates {
+		if r := badReason(in, c, e.Latest[0], oldestMajor); r != "" {
+			e.Bad[c] = r
+			e.Log = append(e.Log, fmt.Sprintf("%s cannot be the new master: %s", c.Name(), r))
+		}
+	}
+	ok := func(c *Candidate) bool { _, bad := e.Bad[c]; return !bad }
+	pick := func(c *Candidate, why string) (*Election, error) {
+		e.NewMaster = c
+		e.Log = append(e.Log, fmt.Sprintf("new master is %s: %s", c.Name(), why))
+		return e, nil
+	}
+
+	if in.Preferred != "" {
+		for _, c := range in.Candidates {
+			if matches(c.Server, in.Preferred) {
+				if !ok(c) {
+					return e, fmt.Errorf("elect new master: %s is bad as a new master: %s: %w", c.Name(), e.Bad[c], ErrNoCandidate)
+				}
+				return pick(c, "chosen by the operator")
+			}
+		}
+		return e, fmt.Errorf("elect new master: %s is not an alive replica: %w", in.Preferred, ErrNoCandidate)
+	}
+
+	latestPriority := e.Latest[0].Server.LatestPriority
+	if latestPriority {
+		for _, c := range e.Latest {
+			if c.Server.CandidateMaster && ok(c) {
+				return pick(c, "latest replica with candidate_master")
+			}
+		}
+	}
+	for _, c := range in.Candidates {
+		if c.Server.CandidateMaster && ok(c) {
+			return pick(c, "candidate_master")
+		}
+	}
+	if latestPriority {
+		for _, c := range e.Latest {
+			if ok(c) {
+				return pick(c, "latest replica")
+			}
+		}
+	}
+	for _, c := range in.Candidates {
+		if ok(c) {
+			return pick(c, "first suitable replica")
+		}
+	}
+	return e, fmt.Errorf("elect new master: %w", ErrNoCandidate)
+}
+
+// matches reports whether key names s (name, host, host:port, ip:port).
+func matches(s *config.Server, key string) bool {
+	a := &config.App{Servers: []*config.Server{s}}
+	return a.Server(key) == s
+}

@@ -1,0 +1,185 @@
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// cand builds a candidate: name, read pos, exec pos and options.
+type candOpt func(*Candidate)
+
+func cand(name string, read, exec uint64, opts ...candOpt) *Candidate {
+	c := &Candidate{
+		Server: &config.Server{Name: name, Hostname: name, IP: name, Port: 3306,
+			CheckReplDelay: true, LatestPriority: true},
+		LogBin: true, Version: "10.11.6-MariaDB-log",
+		Read: Coord{"mysql-bin.000008", read}, Exec: Coord{"mysql-bin.000008", exec},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+var (
+	candidateMaster = func(c *Candidate) { c.Server.CandidateMaster = true }
+	noMaster        = func(c *Candidate) { c.Server.NoMaster = true }
+	logBinOff       = func(c *Candidate) { c.LogBin = false }
+	noLatestPrio    = func(c *Candidate) { c.Server.LatestPriority = false }
+	version         = func(v string) candOpt { return func(c *Candidate) { c.Version = v } }
+	dc              = func(d string) candOpt { return func(c *Candidate) { c.Server.Datacenter = d } }
+	execFile        = func(f string) candOpt { return func(c *Candidate) { c.Exec.File = f } }
+)
+
+func TestElect(t *testing.T) {
+	tests := []struct {
+		name      string
+		cands     []*Candidate
+		preferred string
+		noDelay   bool
+		deadDC    string
+		preventDC bool
+		want      string // name of the new master, "" for an error
+		wantBad   map[string]string
+	}{
+		{name: "walkthrough: explicit new master server2 is fine though not latest",
+			cands:     []*Candidate{cand("s2", 609, 609, candidateMaster), cand("s3", 862, 862, candidateMaster)},
+			preferred: "s2:3306", want: "s2"},
+		{name: "no preference: latest candidate_master wins",
+			cands: []*Candidate{cand("s2", 609, 609, candidateMaster), cand("s3", 862, 862, candidateMaster)},
+			want:  "s3"},
+		{name: "latest is not candidate: first candidate_master in config order",
+			cands: []*Candidate{cand("s2", 609, 609), cand("s3", 500, 500, candidateMaster), cand("s4", 862, 862)},
+			want:  "s3"},
+		{name: "no candidate_master: latest replica",
+			cands: []*Candidate{cand("s2", 609, 609), cand("s3", 862, 862)},
+			want:  "s3"},
+		{name: "latest_priority=0: first replica in config order, not the latest",
+			cands: []*Candidate{cand("s2", 609, 609, noLatestPrio), cand("s3", 862, 862, noLatestPrio)},
+			want:  "s2"},
+		{name: "latest_priority=0 skips latest candidate_master for first candidate_master",
+			cands: []*Candidate{cand("s2", 609, 609, noLatestPrio, candidateMaster), cand("s3", 862, 862, noLatestPrio, candidateMaster)},
+			want:  "s2"},
+		{name: "no_master on the latest: the other one",
+			cands:   []*Candidate{cand("s2", 609, 609), cand("s3", 862, 862, noMaster)},
+			want:    "s2",
+			wantBad: map[string]string{"s3": BadNoMaster}},
+		{name: "log_bin off on the candidate_master: skipped",
+			cands:   []*Candidate{cand("s2", 862, 862, candidateMaster, logBinOff), cand("s3", 862, 862)},
+			want:    "s3",
+			wantBad: map[string]string{"s2": BadLogBinOff}},
+		{name: "newer major version is bad",
+			cands:   []*Candidate{cand("s2", 862, 862, version("11.4.2-MariaDB")), cand("s3", 609, 609, version("10.11.6-MariaDB"))},
+			want:    "s3",
+			wantBad: map[string]string{"s2": BadNotOldestVer}},
+		{name: "SQL thread more than 100MB behind: bad with check_repl_delay",
+			cands:   []*Candidate{cand("s2", 200000000, 1000, candidateMaster), cand("s3", 200000000, 200000000)},
+			want:    "s3",
+			wantBad: map[string]string{"s2": BadReplDelay}},
+		{name: "SQL thread on an older file than the latest read: bad",
+			cands:   []*Candidate{cand("s2", 862, 100, candidateMaster, execFile("mysql-bin.000007")), cand("s3", 862, 862)},
+			want:    "s3",
+			wantBad: map[string]string{"s2": BadReplDelay}},
+		{name: "delay ignored without check_repl_delay (online switch)",
+			cands:   []*Candidate{cand("s2", 200000000, 1000, candidateMaster), cand("s3", 200000000, 200000000)},
+			noDelay: true, want: "s2"},
+		{name: "explicit new master that is bad: error, no fallback",
+			cands:     []*Candidate{cand("s2", 609, 609, noMaster), cand("s3", 862, 862)},
+			preferred: "s2:3306", want: "",
+			wantBad: map[string]string{"s2": BadNoMaster}},
+		{name: "explicit new master that is not a replica: error",
+			cands:     []*Candidate{cand("s2", 609, 609), cand("s3", 862, 862)},
+			preferred: "s9:3306", want: ""},
+		{name: "prevent_cross_dc_failover: only the dead master's datacenter",
+			cands:  []*Candidate{cand("s2", 609, 609, dc("east")), cand("s3", 862, 862, dc("west"), candidateMaster)},
+			deadDC: "east", preventDC: true, want: "s2",
+			wantBad: map[string]string{"s3": BadOtherDC}},
+		{name: "datacenter ignored without prevent_cross_dc_failover",
+			cands:  []*Candidate{cand("s2", 609, 609, dc("east")), cand("s3", 862, 862, dc("west"))},
+			deadDC: "east", want: "s3"},
+		{name: "explicit new master in another datacenter is refused",
+			cands:     []*Candidate{cand("s2", 609, 609, dc("east")), cand("s3", 862, 862, dc("west"))},
+			preferred: "s3:3306", deadDC: "east", preventDC: true, want: ""},
+		{name: "every replica bad: error",
+			cands: []*Candidate{cand("s2", 609, 609, noMaster), cand("s3", 862, 862, logBinOff)},
+			want:  ""},
+		{name: "no replicas: error", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Elect(ElectionInput{Candidates: tt.cands, Preferred: tt.preferred,
+				CheckReplDelay: !tt.noDelay, DeadMasterDC: tt.deadDC, PreventCrossDC: tt.preventDC})
+			if tt.want == "" {
+				if err == nil || !errors.Is(err, ErrNoCandidate) {
+					t.Fatalf("want ErrNoCandidate, got %v (new master %v)", err, e.NewMaster)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Elect: %v", err)
+				}
+				if e.NewMaster.Server.Name != tt.want {
+					t.Fatalf("new master %s, want %s; log: %v", e.NewMaster.Server.Name, tt.want, e.Log)
+				}
+			}
+			for name, reason := range tt.wantBad {
+				found := false
+				for c, r := range e.Bad {
+					if c.Server.Name == name {
+						found = true
+						if r != reason {
+							t.Errorf("%s bad for %q, want %q", name, r, reason)
+						}
+					}
+				}
+				if !found {
+					t.Errorf("%s not marked bad (%q)", name, reason)
+				}
+			}
+		})
+	}
+}
+
+func TestLatestOldest(t *testing.T) {
+	tests := []struct {
+		reads  []Coord
+		latest []int
+		oldest []int
+	}{
+		{[]Coord{{"mysql-bin.000008", 609}, {"mysql-bin.000008", 862}}, []int{1}, []int{0}},
+		{[]Coord{{"mysql-bin.000009", 4}, {"mysql-bin.000008", 862}}, []int{0}, []int{1}},
+		{[]Coord{{"mysql-bin.000008", 862}, {"mysql-bin.000008", 862}, {"mysql-bin.000008", 1}}, []int{0, 1}, []int{2}},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			var cs []*Candidate
+			for j, r := range tt.reads {
+				c := cand(fmt.Sprintf("s%d", j), 0, 0)
+				c.Read = r
+				cs = append(cs, c)
+			}
+			check := func(what string, got []*Candidate, want []int) {
+				if len(got) != len(want) {
+					t.Fatalf("%s: got %d servers, want %v", what, len(got), want)
+				}
+				for k, w := range want {
+					if got[k] != cs[w] {
+						t.Errorf("%s[%d] = %s, want s%d", what, k, got[k].Server.Name, w)
+					}
+				}
+			}
+			check("latest", LatestOf(cs), tt.latest)
+			check("oldest", OldestOf(cs), tt.oldest)
+		})
+	}
+}
+
+func TestMajorVersion(t *testing.T) {
+	for v, want := range map[string]int{"10.11.6-MariaDB-log": 10011, "8.0.18": 8000, "5.7.44-log": 5007, "": 0} {
+		if got := MajorVersion(v); got != want {
+			t.Errorf("MajorVersion(%q) = %d, want %d", v, got, want)
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package failover
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/dialect"
+)
+
+// node is one connected MySQL/MariaDB server and what we read from it.
+type node struct {
+	srv *config.Server
+	db  *sql.DB
+	d   dialect.Dialect
+
+	version   string
+	logBin    bool
+	readOnly  bool
+	serverID  uint32
+	relayBase string                 // @@relay_log_basename
+	replica   *dialect.ReplicaStatus // nil when not a replica
+
+	// MariaDB GTID state (empty on MySQL).
+	gtidBinlogPos, gtidSlavePos, gtidCurrentPos string
+	// MySQL GTID state.
+	gtidExecuted string
+}
+
+func (n *node) String() string { return n.srv.String() }
+
+// dsn builds a go-sql-driver DSN for the server's manager user.
+func dsn(s *config.Server, timeout time.Duration) string {
+	c := mysql.NewConfig()
+	c.User, c.Passwd = s.User, s.Password
+	c.Net, c.Addr = "tcp", s.Addr()
+	c.Timeout = timeout
+	c.ReadTimeout = 10 * time.Minute // applying logs or waiting may take long; contexts cut it short
+	c.WriteTimeout = time.Minute
+	c.InterpolateParams = true
+	c.MultiStatements = false
+	return c.FormatDSN()
+}
+
+// connect opens a pool to s and reads its state. timeout bounds the dial.
+func connect(ctx context.Context, s *config.Server, timeout time.Duration) (*node, error) {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	db, err := sql.Open("mysql", dsn(s, timeout))
+	if err != nil {
+		return nil, fmt.Errorf("open connection to %s: %w", s, err)
+	}
+	db.SetMaxIdleConns(4)
+	n := &node{srv: s, db: db}
+	if err := n.refresh(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *node) close() {
+	if n != nil && n.db != nil {
+		n.db.Close()
+	}
+}
+
+// refresh reads version, log_bin, read_only, replica status and GTID state.
+func (n *node) refresh(ctx context.Context) error {
+	var version, comment string
+	var logBin, readOnly int
+	err := n.db.QueryRowContext(ctx, "SELECT @@version, @@version_comment, @@log_bin, @@read_only").
+		Scan(&version, &comment, &logBin, &readOnly)
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", n, err)
+	}
+	v, err := dialect.ParseVersion(version, comment)
+	if err != nil {
+		return fmt.Errorf("parse version of %s: %w", n, err)
+	}
+	n.version, n.d, n.logBin, n.readOnly = version, dialect.For(v), logBin == 1, readOnly == 1
+	var relayBase sql.NullString
+	if err := n.db.QueryRowContext(ctx, "SELECT @@server_id, @@relay_log_basename").Scan(&n.serverID, &relayBase); err != nil {
+		return fmt.Errorf("read server_id of %s: %w", n, err)
+	}
+	n.relayBase = relayBase.String
+	if err := n.refreshReplica(ctx); err != nil {
+		return err
+	}
+	return n.refreshGTID(ctx)
+}
+
+func (n *node) refreshReplica(ctx context.Context) error {
+	rows, err := n.queryRows(ctx, n.d.ShowReplicaStatus())
+	if err != nil {
+		return err
+	}
+	n.replica = nil
+	if len(rows) > 0 {
+		if n.replica, err = dialect.ParseReplicaStatus(rows[0]); err != nil {
+			return fmt.Errorf("replica status of %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func (n *node) refreshGTID(ctx context.Context) error {
+	if n.d.V.IsMariaDB() {
+		err := n.db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos").
+			Scan(&n.gtidBinlogPos, &n.gtidSlavePos, &n.gtidCurrentPos)
+		if err != nil {
+			return fmt.Errorf("read GTID state of %s: %w", n, err)
+		}
+		return nil
+	}
+	var s sql.NullString
+	if err := n.db.QueryRowContext(ctx, "SELECT @@global.gtid_executed").Scan(&s); err != nil {
+		return fmt.Errorf("read GTID state of %s: %w", n, err)
+	}
+	n.gtidExecuted = s.String
+	return nil
+}
+
+// queryRows returns every row as column -> value (NULL as "").
+func (n *node) queryRows(ctx context.Context, q string, args ...any) ([]map[string]string, error) {
+	rows, err := n.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", q, n, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", q, n, err)
+		}
+		m := make(map[string]string, len(cols))
+		for i, c := range cols {
+			m[c] = vals[i].String
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// exec runs statements in order on one connection. Statements holding a
+// password are logged by callers through dialect.RedactPassword only.
+func (n *node) exec(ctx context.Context, stmts ...string) error {
+	conn, err := n.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", n, err)
+	}
+	defer conn.Close()
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s on %s: %w", dialect.RedactPassword(q), n, err)
+		}
+	}
+	return nil
+}
+
+// masterStatus is SHOW MASTER STATUS: the position the server writes at.
+func (n *node) masterStatus(ctx context.Context) (dialect.Pos, error) {
+	rows, err := n.queryRows(ctx, n.d.ShowMasterStatus())
+	if err != nil {
+		return dialect.Pos{}, err
+	}
+	if len(rows) == 0 {
+		return dialect.Pos{}, fmt.Errorf("%s on %s: binary logging is off", n.d.ShowMasterStatus(), n)
+	}
+	p, err := dialect.ParsePos(rows[0]["File"] + ":" + rows[0]["Position"])
+	if err != nil {
+		return dialect.Pos{}, fmt.Errorf("master status of %s: %w", n, err)
+	}
+	return p, nil
+}
+
+// usesGTID reports whether the server replicates by GTID.
+func (n *node) usesGTID() bool { return n.replica != nil && n.replica.UsesGTID() }
+
+// readCoord and execCoord are the replica's coordinates in its master's binlog.
+func (n *node) readCoord() Coord {
+	if n.replica == nil {
+		return Coord{}
+	}
+	return Coord{n.replica.MasterLogFile, n.replica.ReadMasterLogPos}
+}
+
+func (n *node) execCoord() Coord {
+	if n.replica == nil {
+		return Coord{}
+	}
+	return Coord{n.replica.RelayMasterLogFile, n.replica.ExecMasterLogPos}
+}
+
+// waitRelayApplied waits until the SQL thread executed everything the IO
+// thread had read (MHA's wait_until_relay_log_applied). A stopped SQL thread
+// is started first; an SQL error fails at once.
+func (n *node) waitRelayApplied(ctx context.Context, timeout time.Duration) error {
+	if err := n.refreshReplica(ctx); err != nil {
+		return err
+	}
+	if n.replica == nil {
+		return nil
+	}
+	if !n.replica.SQLRunning && n.replica.LastSQLErrno == 0 && n.execCoord().Compare(n.readCoord()) < 0 {
+		if err := n.exec(ctx, n.d.StartSQLThread()); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := n.refreshReplica(ctx); err != nil {
+			return err
+		}
+		r := n.replica
+		if r.LastSQLErrno != 0 {
+			return fmt.Errorf("wait for relay log apply on %s: SQL thread error %d: %s", n, r.LastSQLErrno, r.LastSQLError)
+		}
+		if n.execCoord().Compare(n.readCoord()) >= 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait for relay log apply on %s: executed %s of %s after %s", n, n.execCoord(), n.readCoord(), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waitExecuted waits until the server has executed the events up to the
+// given coordinates of its master (MASTER_POS_WAIT) or GTID position
+// (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET).
+func (n *node) waitPos(ctx context.Context, p dialect.Pos, timeout time.Duration) error {
+	var res sql.NullInt64
+	q := n.d.MasterPosWait(p.File, p.Pos, timeout)
+	if err := n.db.QueryRowContext(ctx, q).Scan(&res); err != nil {
+		return fmt.Errorf("%s on %s: %w", q, n, err)
+	}
+	if !res.Valid || res.Int64 < 0 {
+		return fmt.Errorf("%s on %s: not reached (result %v)", q, n, res)
+	}
+	return nil
+}
+
+func (n *node) waitGTID(ctx context.Context, gtid string, timeout time.Duration) error {
+	var res sql.NullInt64
+	q := n.d.GTIDWait(gtid, timeout)
+	if err := n.db.QueryRowContext(ctx, q).Scan(&res); err != nil {
+		return fmt.Errorf("%s on %s: %w", q, n, err)
+	}
+	if !res.Valid || !n.d.GTIDWaitReached(res.Int64) {
+		return fmt.Errorf("%s on %s: not reached (result %v)", q, n, res)
+	}
+	return nil
+}
+
+// isReplicaOf reports whether the replica status points at m.
+func (n *node) isReplicaOf(m *config.Server) bool {
+	if n.replica == nil {
+		return false
+	}
+	return n.replica.MasterPort == m.Port && (n.replica.MasterHost == m.IP || n.replica.MasterHost == m.Hostname)
+}
+
+// writable reports a server that is not read_only and not a replica.
+func (n *node) writable() bool { return !n.readOnly && n.replica == nil }
+
+// changeMaster points n at m and starts replication. With gtid the replica
+// positions itself by GTID (MariaDB slave_pos / MySQL auto-position),
+// otherwise at pos.
+func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, pos dialect.Pos) error {
+	o := dialect.ChangeMasterOpts{Host: m.IP, Port: m.Port, User: n.srv.ReplUser, Password: n.srv.ReplPassword,
+		ConnectRetry: time.Second}
+	if m.IP == "" {
+		o.Host = m.Hostname
+	}
+	if gtid {
+		o.Mode = dialect.GTIDSlavePos
+	} else {
+		o.Mode, o.File, o.Pos = dialect.FilePos, pos.File, pos.Pos
+	}
+	return n.exec(ctx, n.d.StopReplica(), n.d.ResetReplicaAll(), n.d.ChangeMaster(o), n.d.StartReplica())
+}
+
+// isConnRefused tells "the server is down" from other errors.
+func isUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return false // it answered
+	}
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "i/o timeout") ||
+		strings.Contains(s, "no such host") || strings.Contains(s, "invalid connection") ||
+		strings.Contains(s, "bad connection") || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(s, "EOF") || strings.Contains(s, "connection reset")
+}

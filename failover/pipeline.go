@@ -1,0 +1,280 @@
+package failover
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// Sentinel errors of the pipelines.
+var (
+	// ErrNotLeader: Journal.Begin refused; this manager may no longer act.
+	ErrNotLeader = errors.New("journal refused the phase: this manager may no longer act")
+	// ErrAborted: the operator did not confirm.
+	ErrAborted = errors.New("not confirmed by the operator")
+	// ErrRefused: a precondition failed; nothing was changed.
+	ErrRefused = errors.New("refused")
+	// ErrUnsafeResume: the previous run stopped where repeating a step
+	// could apply events twice; manual recovery is needed.
+	ErrUnsafeResume = errors.New("unsafe to resume")
+	// ErrHookFailed: a hook's exit code aborts the pipeline.
+	ErrHookFailed = errors.New("hook failed")
+)
+
+// Options configure one pipeline run.
+type Options struct {
+	App *config.App
+	// Journal records the phases; nil means no journal.
+	Journal Journal
+	// Out receives the plan, progress lines and the report (nil: discarded).
+	Out io.Writer
+	// In answers "Proceed? (yes/NO)" unless Yes.
+	In  io.Reader
+	Yes bool
+	// NewMaster is an explicit new master (name, host:port or ip:port).
+	NewMaster string
+	// OrigMasterIsNewSlave (switch): make the old master a replica of the new one.
+	OrigMasterIsNewSlave bool
+	// Recovery moves binlog events (dead-master failover only); nil uses
+	// the binlog package.
+	Recovery LogRecovery
+	// WaitTimeout bounds every wait for replication (default 5 minutes).
+	WaitTimeout time.Duration
+	// Resume is the progress of an interrupted earlier run (from its
+	// journal); its completed phases are skipped and its plan reused.
+	Resume *Progress
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) waitTimeout() time.Duration {
+	if o.WaitTimeout > 0 {
+		return o.WaitTimeout
+	}
+	return 5 * time.Minute
+}
+
+func (o *Options) connectTimeout() time.Duration {
+	if o.App.ConnectTimeout > 0 {
+		return o.App.ConnectTimeout
+	}
+	return 2 * time.Second
+}
+
+// run is the state shared by the phases of one pipeline.
+type run struct {
+	opts    Options
+	journal Journal
+	out     io.Writer
+	hooks   *Hooks
+	plan    *Plan
+	rep     *Report
+	done    map[string]bool
+	nodes   map[string]*node // alive servers by name
+	diffs   map[string]*diffFuture
+	mu      sync.Mutex
+}
+
+func newRun(opts Options, kind string) *run {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	r := &run{opts: opts, journal: opts.Journal, out: opts.Out, nodes: map[string]*node{}, done: map[string]bool{},
+		diffs: map[string]*diffFuture{}}
+	if r.journal == nil {
+		r.journal = nopJournal{}
+	}
+	if r.out == nil {
+		r.out = io.Discard
+	}
+	start := now()
+	r.plan = &Plan{Kind: kind, App: opts.App.Name, ID: start.Format("20060102150405"), Started: start}
+	if opts.Resume != nil {
+		for p := range opts.Resume.Completed {
+			r.done[p] = true
+		}
+		if opts.Resume.Plan != nil {
+			r.plan = opts.Resume.Plan
+		}
+	}
+	r.rep = &Report{Kind: kind, App: opts.App.Name, Started: start, Plan: r.plan}
+	r.hooks = &Hooks{App: opts.App, Log: r.logf}
+	return r
+}
+
+func (r *run) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.out, "%s - [info] %s\n", time.Now().Format("Mon Jan _2 15:04:05.000 2006"), fmt.Sprintf(format, args...))
+}
+
+// addf adds a line to the report (safe from goroutines).
+func (r *run) addf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.addf(format, args...)
+}
+
+// phase runs fn as a journaled phase: Begin before, Done after. A phase
+// completed by an earlier run (Resume) is skipped.
+func (r *run) phase(ctx context.Context, name string, fn func() error) error {
+	if r.done[name] {
+		r.logf("* %s: completed by an earlier run, skipped.", name)
+		return nil
+	}
+	if err := r.journal.Begin(ctx, name, r.plan.Detail()); err != nil {
+		return fmt.Errorf("begin %s: %w: %v", name, ErrNotLeader, err)
+	}
+	r.logf("* %s..", name)
+	start := time.Now()
+	err := fn()
+	r.rep.phase(name, time.Since(start))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r.done[name] = true
+	r.logf("* %s completed (%.3f s).", name, time.Since(start).Seconds())
+	if err := r.journal.Done(ctx, name, r.plan.Detail()); err != nil {
+		return fmt.Errorf("record end of %s: %w: %v", name, ErrNotLeader, err)
+	}
+	return nil
+}
+
+// confirm asks question on In unless Yes; only an answer starting with y
+// proceeds (MHA's rule).
+func (r *run) confirm(question string) error {
+	if r.opts.Yes {
+		return nil
+	}
+	fmt.Fprintf(r.out, "%s (yes/NO): ", question)
+	if r.opts.In == nil {
+		return fmt.Errorf("%w: no input to confirm on and --yes not given", ErrAborted)
+	}
+	line, _ := bufio.NewReader(r.opts.In).ReadString('\n')
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
+		return ErrAborted
+	}
+	return nil
+}
+
+// connectAll connects to every configured server in parallel. It returns
+// the errors of the servers it could not reach.
+func (r *run) connectAll(ctx context.Context) map[string]error {
+	type res struct {
+		s   *config.Server
+		n   *node
+		err error
+	}
+	ch := make(chan res, len(r.opts.App.Servers))
+	for _, s := range r.opts.App.Servers {
+		go func(s *config.Server) {
+			cctx, cancel := context.WithTimeout(ctx, r.opts.connectTimeout()+3*time.Second)
+			defer cancel()
+			n, err := connect(cctx, s, r.opts.connectTimeout())
+			ch <- res{s, n, err}
+		}(s)
+	}
+	errs := map[string]error{}
+	for range r.opts.App.Servers {
+		x := <-ch
+		if x.err != nil {
+			errs[x.s.Name] = x.err
+			continue
+		}
+		r.nodes[x.s.Name] = x.n
+	}
+	return errs
+}
+
+func (r *run) closeAll() {
+	for _, n := range r.nodes {
+		n.close()
+	}
+}
+
+// parallel runs fn for every node and returns the errors by server name.
+func parallel(nodes []*node, fn func(n *node) error) map[string]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := map[string]error{}
+	for _, n := range nodes {
+		wg.Add(1)
+		go func(n *node) {
+			defer wg.Done()
+			if err := fn(n); err != nil {
+				mu.Lock()
+				errs[n.srv.Name] = err
+				mu.Unlock()
+			}
+		}(n)
+	}
+	wg.Wait()
+	return errs
+}
+
+// runHook runs a configured hook and records it in the report.
+func (r *run) runHook(ctx context.Context, script string, args []Arg) (HookResult, error) {
+	res, err := r.hooks.Run(ctx, script, args)
+	r.mu.Lock()
+	r.rep.Hooks = append(r.rep.Hooks, res)
+	r.mu.Unlock()
+	return res, err
+}
+
+// finish completes the report: timing, JSON file in the workdir, print,
+// report_script.
+func (r *run) finish(ctx context.Context, err error, newSlaves []string) *Report {
+	r.rep.Finished = time.Now()
+	r.rep.Total = r.rep.Finished.Sub(r.rep.Started).Seconds()
+	r.rep.OK = err == nil
+	r.rep.OldMaster = r.plan.OldMaster
+	r.rep.NewMaster = r.plan.NewMaster
+	old := r.opts.App.Server(r.plan.OldMaster)
+	oldName := r.plan.OldMaster
+	if old != nil {
+		oldName = old.String()
+	}
+	verb := "MySQL Master failover"
+	if r.rep.Kind == "switch" {
+		verb = "MySQL Master online switch"
+	}
+	r.rep.Subject = fmt.Sprintf("%s: %s %s", r.opts.App.Name, verb, oldName)
+	var newSrv *config.Server
+	if r.plan.NewMaster != "" {
+		newSrv = r.opts.App.Server(r.plan.NewMaster)
+		if newSrv != nil {
+			r.rep.Subject += " to " + newSrv.String()
+		}
+	}
+	if err != nil {
+		r.rep.Error = err.Error()
+		r.rep.Subject += " failed"
+	} else {
+		r.rep.Subject += " succeeded"
+	}
+	if r.opts.App.ManagerWorkdir != "" {
+		if _, werr := r.rep.WriteJSON(r.opts.App.ManagerWorkdir); werr != nil {
+			r.logf("could not write the report: %v", werr)
+		}
+	}
+	r.rep.Print(r.out)
+	if r.opts.App.ReportScript != "" && old != nil {
+		var activated *config.Server
+		if err == nil {
+			activated = newSrv
+		}
+		body := strings.Join(r.rep.Lines, "\n")
+		if _, herr := r.runHook(ctx, r.opts.App.ReportScript, ReportArgs(r.opts.App, old, activated, newSlaves, r.rep.Subject, body)); herr != nil {
+			r.logf("report_script: %v", herr)
+		}
+	}
+	return r.rep
+}

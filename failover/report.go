@@ -1,0 +1,189 @@
+package failover
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// Plan is what a pipeline decided and recorded; it is serialised into the
+// journal's detail (key "plan") after every phase so that another manager can
+// resume the pipeline where this one stopped.
+type Plan struct {
+	Kind      string    `json:"kind"` // "failover" or "switch"
+	App       string    `json:"app"`
+	ID        string    `json:"id"` // start timestamp YYYYMMDDhhmmss, used in artifact names
+	Started   time.Time `json:"started"`
+	OldMaster string    `json:"old_master"` // server name (config section)
+	NewMaster string    `json:"new_master,omitempty"`
+	GTID      bool      `json:"gtid"`
+
+	Latest     string   `json:"latest,omitempty"`
+	Oldest     string   `json:"oldest,omitempty"`
+	LatestRead Coord    `json:"latest_read,omitempty"`
+	OldestRead Coord    `json:"oldest_read,omitempty"`
+	Replicas   []string `json:"replicas,omitempty"` // alive replicas other than the new master
+	Ignored    []string `json:"ignored,omitempty"`  // dead replicas with ignore_fail
+
+	DeadSSH   bool   `json:"dead_ssh"`             // the dead master was reachable over SSH
+	TailFile  string `json:"tail_file,omitempty"`  // local path of the saved binlog tail
+	TailStart Coord  `json:"tail_start,omitempty"` // first byte saved (the latest replica's read position)
+	TailEnd   Coord  `json:"tail_end,omitempty"`   // end of the dead master's binlog that was saved
+	TailGTID  string `json:"tail_gtid,omitempty"`  // last GTID in the saved tail, when known
+
+	NewMasterPos  Coord  `json:"new_master_pos,omitempty"`  // SHOW MASTER STATUS after apply / at promotion
+	NewMasterGTID string `json:"new_master_gtid,omitempty"` // gtid_binlog_pos (MariaDB) / gtid_executed (MySQL)
+	OrigMasterPos Coord  `json:"orig_master_pos,omitempty"` // switch: the fenced old master's final position
+	OrigGTID      string `json:"orig_gtid,omitempty"`
+}
+
+const planKey = "plan"
+
+// Encode renders the plan for a journal detail.
+func (p *Plan) Encode() string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// Detail is the journal detail for the plan.
+func (p *Plan) Detail() map[string]string { return map[string]string{planKey: p.Encode()} }
+
+// DecodePlan parses Encode's output.
+func DecodePlan(s string) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return nil, fmt.Errorf("decode failover plan: %w", err)
+	}
+	return &p, nil
+}
+
+// PhaseTiming is how long one phase took.
+type PhaseTiming struct {
+	Phase string        `json:"phase"`
+	Took  time.Duration `json:"took_ns"`
+	Secs  float64       `json:"seconds"`
+}
+
+// ReplicaOutcome is the final state of one replica.
+type ReplicaOutcome struct {
+	Server string `json:"server"`
+	OK     bool   `json:"ok"`
+	State  string `json:"state"`
+}
+
+// LostRange names the part of the dead master's binlog that could not be
+// recovered.
+type LostRange struct {
+	From Coord  `json:"from"`
+	To   string `json:"to"`
+	Why  string `json:"why"`
+}
+
+// Report is the outcome of a pipeline, printed like MHA's "Failover Report"
+// and written as JSON to the manager workdir.
+type Report struct {
+	Kind      string           `json:"kind"`
+	App       string           `json:"app"`
+	OK        bool             `json:"ok"`
+	Error     string           `json:"error,omitempty"`
+	Subject   string           `json:"subject"`
+	OldMaster string           `json:"old_master"`
+	NewMaster string           `json:"new_master,omitempty"`
+	Started   time.Time        `json:"started"`
+	Finished  time.Time        `json:"finished"`
+	Total     float64          `json:"total_seconds"`
+	Phases    []PhaseTiming    `json:"phases"`
+	Lines     []string         `json:"lines"` // MHA's mail body
+	Lost      *LostRange       `json:"lost,omitempty"`
+	Replicas  []ReplicaOutcome `json:"replicas,omitempty"`
+	Hooks     []HookResult     `json:"hooks,omitempty"`
+	// WritesBlocked: switch only, from the fence to the new master writable.
+	WritesBlocked     time.Duration `json:"writes_blocked_ns,omitempty"`
+	WritesBlockedSecs float64       `json:"writes_blocked_seconds,omitempty"`
+	Plan              *Plan         `json:"plan,omitempty"`
+	Path              string        `json:"-"` // where WriteJSON wrote it
+}
+
+func (r *Report) addf(format string, args ...any) {
+	r.Lines = append(r.Lines, fmt.Sprintf(format, args...))
+}
+
+func (r *Report) phase(name string, took time.Duration) {
+	r.Phases = append(r.Phases, PhaseTiming{Phase: name, Took: took, Secs: took.Seconds()})
+}
+
+// Print writes the report in MHA's words.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "\n----- %s Report -----\n\n%s\n\n", strings.ToUpper(r.Kind[:1])+r.Kind[1:], r.Subject)
+	for _, l := range r.Lines {
+		fmt.Fprintln(w, l)
+	}
+	if r.Lost != nil {
+		fmt.Fprintf(w, "LOST: events of the dead master's binlog from %s to %s could not be recovered: %s\n",
+			r.Lost.From, r.Lost.To, r.Lost.Why)
+	}
+	if len(r.Replicas) > 0 {
+		fmt.Fprintln(w, "\nReplicas:")
+		for _, s := range r.Replicas {
+			status := "OK"
+			if !s.OK {
+				status = "FAILED"
+			}
+			fmt.Fprintf(w, "  %s: %s: %s\n", s.Server, status, s.State)
+		}
+	}
+	if r.WritesBlocked > 0 {
+		fmt.Fprintf(w, "\nWrites were blocked for %.3f s (old master fenced until new master writable).\n", r.WritesBlocked.Seconds())
+	}
+	fmt.Fprintln(w, "\nTime per phase:")
+	for _, p := range r.Phases {
+		fmt.Fprintf(w, "  %-40s %8.3f s\n", p.Phase, p.Took.Seconds())
+	}
+	fmt.Fprintf(w, "  %-40s %8.3f s\n", "total", r.Total)
+	if r.Error != "" {
+		fmt.Fprintf(w, "\nERROR: %s\n", r.Error)
+	}
+}
+
+// WriteJSON writes the report to dir/<kind>_report_<app>_<id>.json.
+func (r *Report) WriteJSON(dir string) (string, error) {
+	id := r.Started.Format("20060102150405")
+	if r.Plan != nil && r.Plan.ID != "" {
+		id = r.Plan.ID
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s_report_%s_%s.json", r.Kind, r.App, id))
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write report %s: %w", path, err)
+	}
+	r.Path = path
+	return path, nil
+}
+
+// Topology prints MHA's From:/To: picture.
+func Topology(oldMaster *config.Server, oldReplicas []*config.Server, newMaster *config.Server, newReplicas []*config.Server, oldLabel string) string {
+	var b strings.Builder
+	b.WriteString("From:\n")
+	fmt.Fprintf(&b, "%s (%s)\n", oldMaster, oldLabel)
+	for _, s := range oldReplicas {
+		fmt.Fprintf(&b, " +--%s\n", s)
+	}
+	b.WriteString("\nTo:\n")
+	fmt.Fprintf(&b, "%s (new master)\n", newMaster)
+	for _, s := range newReplicas {
+		fmt.Fprintf(&b, " +--%s\n", s)
+	}
+	return b.String()
+}
