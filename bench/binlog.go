@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/mharaft/mharaft/binlog"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+func init() { Register("binlog", binlogSuite) }
+
+// binlogSuite fills a real MariaDB binlog (row format) and measures the
+// binlog package against mariadb-binlog and the server's own replication
+// on the same events.
+func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*Result, error) {
+	res := &Result{Started: time.Now()}
+	target := int64(500 << 20)
+	if quick {
+		target = 50 << 20
+	}
+	c, err := testbed.New(dir, testbed.Options{N: 3, NoSSH: true})
+	if c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, sqlReplica, applyTarget := c.Servers[0], c.Servers[1], c.Servers[2]
+	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
+		"CREATE TABLE test.b (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(200), n INT)",
+		"INSERT INTO test.b (pad, n) SELECT REPEAT(CHAR(65 + seq % 26), 180), seq FROM test.seq_1_to_20000"); err != nil {
+		return nil, err
+	}
+	if err := c.WaitCaughtUp(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	// server2 keeps fetching but does not apply; server3 stops entirely:
+	// both then lack the same events.
+	if err := sqlReplica.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		return nil, err
+	}
+	if err := applyTarget.Exec(ctx, "STOP SLAVE"); err != nil {
+		return nil, err
+	}
+	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
+	if err != nil || len(st) == 0 {
+		return nil, fmt.Errorf("show master status: %v", err)
+	}
+	startFile := st[0]["File"]
+	startPos, _ := strconv.ParseUint(st[0]["Position"], 10, 64)
+	binlogPath := filepath.Join(m.DataDir, startFile)
+	t0 := time.Now()
+	for {
+		fi, err := os.Stat(binlogPath)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Size() >= target {
+			break
+		}
+		if err := m.Exec(ctx, "INSERT INTO test.b (pad, n) SELECT pad, n FROM test.b LIMIT 20000"); err != nil {
+			return nil, err
+		}
+	}
+	fi, _ := os.Stat(binlogPath)
+	size := fi.Size()
+	fmt.Fprintf(log, "binlog: filled %s with %d MB in %v\n", binlogPath, size>>20, time.Since(t0).Round(time.Millisecond))
+	res.Add("binlog size", float64(size)/(1<<20), "MB", "row format, 20000-row transactions")
+	mb := float64(size) / (1 << 20)
+
+	// Scans of the same file.
+	hdr, events, err := timeScan(binlogPath, true)
+	if err != nil {
+		return nil, err
+	}
+	full, _, err := timeScan(binlogPath, false)
+	if err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	cmd := exec.CommandContext(ctx, "mariadb-binlog", binlogPath)
+	cmd.Stdout = io.Discard
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("mariadb-binlog: %w", err)
+	}
+	ref := time.Since(t0)
+	res.Add("header scan", mb/hdr.Seconds(), "MB/s", fmt.Sprintf("%d events in %v", events, hdr.Round(time.Millisecond)))
+	res.Add("full decode", mb/full.Seconds(), "MB/s", full.Round(time.Millisecond).String())
+	res.Add("mariadb-binlog > /dev/null", mb/ref.Seconds(), "MB/s", ref.Round(time.Millisecond).String())
+	res.Add("header scan vs mariadb-binlog", ref.Seconds()/hdr.Seconds(), "x", "goal >= 5")
+	res.Add("full decode vs mariadb-binlog", ref.Seconds()/full.Seconds(), "x", "")
+
+	// Wait until server2 fetched everything, then find a position ~50 MB
+	// before the end in its relay logs (walk, no fast path) and diff.
+	if err := waitRead(ctx, sqlReplica, m); err != nil {
+		return nil, err
+	}
+	nearEnd, err := positionBefore(binlogPath, size-min(50<<20, size/2))
+	if err != nil {
+		return nil, err
+	}
+	relayFiles, err := binlog.ReadIndex(ctx, binlog.LocalFS{}, filepath.Join(sqlReplica.DataDir, "relay-bin.index"))
+	if err != nil {
+		return nil, err
+	}
+	rl := binlog.RelayLogs{FS: binlog.LocalFS{}, Dir: sqlReplica.DataDir, Files: relayFiles, ServerID: uint32(sqlReplica.ServerID)}
+	t0 = time.Now()
+	rp, err := binlog.FindRelayPosition(ctx, rl, startFile, nearEnd)
+	if err != nil {
+		return nil, err
+	}
+	res.Add("find position ~50 MB before the end (walk)", float64(time.Since(t0).Milliseconds()), "ms", rp.String())
+	diffPath := filepath.Join(dir, "diff.binlog")
+	df, err := os.Create(diffPath)
+	if err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	dres, err := binlog.WriteDiff(ctx, rl, rp, df)
+	df.Close()
+	if err != nil {
+		return nil, err
+	}
+	el := time.Since(t0)
+	res.Add("write diff", float64(el.Milliseconds()), "ms", fmt.Sprintf("%d MB, %d transactions", dres.Bytes>>20, dres.Transactions))
+
+	// The server's own replication: server2's SQL thread on the fetched relay log.
+	t0 = time.Now()
+	if err := sqlReplica.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
+		return nil, err
+	}
+	if err := sqlReplica.WaitCaughtUp(ctx, m, 30*time.Minute); err != nil {
+		return nil, err
+	}
+	sqlTime := time.Since(t0)
+
+	// Our Apply of the same events on server3: the master's tail from the
+	// position where server3 stopped.
+	savedPath := filepath.Join(dir, "saved.binlog")
+	sf, err := os.Create(savedPath)
+	if err != nil {
+		return nil, err
+	}
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, startPos, sf)
+	sf.Close()
+	if err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	ares, err := binlog.Apply(ctx, binlog.Target{Name: applyTarget.Name(), Addr: applyTarget.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
+		[]string{savedPath}, binlog.ApplyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	applyTime := time.Since(t0)
+	if ares.Transactions != sres.Transactions {
+		return nil, fmt.Errorf("applied %d transactions of %d", ares.Transactions, sres.Transactions)
+	}
+	amb := float64(sres.Bytes) / (1 << 20)
+	res.Add("server SQL thread apply", amb/sqlTime.Seconds(), "MB/s", sqlTime.Round(time.Millisecond).String())
+	res.Add("Apply", amb/applyTime.Seconds(), "MB/s", fmt.Sprintf("%v, %d transactions, %.0f events/s", applyTime.Round(time.Millisecond), ares.Transactions, float64(ares.Events)/applyTime.Seconds()))
+	res.Add("Apply vs SQL thread", sqlTime.Seconds()/applyTime.Seconds(), "x", "goal >= 0.8")
+	return res, nil
+}
+
+func timeScan(path string, headerOnly bool) (time.Duration, int, error) {
+	t0 := time.Now()
+	r, err := binlog.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	r.SetHeaderOnly(headerOnly)
+	n := 0
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return time.Since(t0), n, nil
+		}
+		if err != nil {
+			return 0, n, err
+		}
+		if !headerOnly {
+			if _, err := r.Decode(ev); err != nil {
+				return 0, n, err
+			}
+		}
+		n++
+	}
+}
+
+// positionBefore returns the end position of the last XID event that ends
+// before offset.
+func positionBefore(path string, offset int64) (uint64, error) {
+	r, err := binlog.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	r.SetHeaderOnly(true)
+	var pos uint64
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) || (err == nil && ev.Offset > offset) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ev.Type == replication.XID_EVENT {
+			pos = uint64(ev.LogPos)
+		}
+	}
+	if pos == 0 {
+		return 0, fmt.Errorf("no transaction before offset %d in %s", offset, path)
+	}
+	return pos, nil
+}
+
+// waitRead polls until replica's IO thread read up to the master's position.
+func waitRead(ctx context.Context, replica, master *testbed.Server) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		ms, err := master.QueryRows(ctx, "SHOW MASTER STATUS")
+		if err != nil || len(ms) == 0 {
+			return fmt.Errorf("show master status: %v", err)
+		}
+		st, err := replica.SlaveStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if st["Master_Log_File"] == ms[0]["File"] && st["Read_Master_Log_Pos"] == ms[0]["Position"] {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not fetch the master's binlog: %v", replica.Name(), st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,582 @@
+package binlog
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// Target is the server events are applied to.
+type Target struct {
+	Name     string // for errors, e.g. "server2(127.0.0.1:3307)"
+	Addr     string // host:port
+	User     string
+	Password string // never logged
+}
+
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// DisableLogBin applies with sql_log_bin=0 (MHA's disable_log_bin).
+	DisableLogBin bool
+	// BatchBytes bounds the size of one multi-statement query (default 4
+	// MiB, and never more than the server's max_allowed_packet allows).
+	BatchBytes int
+	// BatchTransactions bounds the transactions sent in one query (default
+	// 2000).
+	BatchTransactions int
+	// ConnectTimeout defaults to 10s.
+	ConnectTimeout time.Duration
+}
+
+// ApplyResult says exactly what was applied.
+type ApplyResult struct {
+	Transactions int   // committed transactions (or standalone statements)
+	Events       int   // events of those transactions
+	Statements   int   // statements the server executed successfully
+	Bytes        int64 // bytes of the files read
+	// LastFile and LastPos: the end of the last committed transaction.
+	LastFile string
+	LastPos  int64
+	// LastGTID is the GTID of the last committed transaction ("" if none).
+	LastGTID string
+}
+
+// ApplyError is the first failing statement.
+type ApplyError struct {
+	Server    string
+	File      string
+	Offset    int64 // offset of the event the statement came from
+	Statement string
+	Err       error
+}
+
+func (e *ApplyError) Error() string {
+	return fmt.Sprintf("apply %s:%d to %s: %v; statement: %s", e.File, e.Offset, e.Server, e.Err, e.Statement)
+}
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Apply executes the events of files, in order, on the target, the way
+// mysqlbinlog | mysql would (see doc.go), many transactions per round trip.
+// It stops at the first failing statement, rolls back the open
+// transaction and returns an *ApplyError (wrapped) together with what was
+// committed before it. Files must end at transaction boundaries (WriteDiff
+// and SaveMasterTail output does).
+func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (ApplyResult, error) {
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 4 << 20
+	}
+	if opts.BatchTransactions <= 0 {
+		opts.BatchTransactions = 2000
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout, func(c *client.Conn) error {
+		c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS)
+		c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
+		return nil
+	})
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply binlog events to %s: connect: %w", t.Name, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	a := &applier{conn: conn, target: t, opts: opts}
+	if err := a.init(); err != nil {
+		return a.res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
+	}
+	for _, f := range files {
+		if err := a.applyFile(ctx, f); err != nil {
+			if werr := a.wait(); werr != nil {
+				err = werr
+			}
+			a.rollback()
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+			}
+			return a.res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
+		}
+	}
+	err = a.flush()
+	if err == nil {
+		err = a.wait()
+	}
+	if err != nil {
+		a.rollback()
+		return a.res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
+	}
+	if a.pendingTx {
+		a.rollback()
+		return a.res, fmt.Errorf("apply binlog events to %s: the last file ends inside a transaction (rolled back)", t.Name)
+	}
+	if a.gtidNext {
+		if _, err := conn.Execute("SET @@SESSION.GTID_NEXT='AUTOMATIC'"); err != nil {
+			return a.res, fmt.Errorf("apply binlog events to %s: reset GTID_NEXT: %w", t.Name, err)
+		}
+	}
+	return a.res, nil
+}
+
+// stmtInfo remembers where a statement of the batch came from.
+type stmtInfo struct {
+	file   string
+	off    int64 // event offset
+	end    int64 // end of the event
+	start  int   // byte range in the batch
+	stop   int
+	commit bool // ends a transaction
+	events int  // events of the transaction (on commit)
+	gtid   string
+}
+
+type applier struct {
+	conn   *client.Conn
+	target Target
+	opts   ApplyOptions
+	res    ApplyResult
+
+	batch     []byte
+	stmts     []stmtInfo
+	inBatch   []byte     // the batch in flight
+	inStmts   []stmtInfo // its statements
+	packet    []byte
+	batchTx   int
+	maxBatch  int
+	pendingTx bool // a transaction is open (statements sent or queued)
+	txEvents  int
+	gtid      string
+	gtidNext  bool
+
+	fdeSent []byte // the FDE the session knows
+	ctxSent string
+	dbSent  string
+	rows    []byte // table map and rows events not yet sent
+	rowsOff int64
+	rowsEnd int64
+	tr      txTracker
+	file    string
+}
+
+func (a *applier) init() error {
+	r, err := a.conn.Execute("SELECT @@max_allowed_packet")
+	if err != nil {
+		return fmt.Errorf("read max_allowed_packet: %w", err)
+	}
+	maxPacket, _ := r.GetInt(0, 0)
+	a.maxBatch = a.opts.BatchBytes
+	if lim := int(maxPacket) - 64<<10; maxPacket > 0 && lim < a.maxBatch {
+		a.maxBatch = lim
+	}
+	setup := []string{"SET @@session.pseudo_slave_mode=1"}
+	if a.opts.DisableLogBin {
+		setup = append(setup, "SET @@session.sql_log_bin=0")
+	}
+	for _, s := range setup {
+		if _, err := a.conn.Execute(s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyFile(ctx context.Context, name string) error {
+	r, err := Open(name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	a.file = name
+	a.fdeSent = nil // each file's own format description is sent before its row events
+	for i := 0; ; i++ {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			a.res.Bytes += r.Offset()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.VerifyChecksum(ev); err != nil {
+			return &Error{File: name, Offset: ev.Offset, Err: err}
+		}
+		if err := a.event(r, ev); err != nil {
+			var ae *ApplyError
+			if errors.As(err, &ae) {
+				return err
+			}
+			return &Error{File: name, Offset: ev.Offset, Err: err}
+		}
+	}
+}
+
+// add appends one statement to the batch.
+func (a *applier) add(ev *Event, s string, commit bool) {
+	st := stmtInfo{file: a.file, off: ev.Offset, end: ev.End(), start: len(a.batch), commit: commit}
+	a.batch = append(a.batch, s...)
+	st.stop = len(a.batch)
+	a.batch = append(a.batch, "\n;\n"...)
+	if commit {
+		st.events, st.gtid = a.txEvents, a.gtid
+	}
+	a.stmts = append(a.stmts, st)
+}
+
+func (a *applier) addRowsBinlog(ev *Event) {
+	if len(a.rows) == 0 {
+		return
+	}
+	a.add(&Event{Offset: a.rowsOff, Header: Header{EventSize: uint32(a.rowsEnd - a.rowsOff)}}, "BINLOG '"+base64.StdEncoding.EncodeToString(a.rows)+"'", false)
+	a.rows = a.rows[:0]
+}
+
+func (a *applier) event(r *Reader, ev *Event) error {
+	body := r.Body(ev)
+	ended, err := a.tr.step(ev.Header, body)
+	if err != nil {
+		return err
+	}
+	if ev.Type != replication.TABLE_MAP_EVENT && !isRowsEvent(ev.Type) {
+		a.addRowsBinlog(ev)
+	}
+	if !a.tr.idle() || ended {
+		a.txEvents++
+	}
+	switch ev.Type {
+	case replication.FORMAT_DESCRIPTION_EVENT:
+		// sent lazily before the first row event
+	case replication.TABLE_MAP_EVENT, replication.WRITE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv0,
+		replication.WRITE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv1,
+		replication.WRITE_ROWS_EVENTv2, replication.UPDATE_ROWS_EVENTv2, replication.DELETE_ROWS_EVENTv2,
+		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
+		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		if a.fdeSent == nil || string(a.fdeSent) != string(r.Format()) {
+			if r.Format() == nil {
+				return fmt.Errorf("%w: row event before any format description event", ErrCorrupt)
+			}
+			a.add(ev, "BINLOG '"+base64.StdEncoding.EncodeToString(r.Format())+"'", false)
+			a.fdeSent = r.Format()
+		}
+		if len(ev.Raw)*4/3 > a.maxBatch {
+			return fmt.Errorf("a %s event of %d bytes exceeds what one statement may carry (%d bytes)", ev.Type, len(ev.Raw), a.maxBatch)
+		}
+		if len(a.rows) > 0 && (len(a.rows)+len(ev.Raw))*4/3 > a.maxBatch/2 {
+			a.addRowsBinlog(ev)
+		}
+		if len(a.rows) == 0 {
+			a.rowsOff = ev.Offset
+		}
+		a.rows = append(a.rows, ev.Raw...)
+		a.rowsEnd = ev.End()
+	case replication.MARIADB_GTID_EVENT:
+		g, err := parseGTID(ev.Header, body)
+		if err != nil {
+			return err
+		}
+		a.gtid = g.String()
+		a.txEvents = 1
+		a.add(ev, fmt.Sprintf("SET @@session.gtid_domain_id=%d, @@session.server_id=%d, @@session.gtid_seq_no=%d", g.Domain, g.ServerID, g.Seq), false)
+		if !g.Standalone {
+			a.add(ev, "BEGIN", false)
+			a.pendingTx = true
+		}
+	case replication.GTID_EVENT:
+		g, err := parseGTID(ev.Header, body)
+		if err != nil {
+			return err
+		}
+		a.gtid = g.String()
+		a.txEvents = 1
+		a.gtidNext = true
+		a.add(ev, "SET @@SESSION.GTID_NEXT='"+g.String()+"'", false)
+	case replication.QUERY_EVENT:
+		q, err := parseQuery(body)
+		if err != nil {
+			return err
+		}
+		if c := contextSQL(q.ctx); c != a.ctxSent {
+			a.add(ev, c, false)
+			a.ctxSent = c
+		}
+		if q.db != "" && q.db != a.dbSent {
+			a.add(ev, "use "+quoteIdent(q.db), false)
+			a.dbSent = q.db
+		}
+		ts := strconv.FormatUint(uint64(ev.Timestamp), 10)
+		if q.ctx.micros >= 0 {
+			ts += fmt.Sprintf(".%06d", q.ctx.micros)
+		}
+		a.add(ev, fmt.Sprintf("SET TIMESTAMP=%s, @@session.pseudo_thread_id=%d", ts, q.threadID), false)
+		text := string(q.text)
+		if isStmt(q.text, "BEGIN") {
+			a.pendingTx = true
+		}
+		a.add(ev, text, ended)
+	case replication.XID_EVENT:
+		a.add(ev, "COMMIT", true)
+	case replication.INTVAR_EVENT:
+		if len(body) < 9 {
+			return fmt.Errorf("%w: intvar event of %d bytes", ErrCorrupt, len(body))
+		}
+		v := binary.LittleEndian.Uint64(body[1:])
+		switch body[0] {
+		case 1:
+			a.add(ev, fmt.Sprintf("SET LAST_INSERT_ID=%d", v), false)
+		case 2:
+			a.add(ev, fmt.Sprintf("SET INSERT_ID=%d", v), false)
+		default:
+			return fmt.Errorf("%w: intvar type %d", ErrCorrupt, body[0])
+		}
+	case replication.RAND_EVENT:
+		if len(body) < 16 {
+			return fmt.Errorf("%w: rand event of %d bytes", ErrCorrupt, len(body))
+		}
+		a.add(ev, fmt.Sprintf("SET @@RAND_SEED1=%d, @@RAND_SEED2=%d", binary.LittleEndian.Uint64(body), binary.LittleEndian.Uint64(body[8:])), false)
+	case replication.USER_VAR_EVENT:
+		s, err := userVarSQL(body)
+		if err != nil {
+			return err
+		}
+		a.add(ev, s, false)
+	case replication.ROTATE_EVENT, replication.MARIADB_GTID_LIST_EVENT, replication.MARIADB_BINLOG_CHECKPOINT_EVENT,
+		replication.PREVIOUS_GTIDS_EVENT, replication.HEARTBEAT_EVENT, replication.STOP_EVENT,
+		replication.MARIADB_ANNOTATE_ROWS_EVENT, replication.ROWS_QUERY_EVENT, replication.ANONYMOUS_GTID_EVENT,
+		replication.IGNORABLE_EVENT:
+	default:
+		if ev.Flags&0x80 != 0 { // LOG_EVENT_IGNORABLE_F
+			return nil
+		}
+		return fmt.Errorf("cannot apply a %s event (not supported)", ev.Type)
+	}
+	if ended {
+		a.pendingTx = false
+		a.txEvents, a.gtid = 0, ""
+		a.batchTx++
+		if a.batchTx >= a.opts.BatchTransactions || len(a.batch) >= a.maxBatch/2 {
+			return a.flush()
+		}
+	} else if len(a.batch) >= a.maxBatch/2 {
+		return a.flush()
+	}
+	return nil
+}
+
+// flush sends the batch as one multi-statement query without waiting for
+// its results: the next batch is built while the server executes this one
+// (wait collects the results first, so at most one batch is in flight).
+func (a *applier) flush() error {
+	if err := a.wait(); err != nil {
+		return err
+	}
+	if len(a.stmts) == 0 {
+		return nil
+	}
+	if err := a.send(a.batch, len(a.stmts)); err != nil {
+		return &ApplyError{Server: a.target.Name, File: a.stmts[0].file, Offset: a.stmts[0].off, Statement: "(batch)", Err: err}
+	}
+	a.inBatch, a.batch = a.batch, a.inBatch[:0]
+	a.inStmts, a.stmts = a.stmts, a.inStmts[:0]
+	a.batchTx = 0
+	return nil
+}
+
+// wait reads the results of the batch in flight and accounts for it.
+func (a *applier) wait() error {
+	if len(a.inStmts) == 0 {
+		return nil
+	}
+	stmts, batch := a.inStmts, a.inBatch
+	a.inStmts = a.inStmts[:0]
+	ok, err := a.results(len(stmts))
+	n := min(ok, len(stmts))
+	for _, st := range stmts[:n] {
+		a.res.Statements++
+		if st.commit {
+			a.res.Transactions++
+			a.res.Events += st.events
+			a.res.LastFile, a.res.LastPos = st.file, st.end
+			if st.gtid != "" {
+				a.res.LastGTID = st.gtid
+			}
+		}
+	}
+	if err != nil {
+		if n >= len(stmts) {
+			n = len(stmts) - 1
+		}
+		st := stmts[n]
+		text := string(batch[st.start:st.stop])
+		if len(text) > 300 {
+			text = text[:300] + "..."
+		}
+		return &ApplyError{Server: a.target.Name, File: st.file, Offset: st.off, Statement: text, Err: err}
+	}
+	return nil
+}
+
+func (a *applier) rollback() {
+	a.conn.Execute("ROLLBACK")
+	if a.gtidNext {
+		a.conn.Execute("SET @@SESSION.GTID_NEXT='AUTOMATIC'")
+	}
+}
+
+// contextSQL renders a query event's session context as one SET statement.
+func contextSQL(c sessionContext) string {
+	var p []string
+	if c.hasFlags2 {
+		p = append(p, fmt.Sprintf("@@session.foreign_key_checks=%d, @@session.sql_auto_is_null=%d, @@session.unique_checks=%d, @@session.autocommit=%d",
+			b2i(c.flags2&0x04000000 == 0), b2i(c.flags2&0x00004000 != 0), b2i(c.flags2&0x08000000 == 0), b2i(c.flags2&0x00080000 == 0)))
+	}
+	if c.hasSQLMode {
+		p = append(p, fmt.Sprintf("@@session.sql_mode=%d", c.sqlMode))
+	}
+	if c.hasAutoInc {
+		p = append(p, fmt.Sprintf("@@session.auto_increment_increment=%d, @@session.auto_increment_offset=%d", c.autoIncInc, c.autoIncOff))
+	}
+	if c.hasCharset {
+		p = append(p, fmt.Sprintf("@@session.character_set_client=%d, @@session.collation_connection=%d, @@session.collation_server=%d", c.csClient, c.collConn, c.collServer))
+	}
+	if c.timeZone != "" {
+		p = append(p, "@@session.time_zone="+quoteString(c.timeZone))
+	}
+	if c.hasLCTime {
+		p = append(p, fmt.Sprintf("@@session.lc_time_names=%d", c.lcTimeNames))
+	}
+	if c.hasCollDB {
+		p = append(p, fmt.Sprintf("@@session.collation_database=%d", c.collDatabase))
+	} else {
+		p = append(p, "@@session.collation_database=DEFAULT")
+	}
+	if c.hasExplicit {
+		p = append(p, fmt.Sprintf("@@session.explicit_defaults_for_timestamp=%d", c.explicitDefs))
+	}
+	return "SET " + strings.Join(p, ", ")
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+func quoteString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// userVarSQL renders a user variable event (statement-based replication).
+func userVarSQL(b []byte) (string, error) {
+	if len(b) < 5 {
+		return "", fmt.Errorf("%w: user var event of %d bytes", ErrCorrupt, len(b))
+	}
+	nl := int(binary.LittleEndian.Uint32(b))
+	if 4+nl+1 > len(b) {
+		return "", fmt.Errorf("%w: user var name length %d", ErrCorrupt, nl)
+	}
+	name := quoteIdent(string(b[4 : 4+nl]))
+	b = b[4+nl:]
+	if b[0] != 0 {
+		return "SET @" + name + ":=NULL", nil
+	}
+	if len(b) < 10 {
+		return "", fmt.Errorf("%w: user var event value", ErrCorrupt)
+	}
+	typ := b[1]
+	charset := binary.LittleEndian.Uint32(b[2:])
+	vl := int(binary.LittleEndian.Uint32(b[6:]))
+	if 10+vl > len(b) {
+		return "", fmt.Errorf("%w: user var value length %d", ErrCorrupt, vl)
+	}
+	v := b[10 : 10+vl]
+	switch typ {
+	case 0: // STRING_RESULT
+		return fmt.Sprintf("SET @%s:=CONVERT(0x%x USING binary) COLLATE `binary`", name, v) + collateHint(charset), nil
+	case 1: // REAL_RESULT
+		if vl != 8 {
+			break
+		}
+		return "SET @" + name + ":=" + strconv.FormatFloat(math.Float64frombits(binary.LittleEndian.Uint64(v)), 'g', -1, 64), nil
+	case 2: // INT_RESULT
+		if vl != 8 {
+			break
+		}
+		unsigned := len(b) > 10+vl && b[10+vl]&1 != 0
+		if unsigned {
+			return "SET @" + name + ":=" + strconv.FormatUint(binary.LittleEndian.Uint64(v), 10), nil
+		}
+		return "SET @" + name + ":=" + strconv.FormatInt(int64(binary.LittleEndian.Uint64(v)), 10), nil
+	}
+	return "", fmt.Errorf("user variable %s of type %d is not supported", name, typ)
+}
+
+func collateHint(charset uint32) string {
+	if charset == 63 {
+		return ""
+	}
+	return fmt.Sprintf(" /* charset %d */", charset)
+}
+
+// send sends query (n statements) as one COM_QUERY; results reads exactly
+// n results, stopping at the first error, and returns how many succeeded.
+// (go-mysql's ExecuteMultiple relies on SERVER_MORE_RESULTS_EXISTS, which
+// MariaDB does not set after a BINLOG statement.)
+func (a *applier) send(query []byte, n int) error {
+	a.conn.ResetSequence()
+	a.packet = append(a.packet[:0], 0, 0, 0, 0, mysql.COM_QUERY)
+	a.packet = append(a.packet, query...)
+	if err := a.conn.WritePacket(a.packet); err != nil {
+		return fmt.Errorf("send %d statements: %w", n, err)
+	}
+	return nil
+}
+
+// results reads the results of n statements sent by send.
+func (a *applier) results(n int) (int, error) {
+	ok := 0
+	for ok < n {
+		p, err := a.conn.ReadPacket()
+		if err != nil {
+			return ok, fmt.Errorf("read result %d of %d: %w", ok+1, n, err)
+		}
+		switch {
+		case len(p) > 0 && p[0] == mysql.OK_HEADER:
+			ok++
+		case len(p) > 0 && p[0] == mysql.ERR_HEADER:
+			return ok, parseErrPacket(p)
+		default:
+			return ok, fmt.Errorf("unexpected result set for statement %d of %d", ok+1, n)
+		}
+	}
+	return ok, nil
+}
+
+func parseErrPacket(p []byte) error {
+	if len(p) < 3 {
+		return fmt.Errorf("malformed error packet")
+	}
+	code := binary.LittleEndian.Uint16(p[1:])
+	msg := p[3:]
+	if len(msg) > 0 && msg[0] == '#' && len(msg) >= 6 {
+		return mysql.NewError(code, string(msg[6:]))
+	}
+	return mysql.NewError(code, string(msg))
+}

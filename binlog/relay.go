@@ -1,0 +1,249 @@
+package binlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// ErrNotFound means the master position is not in the relay logs.
+var ErrNotFound = errors.New("master position not found in relay logs")
+
+// RelayLogs are a replica's relay-log files, read through FS.
+type RelayLogs struct {
+	FS  FS
+	Dir string
+	// Files are the relay-log base names, oldest first; the last is the
+	// one the IO thread wrote to. ReadIndex on relay-bin.index gives them.
+	Files []string
+	// ServerID is the replica's own server_id: the events it wrote itself
+	// (its format description and rotate events) are skipped.
+	ServerID uint32
+	// ReadMasterFile and ReadMasterPos are the replica's Master_Log_File and
+	// Read_Master_Log_Pos (its IO thread stopped): with them, a position in
+	// the same master file is found without reading the relay logs (MHA's
+	// "fast relay log position search"). Leave empty to always walk.
+	ReadMasterFile string
+	ReadMasterPos  uint64
+}
+
+func (rl RelayLogs) path(name string) string { return path.Join(rl.Dir, name) }
+
+// RelayPos is a position in a replica's relay logs.
+type RelayPos struct {
+	File string
+	Pos  int64
+	// Fast tells that the fast path found it.
+	Fast bool
+}
+
+func (p RelayPos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Pos) }
+
+// FindRelayPosition locates the relay-log position of the event that
+// follows master position (masterFile, masterPos): the start of what a
+// replica that read up to that position lacks. It tries the fast path
+// (same master file as ReadMasterFile: the distance from the end of the
+// last relay log, verified on the event header found there) and falls back
+// to walking the relay logs' headers and rotate events
+// (apply_diff_relay_logs --command=find).
+func FindRelayPosition(ctx context.Context, rl RelayLogs, masterFile string, masterPos uint64) (RelayPos, error) {
+	if len(rl.Files) == 0 {
+		return RelayPos{}, fmt.Errorf("find %s:%d in relay logs of %s: no relay-log files", masterFile, masterPos, rl.Dir)
+	}
+	if p, ok := fastFind(ctx, rl, masterFile, masterPos); ok {
+		return p, nil
+	}
+	p, err := walkFind(ctx, rl, masterFile, masterPos)
+	if err != nil {
+		return RelayPos{}, fmt.Errorf("find %s:%d in relay logs of %s: %w", masterFile, masterPos, rl.Dir, err)
+	}
+	return p, nil
+}
+
+func fastFind(ctx context.Context, rl RelayLogs, masterFile string, masterPos uint64) (RelayPos, bool) {
+	if rl.ReadMasterFile != masterFile || rl.ReadMasterPos < masterPos {
+		return RelayPos{}, false
+	}
+	last := rl.Files[len(rl.Files)-1]
+	size, err := rl.FS.Stat(ctx, rl.path(last))
+	if err != nil {
+		return RelayPos{}, false
+	}
+	start := size - int64(rl.ReadMasterPos-masterPos)
+	if start < 4 {
+		return RelayPos{}, false
+	}
+	head, err := ReadHead(ctx, rl.FS, rl.path(last))
+	if err != nil || start < head.End {
+		return RelayPos{}, false
+	}
+	if start == size {
+		// Nothing is missing; the last event of the file must end at
+		// masterPos, which the walk would confirm: trust the IO thread's
+		// position only when the file's last event says so.
+		return RelayPos{}, false
+	}
+	var hb = &limitedBuffer{}
+	if _, err := rl.FS.ReadRange(ctx, rl.path(last), start, HeaderSize, hb); err != nil || len(hb.b) != HeaderSize {
+		return RelayPos{}, false
+	}
+	h := decodeHeader(hb.b)
+	if h.ServerID == rl.ServerID || h.EventSize < HeaderSize || uint64(h.LogPos) != masterPos+uint64(h.EventSize) {
+		return RelayPos{}, false
+	}
+	return RelayPos{File: last, Pos: start, Fast: true}, true
+}
+
+type limitedBuffer struct{ b []byte }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) { l.b = append(l.b, p...); return len(p), nil }
+
+func walkFind(ctx context.Context, rl RelayLogs, masterFile string, masterPos uint64) (RelayPos, error) {
+	cur := ""
+	var seen bool
+	var firstStart uint64
+	for _, name := range rl.Files {
+		s := openStream(ctx, rl.FS, rl.path(name), 0)
+		r, err := NewReader(s, name)
+		if err != nil {
+			s.Close()
+			return RelayPos{}, err
+		}
+		r.SetHeaderOnly(true)
+		for i := 0; ; i++ {
+			if i%4096 == 0 && ctx.Err() != nil {
+				s.Close()
+				return RelayPos{}, ctx.Err()
+			}
+			ev, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				s.Close()
+				return RelayPos{}, err
+			}
+			if ev.ServerID == rl.ServerID || ev.Type == replication.FORMAT_DESCRIPTION_EVENT {
+				continue
+			}
+			if ev.Type == replication.ROTATE_EVENT {
+				// A real rotate at the end of a master file ends at LogPos
+				// in the old file; check it before switching.
+				if cur == masterFile && ev.LogPos != 0 && uint64(ev.LogPos) == masterPos {
+					s.Close()
+					return RelayPos{File: name, Pos: ev.End()}, nil
+				}
+				pos, next, err := rotateTarget(r.Body(ev))
+				if err != nil {
+					s.Close()
+					return RelayPos{}, &Error{File: name, Offset: ev.Offset, Err: err}
+				}
+				cur = next
+				if cur == masterFile && pos == masterPos {
+					s.Close()
+					return RelayPos{File: name, Pos: ev.End()}, nil
+				}
+				continue
+			}
+			if cur != masterFile || ev.LogPos == 0 {
+				continue
+			}
+			if !seen {
+				seen, firstStart = true, uint64(ev.LogPos)-uint64(ev.EventSize)
+			}
+			if uint64(ev.LogPos) == masterPos {
+				s.Close()
+				return RelayPos{File: name, Pos: ev.End()}, nil
+			}
+		}
+		s.Close()
+	}
+	if seen && firstStart > masterPos {
+		return RelayPos{}, fmt.Errorf("%w: the relay logs hold %s only from position %d (purged?)", ErrNotFound, masterFile, firstStart)
+	}
+	return RelayPos{}, ErrNotFound
+}
+
+// WriteDiff writes the relay-log events from start to the end of the relay
+// logs to w as a binlog file: the magic number and the format description
+// event of start's file, then the events, cut at the last complete
+// transaction. The replica's own events and repeated format description
+// events of later files are left out. A dropped incomplete tail is
+// reported in the result's Incomplete.
+func WriteDiff(ctx context.Context, rl RelayLogs, start RelayPos, w io.Writer) (CopyResult, error) {
+	res, err := writeDiff(ctx, rl, start, w)
+	if err != nil {
+		return res, fmt.Errorf("write relay diff from %s in %s: %w", start, rl.Dir, err)
+	}
+	return res, nil
+}
+
+func writeDiff(ctx context.Context, rl RelayLogs, start RelayPos, w io.Writer) (CopyResult, error) {
+	files, err := filesFrom(rl.Files, start.File)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	head, err := ReadHead(ctx, rl.FS, rl.path(start.File))
+	if err != nil {
+		return CopyResult{}, err
+	}
+	c := &txCopier{out: w}
+	if err := c.writeHeader(head.FDE); err != nil {
+		return c.res, err
+	}
+	c.res.EndFile, c.res.EndPos = start.File, max(start.Pos, head.End)
+	for i, name := range files {
+		var r *Reader
+		var s io.ReadCloser
+		if i == 0 {
+			s = openStream(ctx, rl.FS, rl.path(name), max(start.Pos, head.End))
+			r, err = NewReaderAt(s, name, max(start.Pos, head.End), head.FDE)
+		} else {
+			s = openStream(ctx, rl.FS, rl.path(name), 0)
+			r, err = NewReader(s, name)
+		}
+		if err != nil {
+			s.Close()
+			return c.res, err
+		}
+		last := i == len(files)-1
+		err = copyEvents(ctx, c, r, rl.ServerID, head)
+		s.Close()
+		if err != nil && !errors.Is(err, io.EOF) && !(last && errors.Is(err, ErrTruncated)) {
+			c.finish(err)
+			return c.res, err
+		}
+		if last {
+			c.finish(err)
+		}
+	}
+	return c.res, nil
+}
+
+// copyEvents copies r's events into c until r ends (the returned error is
+// io.EOF at a clean end), skipping events of skipServerID (0: none) and
+// format description events equivalent to first's.
+func copyEvents(ctx context.Context, c *txCopier, r *Reader, skipServerID uint32, first Head) error {
+	for i := 0; ; i++ {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ev, err := r.Next()
+		if err != nil {
+			return err
+		}
+		if skipServerID != 0 && ev.ServerID == skipServerID {
+			continue
+		}
+		if ev.Type == replication.FORMAT_DESCRIPTION_EVENT && r.Checksum() == first.Checksum {
+			continue
+		}
+		if err := c.add(r, ev); err != nil {
+			return err
+		}
+	}
+}
