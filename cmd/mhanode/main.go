@@ -1,0 +1,141 @@
+// Command mhanode is the mharaft manager daemon: one per manager host, a
+// member of the managers' Raft group. It watches the configured
+// applications and fails over a dead master under the group's lock, and it
+// keeps running (and watching the new master) after a failover.
+//
+//	mhanode --id m1 --data-dir /var/lib/mhanode --raft-addr 10.0.0.1:7000 \
+//	  --http-addr 10.0.0.1:7080 --peers m1=10.0.0.1:7000,m2=10.0.0.2:7000,m3=10.0.0.3:7000 \
+//	  --conf /etc/mha/app1.conf [--conf app2.conf] [--global-conf /etc/masterha_default.cnf] \
+//	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info]
+//
+// This command parses flags and wires package manager; the logic lives there.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/manager"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1 // it ran and stopped on an error
+	exitUsage   = 2 // bad flags, bad configuration: nothing was started
+)
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("mhanode", flag.ContinueOnError)
+	var (
+		id         = fs.String("id", "", "this manager's ID, as named in --peers (required)")
+		dataDir    = fs.String("data-dir", "", "directory for the Raft log and snapshots (required)")
+		raftAddr   = fs.String("raft-addr", "", "HOST:PORT of the Raft transport (required)")
+		httpAddr   = fs.String("http-addr", "", "HOST:PORT of the HTTP API (required)")
+		peers      = fs.String("peers", "", "every manager as ID=HOST:PORT (Raft address), comma separated, this one included")
+		globalConf = fs.String("global-conf", "", "MHA global configuration file (masterha_default.cnf)")
+		tokenFile  = fs.String("token-file", "", "file holding the bearer token of the API and of forwarding (required)")
+		dc         = fs.String("datacenter", "", "this manager's datacenter")
+		gossipAddr = fs.String("gossip-addr", "", "HOST:PORT of the gossip ring (default: raft port + 1)")
+		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
+		logJSON    = fs.Bool("log-json", false, "log as JSON lines instead of text")
+		confs      multi
+	)
+	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "mhanode: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "mhanode: --log-level %q: want debug, info, warn or error\n", *logLevel)
+		return exitUsage
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(h)
+
+	peerMap, err := parsePeers(*peers)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mhanode:", err)
+		return exitUsage
+	}
+	if len(confs) == 0 {
+		fmt.Fprintln(os.Stderr, "mhanode: at least one --conf application file is required")
+		return exitUsage
+	}
+	var apps []*config.App
+	for _, f := range confs {
+		app, err := config.Load(f, *globalConf)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mhanode: configuration %s is not valid, nothing started:\n%v\n", f, err)
+			return exitUsage
+		}
+		apps = append(apps, app)
+	}
+	token, err := api.ServerConfig{TokenFile: *tokenFile}.LoadToken()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mhanode: --token-file:", err)
+		return exitUsage
+	}
+
+	m, err := manager.New(manager.Config{
+		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
+		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, LogLevel: *logLevel,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "mhanode:", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// parsePeers reads "m1=host:port,m2=host:port".
+func parsePeers(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not ID=HOST:PORT", p)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("--peers: %s is listed twice", id)
+		}
+		out[id] = addr
+	}
+	return out, nil
+}

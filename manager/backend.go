@@ -1,0 +1,381 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/consensus"
+	"github.com/mharaft/mharaft/dialect"
+	"github.com/mharaft/mharaft/failover"
+	"github.com/mharaft/mharaft/fsm"
+)
+
+var _ api.Backend = (*Manager)(nil)
+
+// IsLeader tells whether this node is the Raft leader.
+func (m *Manager) IsLeader() bool { return m.node.IsLeader() }
+
+// LeaderAPIAddr is the leader's HTTP address, "" while there is none.
+func (m *Manager) LeaderAPIAddr() string { return m.node.LeaderHTTPAddr() }
+
+// Status is this node's view of the managers and every application.
+func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
+	rs := m.node.Stats()
+	s := &api.Status{Node: m.cfg.ID, Leader: rs.LeaderID, Term: rs.Term}
+	members := map[string]consensus.Member{}
+	for _, mem := range m.node.Members() {
+		members[mem.Name] = mem
+	}
+	for _, srv := range rs.Servers {
+		mg := api.Manager{ID: srv.ID, RaftAddr: srv.Address, Voter: srv.Voter, Role: "follower"}
+		if srv.Leader {
+			mg.Role = "leader"
+		}
+		if mem, ok := members[srv.ID]; ok {
+			mg.APIAddr, mg.Datacenter, mg.Alive = mem.HTTPAddr, mem.Datacenter, mem.State == "alive"
+		}
+		if srv.ID == m.cfg.ID {
+			mg.Role = strings.ToLower(rs.State)
+			mg.Alive = true
+			mg.APIAddr = m.cfg.HTTPAddr
+			if !rs.LastContact.IsZero() {
+				mg.LastContact = time.Since(rs.LastContact).Round(time.Millisecond).String()
+			}
+		}
+		s.Managers = append(s.Managers, mg)
+	}
+	for _, st := range m.fsm.Apps() {
+		s.Apps = append(s.Apps, m.appStatus(st))
+	}
+	return s, nil
+}
+
+func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
+	m.mu.Lock()
+	verdict := m.verdicts[st.Name]
+	m.mu.Unlock()
+	a := api.AppStatus{Name: st.Name, Master: st.Master, Verdict: verdict, Paused: st.Paused}
+	topo := map[string]fsm.ServerStatus{}
+	if st.Topology != nil {
+		for _, ss := range st.Topology.Servers {
+			topo[ss.Addr] = ss
+		}
+	}
+	for _, srv := range st.Servers {
+		addr := srv.Addr()
+		ss := api.ServerStatus{Name: srv.Name, Addr: addr, Datacenter: srv.Datacenter, Role: "unknown"}
+		if t, ok := topo[addr]; ok {
+			ss.Role, ss.Reachable, ss.ReadOnly, ss.ReplicatingFrom = t.Role, t.Reachable, t.ReadOnly, t.ReplicatingFrom
+			ss.IOThread, ss.SQLThread, ss.Error, ss.GTID = t.IORunning, t.SQLRunning, t.Error, t.GTIDPos
+			if t.LagKnown {
+				lag := int64(t.Lag / time.Second)
+				ss.LagSeconds = &lag
+			}
+			if t.MasterFile != "" {
+				ss.BinlogPos = fmt.Sprintf("%s:%d", t.MasterFile, t.MasterPos)
+			}
+			if t.ReadFile != "" {
+				ss.ReadPos = fmt.Sprintf("%s:%d", t.ReadFile, t.ReadPos)
+			}
+			if t.ExecFile != "" {
+				ss.ExecPos = fmt.Sprintf("%s:%d", t.ExecFile, t.ExecPos)
+			}
+		}
+		if addr == st.Master && ss.Role == "unknown" {
+			ss.Role = "master"
+		}
+		a.Servers = append(a.Servers, ss)
+	}
+	if l := st.Lock; l != nil {
+		a.Lock = &api.Lock{Epoch: l.Epoch, Holder: l.Holder, Kind: l.Kind, Started: l.Started}
+		a.Unfinished = true
+	}
+	for _, e := range st.Journal {
+		a.Journal = append(a.Journal, api.JournalEntry{Epoch: e.Epoch, Phase: e.Phase, Status: e.Status, Detail: journalDetail(e.Detail), At: e.At})
+	}
+	if lf := st.LastFailover; lf != nil {
+		t := lf.Finished
+		a.LastFailover = &t
+		a.Acked = lf.Acknowledged
+	}
+	return a
+}
+
+// journalDetail prints a journal detail without the (long) plan.
+func journalDetail(d map[string]string) string {
+	var keys []string
+	for k := range d {
+		if k != "plan" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+d[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// History lists finished failovers and switches, oldest first.
+func (m *Manager) History(ctx context.Context, app string) ([]api.HistoryEntry, error) {
+	names := m.fsm.AppNames()
+	if app != "" {
+		if _, ok := m.fsm.App(app); !ok {
+			return nil, fmt.Errorf("history of %q: %w", app, fsm.ErrUnknownApp)
+		}
+		names = []string{app}
+	}
+	var out []api.HistoryEntry
+	for _, n := range names {
+		for _, h := range m.fsm.History(n) {
+			kind := h.Kind
+			switch h.Kind {
+			case fsm.KindAuto:
+				kind = "failover (auto)"
+			case fsm.KindManual:
+				kind = "failover (manual)"
+			}
+			e := api.HistoryEntry{App: h.App, Kind: kind, Epoch: h.Epoch, NewMaster: h.NewMaster,
+				Started: h.Started, Finished: h.Finished, Result: h.Result, Summary: h.Summary}
+			if h.Kind == fsm.KindSwitch {
+				e.OldMaster = h.OldMaster
+			} else {
+				e.DeadMaster = h.OldMaster
+			}
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Finished.Before(out[j].Finished) })
+	return out, nil
+}
+
+// Do runs an action; only the leader runs actions. Refusals carry the
+// HTTP status the API should answer with.
+func (m *Manager) Do(ctx context.Context, a api.Action) (*api.ActionResult, error) {
+	if !m.node.IsLeader() {
+		return nil, fmt.Errorf("action %s on %s (leader: %q): %w", a.Kind, m.cfg.ID, m.node.LeaderID(), api.ErrNotLeader)
+	}
+	res, err := m.do(ctx, a)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return res, nil
+}
+
+// apiError gives an FSM refusal its HTTP status.
+func apiError(err error) error {
+	status := 0
+	switch {
+	case errors.Is(err, consensus.ErrNotLeader):
+		return fmt.Errorf("%w: %w", api.ErrNotLeader, err)
+	case errors.Is(err, fsm.ErrUnknownApp), errors.Is(err, fsm.ErrUnknownServer):
+		status = 404
+	case errors.Is(err, fsm.ErrLockHeld), errors.Is(err, fsm.ErrServerExists), errors.Is(err, fsm.ErrServerIsMaster):
+		status = 409
+	case errors.Is(err, fsm.ErrAntiFlap), errors.Is(err, fsm.ErrPaused), errors.Is(err, fsm.ErrNoLock), errors.Is(err, fsm.ErrStaleEpoch):
+		status = 412
+	case errors.Is(err, fsm.ErrInvalid):
+		status = 400
+	}
+	if status == 0 {
+		return err
+	}
+	return &api.Error{Status: status, Msg: err.Error()}
+}
+
+func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, error) {
+	by := "operator"
+	if a.Reason != "" {
+		by = "operator: " + a.Reason
+	}
+	now := time.Now()
+	needApp := func() (*fsm.AppState, error) {
+		st, ok := m.fsm.App(a.App)
+		if !ok {
+			return nil, fmt.Errorf("%s: app %q: %w", a.Kind, a.App, fsm.ErrUnknownApp)
+		}
+		return &st, nil
+	}
+	switch a.Kind {
+	case api.ActionAck:
+		st, err := needApp()
+		if err != nil {
+			return nil, err
+		}
+		msg := "last failover acknowledged"
+		if st.Lock != nil && st.Lock.Halted {
+			if _, err := m.apply(ctx, fsm.EncodeForceUnlock(fsm.ForceUnlockCmd{App: a.App, Epoch: st.Lock.Epoch, By: by, Reason: "ack of halted failover", At: now})); err != nil {
+				return nil, fmt.Errorf("clear halted failover of %s at epoch %d: %w", a.App, st.Lock.Epoch, err)
+			}
+			msg = fmt.Sprintf("halted failover (epoch %d) cleared; %s", st.Lock.Epoch, msg)
+		}
+		if _, err := m.apply(ctx, fsm.EncodeAck(fsm.AckCmd{App: a.App, By: by, At: now})); err != nil {
+			return nil, fmt.Errorf("ack %s: %w", a.App, err)
+		}
+		return &api.ActionResult{OK: true, Message: msg}, nil
+	case api.ActionPause:
+		if _, err := m.apply(ctx, fsm.EncodePause(fsm.PauseCmd{App: a.App, By: by, Reason: a.Reason, At: now})); err != nil {
+			return nil, fmt.Errorf("pause %s: %w", a.App, err)
+		}
+		return &api.ActionResult{OK: true, Message: "automatic failover paused for " + a.App}, nil
+	case api.ActionResume:
+		if _, err := m.apply(ctx, fsm.EncodeResume(fsm.ResumeCmd{App: a.App, By: by, At: now})); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", a.App, err)
+		}
+		return &api.ActionResult{OK: true, Message: "automatic failover resumed for " + a.App}, nil
+	case api.ActionMemberAdd:
+		if a.MemberID == "" || a.MemberAddr == "" {
+			return nil, errors.New("member-add needs member_id and member_addr")
+		}
+		if err := m.node.AddVoter(a.MemberID, a.MemberAddr); err != nil {
+			return nil, err
+		}
+		return &api.ActionResult{OK: true, Message: "added voter " + a.MemberID}, nil
+	case api.ActionMemberRemove:
+		if a.MemberID == "" {
+			return nil, errors.New("member-remove needs member_id")
+		}
+		if err := m.node.RemoveServer(a.MemberID); err != nil {
+			return nil, err
+		}
+		return &api.ActionResult{OK: true, Message: "removed " + a.MemberID}, nil
+	case api.ActionServerAdd:
+		if a.Server == nil {
+			return nil, errors.New("server-add needs a server")
+		}
+		srv := fsm.Server{Name: a.Server.Name, Hostname: a.Server.Hostname, Port: a.Server.Port,
+			CandidateMaster: a.Server.CandidateMaster, NoMaster: a.Server.NoMaster, Datacenter: a.Server.Datacenter}
+		if _, err := m.apply(ctx, fsm.EncodeAddServer(fsm.AddServerCmd{App: a.App, Server: srv})); err != nil {
+			return nil, fmt.Errorf("add server %s to %s: %w", srv.Name, a.App, err)
+		}
+		return &api.ActionResult{OK: true, Message: "server " + srv.Name + " added (add it to every manager's configuration file too: credentials live there)"}, nil
+	case api.ActionServerRemove:
+		if _, err := m.apply(ctx, fsm.EncodeRemoveServer(fsm.RemoveServerCmd{App: a.App, Server: a.Host})); err != nil {
+			return nil, fmt.Errorf("remove server %s from %s: %w", a.Host, a.App, err)
+		}
+		return &api.ActionResult{OK: true, Message: "server " + a.Host + " removed"}, nil
+	case api.ActionSwitch, api.ActionFailover:
+		return m.runManual(ctx, a, now)
+	case api.ActionRejoin:
+		return m.rejoin(ctx, a)
+	}
+	return nil, fmt.Errorf("action %q is not supported by this manager", a.Kind)
+}
+
+// runManual runs an operator's switch or failover under the lock and
+// waits for its report.
+func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*api.ActionResult, error) {
+	app := m.apps[a.App]
+	st, ok := m.fsm.App(a.App)
+	if app == nil || !ok {
+		return nil, fmt.Errorf("%s: app %q: %w", a.Kind, a.App, fsm.ErrUnknownApp)
+	}
+	kind, old := fsm.KindSwitch, st.Master
+	if a.Kind == api.ActionFailover {
+		kind = fsm.KindManual
+		if a.DeadMaster != "" {
+			s := configServer(app, &st, a.DeadMaster)
+			if s == nil {
+				return nil, fmt.Errorf("failover of %s: dead master %q: %w", a.App, a.DeadMaster, fsm.ErrUnknownServer)
+			}
+			old = fsmAddr(&st, s.Name)
+		}
+	}
+	newMaster := ""
+	if a.NewMaster != "" {
+		s := configServer(app, &st, a.NewMaster)
+		if s == nil {
+			return nil, fmt.Errorf("%s of %s: new master %q: %w", a.Kind, a.App, a.NewMaster, fsm.ErrUnknownServer)
+		}
+		newMaster = fsmAddr(&st, s.Name)
+	}
+	m.mu.Lock()
+	if m.running[a.App] {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%s of %s: a pipeline is already running: %w", a.Kind, a.App, fsm.ErrLockHeld)
+	}
+	m.running[a.App] = true
+	m.mu.Unlock()
+	defer m.setRunning(a.App, false)
+	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+		App: a.App, Holder: m.cfg.ID, Kind: kind, OldMaster: old, NewMaster: newMaster,
+		IgnoreLastFailover: a.IgnoreLastFailover, At: now,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", a.Kind, a.App, err)
+	}
+	lock := resp.(fsm.Lock)
+	log := m.log.With("app", a.App, "server", old, "epoch", lock.Epoch)
+	j := &raftJournal{m: m, app: a.App, server: lock.OldMaster, epoch: lock.Epoch}
+	if err := j.record(ctx, PhaseLock, fsm.PhaseDone, map[string]string{"by": "operator"}, time.Now()); err != nil {
+		return nil, err
+	}
+	// The pipeline must not die with the HTTP request: it runs to its end
+	// (or until this node stops) even if the client goes away.
+	pctx := context.WithoutCancel(ctx)
+	rep, perr := m.runPipeline(pctx, app, lock, j, nil, a.OrigMasterIsNewSlave, log)
+	res := &api.ActionResult{OK: perr == nil, Epoch: lock.Epoch}
+	if rep != nil {
+		res.Report, _ = json.Marshal(rep)
+		res.Message = rep.Subject
+	}
+	if perr != nil {
+		res.Message = perr.Error()
+	}
+	return res, nil
+}
+
+// fillReplica copies a replica's status into a topology summary.
+func fillReplica(ss *fsm.ServerStatus, r *dialect.ReplicaStatus) {
+	ss.ReadFile, ss.ReadPos = r.MasterLogFile, r.ReadMasterLogPos
+	ss.ExecFile, ss.ExecPos = r.RelayMasterLogFile, r.ExecMasterLogPos
+	ss.IORunning = r.IORunning
+	ss.SQLRunning = "No"
+	if r.SQLRunning {
+		ss.SQLRunning = "Yes"
+	}
+	if r.SecondsBehindMaster != nil {
+		ss.Lag, ss.LagKnown = time.Duration(*r.SecondsBehindMaster)*time.Second, true
+	}
+	ss.GTIDPos = r.GTIDIOPos
+}
+
+// rejoin makes a repaired old master a replica of the current master
+// (failover.Rejoin), with the plan recorded in the replicated journal when
+// the last failover was this server's.
+func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, error) {
+	app := m.apps[a.App]
+	st, ok := m.fsm.App(a.App)
+	if app == nil || !ok {
+		return nil, fmt.Errorf("rejoin: app %q: %w", a.App, fsm.ErrUnknownApp)
+	}
+	srv := configServer(app, &st, a.Host)
+	if srv == nil {
+		return nil, fmt.Errorf("rejoin %q to %s: %w", a.Host, a.App, fsm.ErrUnknownServer)
+	}
+	if st.Lock != nil {
+		return nil, fmt.Errorf("rejoin %s: a failover holds the lock of %s at epoch %d: %w", srv.Name, a.App, st.Lock.Epoch, fsm.ErrLockHeld)
+	}
+	var plan *failover.Plan
+	if p, err := progressOf(st.Journal); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {
+		plan = p.Plan
+	}
+	log := m.log.With("app", a.App, "server", srv.Name, "epoch", st.LastEpoch)
+	res, err := failover.Rejoin(ctx, failover.RejoinOptions{
+		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log}},
+		Host:    srv.Name, Plan: plan,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, err)
+	}
+	log.Info("rejoined", "new_master", res.NewMaster, "mode", res.Mode, "from", res.From)
+	body, _ := json.Marshal(res)
+	return &api.ActionResult{OK: true, Message: fmt.Sprintf("%s replicates from %s (%s, from %s)", res.Server, res.NewMaster, res.Mode, res.From), Report: body}, nil
+}

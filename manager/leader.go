@@ -1,0 +1,572 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/detector"
+	"github.com/mharaft/mharaft/failover"
+	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/topology"
+)
+
+// leaderLoop runs the leader's bookkeeping whenever this node gains
+// leadership and then every second while it is leader: register the
+// configured applications and resume (or halt) unfinished failovers.
+func (m *Manager) leaderLoop(ctx context.Context) {
+	leaderCh := m.node.LeaderCh()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case gained := <-leaderCh:
+			if gained {
+				m.log.Info("became raft leader", "epoch", 0)
+			} else {
+				m.log.Info("lost raft leadership", "epoch", 0)
+				continue
+			}
+		case <-tick.C:
+		}
+		if !m.node.IsLeader() {
+			continue
+		}
+		m.registerApps(ctx)
+		m.resumeUnfinished(ctx)
+	}
+}
+
+// registerApps registers every configured application that the FSM does
+// not know yet, or whose server set (by name) differs from the
+// configuration. The first registration records the master that discovery
+// finds; a known master is never overwritten by registration.
+func (m *Manager) registerApps(ctx context.Context) {
+	for name, app := range m.apps {
+		st, known := m.fsm.App(name)
+		cmd := fsm.RegisterFromConfig(app, time.Now())
+		if known && sameServerNames(st.Servers, cmd.Servers) && st.LastFailoverMinute == cmd.LastFailoverMinute {
+			if st.Master == "" && st.Lock == nil {
+				m.setDiscoveredMaster(ctx, app)
+			}
+			continue
+		}
+		if !known || st.Master == "" {
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			topo := topology.Discover(dctx, app)
+			cancel()
+			if topo.Master != nil {
+				cmd.Master = fsm.ServerFromConfig(topo.Master.Server).Addr()
+			}
+		}
+		if _, err := m.applyAsLeader(ctx, fsm.EncodeRegisterApp(cmd)); err != nil {
+			m.log.Warn("register application", "app", name, "error", err, "epoch", st.LastEpoch)
+			continue
+		}
+		m.log.Info("registered application", "app", name, "server", cmd.Master, "servers", len(cmd.Servers), "epoch", st.LastEpoch)
+	}
+}
+
+func sameServerNames(a, b []fsm.Server) bool {
+	names := func(s []fsm.Server) []string {
+		var out []string
+		for _, x := range s {
+			out = append(out, x.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(names(a), names(b))
+}
+
+// setDiscoveredMaster records the master discovery sees when the FSM has none.
+func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	topo := topology.Discover(dctx, app)
+	cancel()
+	if topo.Master == nil {
+		return
+	}
+	addr := fsm.ServerFromConfig(topo.Master.Server).Addr()
+	if _, err := m.applyAsLeader(ctx, fsm.EncodeSetMaster(fsm.SetMasterCmd{App: app.Name, Master: addr, At: time.Now()})); err != nil {
+		m.log.Warn("record discovered master", "app", app.Name, "server", addr, "error", err, "epoch", 0)
+	}
+}
+
+// discoveryLoop stores a topology summary of every application (leader
+// only) so that status on any node shows it.
+func (m *Manager) discoveryLoop(ctx context.Context) {
+	tick := time.NewTicker(m.cfg.DiscoveryInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !m.node.IsLeader() {
+			continue
+		}
+		for name, app := range m.apps {
+			st, ok := m.fsm.App(name)
+			if !ok {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			topo := topology.Discover(dctx, app)
+			cancel()
+			sum := summarize(topo, &st)
+			if _, err := m.applyAsLeader(ctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && ctx.Err() == nil {
+				m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
+			}
+		}
+	}
+}
+
+// summarize turns a discovered topology into the FSM's summary.
+func summarize(t *topology.Topology, st *fsm.AppState) fsm.Topology {
+	out := fsm.Topology{ObservedAt: t.At}
+	if t.Master != nil {
+		out.Master = fsmAddr(st, t.Master.Name())
+	}
+	for _, s := range t.Servers {
+		ss := fsm.ServerStatus{Addr: fsmAddr(st, s.Name()), Reachable: s.Reachable, ReadOnly: s.ReadOnly, ObservedAt: t.At, Role: "unknown"}
+		if ss.Addr == "" {
+			ss.Addr = s.Server.Addr()
+		}
+		if s.Err != nil {
+			ss.Error = s.Err.Error()
+		}
+		switch {
+		case t.Master != nil && s == t.Master:
+			ss.Role = "master"
+		case s.Replica != nil:
+			ss.Role = "replica"
+		}
+		if s.MasterStatus != nil {
+			ss.MasterFile, ss.MasterPos = s.MasterStatus.File, uint64(s.MasterStatus.Pos)
+		}
+		if r := s.Replica; r != nil {
+			if s.Upstream != nil {
+				ss.ReplicatingFrom = fsmAddr(st, s.Upstream.Name())
+			}
+			fillReplica(&ss, r)
+		}
+		out.Servers = append(out.Servers, ss)
+	}
+	return out
+}
+
+// evaluateLoop evaluates the verdict of every application on the leader
+// each time the replicated state changes (an observation was applied), the
+// local detector's view changes, or the backstop ticks.
+func (m *Manager) evaluateLoop(ctx context.Context) {
+	tick := time.NewTicker(evaluateBackstop)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.evalWake:
+		case <-tick.C:
+		}
+		if !m.node.IsLeader() {
+			continue
+		}
+		for name := range m.apps {
+			m.evaluateApp(ctx, name)
+		}
+	}
+}
+
+// managers lists every voter of the Raft configuration with its last
+// known datacenter (gossip).
+func (m *Manager) managers() []detector.Manager {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mem := range m.node.Members() {
+		if mem.Name != "" {
+			m.dcs[mem.Name] = mem.Datacenter
+		}
+	}
+	var out []detector.Manager
+	for _, s := range m.node.Stats().Servers {
+		if s.Voter {
+			out = append(out, detector.Manager{ID: s.ID, Datacenter: m.dcs[s.ID]})
+		}
+	}
+	return out
+}
+
+// evaluateApp computes the verdict of one application and starts an
+// automatic failover when it is actionable.
+func (m *Manager) evaluateApp(ctx context.Context, name string) {
+	app := m.apps[name]
+	st, ok := m.fsm.App(name)
+	if !ok || app == nil || st.Master == "" || st.Lock != nil {
+		return
+	}
+	m.mu.Lock()
+	busy := m.running[name]
+	ad := m.detectors[name]
+	m.mu.Unlock()
+	if busy {
+		return
+	}
+	master := configServer(app, &st, st.Master)
+	if master == nil {
+		return
+	}
+	now := time.Now()
+	window := detector.DefaultWindow(app)
+	in := detector.Input{
+		Master: master.Name, Managers: m.managers(), Now: now, Window: window,
+		SecondaryCheckConfigured: app.SecondaryCheckScript != "",
+	}
+	suspect := false
+	for mgr, byServer := range st.Observations {
+		o, ok := byServer[st.Master]
+		if !ok {
+			continue
+		}
+		do := detector.Observation{App: name, Manager: mgr, Server: master.Name, Reachable: o.Reachable,
+			Kind: o.Kind, Since: o.Since, At: o.At, Detail: o.Detail}
+		in.Observations = append(in.Observations, do)
+		if !o.Reachable && do.Fresh(now, window) {
+			suspect = true
+		}
+	}
+	if suspect && ad != nil {
+		// Replica testimony is read only when some manager cannot reach
+		// the master: a fresh sample, with the watch loop's history.
+		in.Replicas = ad.d.CheckReplicas(ctx, app, master)
+		in.Now = time.Now()
+	}
+	v := detector.Evaluate(in)
+	if v.NeedSecondaryCheck {
+		ok := m.secondaryCheck(ctx, app, master)
+		in.SecondaryCheck = &ok
+		v = detector.Evaluate(in)
+	}
+	m.noteVerdict(name, master, v, st.LastEpoch)
+	if !v.Actionable() {
+		return
+	}
+	if why := localRefusal(&st, now); why != "" {
+		m.noteRefusal(name, master, why, st.LastEpoch)
+		return
+	}
+	m.mu.Lock()
+	if m.running[name] {
+		m.mu.Unlock()
+		return
+	}
+	m.running[name] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer m.setRunning(name, false)
+		m.autoFailover(ctx, app, st, master, v, now)
+	}()
+}
+
+func (m *Manager) setRunning(app string, v bool) {
+	m.mu.Lock()
+	m.running[app] = v
+	m.mu.Unlock()
+	wake(m.evalWake)
+}
+
+// localRefusal predicts the FSM's refusal of an automatic lock so that a
+// dead master inside the anti-flapping window does not commit a refused
+// AcquireLock on every evaluation. The FSM stays the authority.
+func localRefusal(st *fsm.AppState, now time.Time) string {
+	if st.Paused {
+		return "application paused by " + st.PausedBy
+	}
+	if lf := st.LastFailover; lf != nil && !lf.Acknowledged &&
+		now.Sub(lf.Finished) < time.Duration(st.LastFailoverMinute)*time.Minute {
+		return fmt.Sprintf("last failover (epoch %d) finished at %s, within last_failover_minute=%d and not acknowledged: run `mhactl ack`",
+			lf.Epoch, lf.Finished.Format(time.RFC3339), st.LastFailoverMinute)
+	}
+	return ""
+}
+
+func (m *Manager) noteVerdict(app string, master *config.Server, v detector.Verdict, epoch uint64) {
+	// Log when the verdict or who cannot reach the master changes.
+	key := fmt.Sprintf("%s|%v|%v", v.Kind, v.NonReachers, v.Unknown)
+	m.mu.Lock()
+	prev := m.verdictKeys[app]
+	m.verdictKeys[app] = key
+	m.verdicts[app] = string(v.Kind)
+	m.mu.Unlock()
+	if prev != key {
+		m.log.Info("verdict", "app", app, "server", master.Name, "verdict", string(v.Kind),
+			"reasons", strings.Join(v.Reasons, "; "), "epoch", epoch)
+	}
+}
+
+func (m *Manager) noteRefusal(app string, master *config.Server, why string, epoch uint64) {
+	m.mu.Lock()
+	prev := m.refusals[app]
+	m.refusals[app] = why
+	m.mu.Unlock()
+	if prev != why {
+		m.log.Warn("automatic failover refused", "app", app, "server", master.Name, "reason", why, "epoch", epoch)
+	}
+}
+
+// secondaryCheck runs secondary_check_script the way MHA does; exit 0
+// confirms that the master is unreachable.
+func (m *Manager) secondaryCheck(ctx context.Context, app *config.App, master *config.Server) bool {
+	h := &failover.Hooks{App: app}
+	res, err := h.Run(ctx, app.SecondaryCheckScript, []failover.Arg{
+		{Name: "user", Value: master.SSHUser}, {Name: "master_host", Value: master.Hostname},
+		{Name: "master_ip", Value: master.IP}, {Name: "master_port", Value: fmt.Sprint(master.Port)},
+	})
+	if err != nil {
+		m.log.Warn("secondary_check_script", "app", app.Name, "server", master.Name, "error", err, "epoch", 0)
+		return false
+	}
+	return res.ExitCode == 0
+}
+
+// autoFailover takes the lock for an actionable verdict and runs the
+// dead-master pipeline under it.
+func (m *Manager) autoFailover(ctx context.Context, app *config.App, st fsm.AppState, master *config.Server, v detector.Verdict, verdictAt time.Time) {
+	log := m.log.With("app", app.Name, "server", master.Name)
+	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+		App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindAuto, OldMaster: st.Master, At: verdictAt,
+	}))
+	if err != nil {
+		m.noteRefusal(app.Name, master, err.Error(), st.LastEpoch)
+		return
+	}
+	lock, ok := resp.(fsm.Lock)
+	if !ok {
+		log.Error("acquire lock: unexpected response", "response", fmt.Sprintf("%T", resp), "epoch", st.LastEpoch)
+		return
+	}
+	lockAt := time.Now()
+	log = log.With("epoch", lock.Epoch)
+	log.Warn("master is dead: failover lock taken", "verdict", string(v.Kind), "reasons", strings.Join(v.Reasons, "; "))
+	j := &raftJournal{m: m, app: app.Name, server: lock.OldMaster, epoch: lock.Epoch}
+	if err := j.record(ctx, PhaseVerdict, fsm.PhaseDone, map[string]string{
+		"verdict": string(v.Kind), "reasons": strings.Join(v.Reasons, "; "),
+	}, verdictAt); err != nil {
+		log.Warn("journal verdict", "error", err)
+		return
+	}
+	if err := j.record(ctx, PhaseLock, fsm.PhaseDone, nil, lockAt); err != nil {
+		log.Warn("journal lock", "error", err)
+		return
+	}
+	m.runPipeline(ctx, app, lock, j, nil, false, log)
+}
+
+// resumeUnfinished looks for failovers whose holder stopped before the
+// end (lock held, not halted, not running here) and takes them over.
+func (m *Manager) resumeUnfinished(ctx context.Context) {
+	for name, app := range m.apps {
+		st, ok := m.fsm.App(name)
+		if !ok || st.Lock == nil || st.Lock.Halted {
+			continue
+		}
+		m.mu.Lock()
+		if m.running[name] {
+			m.mu.Unlock()
+			continue
+		}
+		m.running[name] = true
+		m.mu.Unlock()
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer m.setRunning(name, false)
+			m.resume(ctx, app, st)
+		}()
+	}
+}
+
+func (m *Manager) resume(ctx context.Context, app *config.App, st fsm.AppState) {
+	old := *st.Lock
+	log := m.log.With("app", app.Name, "server", old.OldMaster)
+	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+		App: app.Name, Holder: m.cfg.ID, Kind: old.Kind, OldMaster: old.OldMaster, NewMaster: old.NewMaster,
+		TakeOver: old.Epoch, At: time.Now(),
+	}))
+	if err != nil {
+		log.Warn("take over unfinished failover", "error", err, "epoch", old.Epoch)
+		return
+	}
+	lock := resp.(fsm.Lock)
+	log = log.With("epoch", lock.Epoch)
+	log.Warn("took over an unfinished failover", "previous_holder", old.Holder, "previous_epoch", old.Epoch, "kind", old.Kind)
+	j := &raftJournal{m: m, app: app.Name, server: lock.OldMaster, epoch: lock.Epoch}
+	cur, _ := m.fsm.App(app.Name)
+	prog, err := progressOf(cur.Journal)
+	if err != nil {
+		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("cannot read the journal of epoch %d to resume: %v", old.Epoch, err), log)
+		return
+	}
+	m.runPipeline(ctx, app, lock, j, &prog, false, log)
+}
+
+// runPipeline runs the pipeline of the lock's kind and releases the lock
+// with its result. A pipeline stopped because this node may no longer act
+// leaves the lock alone: the next leader resumes it.
+func (m *Manager) runPipeline(ctx context.Context, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, origIsNewSlave bool, log *slog.Logger) (*failover.Report, error) {
+	st, _ := m.fsm.App(app.Name)
+	app = withoutFormerMasters(app, &st, m.fsm.History(app.Name), lock.OldMaster)
+	opts := failover.Options{
+		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: origIsNewSlave,
+		Out: &logWriter{log: log},
+	}
+	var rep *failover.Report
+	var err error
+	switch lock.Kind {
+	case fsm.KindSwitch:
+		if lock.NewMaster != "" {
+			if s := configServer(app, &st, lock.NewMaster); s != nil {
+				opts.NewMaster = s.Name
+			}
+		}
+		rep, err = failover.Switch(ctx, opts)
+	default:
+		dead := configServer(app, &st, lock.OldMaster)
+		if dead == nil {
+			err = fmt.Errorf("dead master %s is not a configured server of %s", lock.OldMaster, app.Name)
+			break
+		}
+		if lock.NewMaster != "" {
+			if s := configServer(app, &st, lock.NewMaster); s != nil {
+				opts.NewMaster = s.Name
+			}
+		}
+		rep, err = deadMasterPipeline(ctx, opts, dead.Name)
+	}
+	if err != nil && (errors.Is(err, failover.ErrNotLeader) || ctx.Err() != nil || !m.node.IsLeader()) {
+		log.Warn("pipeline stopped: this manager may no longer act; the next leader resumes it", "error", err)
+		return rep, err
+	}
+	newMaster := ""
+	if rep != nil && rep.NewMaster != "" {
+		if s := configServer(app, &st, rep.NewMaster); s != nil {
+			newMaster = fsmAddr(&st, s.Name)
+		}
+	}
+	if err != nil {
+		result := fsm.ResultHalted
+		if errors.Is(err, failover.ErrRefused) && !anyPhaseStarted(app.Name, m) {
+			result = fsm.ResultFailed
+		}
+		m.release(ctx, app, lock, result, newMaster, "stopped: "+err.Error()+"; fix the cause and run `mhactl ack` to clear", log)
+		return rep, err
+	}
+	summary := "success"
+	if rep != nil && rep.Subject != "" {
+		summary = rep.Subject
+	}
+	m.release(ctx, app, lock, fsm.ResultSuccess, newMaster, summary, log)
+	return rep, nil
+}
+
+// anyPhaseStarted tells whether the pipeline journaled a phase of its own
+// (beyond the manager's verdict and lock records).
+func anyPhaseStarted(app string, m *Manager) bool {
+	st, _ := m.fsm.App(app)
+	for _, e := range st.Journal {
+		if e.Phase != PhaseVerdict && e.Phase != PhaseLock {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) release(ctx context.Context, app *config.App, lock fsm.Lock, result, newMaster, summary string, log *slog.Logger) {
+	_, err := m.applyAsLeader(ctx, fsm.EncodeReleaseLock(fsm.ReleaseLockCmd{
+		App: app.Name, Epoch: lock.Epoch, Result: result, NewMaster: newMaster, Summary: summary, At: time.Now(),
+	}))
+	if err != nil {
+		log.Error("release failover lock", "result", result, "error", err)
+		return
+	}
+	if result == fsm.ResultSuccess {
+		log.Warn("failover finished", "result", result, "new_master", newMaster, "summary", summary)
+	} else {
+		log.Error("failover finished", "result", result, "summary", summary)
+	}
+}
+
+// logWriter turns the pipeline's progress lines into log records.
+type logWriter struct {
+	log *slog.Logger
+	buf []byte
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+		if line != "" {
+			w.log.Info("pipeline", "line", line)
+		}
+	}
+	return len(p), nil
+}
+
+// withoutFormerMasters returns a copy of app in which every server that
+// was the dead master of an earlier successful failover is marked
+// ignore_fail: MHA's operator removes it from app1.conf after a failover
+// (--remove_dead_master_conf); a daemon that keeps running must not let
+// that server block the next failover. A server that discovery sees
+// replicating again (rejoined) counts as a normal replica.
+func withoutFormerMasters(app *config.App, st *fsm.AppState, history []fsm.HistoryEntry, current string) *config.App {
+	former := map[string]bool{}
+	for _, h := range history {
+		if h.Result == fsm.ResultSuccess && h.Kind != fsm.KindSwitch && h.OldMaster != "" && h.OldMaster != current {
+			if s, ok := st.Server(h.OldMaster); ok {
+				former[s.Name] = true
+			}
+		}
+	}
+	if st.Topology != nil {
+		for _, ss := range st.Topology.Servers {
+			if ss.Reachable && ss.Role == "replica" {
+				if s, ok := st.Server(ss.Addr); ok {
+					delete(former, s.Name)
+				}
+			}
+		}
+	}
+	if len(former) == 0 {
+		return app
+	}
+	cp := *app
+	cp.Servers = nil
+	for _, s := range app.Servers {
+		if former[s.Name] {
+			c := *s
+			c.IgnoreFail = true
+			s = &c
+		}
+		cp.Servers = append(cp.Servers, s)
+	}
+	return &cp
+}

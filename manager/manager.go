@@ -1,0 +1,295 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/consensus"
+	"github.com/mharaft/mharaft/fsm"
+)
+
+// Defaults of the loops.
+const (
+	// DefaultDiscoveryInterval is how often the leader re-discovers each
+	// application's topology and stores a summary.
+	DefaultDiscoveryInterval = 5 * time.Second
+	// evaluateBackstop re-evaluates verdicts even when nothing was applied,
+	// because freshness windows expire with time alone.
+	evaluateBackstop = 250 * time.Millisecond
+)
+
+// Config is everything one mhanode needs.
+type Config struct {
+	ID         string            // this manager's ID (Raft server ID)
+	DataDir    string            // Raft log, snapshots and reports
+	RaftAddr   string            // host:port of the Raft transport
+	HTTPAddr   string            // host:port of the API and forwarding
+	GossipAddr string            // host:port of memberlist; "" = raft port + 1
+	Datacenter string            // this manager's datacenter
+	Peers      map[string]string // every voter's ID -> Raft address, this node included
+	Token      string            // bearer token of the API and of forwarding
+	Apps       []*config.App     // the applications to watch (already loaded and valid)
+
+	// Logger is the daemon's structured logger; default: text on stderr.
+	Logger *slog.Logger
+	// RaftLogOutput receives raft and memberlist logs; default os.Stderr.
+	RaftLogOutput io.Writer
+	// LogLevel of the raft/memberlist loggers: debug, info, warn, error.
+	LogLevel string
+
+	// DiscoveryInterval: see DefaultDiscoveryInterval.
+	DiscoveryInterval time.Duration
+	// APIHandler, when set, builds the public API handler mounted at "/"
+	// (default: api.NewHandler with Token and no metrics registry).
+	APIHandler func(b *Manager) http.Handler
+}
+
+// Manager is one running mhanode.
+type Manager struct {
+	cfg  Config
+	log  *slog.Logger
+	fsm  *fsm.FSM
+	node *consensus.Node
+	apps map[string]*config.App // configured applications by name
+
+	evalWake   chan struct{} // capacity 1: evaluate verdicts now
+	detectWake chan struct{} // capacity 1: check the detectors' targets now
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	mu          sync.Mutex
+	running     map[string]bool         // apps with a pipeline running on this node
+	dcs         map[string]string       // last known datacenter of every manager ID
+	verdicts    map[string]string       // last verdict per app (status)
+	verdictKeys map[string]string       // last verdict and its managers per app (log dedup)
+	refusals    map[string]string       // last lock refusal per app (log dedup)
+	detectors   map[string]*appDetector // per app: the probe of the current master
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New checks the configuration, binds the HTTP address and starts the Raft
+// node. Nothing is started when an error is returned.
+func New(cfg Config) (*Manager, error) {
+	if err := validate(&cfg); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:         cfg,
+		log:         cfg.Logger.With("node", cfg.ID),
+		apps:        map[string]*config.App{},
+		evalWake:    make(chan struct{}, 1),
+		detectWake:  make(chan struct{}, 1),
+		running:     map[string]bool{},
+		dcs:         map[string]string{cfg.ID: cfg.Datacenter},
+		verdicts:    map[string]string{},
+		verdictKeys: map[string]string{},
+		refusals:    map[string]string{},
+		detectors:   map[string]*appDetector{},
+	}
+	for _, a := range cfg.Apps {
+		if _, dup := m.apps[a.Name]; dup {
+			return nil, fmt.Errorf("application %q is configured twice (%s)", a.Name, a.File)
+		}
+		m.apps[a.Name] = a
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on http address %s (is another mhanode or program using it?): %w", cfg.HTTPAddr, err)
+	}
+	m.httpLn = ln
+
+	m.fsm = fsm.New()
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name:       "mhanode",
+		Level:      hclog.LevelFromString(cfg.LogLevel),
+		Output:     cfg.RaftLogOutput,
+		JSONFormat: false,
+	}).With("node", cfg.ID)
+	node, err := consensus.New(consensus.Config{
+		ID:         cfg.ID,
+		DataDir:    filepath.Join(cfg.DataDir, "raft"),
+		RaftAddr:   cfg.RaftAddr,
+		Peers:      cfg.Peers,
+		GossipAddr: cfg.GossipAddr,
+		HTTPAddr:   cfg.HTTPAddr,
+		Datacenter: cfg.Datacenter,
+		Token:      cfg.Token,
+		Logger:     hl,
+	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("start raft node %s: %w", cfg.ID, err)
+	}
+	m.node = node
+	return m, nil
+}
+
+// validate fills defaults and checks what can be checked before binding.
+func validate(cfg *Config) error {
+	if cfg.ID == "" {
+		return errors.New("--id is required")
+	}
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	if cfg.Token == "" {
+		return errors.New("a token is required (--token-file): it authenticates the API and forwarded commands")
+	}
+	if cfg.RaftAddr == "" || cfg.HTTPAddr == "" {
+		return errors.New("--raft-addr and --http-addr are required")
+	}
+	if len(cfg.Apps) == 0 {
+		return errors.New("no application configured (--conf app1.conf)")
+	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.RaftLogOutput == nil {
+		cfg.RaftLogOutput = os.Stderr
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	if cfg.DiscoveryInterval <= 0 {
+		cfg.DiscoveryInterval = DefaultDiscoveryInterval
+	}
+	return nil
+}
+
+// checkDataDir creates the data dir if needed and proves it is a writable
+// directory.
+func checkDataDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("data dir %s exists and is not a directory", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+// Run serves HTTP and runs the loops until ctx ends, then shuts down.
+func (m *Manager) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	m.cancel = cancel
+	defer cancel()
+
+	m.httpSrv = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- m.httpSrv.Serve(m.httpLn) }()
+
+	m.log.Info("mhanode started", "raft_addr", m.cfg.RaftAddr, "http_addr", m.cfg.HTTPAddr,
+		"datacenter", m.cfg.Datacenter, "apps", len(m.apps), "epoch", 0)
+
+	m.goLoop(ctx, m.leaderLoop)
+	m.goLoop(ctx, m.detectLoop)
+	m.goLoop(ctx, m.evaluateLoop)
+	m.goLoop(ctx, m.discoveryLoop)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+		err = fmt.Errorf("http server on %s: %w", m.cfg.HTTPAddr, err)
+	}
+	cancel()
+	m.shutdown()
+	return err
+}
+
+func (m *Manager) goLoop(ctx context.Context, f func(context.Context)) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f(ctx)
+	}()
+}
+
+// shutdown stops the loops, the HTTP server and the Raft node.
+func (m *Manager) shutdown() {
+	m.stopOnce.Do(func() {
+		m.wg.Wait()
+		m.mu.Lock()
+		for _, d := range m.detectors {
+			d.stop()
+		}
+		m.mu.Unlock()
+		if m.httpSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m.httpSrv.Shutdown(sctx)
+			cancel()
+		} else {
+			m.httpLn.Close()
+		}
+		if err := m.node.Shutdown(); err != nil {
+			m.log.Warn("shut down raft", "error", err, "epoch", 0)
+		}
+		m.log.Info("mhanode stopped", "epoch", 0)
+	})
+}
+
+// Close stops a manager whose Run was never called.
+func (m *Manager) Close() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.shutdown()
+}
+
+// notifyChanged wakes the evaluator and the detectors; it never blocks
+// the FSM.
+func (m *Manager) notifyChanged() {
+	wake(m.evalWake)
+	wake(m.detectWake)
+}
+
+// apply commits a command through Raft (forwarded to the leader when this
+// node is a follower) and turns an FSM refusal into an error.
+func (m *Manager) apply(ctx context.Context, cmd []byte) (any, error) {
+	resp, err := m.node.Apply(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := resp.(error); ok {
+		return nil, e
+	}
+	return resp, nil
+}
+
+// applyAsLeader commits a command only while this node is the leader: a
+// deposed leader must not have its pipeline's commands forwarded to the
+// new leader.
+func (m *Manager) applyAsLeader(ctx context.Context, cmd []byte) (any, error) {
+	if !m.node.IsLeader() {
+		return nil, fmt.Errorf("%s is no longer the raft leader: %w", m.cfg.ID, consensus.ErrNotLeader)
+	}
+	return m.apply(ctx, cmd)
+}
+
+// FSM gives read access to the replicated state (tests, tools).
+func (m *Manager) FSM() *fsm.FSM { return m.fsm }

@@ -1,0 +1,404 @@
+// Package managertest starts real mhanode processes on 127.0.0.1 for the
+// cluster tests of package manager and for the "cluster" benchmark: a
+// Cluster of Nodes, each a child process with its own data dir, ports and
+// log file, reached through the api.Client.
+//
+// It is test infrastructure: product code never imports it.
+package managertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mharaft/mharaft/api"
+)
+
+// Build compiles cmd/mhanode into dir and returns the binary's path. It
+// runs `go build` from the module root (found from the working directory).
+func Build(dir string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "mhanode")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/mhanode")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/mhanode: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/mharaft/mharaft") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("module root of github.com/mharaft/mharaft not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Node is one mhanode process.
+type Node struct {
+	ID         string
+	RaftAddr   string
+	HTTPAddr   string
+	GossipAddr string
+	DataDir    string
+	LogPath    string
+	Confs      []string // --conf files
+	Env        []string // extra environment (KEY=VALUE)
+	ExtraArgs  []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
+// Cluster is a group of mhanode processes sharing a token and a peer list.
+type Cluster struct {
+	Bin       string
+	Dir       string
+	Token     string
+	TokenFile string
+	Nodes     []*Node
+}
+
+// New prepares n nodes (m1..mn) below dir with free ports; confs(i) gives
+// node i's --conf files. Nothing starts until Start.
+func New(bin, dir string, n int, confs func(i int) []string) (*Cluster, error) {
+	c := &Cluster{Bin: bin, Dir: dir, Token: "test-token-" + strconv.Itoa(os.Getpid()), TokenFile: filepath.Join(dir, "token")}
+	if err := os.WriteFile(c.TokenFile, []byte(c.Token+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		raft, err := freePortPair()
+		if err != nil {
+			return nil, err
+		}
+		http, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		id := fmt.Sprintf("m%d", i+1)
+		c.Nodes = append(c.Nodes, &Node{
+			ID:         id,
+			RaftAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(raft)),
+			GossipAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(raft+1)),
+			HTTPAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(http)),
+			DataDir:    filepath.Join(dir, id, "data"),
+			LogPath:    filepath.Join(dir, id, "mhanode.log"),
+			Confs:      confs(i),
+		})
+	}
+	return c, nil
+}
+
+// Peers is the --peers value of the cluster.
+func (c *Cluster) Peers() string {
+	var p []string
+	for _, n := range c.Nodes {
+		p = append(p, n.ID+"="+n.RaftAddr)
+	}
+	return strings.Join(p, ",")
+}
+
+// Args is the command line of node i.
+func (c *Cluster) Args(i int) []string {
+	n := c.Nodes[i]
+	args := []string{"--id", n.ID, "--data-dir", n.DataDir, "--raft-addr", n.RaftAddr, "--http-addr", n.HTTPAddr,
+		"--gossip-addr", n.GossipAddr, "--peers", c.Peers(), "--token-file", c.TokenFile, "--log-level", "info"}
+	for _, f := range n.Confs {
+		args = append(args, "--conf", f)
+	}
+	return append(args, n.ExtraArgs...)
+}
+
+// StartAll starts every node.
+func (c *Cluster) StartAll() error {
+	for i := range c.Nodes {
+		if err := c.Start(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start starts node i (again) with Args(i); its output is appended to its
+// log file.
+func (c *Cluster) Start(i int) error {
+	return c.StartWith(i, c.Args(i))
+}
+
+// StartWith starts node i with the given arguments.
+func (c *Cluster) StartWith(i int, args []string) error {
+	n := c.Nodes[i]
+	if err := os.MkdirAll(filepath.Dir(n.LogPath), 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.Bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), n.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", n.ID, err)
+	}
+	exited := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.exited, n.err = cmd, exited, nil
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.err = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+	return nil
+}
+
+// Running reports whether node i's process is alive.
+func (c *Cluster) Running(i int) bool {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Wait waits for node i's process to exit and returns its exit error.
+func (c *Cluster) Wait(i int, timeout time.Duration) error {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	if exited == nil {
+		return errors.New(n.ID + " was never started")
+	}
+	select {
+	case <-exited:
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %s", n.ID, timeout)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+// Pause stops node i with SIGSTOP (alive for the kernel, silent for the
+// cluster); Resume continues it.
+func (c *Cluster) Pause(i int) error { return c.send(i, syscall.SIGSTOP) }
+
+// Resume sends SIGCONT to node i.
+func (c *Cluster) Resume(i int) error { return c.send(i, syscall.SIGCONT) }
+
+func (c *Cluster) send(i int, sig syscall.Signal) error {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil || !c.Running(i) {
+		return fmt.Errorf("%s is not running", n.ID)
+	}
+	return cmd.Process.Signal(sig)
+}
+
+// Kill sends SIGKILL to node i and waits for it to die.
+func (c *Cluster) Kill(i int) error { return c.signal(i, syscall.SIGKILL) }
+
+// Stop sends SIGTERM to node i and waits for it to exit.
+func (c *Cluster) Stop(i int) error { return c.signal(i, syscall.SIGTERM) }
+
+func (c *Cluster) signal(i int, sig syscall.Signal) error {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil || !c.Running(i) {
+		return nil
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s did not exit within 15s of %v; killed", n.ID, sig)
+	}
+}
+
+// Close kills every node still running (paused ones too).
+func (c *Cluster) Close() {
+	for i := range c.Nodes {
+		c.Kill(i)
+	}
+}
+
+// Log returns node i's log so far.
+func (c *Cluster) Log(i int) string {
+	b, _ := os.ReadFile(c.Nodes[i].LogPath)
+	return string(b)
+}
+
+// Client reaches any node of the cluster.
+func (c *Cluster) Client() *api.Client {
+	var addrs []string
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.HTTPAddr)
+	}
+	return &api.Client{Addrs: addrs, Token: c.Token, ProbeTimeout: 500 * time.Millisecond}
+}
+
+// NodeClient reaches node i only.
+func (c *Cluster) NodeClient(i int) *api.Client {
+	return &api.Client{Addrs: []string{c.Nodes[i].HTTPAddr}, Token: c.Token, ProbeTimeout: 500 * time.Millisecond}
+}
+
+// Index returns the index of the node with the given ID, -1 if none.
+func (c *Cluster) Index(id string) int {
+	for i, n := range c.Nodes {
+		if n.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Leader polls the running nodes until one reports a leader that is
+// itself running, and returns its index.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	var last error
+	for {
+		for i := range c.Nodes {
+			if !c.Running(i) {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.NodeClient(i).Status(sctx)
+			cancel()
+			if err != nil {
+				last = err
+				continue
+			}
+			if j := c.Index(st.Leader); j >= 0 && c.Running(j) {
+				return j, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("no leader among the running nodes: %w (last error: %v)", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// WaitApp polls node i's status (any running node when i < 0) until cond
+// holds for the application, and returns that status.
+func (c *Cluster) WaitApp(ctx context.Context, i int, app string, cond func(*api.AppStatus) bool) (*api.AppStatus, error) {
+	var last string
+	for {
+		for j := range c.Nodes {
+			if (i >= 0 && j != i) || !c.Running(j) {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.NodeClient(j).Status(sctx)
+			cancel()
+			if err != nil {
+				last = err.Error()
+				continue
+			}
+			for k := range st.Apps {
+				a := &st.Apps[k]
+				if a.Name == app {
+					if cond(a) {
+						return a, nil
+					}
+					last = fmt.Sprintf("%s: master %s verdict %q lock %v journal %d entries", c.Nodes[j].ID, a.Master, a.Verdict, a.Lock != nil, len(a.Journal))
+				}
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for app %s: %w (last: %s)", app, ctx.Err(), last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// freePort returns a TCP port nothing listens on right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+var pairMu sync.Mutex
+var handedOut = map[int]bool{}
+
+// freePortPair returns a port p such that p (TCP) and p+1 (TCP and UDP,
+// for gossip) are free.
+func freePortPair() (int, error) {
+	pairMu.Lock()
+	defer pairMu.Unlock()
+	for tries := 0; tries < 100; tries++ {
+		p, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		if handedOut[p] || handedOut[p+1] || p >= 65534 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		handedOut[p], handedOut[p+1] = true, true
+		return p, nil
+	}
+	return 0, errors.New("no free pair of ports on 127.0.0.1")
+}

@@ -1,0 +1,56 @@
+package manager_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// TestOnlineSwitch: an operator's switch through the API (any node; the
+// action is forwarded to the leader) runs under the lock, records a
+// history entry, moves the master in the replicated state, and the
+// managers watch the new master; the old one becomes its replica.
+func TestOnlineSwitch(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, func(c *testbed.Cluster) {
+		if err := c.Master().Exec(ctx, "CREATE DATABASE test", "CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}, nil)
+	e.waitHealthy(e.db.Master())
+	old, target, other := e.db.Servers[0], e.db.Servers[1], e.db.Servers[2]
+
+	// Ask a follower: the API forwards to the leader.
+	li, err := e.mc.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.mc.NodeClient((li+1)%3).Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name(), OrigMasterIsNewSlave: true})
+	if err != nil || !res.OK {
+		t.Fatalf("switch: %+v %v", res, err)
+	}
+	if res.Epoch == 0 || len(res.Report) == 0 {
+		t.Fatalf("switch result without epoch or report: %+v", res)
+	}
+	h := e.history(ctx)
+	if len(h) != 1 || h[0].Kind != "switch" || h[0].Result != "success" || h[0].NewMaster != target.Addr() || h[0].OldMaster != old.Addr() {
+		t.Fatalf("history %+v, want one successful switch %s -> %s", h, old.Addr(), target.Addr())
+	}
+	for i := range e.mc.Nodes {
+		if _, err := e.mc.WaitApp(ctxT(t, 20*time.Second), i, "app1", func(a *api.AppStatus) bool {
+			return a.Master == target.Addr() && a.Lock == nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.checkNewTopology(ctx, target, old, other)
+	e.waitHealthy(target)
+	if h := e.history(ctx); len(h) != 1 {
+		t.Fatalf("history %+v after the switch: want only the switch", h)
+	}
+}

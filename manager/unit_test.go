@@ -1,0 +1,125 @@
+package manager
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/fsm"
+)
+
+func TestLocalRefusal(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		st   fsm.AppState
+		want bool // refused
+	}{
+		{"fresh app", fsm.AppState{LastFailoverMinute: 480}, false},
+		{"paused", fsm.AppState{Paused: true, PausedBy: "op"}, true},
+		{"recent failover", fsm.AppState{LastFailoverMinute: 480, LastFailover: &fsm.LastFailover{Finished: now.Add(-time.Hour)}}, true},
+		{"recent but acknowledged", fsm.AppState{LastFailoverMinute: 480, LastFailover: &fsm.LastFailover{Finished: now.Add(-time.Hour), Acknowledged: true}}, false},
+		{"old failover", fsm.AppState{LastFailoverMinute: 30, LastFailover: &fsm.LastFailover{Finished: now.Add(-time.Hour)}}, false},
+		{"window zero", fsm.AppState{LastFailoverMinute: 0, LastFailover: &fsm.LastFailover{Finished: now.Add(-time.Second)}}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := localRefusal(&tc.st, now) != ""; got != tc.want {
+				t.Fatalf("refused=%v, want %v (%q)", got, tc.want, localRefusal(&tc.st, now))
+			}
+		})
+	}
+}
+
+func TestWithoutFormerMasters(t *testing.T) {
+	app := &config.App{Name: "app1", Servers: []*config.Server{
+		{Name: "server1", Hostname: "h", IP: "10.0.0.1", Port: 3306},
+		{Name: "server2", Hostname: "h", IP: "10.0.0.2", Port: 3306},
+		{Name: "server3", Hostname: "h", IP: "10.0.0.3", Port: 3306},
+	}}
+	st := &fsm.AppState{Name: "app1"}
+	for _, s := range app.Servers {
+		st.Servers = append(st.Servers, fsm.ServerFromConfig(s))
+	}
+	ok := func(old string, kind, result string) fsm.HistoryEntry {
+		return fsm.HistoryEntry{OldMaster: old, Kind: kind, Result: result}
+	}
+	tests := []struct {
+		name    string
+		history []fsm.HistoryEntry
+		topo    *fsm.Topology
+		current string
+		ignored []string
+	}{
+		{"no history", nil, nil, "10.0.0.1:3306", nil},
+		{"former dead master ignored", []fsm.HistoryEntry{ok("10.0.0.1:3306", fsm.KindAuto, fsm.ResultSuccess)}, nil, "10.0.0.2:3306", []string{"server1"}},
+		{"failed failover does not count", []fsm.HistoryEntry{ok("10.0.0.1:3306", fsm.KindAuto, fsm.ResultHalted)}, nil, "10.0.0.2:3306", nil},
+		{"switch does not count", []fsm.HistoryEntry{ok("10.0.0.1:3306", fsm.KindSwitch, fsm.ResultSuccess)}, nil, "10.0.0.2:3306", nil},
+		{"rejoined replica counts again", []fsm.HistoryEntry{ok("10.0.0.1:3306", fsm.KindAuto, fsm.ResultSuccess)},
+			&fsm.Topology{Servers: []fsm.ServerStatus{{Addr: "10.0.0.1:3306", Role: "replica", Reachable: true}}}, "10.0.0.2:3306", nil},
+		{"current dead master not ignored", []fsm.HistoryEntry{ok("10.0.0.1:3306", fsm.KindAuto, fsm.ResultSuccess)}, nil, "10.0.0.1:3306", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := *st
+			s.Topology = tc.topo
+			got := withoutFormerMasters(app, &s, tc.history, tc.current)
+			var ignored []string
+			for _, srv := range got.Servers {
+				if srv.IgnoreFail {
+					ignored = append(ignored, srv.Name)
+				}
+			}
+			if len(ignored) != len(tc.ignored) || (len(ignored) > 0 && ignored[0] != tc.ignored[0]) {
+				t.Fatalf("ignored %v, want %v", ignored, tc.ignored)
+			}
+			for _, srv := range app.Servers {
+				if srv.IgnoreFail {
+					t.Fatal("the configured app was modified")
+				}
+			}
+		})
+	}
+}
+
+func TestProgressOf(t *testing.T) {
+	at := time.Now()
+	entries := []fsm.JournalEntry{
+		{Phase: PhaseVerdict, Status: fsm.PhaseDone, At: at},
+		{Phase: PhaseLock, Status: fsm.PhaseDone, At: at},
+		{Phase: "failover.1 configuration check", Status: fsm.PhaseStarted, At: at},
+		{Phase: "failover.1 configuration check", Status: fsm.PhaseDone, At: at, Detail: map[string]string{"plan": `{"kind":"failover","app":"app1","new_master":"server3"}`}},
+		{Phase: "failover.2 dead master shutdown", Status: fsm.PhaseStarted, At: at},
+		{Phase: "failover.2 dead master shutdown", Status: fsm.PhaseFailed, At: at},
+	}
+	p, err := progressOf(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Completed["failover.1 configuration check"] || p.Completed["failover.2 dead master shutdown"] {
+		t.Fatalf("completed %v", p.Completed)
+	}
+	if p.Interrupted != "failover.2 dead master shutdown" {
+		t.Fatalf("interrupted %q", p.Interrupted)
+	}
+	if p.Plan == nil || p.Plan.NewMaster != "server3" {
+		t.Fatalf("plan %+v", p.Plan)
+	}
+}
+
+func TestSameServerNames(t *testing.T) {
+	a := []fsm.Server{{Name: "server1"}, {Name: "server2"}}
+	tests := []struct {
+		b    []fsm.Server
+		want bool
+	}{
+		{[]fsm.Server{{Name: "server2"}, {Name: "server1", Port: 9}}, true},
+		{[]fsm.Server{{Name: "server1"}}, false},
+		{[]fsm.Server{{Name: "server1"}, {Name: "server3"}}, false},
+	}
+	for i, tc := range tests {
+		if got := sameServerNames(a, tc.b); got != tc.want {
+			t.Errorf("case %d: got %v want %v", i, got, tc.want)
+		}
+	}
+}
