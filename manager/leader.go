@@ -466,7 +466,7 @@ func (m *Manager) runPipeline(ctx context.Context, app *config.App, lock fsm.Loc
 	}
 	if err != nil {
 		result := fsm.ResultHalted
-		if errors.Is(err, failover.ErrRefused) && !anyPhaseStarted(app.Name, m) {
+		if errors.Is(err, failover.ErrRefused) && !anyActingPhaseStarted(app.Name, m) {
 			result = fsm.ResultFailed
 		}
 		m.release(ctx, app, lock, result, newMaster, "stopped: "+err.Error()+"; fix the cause and run `mhactl ack` to clear", log)
@@ -480,12 +480,17 @@ func (m *Manager) runPipeline(ctx context.Context, app *config.App, lock fsm.Loc
 	return rep, nil
 }
 
-// anyPhaseStarted tells whether the pipeline journaled a phase of its own
-// (beyond the manager's verdict and lock records).
-func anyPhaseStarted(app string, m *Manager) bool {
+// anyActingPhaseStarted tells whether the pipeline journaled a phase that
+// may have changed a server: anything beyond the manager's verdict and lock
+// records and the pipelines' read-only check phases. A refusal before such
+// a phase changed nothing, so the lock is released (result failed) instead
+// of halting until an operator acks.
+func anyActingPhaseStarted(app string, m *Manager) bool {
 	st, _ := m.fsm.App(app)
 	for _, e := range st.Journal {
-		if e.Phase != PhaseVerdict && e.Phase != PhaseLock {
+		switch e.Phase {
+		case PhaseVerdict, PhaseLock, failover.PhaseCheck, failover.SwitchCheck:
+		default:
 			return true
 		}
 	}

@@ -54,3 +54,40 @@ func TestOnlineSwitch(t *testing.T) {
 		t.Fatalf("history %+v after the switch: want only the switch", h)
 	}
 }
+
+// TestRefusedSwitchReleasesLock: a switch refused by its read-only check
+// (a replica is down and ignore_fail is not set) changes nothing, so it
+// must not leave the lock held: the next switch, once the replica is back,
+// runs.
+func TestRefusedSwitchReleasesLock(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, nil, nil)
+	e.waitHealthy(e.db.Master())
+	target, down := e.db.Servers[1], e.db.Servers[2]
+	if err := down.Kill9(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.mc.NodeClient(0).Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name()})
+	if err == nil && res.OK {
+		t.Fatalf("switch with %s down and no ignore_fail: %+v, want a refusal", down.Name(), res)
+	}
+	h := e.history(ctx)
+	if len(h) != 1 || h[0].Result != "failed" {
+		t.Fatalf("history %+v, want one failed switch", h)
+	}
+	if _, err := e.mc.WaitApp(ctxT(t, 20*time.Second), 0, "app1", func(a *api.AppStatus) bool {
+		return a.Lock == nil
+	}); err != nil {
+		t.Fatalf("the refused switch left the lock held: %v", err)
+	}
+	if err := down.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := down.Exec(ctx, "START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.mc.NodeClient(0).Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name()})
+	if err != nil || !res.OK {
+		t.Fatalf("switch after the replica came back: %+v %v", res, err)
+	}
+}
