@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/mharaft/mharaft/jepsen"
+)
+
+func init() { Register("chaos", chaosSuite) }
+
+// chaosConfig is one detection cadence measured by the chaos suite.
+type chaosConfig struct {
+	name string
+	ping int // ping_interval of app1.conf (seconds)
+	note string
+}
+
+var chaosConfigs = []chaosConfig{
+	{"mharaft", 1, "3 managers, ping_interval=1 (window 3 s)"},
+	{"mha-cadence", 3, "3 managers, MHA's ping_interval=3 (window 7 s) as the baseline"},
+}
+
+// chaosKinds are the faults whose failover time is measured.
+var chaosKinds = []string{"kill-master", "pause-master-long", "isolate-master"}
+
+// chaosSuite measures, per fault kind, the failover time (fault to the
+// first acknowledged write on the new master) and the write unavailability
+// (longest time without an acknowledged write), median and p99, for our
+// cadence and for MHA's detection cadence in the same run, with real
+// mariadbd, sshd and mhanode processes in network namespaces.
+func chaosSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*Result, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the chaos suite needs root (network namespaces, iptables)")
+	}
+	per := 3
+	if quick {
+		per = 1
+	}
+	bin, err := jepsen.BuildMhanode(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Started: time.Now()}
+	medians := map[string]map[string]float64{}
+	extra := map[string]*jepsen.Report{}
+	for _, cfg := range chaosConfigs {
+		c, err := jepsen.NewCampaign(ctx, jepsen.Options{Dir: dir + "/" + cfg.name, MhanodeBin: bin,
+			PingInterval: cfg.ping, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("chaos %s: %w", cfg.name, err)
+		}
+		var rounds []*jepsen.Round
+		rng := rand.New(rand.NewPCG(1, 2))
+		i := 0
+		for _, kind := range chaosKinds {
+			n, _ := jepsen.NemesisByName(kind)
+			for k := 0; k < per; k++ {
+				i++
+				rounds = append(rounds, c.RunRound(ctx, i, n, rng))
+			}
+		}
+		c.Close()
+		rep := jepsen.NewReport(1, res.Started, rounds)
+		extra[cfg.name] = rep
+		medians[cfg.name] = map[string]float64{}
+		for _, kind := range chaosKinds {
+			s := rep.PerNemesis[kind]
+			if s == nil {
+				continue
+			}
+			medians[cfg.name][kind] = s.FailoverMedianSecs
+			res.Add(fmt.Sprintf("%s %s failover median", cfg.name, kind), s.FailoverMedianSecs, "s", cfg.note)
+			res.Add(fmt.Sprintf("%s %s failover p99", cfg.name, kind), s.FailoverP99Secs, "s", fmt.Sprintf("%d rounds", s.Rounds))
+			res.Add(fmt.Sprintf("%s %s unavailable median", cfg.name, kind), s.UnavailMedianSecs, "s", "longest time without an acknowledged write")
+			res.Add(fmt.Sprintf("%s %s unavailable p99", cfg.name, kind), s.UnavailP99Secs, "s", "")
+		}
+		if !rep.Passed {
+			res.Add(cfg.name+" failed rounds", float64(len(rep.FailedRounds)), "rounds", fmt.Sprint(rep.FailedRounds))
+		}
+	}
+	for _, kind := range chaosKinds {
+		a, b := medians["mharaft"][kind], medians["mha-cadence"][kind]
+		if a > 0 && b > 0 {
+			res.Add("ratio mha-cadence/mharaft "+kind, b/a, "x", "failover time medians")
+		}
+	}
+	res.Extra = extra
+	return res, nil
+}

@@ -1,0 +1,164 @@
+package jepsen
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// mhanodeBin builds cmd/mhanode once for every test of the package.
+func mhanodeBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mhj-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath, binErr = BuildMhanode(context.Background(), dir)
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the chaos harness needs root (network namespaces, iptables): run `sudo go test ./jepsen/` or `make test` as root")
+	}
+}
+
+// TestShortCampaign is the CI campaign: one round of each main nemesis,
+// against three real mhanode managers and three real mariadbd hosts.
+func TestShortCampaign(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("-short: the chaos campaign takes minutes")
+	}
+	out := filepath.Join("..", "out", "jepsen-short")
+	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "pause-master-short",
+		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover"}
+	var log bytes.Buffer
+	start := time.Now()
+	rep, err := Run(context.Background(), Options{Rounds: len(nemeses), Seed: 20261125, Nemeses: nemeses,
+		OutDir: out, MhanodeBin: mhanodeBin(t), Log: &log})
+	t.Log(log.String())
+	if rep != nil {
+		var txt bytes.Buffer
+		rep.WriteText(&txt)
+		t.Log(txt.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rounds in %s", rep.Rounds, time.Since(start).Round(time.Second))
+	if rep.Rounds != len(nemeses) {
+		t.Fatalf("ran %d rounds, want %d", rep.Rounds, len(nemeses))
+	}
+	if rep.LostAcknowledgedWrites.ReachableOldMaster != 0 {
+		t.Errorf("%d acknowledged writes lost although the old master's host was reachable", rep.LostAcknowledgedWrites.ReachableOldMaster)
+	}
+	if rep.SplitBrain != 0 || rep.FalseFailovers != 0 || rep.UnconvergedRounds != 0 {
+		t.Errorf("split brain %d, false failovers %d, unconverged rounds %d", rep.SplitBrain, rep.FalseFailovers, rep.UnconvergedRounds)
+	}
+	if !rep.Passed {
+		t.Errorf("campaign failed: rounds %v (see %s)", rep.FailedRounds, rep.Files["text"])
+	}
+}
+
+// TestBrokenDetectionCaught runs a deliberately broken deployment: ONE
+// manager (what MHA is) against a fault that cuts it and the replicas from
+// a healthy master. With three managers the quorum keeps the master; alone,
+// the manager fails over a master the clients still write to, and the
+// false-failover checker must say so.
+func TestBrokenDetectionCaught(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"cut-master-backend"},
+		Managers: 1, OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), Log: &log})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	rep.WriteText(&txt)
+	t.Log(txt.String())
+	if rep.FalseFailovers != 1 {
+		t.Fatalf("false-failover checker reported %d false failovers for a single-manager cluster cut from a healthy master, want 1", rep.FalseFailovers)
+	}
+	if rep.Passed {
+		t.Fatal("the campaign passed a broken build")
+	}
+}
+
+// TestNetworkCutAndHeal checks the harness's own partitions: a cut drops
+// traffic between two hosts and nothing else, heal restores it, Close
+// leaves no namespace behind.
+func TestNetworkCutAndHeal(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	n, err := NewNetwork(RunPrefix()[:len(RunPrefix())-1]+"9-", freeSubnet(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	a, err := n.AddHost("a", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.AddHost("b", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A listener inside b: the harness's client reaches it, and so does a.
+	ln := startListener(t, b)
+	reach := func(from *NetHost) bool {
+		if from == nil {
+			return waitTCP(ctx, ln, 300*time.Millisecond) == nil
+		}
+		return nsDial(from, ln) == nil
+	}
+	if !reach(nil) || !reach(a) {
+		t.Fatal("hosts do not reach each other before the cut")
+	}
+	if err := n.Cut(a, b); err != nil {
+		t.Fatal(err)
+	}
+	if reach(a) {
+		t.Fatal("a still reaches b after the cut")
+	}
+	if !reach(nil) {
+		t.Fatal("the cut between a and b also cut the harness from b")
+	}
+	if err := n.Isolate(b); err != nil {
+		t.Fatal(err)
+	}
+	if reach(nil) {
+		t.Fatal("the harness reaches an isolated host")
+	}
+	if err := n.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if !reach(nil) || !reach(a) {
+		t.Fatal("heal did not restore traffic")
+	}
+	n.Close()
+	if out, _ := runOut("ip", "netns", "list"); bytes.Contains(out, []byte(n.Prefix)) {
+		t.Fatalf("namespaces of %s left after Close:\n%s", n.Prefix, out)
+	}
+}

@@ -1,0 +1,474 @@
+package jepsen
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// Fixed ports inside each host's own namespace.
+const (
+	raftPort = 7000
+	httpPort = 7080
+)
+
+// EnvOptions describe the hosts of a run.
+type EnvOptions struct {
+	Dir        string // everything of the run lives below Dir
+	DBs        int    // MariaDB hosts (default 3)
+	Managers   int    // mhanode hosts (default 3)
+	MhanodeBin string // path of the mhanode binary (built by BuildMhanode)
+	// PingInterval and ConnectTimeout (seconds) go into app1.conf; the
+	// detection window is 2*PingInterval+ConnectTimeout.
+	PingInterval   int
+	ConnectTimeout int
+	Prefix         string // namespace/link prefix, unique on the machine
+	Subnet         int    // third octet of 10.213.x.0/24
+	Log            io.Writer
+}
+
+// Env is a run's hosts: the network, one namespace per DB host with its
+// long-lived sshd, one namespace per manager. Each round starts fresh
+// mariadbd and mhanode processes on them (StartRound) and stops them
+// (StopRound).
+type Env struct {
+	Opts     EnvOptions
+	Net      *Network
+	DBs      []*DBHost
+	Managers []*ManagerHost
+
+	sshKey, knownHosts string
+	tokenFile, token   string
+	stonithScript      string
+	stonithLog         string
+	app                string // application config path of the current round
+	roundDir           string
+	gtid               bool
+}
+
+// DBHost is one MariaDB host: a namespace, its sshd and (during a round)
+// its mariadbd.
+type DBHost struct {
+	Net    *NetHost
+	SSH    *testbed.SSHD
+	Server *testbed.Server
+}
+
+// Name is the MHA section name of the host's server (server1, ...).
+func (d *DBHost) Name() string { return "server" + strings.TrimPrefix(d.Net.Name, "db") }
+
+// Addr is the MySQL address.
+func (d *DBHost) Addr() string { return d.Net.IP + ":3306" }
+
+// ManagerHost is one mhanode host.
+type ManagerHost struct {
+	ID      string
+	Net     *NetHost
+	DataDir string
+	LogPath string
+	args    []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// RaftAddr and APIAddr of the manager.
+func (m *ManagerHost) RaftAddr() string { return fmt.Sprintf("%s:%d", m.Net.IP, raftPort) }
+func (m *ManagerHost) APIAddr() string  { return fmt.Sprintf("%s:%d", m.Net.IP, httpPort) }
+
+// BuildMhanode builds cmd/mhanode into dir and returns the binary's path.
+func BuildMhanode(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "mhanode")
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mharaft/mharaft/cmd/mhanode").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build mhanode: %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+// NewEnv creates the network and the hosts and starts one sshd per DB
+// host. Call Close (also after an error: it removes what was made).
+func NewEnv(ctx context.Context, o EnvOptions) (*Env, error) {
+	if o.DBs == 0 {
+		o.DBs = 3
+	}
+	if o.Managers == 0 {
+		o.Managers = 3
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 1
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 1
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	e := &Env{Opts: o}
+	var err error
+	e.Net, err = NewNetwork(o.Prefix, o.Subnet)
+	if err != nil {
+		return e, err
+	}
+	for i := 1; i <= o.DBs; i++ {
+		h, err := e.Net.AddHost(fmt.Sprintf("db%d", i), 10+i)
+		if err != nil {
+			return e, err
+		}
+		e.DBs = append(e.DBs, &DBHost{Net: h})
+	}
+	for i := 1; i <= o.Managers; i++ {
+		h, err := e.Net.AddHost(fmt.Sprintf("m%d", i), 20+i)
+		if err != nil {
+			return e, err
+		}
+		e.Managers = append(e.Managers, &ManagerHost{ID: fmt.Sprintf("m%d", i), Net: h})
+	}
+	// One sshd per DB host; the first host's client key is accepted by all,
+	// and one known_hosts file pins every host key.
+	var known []string
+	for _, d := range e.DBs {
+		sshd, err := testbed.StartSSHDInNetNS(filepath.Join(o.Dir, "sshd-"+d.Net.Name), d.Net.IP, d.Net.NS)
+		if err != nil {
+			return e, fmt.Errorf("start sshd on %s: %w", d.Net.Name, err)
+		}
+		d.SSH = sshd
+		known = append(known, fmt.Sprintf("%s %s", d.Net.IP, sshd.HostKeyPub))
+	}
+	e.sshKey = e.DBs[0].SSH.ClientKey
+	pub, err := os.ReadFile(e.sshKey + ".pub")
+	if err != nil {
+		return e, err
+	}
+	for _, d := range e.DBs[1:] {
+		if err := os.WriteFile(filepath.Join(d.SSH.Dir, "authorized_keys"), pub, 0o600); err != nil {
+			return e, err
+		}
+	}
+	e.knownHosts = filepath.Join(o.Dir, "known_hosts")
+	if err := os.WriteFile(e.knownHosts, []byte(strings.Join(known, "\n")+"\n"), 0o644); err != nil {
+		return e, err
+	}
+	for _, d := range e.DBs {
+		if err := waitTCP(ctx, d.Net.IP+":22", 10*time.Second); err != nil {
+			return e, fmt.Errorf("sshd on %s: %w", d.Net.Name, err)
+		}
+	}
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	e.token = hex.EncodeToString(tok)
+	e.tokenFile = filepath.Join(o.Dir, "token")
+	if err := os.WriteFile(e.tokenFile, []byte(e.token+"\n"), 0o600); err != nil {
+		return e, err
+	}
+	e.stonithLog = filepath.Join(o.Dir, "stonith.log")
+	e.stonithScript = filepath.Join(o.Dir, "stonith.sh")
+	if err := os.WriteFile(e.stonithScript, []byte(stonithScript(filepath.Join(o.Dir, "stonith"), e.stonithLog)), 0o755); err != nil {
+		return e, err
+	}
+	return e, os.MkdirAll(filepath.Join(o.Dir, "stonith"), 0o755)
+}
+
+// stonithScript is the shutdown_script of the harness: an out-of-band
+// power switch (as IPMI would be) that kills the mariadbd of the host
+// named by --ip=, whatever the network says. It exits 0: "power off done".
+func stonithScript(mapDir, logPath string) string {
+	return `#!/bin/sh
+# mhajepsen power switch: kills the mariadbd of the host given by --ip.
+ip=""; cmd=""
+for a in "$@"; do
+  case "$a" in
+    --ip=*) ip="${a#--ip=}" ;;
+    --command=*) cmd="${a#--command=}" ;;
+  esac
+done
+[ "$cmd" = "status" ] && exit 0
+f="` + mapDir + `/$ip"
+[ -n "$ip" ] && [ -f "$f" ] || { echo "unknown host $ip"; exit 1; }
+pid=$(cat "$(cat "$f")" 2>/dev/null)
+[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+echo "$(date +%s.%N) $ip $cmd" >> "` + logPath + `"
+exit 0
+`
+}
+
+// waitTCP polls until addr accepts a TCP connection.
+func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
+	return poll(ctx, timeout, 20*time.Millisecond, func() error {
+		c, err := dialTCP(addr, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+// poll calls f every interval until it returns nil, ctx ends or timeout
+// passes; the error names the last failure.
+func poll(ctx context.Context, timeout, interval time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// StartRound starts fresh mariadbd servers (db1 master, the others
+// replicating, in GTID or file/position mode), the schema, app1.conf and
+// the managers, below dir.
+func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
+	e.roundDir, e.gtid = dir, gtid
+	errs := make([]error, len(e.DBs))
+	var wg sync.WaitGroup
+	for i, d := range e.DBs {
+		// Replicas notice a silent master within a few seconds (heartbeat
+		// 1 s, net timeout 4 s) instead of MariaDB's default 60 s, as a
+		// production setup tuned for fast failover would.
+		so := testbed.ServerOptions{Host: d.Net.IP, NetNS: d.Net.NS, Extra: []string{"slave_net_timeout=4"}}
+		if i > 0 {
+			// A replica restarted by a nemesis must not come back writable.
+			so.Extra = append(so.Extra, "read_only=1")
+		}
+		s, err := testbed.NewServer(filepath.Join(dir, d.Net.Name), i+1, 100+i+1, so)
+		if err != nil {
+			return fmt.Errorf("prepare mariadbd on %s: %w", d.Net.Name, err)
+		}
+		d.Server = s
+		wg.Add(1)
+		go func(i int, d *DBHost) {
+			defer wg.Done()
+			if err := d.Server.Start(ctx); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = createUsers(ctx, d.Server)
+		}(i, d)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	master := e.DBs[0].Server
+	for _, d := range e.DBs[1:] {
+		if err := replicate(ctx, d.Server, master, gtid); err != nil {
+			return err
+		}
+	}
+	if err := master.Exec(ctx, "CREATE DATABASE IF NOT EXISTS jepsen",
+		"CREATE TABLE jepsen.w (id BIGINT PRIMARY KEY, writer INT NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6))",
+		"CREATE TABLE jepsen.probe (id BIGINT PRIMARY KEY, srv VARCHAR(32) NOT NULL)"); err != nil {
+		return err
+	}
+	for _, d := range e.DBs[1:] {
+		if err := d.Server.WaitCaughtUp(ctx, master, 20*time.Second); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(e.Opts.Dir, "stonith", d.Net.IP), []byte(filepath.Join(d.Server.Dir, "mysqld.pid")), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.Opts.Dir, "stonith", e.DBs[0].Net.IP), []byte(filepath.Join(master.Dir, "mysqld.pid")), 0o644); err != nil {
+		return err
+	}
+	e.app = filepath.Join(dir, "app1.conf")
+	if err := os.WriteFile(e.app, []byte(e.appConfig(filepath.Join(dir, "work"))), 0o600); err != nil {
+		return err
+	}
+	var peers []string
+	for _, m := range e.Managers {
+		peers = append(peers, m.ID+"="+m.RaftAddr())
+	}
+	for _, m := range e.Managers {
+		m.DataDir = filepath.Join(dir, m.ID)
+		m.LogPath = filepath.Join(dir, m.ID+".log")
+		m.args = []string{"--id", m.ID, "--data-dir", m.DataDir, "--raft-addr", m.RaftAddr(),
+			"--http-addr", m.APIAddr(), "--peers", strings.Join(peers, ","), "--conf", e.app,
+			"--token-file", e.tokenFile, "--log-level", "info"}
+		if err := e.StartManager(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replicate points replica at master with a 1 s heartbeat.
+func replicate(ctx context.Context, replica, master *testbed.Server, gtid bool) error {
+	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
+		master.Host, master.Port, testbed.ReplUser, testbed.ReplPassword)
+	if gtid {
+		change += ", MASTER_USE_GTID=slave_pos"
+	} else {
+		change += ", MASTER_USE_GTID=no, MASTER_LOG_FILE='mysql-bin.000001', MASTER_LOG_POS=4"
+	}
+	return replica.Exec(ctx, "STOP SLAVE", "SET GLOBAL read_only=1", change, "START SLAVE")
+}
+
+// createUsers creates the test bed's users without binlogging them (as
+// testbed does for its own clusters).
+func createUsers(ctx context.Context, s *testbed.Server) error {
+	return s.Exec(ctx,
+		"SET sql_log_bin=0",
+		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", testbed.MHAUser, testbed.MHAPassword),
+		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION", testbed.MHAUser),
+		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", testbed.ReplUser, testbed.ReplPassword),
+		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'%%'", testbed.ReplUser),
+		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", testbed.AppUser, testbed.AppPassword),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON *.* TO '%s'@'%%'", testbed.AppUser),
+		"SET sql_log_bin=1",
+	)
+}
+
+// appConfig is the MHA-style app1.conf of the round.
+func (e *Env) appConfig(workdir string) string {
+	var b strings.Builder
+	b.WriteString("[server default]\n")
+	fmt.Fprintf(&b, "user=%s\npassword=%s\nrepl_user=%s\nrepl_password=%s\n", testbed.MHAUser, testbed.MHAPassword, testbed.ReplUser, testbed.ReplPassword)
+	fmt.Fprintf(&b, "manager_workdir=%s\nremote_workdir=%s\n", workdir, filepath.Join(e.roundDir, "remote"))
+	fmt.Fprintf(&b, "ssh_user=%s\nssh_port=22\nssh_key=%s\nssh_known_hosts=%s\n", e.DBs[0].SSH.User, e.sshKey, e.knownHosts)
+	fmt.Fprintf(&b, "ping_interval=%d\nconnect_timeout=%d\n", e.Opts.PingInterval, e.Opts.ConnectTimeout)
+	fmt.Fprintf(&b, "shutdown_script=%s\n", e.stonithScript)
+	for _, d := range e.DBs {
+		// ignore_fail=1: a replica that is down must not stop the failover
+		// (MHA refuses without it); the combination nemeses kill one.
+		fmt.Fprintf(&b, "\n[%s]\nhostname=%s\nport=3306\nmaster_binlog_dir=%s\ncandidate_master=1\nignore_fail=1\n", d.Name(), d.Net.IP, d.Server.DataDir)
+	}
+	return b.String()
+}
+
+// StartManager (re)starts m's mhanode inside its namespace.
+func (e *Env) StartManager(m *ManagerHost) error {
+	logf, err := os.OpenFile(m.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", m.Net.NS, e.Opts.MhanodeBin}, m.args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start mhanode %s: %w", m.ID, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+	return nil
+}
+
+// KillManager sends SIGKILL to m's mhanode and waits until it is gone.
+func (e *Env) KillManager(m *ManagerHost) {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// Running reports whether m's mhanode runs.
+func (m *ManagerHost) Running() bool {
+	m.mu.Lock()
+	done := m.done
+	m.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ManagerByID returns the manager called id, or nil.
+func (e *Env) ManagerByID(id string) *ManagerHost {
+	for _, m := range e.Managers {
+		if m.ID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// DBByAddr returns the DB host whose name (server1) or address matches key.
+func (e *Env) DBByAddr(key string) *DBHost {
+	for _, d := range e.DBs {
+		if d.Addr() == key || d.Name() == key || d.Net.IP == key {
+			return d
+		}
+	}
+	return nil
+}
+
+// StopRound kills every mhanode and mariadbd of the round and heals the
+// network.
+func (e *Env) StopRound() {
+	var wg sync.WaitGroup
+	for _, m := range e.Managers {
+		wg.Add(1)
+		go func(m *ManagerHost) { defer wg.Done(); e.KillManager(m) }(m)
+	}
+	for _, d := range e.DBs {
+		if d.Server != nil {
+			wg.Add(1)
+			go func(s *testbed.Server) { defer wg.Done(); s.Stop() }(d.Server)
+		}
+	}
+	wg.Wait()
+	if e.Net != nil {
+		e.Net.Heal()
+	}
+}
+
+// Close stops everything and removes the network.
+func (e *Env) Close() {
+	e.StopRound()
+	for _, d := range e.DBs {
+		if d.SSH != nil {
+			d.SSH.Stop()
+		}
+	}
+	if e.Net != nil {
+		e.Net.Close()
+	}
+}
+
+// StonithLog returns the lines the power switch wrote (time and ip).
+func (e *Env) StonithLog() []string {
+	b, _ := os.ReadFile(e.stonithLog)
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}

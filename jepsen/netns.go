@@ -1,0 +1,252 @@
+package jepsen
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// markerDir holds one file per live network of this harness, named after
+// its prefix and holding the owner's full pid: the start-up sweep deletes
+// namespaces and links whose owner is gone.
+const markerDir = "/run/mhajepsen"
+
+// NamePrefixRoot starts the name of every namespace and link the harness
+// creates.
+const NamePrefixRoot = "mhj"
+
+var prefixRE = regexp.MustCompile(`^(mhj[0-9]+-)`)
+
+// Network is one run's private network: a "switch" namespace holding a
+// Linux bridge, one namespace per host linked to the bridge by a veth
+// pair, and one veth from the root namespace for the harness's own client.
+// Addresses are 10.213.<Subnet>.0/24 and exist only inside namespaces the
+// harness made (plus the client's veth), so nothing leaves the machine.
+type Network struct {
+	Prefix   string // "mhj123-": every namespace and link name starts with it
+	Subnet   int    // third octet of 10.213.x.0/24
+	SwitchNS string
+	ClientIP string // the harness's address in the root namespace
+
+	mu    sync.Mutex
+	hosts map[string]*NetHost
+}
+
+// NetHost is one namespace with one address.
+type NetHost struct {
+	Name string // short name: db1, m2
+	NS   string // namespace name
+	IP   string
+}
+
+// run executes a command and returns a readable error with its output.
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// RunPrefix is the prefix of this process's networks.
+func RunPrefix() string { return fmt.Sprintf("%s%d-", NamePrefixRoot, os.Getpid()%1000) }
+
+// Sweep deletes namespaces and links of earlier runs whose owner process
+// is gone (found by name prefix and marker file). It never touches a
+// network whose owner is alive.
+func Sweep() (removed []string) {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if p := prefixRE.FindString(f[0]); p != "" && !ownerAlive(p) {
+			if run("ip", "netns", "del", f[0]) == nil {
+				removed = append(removed, f[0])
+			}
+		}
+	}
+	out, _ = exec.Command("ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name := strings.TrimSuffix(f[1], ":")
+		if i := strings.Index(name, "@"); i >= 0 {
+			name = name[:i]
+		}
+		if p := prefixRE.FindString(name); p != "" && !ownerAlive(p) {
+			if run("ip", "link", "del", name) == nil {
+				removed = append(removed, name)
+			}
+		}
+	}
+	entries, _ := os.ReadDir(markerDir)
+	for _, e := range entries {
+		if !ownerAlive(e.Name()) {
+			os.Remove(filepath.Join(markerDir, e.Name()))
+		}
+	}
+	return removed
+}
+
+// ownerAlive reports whether the process that created prefix still runs.
+func ownerAlive(prefix string) bool {
+	b, err := os.ReadFile(filepath.Join(markerDir, prefix))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	return syscall.Kill(pid, 0) == nil
+}
+
+// NewNetwork creates the switch namespace, its bridge and the client veth.
+// prefix must be unique on the machine (RunPrefix plus a counter); subnet
+// is the third octet. On error everything created so far is removed.
+func NewNetwork(prefix string, subnet int) (*Network, error) {
+	if len(prefix)+4 > 15 {
+		return nil, fmt.Errorf("network prefix %q too long for interface names", prefix)
+	}
+	if err := os.MkdirAll(markerDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", markerDir, err)
+	}
+	if err := os.WriteFile(filepath.Join(markerDir, prefix), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, fmt.Errorf("write network marker: %w", err)
+	}
+	n := &Network{Prefix: prefix, Subnet: subnet, SwitchNS: prefix + "sw",
+		ClientIP: fmt.Sprintf("10.213.%d.254", subnet), hosts: map[string]*NetHost{}}
+	cli, cliPeer := prefix+"c", prefix+"cs"
+	steps := [][]string{
+		{"ip", "netns", "add", n.SwitchNS},
+		{"ip", "-n", n.SwitchNS, "link", "set", "lo", "up"},
+		{"ip", "-n", n.SwitchNS, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", n.SwitchNS, "link", "set", "br0", "up"},
+		{"ip", "link", "add", cli, "type", "veth", "peer", "name", cliPeer},
+		{"ip", "link", "set", cliPeer, "netns", n.SwitchNS},
+		{"ip", "-n", n.SwitchNS, "link", "set", cliPeer, "master", "br0"},
+		{"ip", "-n", n.SwitchNS, "link", "set", cliPeer, "up"},
+		{"ip", "addr", "add", n.ClientIP + "/24", "dev", cli},
+		{"ip", "link", "set", cli, "up"},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("create network %s: %w", prefix, err)
+		}
+	}
+	return n, nil
+}
+
+// AddHost creates namespace prefix+name with address 10.213.<subnet>.<octet>
+// linked to the bridge.
+func (n *Network) AddHost(name string, octet int) (*NetHost, error) {
+	h := &NetHost{Name: name, NS: n.Prefix + name, IP: fmt.Sprintf("10.213.%d.%d", n.Subnet, octet)}
+	tmp, peer := n.Prefix+name+"t", n.Prefix+name
+	steps := [][]string{
+		{"ip", "netns", "add", h.NS},
+		{"ip", "-n", h.NS, "link", "set", "lo", "up"},
+		{"ip", "link", "add", tmp, "type", "veth", "peer", "name", peer},
+		{"ip", "link", "set", tmp, "netns", h.NS},
+		{"ip", "-n", h.NS, "link", "set", tmp, "name", "eth0"},
+		{"ip", "link", "set", peer, "netns", n.SwitchNS},
+		{"ip", "-n", n.SwitchNS, "link", "set", peer, "master", "br0"},
+		{"ip", "-n", n.SwitchNS, "link", "set", peer, "up"},
+		{"ip", "-n", h.NS, "addr", "add", h.IP + "/24", "dev", "eth0"},
+		{"ip", "-n", h.NS, "link", "set", "eth0", "up"},
+	}
+	n.mu.Lock()
+	n.hosts[name] = h
+	n.mu.Unlock()
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return nil, fmt.Errorf("add host %s to network %s: %w", name, n.Prefix, err)
+		}
+	}
+	return h, nil
+}
+
+// Host returns the host called name, or nil.
+func (n *Network) Host(name string) *NetHost {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hosts[name]
+}
+
+func (n *Network) ipt(h *NetHost, args ...string) error {
+	if err := run("ip", append([]string{"netns", "exec", h.NS, "iptables", "-w"}, args...)...); err != nil {
+		return fmt.Errorf("iptables on %s: %w", h.Name, err)
+	}
+	return nil
+}
+
+// Isolate drops every packet to and from h except loopback: nobody,
+// the harness included, reaches it.
+func (n *Network) Isolate(h *NetHost) error {
+	if err := n.ipt(h, "-A", "INPUT", "!", "-i", "lo", "-j", "DROP"); err != nil {
+		return err
+	}
+	return n.ipt(h, "-A", "OUTPUT", "!", "-o", "lo", "-j", "DROP")
+}
+
+// Cut drops traffic between a and b in both directions (the rules live in
+// a's namespace).
+func (n *Network) Cut(a, b *NetHost) error {
+	if err := n.ipt(a, "-A", "INPUT", "-s", b.IP, "-j", "DROP"); err != nil {
+		return err
+	}
+	return n.ipt(a, "-A", "OUTPUT", "-d", b.IP, "-j", "DROP")
+}
+
+// Heal removes every rule of every host.
+func (n *Network) Heal() error {
+	n.mu.Lock()
+	var hs []*NetHost
+	for _, h := range n.hosts {
+		hs = append(hs, h)
+	}
+	n.mu.Unlock()
+	var errs []string
+	for _, h := range hs {
+		if err := n.ipt(h, "-F"); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("heal network %s: %s", n.Prefix, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Close deletes every namespace (their veths go with them), the client
+// veth and the marker. It is safe to call more than once.
+func (n *Network) Close() {
+	n.mu.Lock()
+	hosts := n.hosts
+	n.hosts = map[string]*NetHost{}
+	n.mu.Unlock()
+	for _, h := range hosts {
+		run("ip", "netns", "del", h.NS)
+	}
+	run("ip", "link", "del", n.Prefix+"c")
+	run("ip", "netns", "del", n.SwitchNS)
+	os.Remove(filepath.Join(markerDir, n.Prefix))
+}
+
+func runOut(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
+}

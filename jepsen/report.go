@@ -1,0 +1,303 @@
+package jepsen
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is a campaign's result; its JSON form is out/jepsen/report.json.
+type Report struct {
+	Seed         int64     `json:"seed"`
+	Rounds       int       `json:"rounds"`
+	Started      time.Time `json:"started"`
+	DurationSecs float64   `json:"duration_secs"`
+	Managers     int       `json:"managers"`
+	PingInterval int       `json:"ping_interval"`
+	WindowSecs   float64   `json:"detection_window_secs"`
+
+	LostAcknowledgedWrites LostSplit `json:"lost_acknowledged_writes"`
+	SplitBrain             int       `json:"split_brain"`
+	FalseFailovers         int       `json:"false_failovers"`
+	MissedFailovers        int       `json:"missed_failovers"`
+	UnconvergedRounds      int       `json:"unconverged_rounds"`
+	EpochViolations        int       `json:"epoch_violations"`
+	FailedButPresent       int       `json:"failed_but_present_writes"`
+	HarnessErrors          int       `json:"rounds_with_errors"`
+	Acked                  int       `json:"acked_writes"`
+	Failed                 int       `json:"failed_writes"`
+	Unknown                int       `json:"unknown_writes"`
+	FailedRounds           []int     `json:"failed_rounds"`
+	Passed                 bool      `json:"passed"`
+
+	PerNemesis map[string]*NemesisStats `json:"per_nemesis"`
+	RoundList  []*Round                 `json:"round_details"`
+
+	Files map[string]string `json:"files"`
+}
+
+// LostSplit counts lost acknowledged writes by whether the old master's
+// host stayed reachable over SSH (where the loss must be zero).
+type LostSplit struct {
+	ReachableOldMaster   int `json:"reachable_old_master"`
+	UnreachableOldMaster int `json:"unreachable_old_master"`
+}
+
+// NemesisStats are the figures of one nemesis over the campaign.
+type NemesisStats struct {
+	Rounds             int     `json:"rounds"`
+	Failovers          int     `json:"failovers"`
+	FailoverMedianSecs float64 `json:"failover_median_secs"`
+	FailoverP99Secs    float64 `json:"failover_p99_secs"`
+	UnavailMedianSecs  float64 `json:"unavailable_median_secs"`
+	UnavailP99Secs     float64 `json:"unavailable_p99_secs"`
+	failover, unavail  []float64
+}
+
+// NewReport sums up rounds run outside Run (the benchmark does that).
+func NewReport(seed int64, started time.Time, rounds []*Round) *Report {
+	r := &Report{Seed: seed, Started: started, RoundList: rounds}
+	r.finish()
+	return r
+}
+
+// finish computes the totals.
+func (r *Report) finish() {
+	r.DurationSecs = time.Since(r.Started).Seconds()
+	r.Rounds = len(r.RoundList)
+	r.PerNemesis = map[string]*NemesisStats{}
+	r.FailedRounds = []int{}
+	for _, rd := range r.RoundList {
+		if rd.MasterSSHReachable {
+			r.LostAcknowledgedWrites.ReachableOldMaster += len(rd.Lost)
+		} else {
+			r.LostAcknowledgedWrites.UnreachableOldMaster += len(rd.Lost)
+		}
+		r.SplitBrain += len(rd.SplitBrain)
+		if rd.FalseFailover {
+			r.FalseFailovers++
+		}
+		if rd.Missed {
+			r.MissedFailovers++
+		}
+		if !rd.Converged {
+			r.UnconvergedRounds++
+		}
+		if rd.EpochError != "" {
+			r.EpochViolations++
+		}
+		if len(rd.Errors) > 0 {
+			r.HarnessErrors++
+		}
+		r.FailedButPresent += len(rd.FailedPresent)
+		r.Acked += rd.Acked
+		r.Failed += rd.Failed
+		r.Unknown += rd.Unknown
+		if !rd.Passed {
+			r.FailedRounds = append(r.FailedRounds, rd.Index)
+		}
+		s := r.PerNemesis[rd.Nemesis]
+		if s == nil {
+			s = &NemesisStats{}
+			r.PerNemesis[rd.Nemesis] = s
+		}
+		s.Rounds++
+		s.Failovers += rd.Failovers
+		if rd.FailoverSecs != nil {
+			s.failover = append(s.failover, *rd.FailoverSecs)
+		}
+		if !rd.FaultAt.IsZero() {
+			s.unavail = append(s.unavail, rd.UnavailableSecs)
+		}
+	}
+	for _, s := range r.PerNemesis {
+		s.FailoverMedianSecs = jsonNum(Quantile(s.failover, 0.5))
+		s.FailoverP99Secs = jsonNum(Quantile(s.failover, 0.99))
+		s.UnavailMedianSecs = jsonNum(Quantile(s.unavail, 0.5))
+		s.UnavailP99Secs = jsonNum(Quantile(s.unavail, 0.99))
+	}
+	r.Passed = len(r.FailedRounds) == 0 && r.Rounds > 0
+}
+
+// jsonNum turns NaN (no data) into -1: JSON has no NaN.
+func jsonNum(f float64) float64 {
+	if math.IsNaN(f) {
+		return -1
+	}
+	return math.Round(f*1000) / 1000
+}
+
+// Write writes report.json, report.txt and timeline.html into dir.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create report dir %s: %w", dir, err)
+	}
+	abs, _ := filepath.Abs(dir)
+	r.Files = map[string]string{
+		"json": filepath.Join(abs, "report.json"),
+		"text": filepath.Join(abs, "report.txt"),
+		"html": filepath.Join(abs, "timeline.html"),
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(r.Files["json"], append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	var txt strings.Builder
+	r.WriteText(&txt)
+	if err := os.WriteFile(r.Files["text"], []byte(txt.String()), 0o644); err != nil {
+		return err
+	}
+	var h strings.Builder
+	r.WriteHTML(&h)
+	return os.WriteFile(r.Files["html"], []byte(h.String()), 0o644)
+}
+
+// WriteText prints the summary.
+func (r *Report) WriteText(w io.Writer) {
+	verdict := "PASSED"
+	if !r.Passed {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "mharaft chaos campaign: %s\n", verdict)
+	fmt.Fprintf(w, "seed %d, %d rounds, %.0f s, %d managers, ping_interval=%d (detection window %.0f s)\n",
+		r.Seed, r.Rounds, r.DurationSecs, r.Managers, r.PingInterval, r.WindowSecs)
+	fmt.Fprintf(w, "writes: %d acknowledged, %d failed, %d unknown\n", r.Acked, r.Failed, r.Unknown)
+	fmt.Fprintf(w, "lost acknowledged writes: %d where the old master's host was reachable (must be 0), %d where it was not\n",
+		r.LostAcknowledgedWrites.ReachableOldMaster, r.LostAcknowledgedWrites.UnreachableOldMaster)
+	fmt.Fprintf(w, "split brain: %d   false failovers: %d   missed failovers: %d   unconverged rounds: %d   epoch violations: %d   refused-but-present writes: %d   rounds with harness errors: %d\n",
+		r.SplitBrain, r.FalseFailovers, r.MissedFailovers, r.UnconvergedRounds, r.EpochViolations, r.FailedButPresent, r.HarnessErrors)
+	if len(r.FailedRounds) > 0 {
+		fmt.Fprintf(w, "failed rounds: %v\n", r.FailedRounds)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nnemesis\trounds\tfailovers\tfailover median s\tp99 s\tunavailable median s\tp99 s")
+	for _, n := range sortedKeys(r.PerNemesis) {
+		s := r.PerNemesis[n]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", n, s.Rounds, s.Failovers, secs(s.FailoverMedianSecs),
+			secs(s.FailoverP99Secs), secs(s.UnavailMedianSecs), secs(s.UnavailP99Secs))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, rd := range r.RoundList {
+		status := "ok"
+		if !rd.Passed {
+			status = "FAIL"
+		}
+		fo := "-"
+		if rd.FailoverSecs != nil {
+			fo = fmt.Sprintf("%.2fs", *rd.FailoverSecs)
+		}
+		fmt.Fprintf(w, "round %3d %-4s %-28s gtid=%-5v failovers=%d failover=%s unavailable=%.2fs acked=%d lost=%d split=%d converged=%v %s %s\n",
+			rd.Index, status, rd.Nemesis, rd.GTID, rd.Failovers, fo, rd.UnavailableSecs, rd.Acked, len(rd.Lost),
+			len(rd.SplitBrain), rd.Converged, rd.ConvergeNote, strings.Join(rd.Errors, "; "))
+		for _, sb := range rd.SplitBrain {
+			fmt.Fprintf(w, "          split brain: %s\n", sb.Detail)
+		}
+		if rd.EpochError != "" {
+			fmt.Fprintf(w, "          epochs: %s\n", rd.EpochError)
+		}
+	}
+	if r.Files != nil {
+		fmt.Fprintf(w, "\nJSON: %s\ntext: %s\ntimeline: %s\n", r.Files["json"], r.Files["text"], r.Files["html"])
+	}
+}
+
+func secs(f float64) string {
+	if f < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", f)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}
+
+var eventColor = map[string]string{
+	"fault": "#d62728", "heal": "#1f77b4", "verdict": "#ff7f0e", "lock": "#9467bd",
+	"master": "#2ca02c", "stonith": "#000000", "leader": "#8c564b", "phase": "#bcbd22",
+}
+
+// WriteHTML draws one strip per round: acknowledged writes per 100 ms
+// (green bars, red where none), and the events as coloured ticks.
+func (r *Report) WriteHTML(w io.Writer) {
+	const width, strip, left = 1100.0, 46.0, 250.0
+	maxSecs := 1.0
+	for _, rd := range r.RoundList {
+		if d := rd.End.Sub(rd.Start).Seconds(); d > maxSecs {
+			maxSecs = d
+		}
+	}
+	scale := (width - left - 10) / maxSecs
+	height := strip*float64(len(r.RoundList)) + 60
+	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mharaft chaos campaign seed %d</title></head><body style=\"font-family:sans-serif\">\n", r.Seed)
+	fmt.Fprintf(w, "<h2>mharaft chaos campaign, seed %d: %d rounds, %s</h2>\n", r.Seed, r.Rounds, map[bool]string{true: "passed", false: "FAILED"}[r.Passed])
+	fmt.Fprintf(w, "<p>Each strip is one round (time from cluster start). Green: acknowledged writes per 100 ms; red: none. Ticks: ")
+	for _, k := range sortedKeys(eventColor) {
+		fmt.Fprintf(w, "<span style=\"color:%s\">&#9646; %s</span> ", eventColor[k], k)
+	}
+	fmt.Fprintf(w, "</p>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-size=\"11\">\n", width, height)
+	for s := 0.0; s <= maxSecs; s += 5 {
+		x := left + s*scale
+		fmt.Fprintf(w, "<line x1=\"%.1f\" y1=\"20\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#eee\"/><text x=\"%.1f\" y=\"14\">%.0fs</text>\n", x, x, height-30, x-6, s)
+	}
+	for i, rd := range r.RoundList {
+		y := 24 + float64(i)*strip
+		col := "#000"
+		if !rd.Passed {
+			col = "#d62728"
+		}
+		fmt.Fprintf(w, "<text x=\"4\" y=\"%.1f\" fill=\"%s\">%d %s%s</text>\n", y+18, col, rd.Index, html.EscapeString(rd.Nemesis), map[bool]string{true: " (FAIL)", false: ""}[!rd.Passed])
+		faultBucket := -1
+		if !rd.FaultAt.IsZero() {
+			faultBucket = int(rd.FaultAt.Sub(rd.Start) / (100 * time.Millisecond))
+		}
+		end := int(rd.End.Sub(rd.Start) / (100 * time.Millisecond))
+		for b := 0; b < end; b++ {
+			n := 0
+			if b < len(rd.AckBuckets) {
+				n = rd.AckBuckets[b]
+			}
+			x := left + float64(b)*0.1*scale
+			if n > 0 {
+				h := math.Min(float64(n), 20)
+				fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"#2ca02c\"/>\n", x, y+24-h, 0.1*scale, h)
+			} else if faultBucket >= 0 && b >= faultBucket && b < len(rd.AckBuckets)+1 {
+				fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"3\" fill=\"#d62728\"/>\n", x, y+22, 0.1*scale)
+			}
+		}
+		for _, e := range rd.Events {
+			if e.At.Before(rd.Start) || e.Kind == "phase" && !strings.Contains(e.Detail, "done") {
+				continue
+			}
+			x := left + e.At.Sub(rd.Start).Seconds()*scale
+			c := eventColor[e.Kind]
+			if c == "" {
+				c = "#777"
+			}
+			fmt.Fprintf(w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"><title>%s %s: %s</title></line>\n",
+				x, y+26, x, y+36, c, e.At.Format("15:04:05.000"), e.Kind, html.EscapeString(e.Detail))
+		}
+	}
+	fmt.Fprintf(w, "</svg>\n<pre>\n")
+	var txt strings.Builder
+	r.WriteText(&txt)
+	fmt.Fprint(w, html.EscapeString(txt.String()))
+	fmt.Fprintf(w, "</pre></body></html>\n")
+}
