@@ -6,6 +6,9 @@ GO=${GO:-go}
 # -p 2: the machine has two cores and every integration test starts real servers.
 $GO test -p 2 -count=1 -timeout 40m ./...
 # A short fuzz run of the binlog reader (the seed corpus also runs above).
-if $GO test -list 'FuzzReader' ./binlog/ 2>/dev/null | grep -q FuzzReader; then
-  $GO test -run '^$' -fuzz '^FuzzReader$' -fuzztime 20s ./binlog/
-fi
+# (No `| grep -q` here: with pipefail, grep's early exit would fail the pipe.)
+fuzz_targets=$($GO test -list '^FuzzReader$' ./binlog/)
+case "$fuzz_targets" in
+  *FuzzReader*) $GO test -run '^$' -fuzz '^FuzzReader$' -fuzztime 20s ./binlog/ ;;
+  *) echo "binlog has no FuzzReader target" >&2; exit 1 ;;
+esac
