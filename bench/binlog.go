@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -133,7 +135,23 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	el := time.Since(t0)
 	res.Add("write diff", float64(el.Milliseconds()), "ms", fmt.Sprintf("%d MB, %d transactions", dres.Bytes>>20, dres.Transactions))
 
+	// Both appliers run with the same server settings (same my.cnf from the
+	// testbed: log_bin on, log_slave_updates on, so both write their
+	// binlog; same sync_binlog and innodb_flush_log_at_trx_commit); check
+	// it rather than assume it.
+	for _, v := range []string{"@@log_bin", "@@log_slave_updates", "@@sync_binlog", "@@innodb_flush_log_at_trx_commit", "@@binlog_format", "@@innodb_buffer_pool_size"} {
+		a, err1 := sqlReplica.QueryString(ctx, "SELECT "+v)
+		b, err2 := applyTarget.QueryString(ctx, "SELECT "+v)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, err
+		}
+		if a != b {
+			return nil, fmt.Errorf("%s differs: %s on %s, %s on %s", v, a, sqlReplica.Name(), b, applyTarget.Name())
+		}
+	}
+
 	// The server's own replication: server2's SQL thread on the fetched relay log.
+	cpu0 := sampleCPU(sqlReplica)
 	t0 = time.Now()
 	if err := sqlReplica.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
 		return nil, err
@@ -142,6 +160,7 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 		return nil, err
 	}
 	sqlTime := time.Since(t0)
+	sqlCPU := sampleCPU(sqlReplica).since(cpu0)
 
 	// Our Apply of the same events on server3: the master's tail from the
 	// position where server3 stopped.
@@ -155,6 +174,7 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	if err != nil {
 		return nil, err
 	}
+	cpu0 = sampleCPU(applyTarget)
 	t0 = time.Now()
 	ares, err := binlog.Apply(ctx, binlog.Target{Name: applyTarget.Name(), Addr: applyTarget.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
 		[]string{savedPath}, binlog.ApplyOptions{})
@@ -162,14 +182,83 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 		return nil, err
 	}
 	applyTime := time.Since(t0)
+	applyCPU := sampleCPU(applyTarget).since(cpu0)
 	if ares.Transactions != sres.Transactions {
 		return nil, fmt.Errorf("applied %d transactions of %d", ares.Transactions, sres.Transactions)
+	}
+	// Same events, same result: the table must match the SQL thread's.
+	want, err1 := sqlReplica.QueryRows(ctx, "CHECKSUM TABLE test.b")
+	got, err2 := applyTarget.QueryRows(ctx, "CHECKSUM TABLE test.b")
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	if len(want) != 1 || len(got) != 1 || want[0]["Checksum"] != got[0]["Checksum"] {
+		return nil, fmt.Errorf("after Apply, CHECKSUM TABLE test.b on %s is %v, the SQL thread made %v on %s", applyTarget.Name(), got, want, sqlReplica.Name())
 	}
 	amb := float64(sres.Bytes) / (1 << 20)
 	res.Add("server SQL thread apply", amb/sqlTime.Seconds(), "MB/s", sqlTime.Round(time.Millisecond).String())
 	res.Add("Apply", amb/applyTime.Seconds(), "MB/s", fmt.Sprintf("%v, %d transactions, %.0f events/s", applyTime.Round(time.Millisecond), ares.Transactions, float64(ares.Events)/applyTime.Seconds()))
 	res.Add("Apply vs SQL thread", sqlTime.Seconds()/applyTime.Seconds(), "x", "goal >= 0.8")
+	res.Add("SQL thread: server CPU", sqlCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", sqlCPU.busiest, sqlCPU.self))
+	res.Add("Apply: server CPU", applyCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", applyCPU.busiest, applyCPU.self))
+	res.Add("Apply vs SQL thread, server CPU", sqlCPU.server.Seconds()/applyCPU.server.Seconds(), "x", "less than 1: the server works more for Apply")
 	return res, nil
+}
+
+// cpuSample is the CPU time used so far by a server's threads and by this
+// process, to tell where an apply spends its time (on 2 cores the applier
+// and the server compete).
+type cpuSample struct {
+	threads map[string]time.Duration // mariadbd thread id -> user+system time
+	self    time.Duration
+}
+
+// cpuUse is the difference of two samples.
+type cpuUse struct {
+	server, busiest, self time.Duration
+}
+
+// sampleCPU reads /proc/<pid>/task/*/stat of s's mariadbd (an empty sample
+// if that fails: the figures are then zero, the bench still runs).
+func sampleCPU(s *testbed.Server) cpuSample {
+	smp := cpuSample{threads: map[string]time.Duration{}}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		smp.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	pid, err := os.ReadFile(filepath.Join(s.Dir, "mysqld.pid"))
+	if err != nil {
+		return smp
+	}
+	taskDir := filepath.Join("/proc", strings.TrimSpace(string(pid)), "task")
+	tasks, _ := os.ReadDir(taskDir)
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(taskDir, t.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the parenthesised command: state is field 3, utime
+		// and stime are fields 14 and 15, in clock ticks (100 per second).
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		smp.threads[t.Name()] = time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return smp
+}
+
+func (s cpuSample) since(before cpuSample) cpuUse {
+	u := cpuUse{self: s.self - before.self}
+	for id, d := range s.threads {
+		d -= before.threads[id]
+		u.server += d
+		u.busiest = max(u.busiest, d)
+	}
+	return u
 }
 
 func timeScan(path string, headerOnly bool) (time.Duration, int, error) {

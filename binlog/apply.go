@@ -2,7 +2,6 @@ package binlog
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,7 +99,7 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 	}
 	for _, f := range files {
 		if err := a.applyFile(ctx, f); err != nil {
-			if werr := a.wait(); werr != nil {
+			if werr := a.waitAll(); werr != nil {
 				err = werr
 			}
 			a.rollback()
@@ -110,9 +109,10 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 			return a.res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
 		}
 	}
+	a.closeRows()
 	err = a.flush()
-	if err == nil {
-		err = a.wait()
+	if werr := a.waitAll(); err == nil {
+		err = werr
 	}
 	if err != nil {
 		a.rollback()
@@ -132,14 +132,15 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 
 // stmtInfo remembers where a statement of the batch came from.
 type stmtInfo struct {
-	file   string
-	off    int64 // event offset
-	end    int64 // end of the event
-	start  int   // byte range in the batch
-	stop   int
-	commit bool // ends a transaction
-	events int  // events of the transaction (on commit)
-	gtid   string
+	file     string
+	off      int64 // event offset
+	end      int64 // end of the event
+	start    int   // byte range in the batch
+	stop     int
+	commit   bool // ends a transaction
+	events   int  // events of the transaction (on commit)
+	gtid     string
+	internal bool // a batch guard or marker, not from the events
 }
 
 type applier struct {
@@ -148,39 +149,53 @@ type applier struct {
 	opts   ApplyOptions
 	res    ApplyResult
 
+	// batch is the next COM_QUERY packet being built: packetHead reserved
+	// bytes, then the statements (see apply_batch.go).
 	batch     []byte
 	stmts     []stmtInfo
-	inBatch   []byte     // the batch in flight
-	inStmts   []stmtInfo // its statements
-	packet    []byte
-	batchTx   int
-	maxBatch  int
-	pendingTx bool // a transaction is open (statements sent or queued)
+	batchNo   int    // number of the batch being built
+	inflight  []sent // batches sent whose results are not read yet, oldest first
+	spare     []sent // buffers to reuse
+	batchTx   int    // transactions ended in the batch
+	maxBatch  int    // bound on a batch's statements (bytes)
+	pendingTx bool   // a transaction is open (statements sent or queued)
 	txEvents  int
 	gtid      string
 	gtidNext  bool
+	failed    bool // a batch failed: stop, and expect the guards after it to fail
+
+	// latin1 is set while the session's character_set_client is latin1
+	// (see addRows); clientCS is the one to restore.
+	latin1   bool
+	clientCS string
 
 	fdeSent []byte // the FDE the session knows
 	ctxSent string
 	dbSent  string
-	rows    []byte // table map and rows events not yet sent
-	rowsOff int64
-	rowsEnd int64
-	tr      txTracker
-	file    string
+	rows    rowsStmt // the open BINLOG statement of table map and row events
+	// maps holds the table map events of the current group of table map
+	// and row events; afterRows is set once a row event of it came.
+	maps      []byte
+	afterRows bool
+	tr        txTracker
+	file      string
 }
 
 func (a *applier) init() error {
-	r, err := a.conn.Execute("SELECT @@max_allowed_packet")
+	r, err := a.conn.Execute("SELECT @@max_allowed_packet, @@character_set_client")
 	if err != nil {
 		return fmt.Errorf("read max_allowed_packet: %w", err)
 	}
 	maxPacket, _ := r.GetInt(0, 0)
+	cs, _ := r.GetString(0, 1)
+	a.clientCS = quoteString(cs)
 	a.maxBatch = a.opts.BatchBytes
 	if lim := int(maxPacket) - 64<<10; maxPacket > 0 && lim < a.maxBatch {
 		a.maxBatch = lim
 	}
-	setup := []string{"SET @@session.pseudo_slave_mode=1"}
+	// One packet, never split (go-mysql splits larger ones in place).
+	a.maxBatch = min(a.maxBatch, mysql.MaxPayloadLen-64<<10)
+	setup := []string{"SET @@session.pseudo_slave_mode=1", "SET " + batchVar + "=0"}
 	if a.opts.DisableLogBin {
 		setup = append(setup, "SET @@session.sql_log_bin=0")
 	}
@@ -189,6 +204,7 @@ func (a *applier) init() error {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}
+	a.startBatch()
 	return nil
 }
 
@@ -229,20 +245,24 @@ func (a *applier) applyFile(ctx context.Context, name string) error {
 func (a *applier) add(ev *Event, s string, commit bool) {
 	st := stmtInfo{file: a.file, off: ev.Offset, end: ev.End(), start: len(a.batch), commit: commit}
 	a.batch = append(a.batch, s...)
+	a.endStmt(st)
+}
+
+// addInternal appends a statement of ours, not from the events.
+func (a *applier) addInternal(ev *Event, s string) {
+	st := stmtInfo{file: a.file, off: ev.Offset, end: ev.End(), start: len(a.batch), internal: true}
+	a.batch = append(a.batch, s...)
+	a.endStmt(st)
+}
+
+// endStmt records the statement that ends the batch, from st.start on.
+func (a *applier) endStmt(st stmtInfo) {
 	st.stop = len(a.batch)
-	a.batch = append(a.batch, "\n;\n"...)
-	if commit {
+	a.batch = append(a.batch, stmtSep...)
+	if st.commit {
 		st.events, st.gtid = a.txEvents, a.gtid
 	}
 	a.stmts = append(a.stmts, st)
-}
-
-func (a *applier) addRowsBinlog(ev *Event) {
-	if len(a.rows) == 0 {
-		return
-	}
-	a.add(&Event{Offset: a.rowsOff, Header: Header{EventSize: uint32(a.rowsEnd - a.rowsOff)}}, "BINLOG '"+base64.StdEncoding.EncodeToString(a.rows)+"'", false)
-	a.rows = a.rows[:0]
 }
 
 func (a *applier) event(r *Reader, ev *Event) error {
@@ -252,7 +272,8 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		return err
 	}
 	if ev.Type != replication.TABLE_MAP_EVENT && !isRowsEvent(ev.Type) {
-		a.addRowsBinlog(ev)
+		a.closeRows()
+		a.endRowsGroup()
 	}
 	if !a.tr.idle() || ended {
 		a.txEvents++
@@ -265,24 +286,26 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		replication.WRITE_ROWS_EVENTv2, replication.UPDATE_ROWS_EVENTv2, replication.DELETE_ROWS_EVENTv2,
 		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		need := binlogStmtLen(len(a.maps) + len(ev.Raw))
+		if need > a.maxBatch {
+			return fmt.Errorf("a %s event of %d bytes exceeds what one statement may carry (%d bytes)", ev.Type, len(ev.Raw), a.maxBatch)
+		}
 		if a.fdeSent == nil || string(a.fdeSent) != string(r.Format()) {
 			if r.Format() == nil {
 				return fmt.Errorf("%w: row event before any format description event", ErrCorrupt)
 			}
-			a.add(ev, "BINLOG '"+base64.StdEncoding.EncodeToString(r.Format())+"'", false)
+			a.closeRows()
+			a.addBinlog(ev, r.Format())
 			a.fdeSent = r.Format()
 		}
-		if len(ev.Raw)*4/3 > a.maxBatch {
-			return fmt.Errorf("a %s event of %d bytes exceeds what one statement may carry (%d bytes)", ev.Type, len(ev.Raw), a.maxBatch)
+		// Stay within max_allowed_packet: send what is queued first.
+		if a.batchLen()+need > a.maxBatch {
+			a.closeRows()
+			if err := a.flush(); err != nil {
+				return err
+			}
 		}
-		if len(a.rows) > 0 && (len(a.rows)+len(ev.Raw))*4/3 > a.maxBatch/2 {
-			a.addRowsBinlog(ev)
-		}
-		if len(a.rows) == 0 {
-			a.rowsOff = ev.Offset
-		}
-		a.rows = append(a.rows, ev.Raw...)
-		a.rowsEnd = ev.End()
+		a.addRows(ev)
 	case replication.MARIADB_GTID_EVENT:
 		g, err := parseGTID(ev.Header, body)
 		if err != nil {
@@ -309,9 +332,16 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		if err != nil {
 			return err
 		}
+		if a.latin1 { // restore the charset the statement text is in
+			a.addInternal(ev, "SET @@session.character_set_client="+a.clientCS)
+			a.latin1 = false
+		}
 		if c := contextSQL(q.ctx); c != a.ctxSent {
 			a.add(ev, c, false)
 			a.ctxSent = c
+			if q.ctx.hasCharset {
+				a.clientCS = strconv.Itoa(int(q.ctx.csClient))
+			}
 		}
 		if q.db != "" && q.db != a.dbSent {
 			a.add(ev, "use "+quoteIdent(q.db), false)
@@ -367,64 +397,16 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		a.pendingTx = false
 		a.txEvents, a.gtid = 0, ""
 		a.batchTx++
-		if a.batchTx >= a.opts.BatchTransactions || len(a.batch) >= a.maxBatch/2 {
+		if a.batchTx >= a.opts.BatchTransactions || a.batchLen() >= a.maxBatch/2 {
+			a.closeRows()
 			return a.flush()
 		}
-	} else if len(a.batch) >= a.maxBatch/2 {
+	} else if a.batchLen() >= a.maxBatch/2 && ev.Type != replication.GTID_EVENT {
+		// A batch may end inside a transaction (and inside a BINLOG group
+		// of row events), but not between SET GTID_NEXT and the
+		// transaction it names.
+		a.closeRows()
 		return a.flush()
-	}
-	return nil
-}
-
-// flush sends the batch as one multi-statement query without waiting for
-// its results: the next batch is built while the server executes this one
-// (wait collects the results first, so at most one batch is in flight).
-func (a *applier) flush() error {
-	if err := a.wait(); err != nil {
-		return err
-	}
-	if len(a.stmts) == 0 {
-		return nil
-	}
-	if err := a.send(a.batch, len(a.stmts)); err != nil {
-		return &ApplyError{Server: a.target.Name, File: a.stmts[0].file, Offset: a.stmts[0].off, Statement: "(batch)", Err: err}
-	}
-	a.inBatch, a.batch = a.batch, a.inBatch[:0]
-	a.inStmts, a.stmts = a.stmts, a.inStmts[:0]
-	a.batchTx = 0
-	return nil
-}
-
-// wait reads the results of the batch in flight and accounts for it.
-func (a *applier) wait() error {
-	if len(a.inStmts) == 0 {
-		return nil
-	}
-	stmts, batch := a.inStmts, a.inBatch
-	a.inStmts = a.inStmts[:0]
-	ok, err := a.results(len(stmts))
-	n := min(ok, len(stmts))
-	for _, st := range stmts[:n] {
-		a.res.Statements++
-		if st.commit {
-			a.res.Transactions++
-			a.res.Events += st.events
-			a.res.LastFile, a.res.LastPos = st.file, st.end
-			if st.gtid != "" {
-				a.res.LastGTID = st.gtid
-			}
-		}
-	}
-	if err != nil {
-		if n >= len(stmts) {
-			n = len(stmts) - 1
-		}
-		st := stmts[n]
-		text := string(batch[st.start:st.stop])
-		if len(text) > 300 {
-			text = text[:300] + "..."
-		}
-		return &ApplyError{Server: a.target.Name, File: st.file, Offset: st.off, Statement: text, Err: err}
 	}
 	return nil
 }
@@ -533,40 +515,6 @@ func collateHint(charset uint32) string {
 		return ""
 	}
 	return fmt.Sprintf(" /* charset %d */", charset)
-}
-
-// send sends query (n statements) as one COM_QUERY; results reads exactly
-// n results, stopping at the first error, and returns how many succeeded.
-// (go-mysql's ExecuteMultiple relies on SERVER_MORE_RESULTS_EXISTS, which
-// MariaDB does not set after a BINLOG statement.)
-func (a *applier) send(query []byte, n int) error {
-	a.conn.ResetSequence()
-	a.packet = append(a.packet[:0], 0, 0, 0, 0, mysql.COM_QUERY)
-	a.packet = append(a.packet, query...)
-	if err := a.conn.WritePacket(a.packet); err != nil {
-		return fmt.Errorf("send %d statements: %w", n, err)
-	}
-	return nil
-}
-
-// results reads the results of n statements sent by send.
-func (a *applier) results(n int) (int, error) {
-	ok := 0
-	for ok < n {
-		p, err := a.conn.ReadPacket()
-		if err != nil {
-			return ok, fmt.Errorf("read result %d of %d: %w", ok+1, n, err)
-		}
-		switch {
-		case len(p) > 0 && p[0] == mysql.OK_HEADER:
-			ok++
-		case len(p) > 0 && p[0] == mysql.ERR_HEADER:
-			return ok, parseErrPacket(p)
-		default:
-			return ok, fmt.Errorf("unexpected result set for statement %d of %d", ok+1, n)
-		}
-	}
-	return ok, nil
 }
 
 func parseErrPacket(p []byte) error {

@@ -1,0 +1,125 @@
+package binlog_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/binlog"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// TestApplyPipelinedBatches applies a real binlog with tiny batches, so
+// that two batches are always in flight and a 600 KB transaction is split
+// across many batches and BINLOG statements: everything applied must equal
+// the master, and a failing transaction must stop Apply exactly there (the
+// batch already sent behind it must not run).
+func TestApplyPipelinedBatches(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
+		t.Skip("mariadbd not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
+		"CREATE TABLE test.a (id INT PRIMARY KEY, pad VARCHAR(255))"))
+	must(c.WaitCaughtUp(ctx, 20*time.Second))
+	must(ok.Exec(ctx, "STOP SLAVE"))
+	must(bad.Exec(ctx, "STOP SLAVE"))
+	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
+	if err != nil || len(st) == 0 {
+		t.Fatalf("show master status: %v", err)
+	}
+	startPos, _ := strconv.ParseInt(st[0]["Position"], 10, 64)
+
+	// 40 transactions of 50 rows (ids i*1000 ...), then one of 3000 rows.
+	const txs, rowsPerTx, failAt = 40, 50, 25
+	var gtidBeforeFail string
+	for i := 1; i <= txs; i++ {
+		must(m.Exec(ctx, "INSERT INTO test.a SELECT "+strconv.Itoa(i*1000)+"+seq, REPEAT('x', 200) FROM test.seq_0_to_"+strconv.Itoa(rowsPerTx-1)))
+		if i == failAt-1 {
+			gtidBeforeFail, err = m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+			must(err)
+		}
+	}
+	must(m.Exec(ctx, "INSERT INTO test.a SELECT 1000000+seq, REPEAT('y', 200) FROM test.seq_1_to_3000"))
+
+	saved := filepath.Join(t.TempDir(), "saved.binlog")
+	f, err := os.Create(saved)
+	must(err)
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", st[0]["File"], uint64(startPos), f)
+	f.Close()
+	must(err)
+	if sres.Transactions != txs+1 {
+		t.Fatalf("saved %d transactions, want %d", sres.Transactions, txs+1)
+	}
+	opts := binlog.ApplyOptions{BatchBytes: 32 << 10, BatchTransactions: 2}
+
+	t.Run("everything", func(t *testing.T) {
+		res, err := binlog.Apply(ctx, target(ok), []string{saved}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Transactions != sres.Transactions || res.LastFile != saved {
+			t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
+		}
+		if got, want := checksum(ctx, t, ok, "test.a"), checksum(ctx, t, m, "test.a"); got != want {
+			t.Errorf("CHECKSUM TABLE test.a = %s, master has %s", got, want)
+		}
+		gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+		if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
+			t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
+		}
+		// The batch guards and markers are session variables: nothing of
+		// them reaches the target's binlog.
+		out, err := exec.CommandContext(ctx, "mariadb-binlog", ok.BinlogBase()+".000001").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "mharaft_apply") {
+			t.Errorf("the target's binlog holds the batch guard")
+		}
+	})
+
+	t.Run("stops at the first failing transaction", func(t *testing.T) {
+		// Transaction failAt will hit a duplicate key.
+		must(bad.Exec(ctx, "SET sql_log_bin=0", "INSERT INTO test.a VALUES ("+strconv.Itoa(failAt*1000+7)+", 'local')", "SET sql_log_bin=1"))
+		res, err := binlog.Apply(ctx, target(bad), []string{saved}, opts)
+		var ae *binlog.ApplyError
+		if !errors.As(err, &ae) {
+			t.Fatalf("want an *ApplyError, got %v", err)
+		}
+		t.Logf("error: %v", err)
+		if ae.Server != bad.Name() || ae.File != saved || ae.Offset <= 4 || !strings.HasPrefix(ae.Statement, "BINLOG '") {
+			t.Errorf("error names %q %q %d %.40q", ae.Server, ae.File, ae.Offset, ae.Statement)
+		}
+		if res.Transactions != failAt-1 || res.LastGTID != gtidBeforeFail {
+			t.Errorf("reports %d transactions up to %q applied, want %d up to %q", res.Transactions, res.LastGTID, failAt-1, gtidBeforeFail)
+		}
+		n, err := bad.QueryString(ctx, "SELECT COUNT(*) FROM test.a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.Itoa((failAt-1)*rowsPerTx + 1); n != want {
+			t.Errorf("%s has %s rows, want %s: the transactions before the failing one and the local row", bad.Name(), n, want)
+			rows, _ := bad.QueryRows(ctx, "SELECT id DIV 1000 AS tx, COUNT(*) AS n FROM test.a GROUP BY 1")
+			t.Logf("rows per transaction: %v", rows)
+		}
+		if g, _ := bad.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gtidBeforeFail {
+			t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
+		}
+	})
+}
