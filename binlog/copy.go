@@ -1,10 +1,13 @@
 package binlog
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/go-mysql-org/go-mysql/replication"
 )
@@ -57,6 +60,12 @@ type txCopier struct {
 	pendGTID string
 	tr       txTracker
 	res      CopyResult
+	// skipTx drops the next skipTx complete transactions instead of
+	// writing them (SkipTransactions).
+	skipTx int
+	// onTx, when set, is called with the GTID ("" if none) of every
+	// complete transaction, written or skipped.
+	onTx func(gtid string)
 }
 
 func (c *txCopier) writeHeader(fde []byte) error {
@@ -95,11 +104,21 @@ func (c *txCopier) add(r *Reader, ev *Event) error {
 	c.pendN++
 	switch {
 	case ended:
-		c.res.Transactions++
-		if c.pendGTID != "" {
-			c.res.LastGTID = c.pendGTID
-		}
+		gtid := c.pendGTID
 		c.pendGTID = ""
+		if c.onTx != nil {
+			c.onTx(gtid)
+		}
+		if c.skipTx > 0 {
+			c.skipTx--
+			c.pending.Reset()
+			c.pendN = 0
+			return nil
+		}
+		c.res.Transactions++
+		if gtid != "" {
+			c.res.LastGTID = gtid
+		}
 		return c.flush(r.Name(), ev.End())
 	case wasIdle && c.tr.idle():
 		return c.flush(r.Name(), ev.End()) // an event between transactions
@@ -136,4 +155,62 @@ func (c *txCopier) finish(readErr error) {
 	c.res.Incomplete = inc
 	c.pending.Reset()
 	c.pendN = 0
+}
+
+// TransactionGTIDs lists the GTID of every complete transaction of a local
+// binlog file (a saved tail or a relay diff), in order; "" stands for a
+// transaction without a GTID.
+func TransactionGTIDs(file string) ([]string, error) {
+	var gtids []string
+	c := &txCopier{out: io.Discard, onTx: func(g string) { gtids = append(gtids, g) }}
+	if err := copyLocal(c, file); err != nil {
+		return nil, fmt.Errorf("list transactions of %s: %w", file, err)
+	}
+	return gtids, nil
+}
+
+// SkipTransactions copies the local binlog file in to out without its
+// first n complete transactions (those a resumed run finds already
+// applied). The output starts with in's magic number and format
+// description event and ends at a transaction boundary.
+func SkipTransactions(in string, n int, out string) (CopyResult, error) {
+	f, err := os.Create(out)
+	if err != nil {
+		return CopyResult{}, fmt.Errorf("skip %d transactions of %s: %w", n, in, err)
+	}
+	bw := bufio.NewWriter(f)
+	c := &txCopier{out: bw, skipTx: n}
+	err = copyLocal(c, in)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return c.res, fmt.Errorf("skip %d transactions of %s into %s: %w", n, in, out, err)
+	}
+	return c.res, nil
+}
+
+// copyLocal copies a whole local binlog file through c (header first).
+func copyLocal(c *txCopier, file string) error {
+	head, err := ReadHead(context.Background(), LocalFS{}, file)
+	if err != nil {
+		return err
+	}
+	if err := c.writeHeader(head.FDE); err != nil {
+		return err
+	}
+	r, err := Open(file)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	err = copyEvents(context.Background(), c, r, 0, head)
+	c.finish(err)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }

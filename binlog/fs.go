@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -122,8 +123,8 @@ type Head struct {
 	Checksum bool
 }
 
-// headProbe is how much of a file ReadHead fetches.
-const headProbe = 16 << 10
+// headProbe is how much of a file ReadHead fetches (a variable for tests).
+var headProbe int64 = 16 << 10
 
 // ReadHead reads the header events of a file (magic, format description
 // events, the rotate events of a relay log's start) through fs.
@@ -199,3 +200,88 @@ func filesFrom(names []string, start string) ([]string, error) {
 	}
 	return nil, fmt.Errorf("%s is not listed in the index (%d files)", start, len(names))
 }
+
+// Runner runs a POSIX shell command on the DB host and returns its standard
+// output. *remote.Client satisfies it. When an FS is also a Runner,
+// SaveMasterTail and WriteRelayDiff read what they need (index, sizes,
+// head and bytes) in ONE command, i.e. one SSH session instead of five to
+// eight; the output is buffered in memory, so this is used only up to
+// MaxBatchBytes.
+type Runner interface {
+	Run(ctx context.Context, cmd string) ([]byte, error)
+}
+
+// MaxBatchBytes bounds the bytes one batched read may bring into memory;
+// beyond it the files are streamed one session per file.
+const MaxBatchBytes = 64 << 20
+
+// quote quotes s for a POSIX shell (as remote.Quote; binlog does not import
+// remote).
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// batchOut is the parsed output of a batch script: the lines before the
+// "DATA" (or "END") line and the raw bytes after it.
+type batchOut struct {
+	index   []string         // "I name" lines: the index, in order
+	sizes   map[string]int64 // "F size name" lines
+	order   []string         // names of the F lines, in order
+	data    []byte           // nil when the script printed END
+	hasData bool
+}
+
+func parseBatch(out []byte) (batchOut, error) {
+	b := batchOut{sizes: map[string]int64{}}
+	for len(out) > 0 {
+		i := bytes.IndexByte(out, '\n')
+		if i < 0 {
+			return b, fmt.Errorf("batch read: output ends without DATA or END")
+		}
+		line := string(out[:i])
+		out = out[i+1:]
+		switch {
+		case line == "DATA":
+			b.data, b.hasData = out, true
+			return b, nil
+		case line == "END":
+			return b, nil
+		case strings.HasPrefix(line, "I "):
+			b.index = append(b.index, line[2:])
+		case strings.HasPrefix(line, "F "):
+			f := strings.SplitN(line[2:], " ", 2)
+			if len(f) != 2 {
+				return b, fmt.Errorf("batch read: bad line %q", line)
+			}
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return b, fmt.Errorf("batch read: bad size in %q", line)
+			}
+			b.sizes[f[1]] = n
+			b.order = append(b.order, f[1])
+		default:
+			return b, fmt.Errorf("batch read: unexpected line %q", line)
+		}
+	}
+	return b, fmt.Errorf("batch read: empty output")
+}
+
+// take cuts n bytes off the front of *data.
+func take(data *[]byte, n int64, what string) ([]byte, error) {
+	if n < 0 || int64(len(*data)) < n {
+		return nil, fmt.Errorf("batch read: %s: want %d bytes, %d left (the file changed while read?)", what, n, len(*data))
+	}
+	b := (*data)[:n]
+	*data = (*data)[n:]
+	return b, nil
+}
+
+// readIndexScript prints "I name" for every line of the index file $idx
+// ($cr must hold a carriage return). Scripts avoid command substitutions
+// and external commands where they can: each costs a fork and an exec on
+// the DB host, several milliseconds on a loaded one.
+const readIndexScript = `last=
+while IFS= read -r l || [ -n "$l" ]; do
+  b=${l##*/}; b=${b%"$cr"}
+  [ -n "$b" ] || continue
+  echo "I $b"; last=$b
+done < "$idx" || exit 3
+`

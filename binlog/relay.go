@@ -191,37 +191,117 @@ func writeDiff(ctx context.Context, rl RelayLogs, start RelayPos, w io.Writer) (
 	if err != nil {
 		return CopyResult{}, err
 	}
-	c := &txCopier{out: w}
-	if err := c.writeHeader(head.FDE); err != nil {
-		return c.res, err
-	}
-	c.res.EndFile, c.res.EndPos = start.File, max(start.Pos, head.End)
+	var srcs []tailSource
 	for i, name := range files {
-		var r *Reader
-		var s io.ReadCloser
+		p := rl.path(name)
 		if i == 0 {
-			s = openStream(ctx, rl.FS, rl.path(name), max(start.Pos, head.End))
-			r, err = NewReaderAt(s, name, max(start.Pos, head.End), head.FDE)
-		} else {
-			s = openStream(ctx, rl.FS, rl.path(name), 0)
-			r, err = NewReader(s, name)
+			from := max(start.Pos, head.End)
+			srcs = append(srcs, tailSource{name: name, from: from, open: func() io.ReadCloser { return openStream(ctx, rl.FS, p, from) }})
+			continue
 		}
-		if err != nil {
-			s.Close()
-			return c.res, err
-		}
-		last := i == len(files)-1
-		err = copyEvents(ctx, c, r, rl.ServerID, head)
-		s.Close()
-		if err != nil && !errors.Is(err, io.EOF) && !(last && errors.Is(err, ErrTruncated)) {
-			c.finish(err)
-			return c.res, err
-		}
-		if last {
-			c.finish(err)
+		srcs = append(srcs, tailSource{name: name, open: func() io.ReadCloser { return openStream(ctx, rl.FS, p, 0) }})
+	}
+	return copySources(ctx, head, srcs, rl.ServerID, w)
+}
+
+// WriteRelayDiff finds master position (masterFile, masterPos) in the
+// relay logs and writes the events after it to w (FindRelayPosition then
+// WriteDiff). rl.Files may be empty: the index file is read then. When
+// rl.FS is a Runner and the position is in the master file the replica
+// read last (the fast path), everything is read in ONE command: the index,
+// the last relay log's size and head, and the bytes from the position to
+// its end; the event header found at the position is verified as
+// fastFind does. Otherwise it falls back to the walk. Nothing is written
+// to w before the position is established.
+func WriteRelayDiff(ctx context.Context, rl RelayLogs, indexFile, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, error) {
+	if rn, ok := rl.FS.(Runner); ok {
+		pos, res, done, err := relayDiffBatched(ctx, rn, &rl, indexFile, masterFile, masterPos, w)
+		if done || err != nil {
+			return pos, res, err
 		}
 	}
-	return c.res, nil
+	if len(rl.Files) == 0 {
+		files, err := ReadIndex(ctx, rl.FS, indexFile)
+		if err != nil {
+			return RelayPos{}, CopyResult{}, err
+		}
+		rl.Files = files
+	}
+	start, err := FindRelayPosition(ctx, rl, masterFile, masterPos)
+	if err != nil {
+		return RelayPos{}, CopyResult{}, err
+	}
+	res, err := WriteDiff(ctx, rl, start, w)
+	return start, res, err
+}
+
+// relayScript prints the index ("I name"), the last relay log's size ("F
+// size name") and, when dist bytes fit in it, "DATA" and either the whole
+// file (when the position lies within the head probe) or its head
+// (headProbe bytes) and its last dist bytes; otherwise "END".
+const relayScript = readIndexScript + `[ -n "$last" ] || { echo END; exit 0; }
+s=$(stat -L -c %s -- "$d/$last") || exit 4
+echo "F $s $last"
+if [ "$dist" -le 0 ] || [ "$dist" -gt "$limit" ] || [ $((s - dist)) -lt 4 ]; then echo END; exit 0; fi
+echo DATA
+if [ $((s - dist)) -le $probe ]; then head -c $s -- "$d/$last" || exit 4; exit 0; fi
+head -c $probe -- "$d/$last" || exit 4
+tail -c +$((s - dist + 1)) -- "$d/$last" | head -c $dist || exit 4
+`
+
+// relayDiffBatched is WriteRelayDiff's one-command fast path. done is
+// false when the walk is needed (rl.Files is then filled from the index).
+func relayDiffBatched(ctx context.Context, rn Runner, rl *RelayLogs, indexFile, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, bool, error) {
+	dist := int64(-1)
+	if rl.ReadMasterFile == masterFile && rl.ReadMasterPos > masterPos {
+		dist = int64(rl.ReadMasterPos - masterPos)
+	}
+	script := fmt.Sprintf("d=%s; idx=%s; dist=%d; limit=%d; probe=%d; cr='\r'\n%s",
+		quote(rl.Dir), quote(indexFile), dist, MaxBatchBytes, headProbe, relayScript)
+	raw, err := rn.Run(ctx, script)
+	if err != nil {
+		return RelayPos{}, CopyResult{}, true, fmt.Errorf("read relay-log index %s and the last relay log: %w", indexFile, err)
+	}
+	b, err := parseBatch(raw)
+	if err != nil {
+		return RelayPos{}, CopyResult{}, true, err
+	}
+	if len(rl.Files) == 0 {
+		rl.Files = b.index
+	}
+	if !b.hasData || len(b.order) != 1 {
+		return RelayPos{}, CopyResult{}, false, nil
+	}
+	last := b.order[0]
+	size := b.sizes[last]
+	// The file comes whole when the position lies within the head probe,
+	// else as its head followed by its last dist bytes.
+	data := b.data
+	start := size - dist
+	var headBytes []byte
+	var err2 error
+	if start <= headProbe {
+		if int64(len(data)) != size {
+			return RelayPos{}, CopyResult{}, true, fmt.Errorf("batch read: %s: want %d bytes, got %d", last, size, len(data))
+		}
+		headBytes, data = data[:min(size, headProbe)], data[start:]
+	} else if headBytes, err2 = take(&data, headProbe, "head of "+last); err2 != nil {
+		return RelayPos{}, CopyResult{}, true, err2
+	}
+	head, err := parseHead(headBytes, rl.path(last))
+	if err != nil || start < head.End || int64(len(data)) != dist || len(data) < HeaderSize {
+		return RelayPos{}, CopyResult{}, false, nil
+	}
+	h := decodeHeader(data[:HeaderSize])
+	if h.ServerID == rl.ServerID || h.EventSize < HeaderSize || uint64(h.LogPos) != masterPos+uint64(h.EventSize) {
+		return RelayPos{}, CopyResult{}, false, nil
+	}
+	pos := RelayPos{File: last, Pos: start, Fast: true}
+	res, err := copySources(ctx, head, []tailSource{{name: last, from: start, open: bytesOpener(data)}}, rl.ServerID, w)
+	if err != nil {
+		err = fmt.Errorf("write relay diff from %s in %s: %w", pos, rl.Dir, err)
+	}
+	return pos, res, true, err
 }
 
 // copyEvents copies r's events into c until r ends (the returned error is

@@ -1,6 +1,7 @@
 package binlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,6 @@ func SaveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile 
 }
 
 func saveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
-	var res SaveResult
 	if indexFile == "" {
 		base := startFile
 		if i := strings.LastIndexByte(base, '.'); i > 0 {
@@ -49,6 +49,133 @@ func saveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile 
 		}
 		indexFile = path.Join(binlogDir, base+".index")
 	}
+	if rn, ok := fs.(Runner); ok {
+		res, done, err := saveBatched(ctx, rn, binlogDir, indexFile, startFile, startPos, out)
+		if done || err != nil {
+			return res, err
+		}
+		// Too big for one buffered read: stream file by file.
+	}
+	return saveStreamed(ctx, fs, binlogDir, indexFile, startFile, startPos, out)
+}
+
+// saveScript prints the index ("I name"), the size of every binlog from
+// the start file on ("F size name"), then, unless the bytes to read exceed
+// the limit, "DATA" followed by the start file's head (up to headProbe
+// bytes), its bytes from the start position to its size, and every later
+// file whole, each bounded by the size printed (a file that grows while it
+// is read does not shift the stream). Otherwise it prints "END".
+const saveScript = `found=; i=0
+while IFS= read -r l || [ -n "$l" ]; do
+  b=${l##*/}; b=${b%"$cr"}
+  [ -n "$b" ] || continue
+  echo "I $b"
+  [ "$b" = "$start" ] && found=1
+  [ -n "$found" ] || continue
+  eval "n$i=\$b"; i=$((i+1))
+  set -- "$@" "$d/$b"
+done < "$idx" || exit 3
+[ -n "$found" ] || { echo END; exit 0; }
+sizes=$(stat -L -c %s -- "$@") || exit 4
+set -- $sizes
+j=0; total=0
+for s in "$@"; do
+  eval "b=\$n$j; s$j=$s"; echo "F $s $b"
+  if [ $j -eq 0 ]; then total=$((total + s - from)); else total=$((total + s)); fi
+  j=$((j+1))
+done
+if [ "$from" -gt "$s0" ] || [ "$total" -gt "$limit" ]; then echo END; exit 0; fi
+echo DATA
+j=0
+while [ $j -lt $i ]; do
+  eval "b=\$n$j; s=\$s$j"
+  if [ $j -gt 0 ]; then
+    head -c $s -- "$d/$b" || exit 4
+  elif [ "$from" -le $probe ]; then
+    head -c $s -- "$d/$b" || exit 4
+  else
+    head -c $probe -- "$d/$b" || exit 4
+    tail -c +$((from + 1)) -- "$d/$b" | head -c $((s - from)) || exit 4
+  fi
+  j=$((j+1))
+done
+`
+
+// saveBatched reads everything in one command. done is false when the
+// bytes exceed MaxBatchBytes (nothing was written to out then).
+func saveBatched(ctx context.Context, rn Runner, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, bool, error) {
+	var res SaveResult
+	script := fmt.Sprintf("d=%s; idx=%s; start=%s; from=%d; limit=%d; probe=%d; cr='\r'\n%s",
+		quote(binlogDir), quote(indexFile), quote(startFile), startPos, MaxBatchBytes, headProbe, saveScript)
+	raw, err := rn.Run(ctx, script)
+	if err != nil {
+		return res, true, fmt.Errorf("read index %s and binlogs: %w", indexFile, err)
+	}
+	b, err := parseBatch(raw)
+	if err != nil {
+		return res, true, err
+	}
+	files, err := filesFrom(b.index, startFile)
+	if err != nil {
+		return res, true, fmt.Errorf("index %s: %w", indexFile, err)
+	}
+	res.Files = files
+	size0, ok := b.sizes[startFile]
+	if !ok {
+		return res, true, fmt.Errorf("stat %s: no size reported", path.Join(binlogDir, startFile))
+	}
+	if int64(startPos) > size0 {
+		return res, true, fmt.Errorf("start position %d is beyond the end of %s (%d bytes)", startPos, path.Join(binlogDir, startFile), size0)
+	}
+	if !b.hasData {
+		return res, false, nil
+	}
+	// The start file comes whole when the start position lies within the
+	// head probe, else as its head followed by its bytes from startPos.
+	data := b.data
+	partFrom := int64(startPos)
+	var headBytes, part0 []byte
+	if int64(startPos) <= headProbe {
+		partFrom = 0
+		if part0, err = take(&data, size0, startFile); err != nil {
+			return res, true, err
+		}
+		headBytes = part0[:min(size0, headProbe)]
+	} else {
+		if headBytes, err = take(&data, headProbe, "head of "+startFile); err != nil {
+			return res, true, err
+		}
+		if part0, err = take(&data, size0-int64(startPos), startFile); err != nil {
+			return res, true, err
+		}
+	}
+	head, err := parseHead(headBytes, path.Join(binlogDir, startFile))
+	if err != nil {
+		return res, true, err
+	}
+	var srcs []tailSource
+	for i, name := range b.order {
+		if i == 0 {
+			from := max(int64(startPos), head.End)
+			srcs = append(srcs, tailSource{name: name, from: from, open: bytesOpener(part0[from-partFrom:])})
+			continue
+		}
+		part, err := take(&data, b.sizes[name], name)
+		if err != nil {
+			return res, true, err
+		}
+		srcs = append(srcs, tailSource{name: name, open: bytesOpener(part)})
+	}
+	res.HeadEnd = head.End
+	cr, err := copySources(ctx, head, srcs, 0, out)
+	res.CopyResult = cr
+	return res, true, err
+}
+
+// saveStreamed reads the index, the head and the size of the start file,
+// then streams each file in its own session.
+func saveStreamed(ctx context.Context, fs FS, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
+	var res SaveResult
 	names, err := ReadIndex(ctx, fs, indexFile)
 	if err != nil {
 		return res, err
@@ -71,40 +198,68 @@ func saveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile 
 	if int64(startPos) > size {
 		return res, fmt.Errorf("start position %d is beyond the end of %s (%d bytes)", startPos, p0, size)
 	}
-	c := &txCopier{out: out}
-	if err := c.writeHeader(head.FDE); err != nil {
-		return res, err
-	}
-	from := max(int64(startPos), head.End)
-	c.res.EndFile, c.res.EndPos = startFile, from
+	var srcs []tailSource
 	for i, name := range files {
 		p := path.Join(binlogDir, name)
-		var r *Reader
-		var s io.ReadCloser
 		if i == 0 {
-			s = openStream(ctx, fs, p, from)
-			r, err = NewReaderAt(s, name, from, head.FDE)
+			from := max(int64(startPos), head.End)
+			srcs = append(srcs, tailSource{name: name, from: from, open: func() io.ReadCloser { return openStream(ctx, fs, p, from) }})
+			continue
+		}
+		srcs = append(srcs, tailSource{name: name, open: func() io.ReadCloser { return openStream(ctx, fs, p, 0) }})
+	}
+	cr, err := copySources(ctx, head, srcs, 0, out)
+	res.CopyResult = cr
+	return res, err
+}
+
+// tailSource is one file of a save or a diff: the first is read from
+// `from` with the head's format description event, the others whole.
+type tailSource struct {
+	name string
+	from int64
+	open func() io.ReadCloser
+}
+
+func bytesOpener(b []byte) func() io.ReadCloser {
+	return func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+}
+
+// copySources writes the header (magic and head's format description
+// event) and the events of srcs to out, skipping skipServerID's events,
+// ending at the last complete transaction. A truncated last file is an
+// incomplete tail, not an error.
+func copySources(ctx context.Context, head Head, srcs []tailSource, skipServerID uint32, out io.Writer) (CopyResult, error) {
+	c := &txCopier{out: out}
+	if err := c.writeHeader(head.FDE); err != nil {
+		return c.res, err
+	}
+	if len(srcs) > 0 {
+		c.res.EndFile, c.res.EndPos = srcs[0].name, max(srcs[0].from, head.End)
+	}
+	for i, src := range srcs {
+		s := src.open()
+		var r *Reader
+		var err error
+		if i == 0 {
+			r, err = NewReaderAt(s, src.name, max(src.from, head.End), head.FDE)
 		} else {
-			s = openStream(ctx, fs, p, 0)
-			r, err = NewReader(s, name)
+			r, err = NewReader(s, src.name)
 		}
 		if err != nil {
 			s.Close()
-			res.CopyResult = c.res
-			return res, err
+			return c.res, err
 		}
-		last := i == len(files)-1
-		err = copyEvents(ctx, c, r, 0, head)
+		last := i == len(srcs)-1
+		err = copyEvents(ctx, c, r, skipServerID, head)
 		s.Close()
 		if err != nil && !errors.Is(err, io.EOF) && !(last && errors.Is(err, ErrTruncated)) {
 			c.finish(err)
-			res.CopyResult = c.res
-			return res, err
+			return c.res, err
 		}
 		if last {
 			c.finish(err)
 		}
 	}
-	res.CopyResult = c.res
-	return res, nil
+	return c.res, nil
 }

@@ -24,8 +24,24 @@
 //   - Every step checks before it repeats (a new master already writable and
 //     not a replica is not promoted again; a replica already replicating from
 //     the new master is left alone), so a pipeline can be resumed from the
-//     journal. Where a resume is unsafe (interrupted while applying logs in
-//     file/position mode) the pipeline halts with ErrUnsafeResume.
+//     journal. A resumed phase that may have applied logs to a server
+//     applies only what the server's gtid_binlog_pos proves it lacks
+//     (binlog.Apply commits in order with the original GTIDs); without that
+//     proof (MySQL, log_bin off, disable_log_bin) the pipeline halts with
+//     ErrUnsafeResume. Phase 4 journals a step "<phase>: repoint <server>"
+//     around each replica's CHANGE MASTER.
+//   - Speed: one SSH connection per host for the whole run, dialled in
+//     parallel with the MySQL connections; the dead master's tail and the
+//     relay diffs (reads only) start right after phase 1 from the positions
+//     read there and are redone in phase 2 only if a position moved after
+//     the IO threads stopped; each is one SSH session (binlog's batched
+//     reads); logs are applied natively with binlog.Apply; per-replica work
+//     runs in parallel over one *sql.DB per server.
+//   - fence_mode=shutdown (switch): the old master is fenced, every replica
+//     reaches its final position, then it is shut down before the new
+//     master becomes writable; it cannot become a replica.
+//   - ignore_fail: an unreachable server with ignore_fail is left out of a
+//     failover or a switch and named in the report.
 //   - The old master is fenced before the new master is made writable.
 //   - Passwords are passed to hooks as arguments (as MHA does) and never
 //     written to logs, reports or the journal: they print as xxx.

@@ -83,6 +83,15 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 		r.logf("Resuming a failover interrupted in %q.", p.Interrupted)
 	}
 
+	// Dial SSH to every host while the MySQL connections are made: the
+	// dead master's tail and the relay diffs need it soon, and a dial costs
+	// more than everything else of phase 1. The connections are kept for
+	// the whole run (one per host).
+	if !r.done[PhaseRecover] {
+		for _, s := range app.Servers {
+			go r.opts.Recovery.Reach(ctx, s)
+		}
+	}
 	// Connecting is repeated on a resume: it changes nothing.
 	t0 := time.Now()
 	errs := r.connectAll(ctx)
@@ -95,12 +104,6 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	}
 	if err := r.phase(ctx, PhaseShutdown, func() error { return r.shutdownDeadMaster(ctx, st) }); err != nil {
 		return err
-	}
-	if p := r.opts.Resume; p != nil && p.Interrupted == PhaseRecover && !r.plan.GTID && r.plan.TailGTID == "" {
-		if st.newM.refresh(ctx) == nil && !st.newM.writable() {
-			return fmt.Errorf("%w: the previous run stopped while applying logs on %s in file/position mode "+
-				"without GTIDs to tell what was applied; recover %s by hand (plan: %s)", ErrUnsafeResume, st.newM, st.newM, r.plan.Encode())
-		}
 	}
 	if err := r.phase(ctx, PhaseRecover, func() error { return r.recoverNewMaster(ctx, st) }); err != nil {
 		return err
@@ -175,6 +178,11 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 	latest, oldest := LatestOf(cands), OldestOf(cands)
 	r.plan.Latest, r.plan.LatestRead = latest[0].Server.Name, latest[0].Read
 	r.plan.Oldest, r.plan.OldestRead = oldest[0].Server.Name, oldest[0].Read
+	// Start the read-only work now, from the positions just read: the
+	// dead master cannot send more events, so they are final unless an
+	// IO thread still receives some; phase 2 re-reads them after stopping
+	// the IO threads and redoes what changed.
+	r.startReads(ctx, st, r.nodes[r.plan.Latest], r.plan.LatestRead)
 	el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
 		CheckReplDelay: latest[0].Server.CheckReplDelay, DeadMasterDC: st.dead.Datacenter, PreventCrossDC: app.PreventCrossDCFailover})
 	for _, l := range el.logLines() {
@@ -241,20 +249,15 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 		return fmt.Errorf("stopping IO threads failed: %v", errs)
 	}
 	// Positions are final now: read them again.
-	for _, n := range st.all {
-		if err := n.refreshReplica(ctx); err != nil {
-			return err
-		}
+	if errs := parallel(st.all, func(n *node) error { return n.refreshReplica(ctx) }); len(errs) > 0 {
+		return fmt.Errorf("reading replica status failed: %v", errs)
 	}
 	r.identifyLatest(st)
 
-	// Read-only preparation while the dead master is dealt with: the relay
-	// diffs of the replicas behind the latest one (file/position mode).
-	if !r.plan.GTID {
-		for _, n := range st.all {
-			r.startDiff(ctx, st, n)
-		}
-	}
+	// Read-only preparation while the dead master is dealt with: the tail
+	// and the relay diffs of the replicas behind the latest one (started
+	// in phase 1; restarted here if a position moved or on a resume).
+	r.startReads(ctx, st, st.latest, r.plan.LatestRead)
 	sshErr := r.opts.Recovery.Reach(ctx, st.dead)
 	r.plan.DeadSSH = sshErr == nil
 	if sshErr != nil {
@@ -269,7 +272,7 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 	go func() {
 		defer close(tailDone)
 		if r.plan.DeadSSH {
-			tail = r.saveTail(ctx, st)
+			tail = r.tailFor(ctx)
 		}
 	}()
 	hookErr := func() error {
@@ -350,23 +353,18 @@ type tailOutcome struct {
 	already bool
 }
 
-// saveTail saves the dead master's binlog from the latest replica's read
-// position. A failure is not fatal: the report names what was lost. It
-// only reads r.plan, so it may run beside the IP hook.
-func (r *run) saveTail(ctx context.Context, st *failoverState) tailOutcome {
-	if r.plan.TailFile != "" {
-		if _, err := os.Stat(r.plan.TailFile); err == nil {
-			return tailOutcome{already: true} // saved by an earlier run
-		}
+// saveTail saves the dead master's binlog from `from`, the latest
+// replica's read position. A failure is not fatal: the report names what
+// was lost. It reads nothing of r.plan, so it may run in the background.
+func (r *run) saveTail(ctx context.Context, dead *config.Server, from Coord, id string) tailOutcome {
+	if dead.MasterBinlogDir == "" {
+		return tailOutcome{lost: "master_binlog_dir is not set for " + dead.String()}
 	}
-	if st.dead.MasterBinlogDir == "" {
-		return tailOutcome{lost: "master_binlog_dir is not set for " + st.dead.String()}
-	}
-	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.SavedMasterBinlogName(st.dead.Hostname, st.dead.Port, r.plan.ID))
+	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.SavedMasterBinlogName(dead.Hostname, dead.Port, id))
 	if err := os.MkdirAll(r.opts.App.ManagerWorkdir, 0o755); err != nil {
 		return tailOutcome{lost: err.Error()}
 	}
-	res, err := r.opts.Recovery.SaveTail(ctx, st.dead, st.dead.MasterBinlogDir, r.plan.LatestRead, out)
+	res, err := r.opts.Recovery.SaveTail(ctx, dead, dead.MasterBinlogDir, from, out)
 	if err != nil {
 		return tailOutcome{lost: err.Error()}
 	}
@@ -401,20 +399,6 @@ func (r *run) tailFiles() []string {
 	return []string{r.plan.TailFile}
 }
 
-// gtidCovered reports whether n's binlog holds gtid (MariaDB), so applying
-// it again would duplicate it.
-func gtidCovered(ctx context.Context, n *node, gtid string) bool {
-	if gtid == "" || !n.d.V.IsMariaDB() {
-		return false
-	}
-	if err := n.refreshGTID(ctx); err != nil {
-		return false
-	}
-	have, err1 := dialect.ParseMariaDBPos(n.gtidBinlogPos)
-	want, err2 := dialect.ParseMariaDBPos(gtid)
-	return err1 == nil && err2 == nil && have.Covers(want)
-}
-
 // recoverNewMaster is phase 3: bring the new master up to the latest
 // replica and the saved tail, read its position, activate it.
 func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
@@ -436,33 +420,26 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 			return err
 		}
 	}
-	tailDone := gtidCovered(ctx, newM, r.plan.TailGTID)
+	var files []string
 	if r.plan.GTID {
 		if err := r.catchUpByGTID(ctx, newM, st.latest); err != nil {
 			return err
 		}
-		if !tailDone {
-			if err := r.opts.Recovery.Apply(ctx, newM.srv, r.tailFiles()); err != nil {
-				return fmt.Errorf("apply saved binlog to %s: %w", newM, err)
-			}
-		}
+		files = r.tailFiles()
 	} else {
 		if err := newM.exec(ctx, newM.d.StopReplica()); err != nil {
 			return err
 		}
-		var files []string
-		if !tailDone {
-			diff, err := r.relayDiffFor(ctx, st, newM)
-			if err != nil {
-				return err
-			}
-			files = append(diff, r.tailFiles()...)
+		diff, err := r.relayDiffFor(ctx, st, newM)
+		if err != nil {
+			return err
 		}
-		if err := r.opts.Recovery.Apply(ctx, newM.srv, files); err != nil {
-			return fmt.Errorf("apply logs to new master %s: %w", newM, err)
-		}
+		files = append(diff, r.tailFiles()...)
 	}
-	r.rep.addf("%s: OK: Applying all logs succeeded.", newM.srv)
+	if err := r.applyLogs(ctx, newM, files, PhaseRecover); err != nil {
+		return err
+	}
+	r.addf("%s: OK: Applying all logs succeeded.", newM.srv)
 	pos, err := newM.masterStatus(ctx)
 	if err != nil {
 		return err
@@ -544,64 +521,299 @@ func (r *run) catchUpByGTID(ctx context.Context, newM, latest *node) error {
 	return newM.exec(ctx, newM.d.StopReplica())
 }
 
-// diffFuture is a relay diff being generated in the background.
-type diffFuture struct {
-	done  chan struct{}
-	from  Coord
-	files []string
-	err   error
+// tailFuture is the dead master's tail being saved in the background.
+type tailFuture struct {
+	done chan struct{}
+	from Coord
+	out  tailOutcome
 }
 
-// startDiff begins generating n's relay diff (read-only work).
-func (r *run) startDiff(ctx context.Context, st *failoverState, n *node) {
-	f := &diffFuture{done: make(chan struct{}), from: n.readCoord()}
+// diffFuture is a relay diff being generated in the background.
+type diffFuture struct {
+	done       chan struct{}
+	from       Coord  // the replica's read position
+	latest     string // the latest replica whose relay logs are read
+	latestRead Coord  // and its read position
+	files      []string
+	err        error
+}
+
+func (f *diffFuture) matches(n *node, latest *node, latestRead Coord) bool {
+	return f.from == n.readCoord() && f.latest == latest.srv.Name && f.latestRead == latestRead
+}
+
+// startReads starts, in the background, the read-only work that the
+// recovery needs: saving the dead master's tail from latestRead over SSH
+// and (file/position mode) the relay diff of every replica behind the
+// latest one. Work already started for the same positions is kept; work
+// started for other positions is replaced once it has ended (it writes the
+// same files). A tail saved by an earlier run is reused.
+func (r *run) startReads(ctx context.Context, st *failoverState, latest *node, latestRead Coord) {
+	if latest == nil {
+		return
+	}
 	r.mu.Lock()
-	r.diffs[n.srv.Name] = f
+	defer r.mu.Unlock()
+	already := false
+	if r.plan.TailFile != "" {
+		_, err := os.Stat(r.plan.TailFile)
+		already = err == nil
+	}
+	if !already && (r.tail == nil || r.tail.from != latestRead) {
+		old := r.tail
+		f := &tailFuture{done: make(chan struct{}), from: latestRead}
+		r.tail = f
+		dead, id := st.dead, r.plan.ID
+		go func() {
+			defer close(f.done)
+			if old != nil {
+				<-old.done
+			}
+			if r.opts.Recovery.Reach(ctx, dead) != nil {
+				return // phase 2 reports SSH as unreachable
+			}
+			f.out = r.saveTail(ctx, dead, latestRead, id)
+		}()
+	}
+	if r.plan.GTID {
+		return
+	}
+	for _, n := range st.all {
+		if old := r.diffs[n.srv.Name]; old != nil && old.matches(n, latest, latestRead) {
+			continue
+		}
+		old := r.diffs[n.srv.Name]
+		f := &diffFuture{done: make(chan struct{}), from: n.readCoord(), latest: latest.srv.Name, latestRead: latestRead}
+		r.diffs[n.srv.Name] = f
+		go func(n *node) {
+			defer close(f.done)
+			if old != nil {
+				<-old.done
+			}
+			f.files, f.err = r.makeRelayDiff(ctx, n, f.from, latest, latestRead)
+		}(n)
+	}
+}
+
+// tailFor waits for the tail saved from the final latest read position.
+func (r *run) tailFor(ctx context.Context) tailOutcome {
+	r.mu.Lock()
+	f := r.tail
 	r.mu.Unlock()
-	go func() {
-		defer close(f.done)
-		f.files, f.err = r.makeRelayDiff(ctx, st, n, f.from)
-	}()
+	if f == nil {
+		return tailOutcome{already: true} // saved by an earlier run
+	}
+	select {
+	case <-f.done:
+		return f.out
+	case <-ctx.Done():
+		return tailOutcome{lost: ctx.Err().Error()}
+	}
 }
 
 // relayDiffFor returns the latest replica's relay-log events that n lacks,
-// generated in the background when startDiff ran for the same position.
+// generated in the background when startReads ran for the same positions.
 func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node) ([]string, error) {
 	r.mu.Lock()
 	f := r.diffs[n.srv.Name]
 	r.mu.Unlock()
-	if f != nil && f.from == n.readCoord() {
+	if f != nil {
 		select {
 		case <-f.done:
-			return f.files, f.err
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if f.matches(n, st.latest, r.plan.LatestRead) {
+			return f.files, f.err
+		}
 	}
-	return r.makeRelayDiff(ctx, st, n, n.readCoord())
+	return r.makeRelayDiff(ctx, n, n.readCoord(), st.latest, r.plan.LatestRead)
 }
 
-func (r *run) makeRelayDiff(ctx context.Context, st *failoverState, n *node, from Coord) ([]string, error) {
-	if from.Compare(r.plan.LatestRead) >= 0 {
+func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, latest *node, latestRead Coord) ([]string, error) {
+	if from.Compare(latestRead) >= 0 {
 		r.logf("%s has all relay logs; no diff from the latest replica needed.", n)
 		return nil, nil
 	}
-	if st.latest.relayBase == "" {
-		return nil, fmt.Errorf("relay diff for %s: relay_log_basename of %s unknown", n, st.latest)
+	if latest.relayBase == "" {
+		return nil, fmt.Errorf("relay diff for %s: relay_log_basename of %s unknown", n, latest)
 	}
-	src := RelaySource{Server: st.latest.srv, Dir: path.Dir(st.latest.relayBase), IndexFile: st.latest.relayBase + ".index",
-		ServerID: st.latest.serverID, ReadMaster: r.plan.LatestRead}
+	src := RelaySource{Server: latest.srv, Dir: path.Dir(latest.relayBase), IndexFile: latest.relayBase + ".index",
+		ServerID: latest.serverID, ReadMaster: latestRead}
 	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.RelayDiffName(n.srv.Hostname, n.srv.Port, r.plan.ID))
-	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, r.plan.LatestRead, st.latest)
+	if err := os.MkdirAll(r.opts.App.ManagerWorkdir, 0o755); err != nil {
+		return nil, fmt.Errorf("relay diff for %s: %w", n, err)
+	}
+	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, latestRead, latest)
 	ok, err := r.opts.Recovery.RelayDiff(ctx, src, from, out)
 	if err != nil {
-		return nil, fmt.Errorf("relay diff for %s from %s: %w", n, st.latest, err)
+		return nil, fmt.Errorf("relay diff for %s from %s: %w", n, latest, err)
 	}
 	if !ok {
 		return nil, nil
 	}
-	r.addf("%s: relay diff %s..%s generated from the latest replica %s.", n.srv, from, r.plan.LatestRead, st.latest.srv)
+	r.addf("%s: relay diff %s..%s generated from the latest replica %s.", n.srv, from, latestRead, latest.srv)
 	return []string{out}, nil
+}
+
+// applyLogs applies files to n (what an interrupted earlier run of phase
+// already applied is left out, see resumeFiles) and reports exactly what
+// was applied.
+func (r *run) applyLogs(ctx context.Context, n *node, files []string, phase string) error {
+	files, err := r.resumeFiles(ctx, n, files, phase)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		r.addf("%s: no binlog events to apply.", n.srv)
+		return nil
+	}
+	t0 := time.Now()
+	res, err := r.opts.Recovery.Apply(ctx, n.srv, files)
+	a := AppliedLogs{Server: n.srv.Name, Files: files, Transactions: res.Transactions, Events: res.Events,
+		LastFile: res.LastFile, LastPos: res.LastPos, LastGTID: res.LastGTID, Seconds: time.Since(t0).Seconds()}
+	if err != nil {
+		a.Error = err.Error()
+	}
+	last := "nothing committed"
+	if res.LastFile != "" {
+		last = fmt.Sprintf("last committed %s:%d", path.Base(res.LastFile), res.LastPos)
+		if res.LastGTID != "" {
+			last += ", GTID " + res.LastGTID
+		}
+	}
+	r.mu.Lock()
+	r.rep.Applied = append(r.rep.Applied, a)
+	r.rep.addf("%s: applied %d transaction(s) (%d events) from %s; %s (%.3f s).", n.srv, res.Transactions, res.Events,
+		strings.Join(baseNames(files), ", "), last, a.Seconds)
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("apply logs to %s: %w", n, err)
+	}
+	return nil
+}
+
+// resumeFiles returns the part of files still to apply to n. Only when
+// this run resumes `phase`, interrupted by an earlier run, can part of
+// them be applied already; then the proof is n's binlog GTID position:
+// binlog.Apply commits the transactions one by one in order with their
+// original GTIDs, so the last one applied is the one whose GTID n's
+// gtid_binlog_pos names, and exactly the transactions before it are
+// covered. Without that proof (MySQL, log_bin off, disable_log_bin,
+// events without GTIDs, an inconsistent position) it halts with
+// ErrUnsafeResume.
+func (r *run) resumeFiles(ctx context.Context, n *node, files []string, phase string) ([]string, error) {
+	if len(files) == 0 || r.opts.Resume == nil || r.opts.Resume.Interrupted != phase {
+		return files, nil
+	}
+	unsafe := func(why string) error {
+		return fmt.Errorf("%w: the earlier run stopped in %q while it may have been applying %s to %s, and %s; "+
+			"compare %s with the files and apply what it lacks by hand, then run the failover again",
+			ErrUnsafeResume, phase, strings.Join(files, ", "), n, why, n)
+	}
+	counts := make([]int, len(files))
+	var all []string
+	for i, f := range files {
+		g, err := binlog.TransactionGTIDs(f)
+		if err != nil {
+			return nil, err
+		}
+		counts[i] = len(g)
+		all = append(all, g...)
+	}
+	switch {
+	case !n.d.V.IsMariaDB():
+		return nil, unsafe("only MariaDB's gtid_binlog_pos can tell what was applied")
+	case !n.logBin:
+		return nil, unsafe("its binary log is off, so it keeps no GTID of what was applied")
+	case n.srv.DisableLogBin:
+		return nil, unsafe("disable_log_bin applies without binary logging, so it keeps no GTID of what was applied")
+	}
+	for _, g := range all {
+		if g == "" {
+			return nil, unsafe("the events carry no GTIDs")
+		}
+	}
+	if err := n.refreshGTID(ctx); err != nil {
+		return nil, err
+	}
+	done, err := appliedPrefix(all, n.gtidBinlogPos)
+	if err != nil {
+		return nil, unsafe(err.Error())
+	}
+	if done == 0 {
+		r.logf("%s holds none of the %d transaction(s) to apply (gtid_binlog_pos %s).", n, len(all), n.gtidBinlogPos)
+		return files, nil
+	}
+	r.addf("%s: the earlier run had applied %d of %d transaction(s) (up to GTID %s); applying the other %d.",
+		n.srv, done, len(all), all[done-1], len(all)-done)
+	var rest []string
+	skip := done
+	for i, f := range files {
+		switch {
+		case skip >= counts[i]:
+			skip -= counts[i]
+		case skip > 0:
+			out := f + ".resume"
+			if _, err := binlog.SkipTransactions(f, skip, out); err != nil {
+				return nil, err
+			}
+			rest = append(rest, out)
+			skip = 0
+		default:
+			rest = append(rest, f)
+		}
+	}
+	return rest, nil
+}
+
+// appliedPrefix returns how many of the transactions (MariaDB GTIDs, in
+// apply order) the server holds according to its gtid_binlog_pos: the
+// last one applied is the last whose GTID the position names exactly; all
+// before it must be covered by the position and none after it.
+func appliedPrefix(gtids []string, binlogPos string) (int, error) {
+	type gt struct {
+		domain, server, seq uint64
+	}
+	parse := func(s string) (gt, bool) {
+		var g gt
+		_, err := fmt.Sscanf(s, "%d-%d-%d", &g.domain, &g.server, &g.seq)
+		return g, err == nil && fmt.Sprintf("%d-%d-%d", g.domain, g.server, g.seq) == s
+	}
+	have := map[uint64]gt{}
+	for _, p := range strings.Split(binlogPos, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		g, ok := parse(p)
+		if !ok {
+			return 0, fmt.Errorf("cannot parse gtid_binlog_pos %q", binlogPos)
+		}
+		have[g.domain] = g
+	}
+	last := -1
+	parsed := make([]gt, len(gtids))
+	for i, s := range gtids {
+		g, ok := parse(s)
+		if !ok {
+			return 0, fmt.Errorf("cannot parse GTID %q", s)
+		}
+		parsed[i] = g
+		if h, ok := have[g.domain]; ok && h == g {
+			last = i
+		}
+	}
+	for i, g := range parsed {
+		h, ok := have[g.domain]
+		covered := ok && h.seq >= g.seq
+		if i <= last && !covered {
+			return 0, fmt.Errorf("gtid_binlog_pos %s names %s but lacks the earlier %s", binlogPos, gtids[last], gtids[i])
+		}
+		if i > last && covered {
+			return 0, fmt.Errorf("gtid_binlog_pos %s covers %s, which follows the last transaction it names", binlogPos, gtids[i])
+		}
+	}
+	return last + 1, nil
 }
 
 // recoverReplicas is phase 4: every other replica gets what it lacks and
@@ -622,20 +834,24 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 		if err := n.exec(ctx, n.d.StopReplica()); err != nil {
 			return err
 		}
-		if !r.plan.GTID && !gtidCovered(ctx, n, r.plan.TailGTID) {
-			if r.opts.Resume != nil && r.opts.Resume.Interrupted == PhaseReplicas && r.plan.TailGTID == "" {
-				return fmt.Errorf("%w: %s may hold part of the applied logs", ErrUnsafeResume, n)
-			}
+		if !r.plan.GTID {
 			diff, err := r.relayDiffFor(ctx, st, n)
 			if err != nil {
 				return err
 			}
-			if err := r.opts.Recovery.Apply(ctx, n.srv, append(diff, r.tailFiles()...)); err != nil {
-				return fmt.Errorf("apply logs to %s: %w", n, err)
+			if err := r.applyLogs(ctx, n, append(diff, r.tailFiles()...), PhaseReplicas); err != nil {
+				return err
 			}
+		}
+		step := PhaseReplicas + ": repoint " + n.srv.Name
+		if err := r.journal.Begin(ctx, step, r.plan.Detail()); err != nil {
+			return fmt.Errorf("begin %s: %w: %v", step, ErrNotLeader, err)
 		}
 		if err := n.changeMaster(ctx, newM.srv, r.plan.GTID, pos); err != nil {
 			return err
+		}
+		if err := r.journal.Done(ctx, step, r.plan.Detail()); err != nil {
+			return fmt.Errorf("record end of %s: %w: %v", step, ErrNotLeader, err)
 		}
 		if r.plan.GTID && r.plan.NewMasterGTID != "" {
 			// Report a replica as recovered only once it has what the new
@@ -667,7 +883,12 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		return fmt.Errorf("recovering replicas %s failed", strings.Join(names, ", "))
+		var all []error
+		for _, name := range names {
+			all = append(all, fmt.Errorf("%s: %w", name, errs[name]))
+		}
+		// The causes stay visible to errors.Is (ErrNotLeader, ErrUnsafeResume).
+		return fmt.Errorf("recovering replicas %s failed: %w", strings.Join(names, ", "), errors.Join(all...))
 	}
 	return nil
 }

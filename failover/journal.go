@@ -98,8 +98,8 @@ func (j *LocalJournal) Entries() []JournalEntry {
 }
 
 // Progress summarises a journal for Resume: the phases that completed,
-// the phase that began but did not complete (if any), and the last plan
-// recorded.
+// the earliest phase that began but did not complete (if any), and the
+// last plan recorded.
 type Progress struct {
 	Completed   map[string]bool
 	Interrupted string
@@ -109,11 +109,13 @@ type Progress struct {
 // ProgressOf reads entries (from any Journal implementation's history).
 func ProgressOf(entries []JournalEntry) (Progress, error) {
 	p := Progress{Completed: map[string]bool{}}
-	open := map[string]bool{}
-	for _, e := range entries {
+	open := map[string]int{} // phase -> order of its first open begin
+	for i, e := range entries {
 		switch e.Event {
 		case "begin":
-			open[e.Phase] = true
+			if _, ok := open[e.Phase]; !ok {
+				open[e.Phase] = i
+			}
 		case "done":
 			delete(open, e.Phase)
 			p.Completed[e.Phase] = true
@@ -126,9 +128,12 @@ func ProgressOf(entries []JournalEntry) (Progress, error) {
 			p.Plan = plan
 		}
 	}
-	for ph := range open {
-		if !p.Completed[ph] {
-			p.Interrupted = ph
+	// The earliest open phase is the interrupted one; steps inside it
+	// (e.g. "failover.3 master recovery: activate") begin later.
+	first := -1
+	for ph, i := range open {
+		if !p.Completed[ph] && (first < 0 || i < first) {
+			p.Interrupted, first = ph, i
 		}
 	}
 	return p, nil

@@ -79,6 +79,7 @@ type run struct {
 	done    map[string]bool
 	nodes   map[string]*node // alive servers by name
 	diffs   map[string]*diffFuture
+	tail    *tailFuture
 	mu      sync.Mutex
 }
 

@@ -1,15 +1,14 @@
 package failover
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
@@ -46,18 +45,23 @@ type LogRecovery interface {
 	// out. ok is false when there is nothing to write.
 	RelayDiff(ctx context.Context, src RelaySource, from Coord, out string) (ok bool, err error)
 	// Apply applies event files in order to target, keeping the events'
-	// original GTIDs.
-	Apply(ctx context.Context, target *config.Server, files []string) error
-	// Reach checks that the server's host answers over SSH.
+	// original GTIDs (with sql_log_bin=0 when the target has
+	// disable_log_bin), and says exactly what was committed, also when it
+	// fails.
+	Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error)
+	// Reach checks that the server's host answers over SSH (and keeps the
+	// connection for the other calls).
 	Reach(ctx context.Context, s *config.Server) error
 	// Close releases what the recovery holds (SSH connections).
 	Close() error
 }
 
 // binlogRecovery is the default LogRecovery. It keeps one SSH connection
-// per host for the whole pipeline (sessions are multiplexed on it).
+// per host for the whole pipeline (sessions are multiplexed on it); the
+// first caller dials, concurrent callers wait for that dial.
 type binlogRecovery struct {
 	mu      sync.Mutex
+	closed  bool
 	clients map[string]*sshEntry
 }
 
@@ -67,21 +71,36 @@ type sshEntry struct {
 	err  error
 }
 
-// DefaultRecovery returns the LogRecovery built on the binlog package
-// (files read over SSH) and the mariadb-binlog | mariadb client pipe.
+// DefaultRecovery returns the LogRecovery built on the binlog package:
+// files read over SSH (one connection per host, batched reads) and events
+// applied natively with binlog.Apply.
 func DefaultRecovery() LogRecovery { return &binlogRecovery{clients: map[string]*sshEntry{}} }
 
-// client dials s once; concurrent callers share the dial.
+// client dials s once; concurrent callers share the dial. A connection
+// that completes after Close is closed at once.
 func (b *binlogRecovery) client(ctx context.Context, s *config.Server) (*remote.Client, error) {
 	cfg := remote.ConfigFor(s)
+	key := cfg.User + "@" + cfg.Addr()
 	b.mu.Lock()
-	e, ok := b.clients[cfg.Addr()+"/"+cfg.User]
+	if b.closed {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("ssh to %s: the recovery is closed", key)
+	}
+	e, ok := b.clients[key]
 	if !ok {
 		e = &sshEntry{}
-		b.clients[cfg.Addr()+"/"+cfg.User] = e
+		b.clients[key] = e
 	}
 	b.mu.Unlock()
-	e.once.Do(func() { e.c, e.err = remote.Dial(ctx, cfg) })
+	e.once.Do(func() {
+		e.c, e.err = remote.Dial(ctx, cfg)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.closed && e.c != nil {
+			e.c.Close()
+			e.c, e.err = nil, fmt.Errorf("ssh to %s: the recovery is closed", key)
+		}
+	})
 	return e.c, e.err
 }
 
@@ -93,11 +112,11 @@ func (b *binlogRecovery) Reach(ctx context.Context, s *config.Server) error {
 func (b *binlogRecovery) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k, e := range b.clients {
+	b.closed = true
+	for _, e := range b.clients {
 		if e.c != nil {
 			e.c.Close()
 		}
-		delete(b.clients, k)
 	}
 	return nil
 }
@@ -112,9 +131,13 @@ func (b *binlogRecovery) SaveTail(ctx context.Context, dead *config.Server, binl
 		return TailResult{}, err
 	}
 	defer f.Close()
-	res, err := binlog.SaveMasterTail(ctx, c, binlogDir, "", from.File, from.Pos, f)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	res, err := binlog.SaveMasterTail(ctx, c, binlogDir, "", from.File, from.Pos, bw)
 	if err != nil {
 		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", dead, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return TailResult{}, fmt.Errorf("save binlog tail of %s into %s: %w", dead, out, err)
 	}
 	tr := TailResult{End: Coord{res.EndFile, uint64(res.EndPos)}, LastGTID: res.LastGTID,
 		Transactions: res.Transactions, Bytes: res.Bytes}
@@ -132,58 +155,36 @@ func (b *binlogRecovery) RelayDiff(ctx context.Context, src RelaySource, from Co
 	if err != nil {
 		return false, fmt.Errorf("relay diff on %s: %w", src.Server, err)
 	}
-	files, err := binlog.ReadIndex(ctx, c, src.IndexFile)
-	if err != nil {
-		return false, fmt.Errorf("relay diff on %s: %w", src.Server, err)
-	}
-	rl := binlog.RelayLogs{FS: c, Dir: src.Dir, Files: files, ServerID: src.ServerID,
-		ReadMasterFile: src.ReadMaster.File, ReadMasterPos: src.ReadMaster.Pos}
-	start, err := binlog.FindRelayPosition(ctx, rl, from.File, from.Pos)
-	if err != nil {
-		return false, fmt.Errorf("relay diff on %s: %w", src.Server, err)
-	}
 	f, err := os.Create(out)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	res, err := binlog.WriteDiff(ctx, rl, start, f)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	rl := binlog.RelayLogs{FS: c, Dir: src.Dir, ServerID: src.ServerID,
+		ReadMasterFile: src.ReadMaster.File, ReadMasterPos: src.ReadMaster.Pos}
+	_, res, err := binlog.WriteRelayDiff(ctx, rl, src.IndexFile, from.File, from.Pos, bw)
 	if err != nil {
 		return false, fmt.Errorf("relay diff on %s: %w", src.Server, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return false, fmt.Errorf("relay diff on %s into %s: %w", src.Server, out, err)
 	}
 	return res.Events > 0, f.Close()
 }
 
-// Apply pipes the files through mariadb-binlog into the mariadb client on
-// this host (MHA's apply_binlog_to_master does the same with mysqlbinlog).
-// The password travels in MYSQL_PWD, never on a command line.
-func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files []string) error {
+// Apply applies the files with binlog.Apply over one connection as the
+// server's manager user (the password never leaves this process).
+func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error) {
 	if len(files) == 0 {
-		return nil
+		return binlog.ApplyResult{}, nil
 	}
-	decode := exec.CommandContext(ctx, "mariadb-binlog", files...)
-	client := exec.CommandContext(ctx, "mariadb", "--binary-mode", "--host="+target.IP, "--port="+strconv.Itoa(target.Port),
-		"--user="+target.User, "--protocol=TCP")
-	client.Env = append(os.Environ(), "MYSQL_PWD="+target.Password)
-	pipe, err := decode.StdoutPipe()
+	t := binlog.Target{Name: target.String(), Addr: target.Addr(), User: target.User, Password: target.Password}
+	res, err := binlog.Apply(ctx, t, files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin, ConnectTimeout: 10 * time.Second})
 	if err != nil {
-		return err
+		return res, fmt.Errorf("apply %s to %s: %w", strings.Join(baseNames(files), ", "), target, err)
 	}
-	client.Stdin = pipe
-	var decErr, cliOut bytes.Buffer
-	decode.Stderr = &decErr
-	client.Stdout, client.Stderr = &cliOut, &cliOut
-	if err := client.Start(); err != nil {
-		return fmt.Errorf("apply %s to %s: start mariadb client: %w", strings.Join(baseNames(files), ","), target, err)
-	}
-	if err := decode.Run(); err != nil {
-		client.Wait()
-		return fmt.Errorf("apply %s to %s: mariadb-binlog: %w: %s", strings.Join(baseNames(files), ","), target, err, decErr.String())
-	}
-	if err := client.Wait(); err != nil {
-		return fmt.Errorf("apply %s to %s: mariadb client: %w: %s", strings.Join(baseNames(files), ","), target, err, cliOut.String())
-	}
-	return nil
+	return res, nil
 }
 
 func baseNames(files []string) []string {

@@ -77,6 +77,19 @@ type ReplicaOutcome struct {
 	State  string `json:"state"`
 }
 
+// AppliedLogs is what the recovery applied to one server.
+type AppliedLogs struct {
+	Server       string   `json:"server"`
+	Files        []string `json:"files"`
+	Transactions int      `json:"transactions"`
+	Events       int      `json:"events"`
+	LastFile     string   `json:"last_file,omitempty"` // end of the last committed transaction
+	LastPos      int64    `json:"last_pos,omitempty"`
+	LastGTID     string   `json:"last_gtid,omitempty"`
+	Seconds      float64  `json:"seconds"`
+	Error        string   `json:"error,omitempty"`
+}
+
 // LostRange names the part of the dead master's binlog that could not be
 // recovered.
 type LostRange struct {
@@ -103,6 +116,7 @@ type Report struct {
 	Lost      *LostRange       `json:"lost,omitempty"`
 	Replicas  []ReplicaOutcome `json:"replicas,omitempty"`
 	Hooks     []HookResult     `json:"hooks,omitempty"`
+	Applied   []AppliedLogs    `json:"applied,omitempty"`
 	// WritesBlocked: switch only, from the fence to the new master writable.
 	WritesBlocked     time.Duration `json:"writes_blocked_ns,omitempty"`
 	WritesBlockedSecs float64       `json:"writes_blocked_seconds,omitempty"`

@@ -53,18 +53,38 @@ func (r *run) doSwitch(ctx context.Context) error {
 	var others []*node
 
 	err := r.phase(ctx, SwitchCheck, func() error {
-		if errs := r.connectAll(ctx); len(errs) > 0 {
-			var msgs []string
-			for name, e := range errs {
-				msgs = append(msgs, fmt.Sprintf("%s: %v", name, e))
+		// Unreachable servers are refused unless they have ignore_fail
+		// (then they are left out, as MHA does).
+		errs := r.connectAll(ctx)
+		var msgs []string
+		r.plan.Ignored = nil
+		for _, s := range app.Servers {
+			e, failed := errs[s.Name]
+			if !failed {
+				continue
 			}
+			if s.IgnoreFail {
+				r.logf("%s is unreachable (%v); ignored (ignore_fail).", s, e)
+				r.plan.Ignored = append(r.plan.Ignored, s.Name)
+				continue
+			}
+			msgs = append(msgs, fmt.Sprintf("%s: %v", s.Name, e))
+		}
+		if len(msgs) > 0 {
 			sort.Strings(msgs)
-			return fmt.Errorf("%w: every server must be reachable for an online switch: %s", ErrRefused, strings.Join(msgs, "; "))
+			return fmt.Errorf("%w: every server without ignore_fail must be reachable for an online switch: %s", ErrRefused, strings.Join(msgs, "; "))
+		}
+		if app.FenceMode == "shutdown" && r.opts.OrigMasterIsNewSlave {
+			return fmt.Errorf("%w: fence_mode=shutdown stops the old master, so it cannot become a replica (--orig_master_is_new_slave)", ErrRefused)
 		}
 		// The current master is the server that is not a replica and that
 		// every replica replicates from.
 		for _, s := range app.Servers {
-			if n := r.nodes[s.Name]; n.replica == nil {
+			n, ok := r.nodes[s.Name]
+			if !ok {
+				continue
+			}
+			if n.replica == nil {
 				if orig != nil {
 					return fmt.Errorf("%w: two servers are not replicas: %s and %s", ErrRefused, orig, n)
 				}
@@ -77,8 +97,8 @@ func (r *run) doSwitch(ctx context.Context) error {
 		r.plan.OldMaster = orig.srv.Name
 		var cands []*Candidate
 		for _, s := range app.Servers {
-			n := r.nodes[s.Name]
-			if n == orig {
+			n, ok := r.nodes[s.Name]
+			if !ok || n == orig {
 				continue
 			}
 			if !n.isReplicaOf(orig.srv) {
@@ -177,10 +197,25 @@ func (r *run) doSwitch(ctx context.Context) error {
 	}
 
 	err = r.phase(ctx, SwitchWait, func() error {
-		return r.waitReached(ctx, newM)
+		if app.FenceMode != "shutdown" {
+			return r.waitReached(ctx, newM)
+		}
+		// The old master is about to stop: every replica must have
+		// received and executed all it wrote first.
+		all := append([]*node{newM}, others...)
+		if errs := parallel(all, func(n *node) error { return r.waitReached(ctx, n) }); len(errs) > 0 {
+			return fmt.Errorf("replicas did not reach the old master's final position: %v", errs)
+		}
+		return nil
 	})
 	if err != nil {
 		return r.undoFence(ctx, orig, f, err)
+	}
+	if app.FenceMode == "shutdown" {
+		// Before the new master is writable: the old master stops for good.
+		if err := r.shutdownOldMaster(ctx, orig, f); err != nil {
+			return r.undoFence(ctx, orig, f, err)
+		}
 	}
 
 	err = r.phase(ctx, SwitchPromote, func() error {
@@ -242,6 +277,10 @@ func (r *run) doSwitch(ctx context.Context) error {
 				r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, OK: true, State: "replicating from " + newM.srv.String()})
 				r.rep.addf("%s: OK: replicating from %s.", n.srv, newM.srv)
 			}
+		}
+		for _, name := range r.plan.Ignored {
+			r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: name, State: "unreachable; ignored (ignore_fail)"})
+			r.rep.addf("%s: unreachable; ignored (ignore_fail): repoint it to %s by hand.", name, newM.srv)
 		}
 		if len(errs) > 0 {
 			return fmt.Errorf("%d replica(s) could not be repointed", len(errs))
@@ -401,6 +440,44 @@ func killConnections(ctx context.Context, conn *sql.Conn, myID int64) (int, erro
 		} // an unknown thread id has simply gone already
 	}
 	return n, nil
+}
+
+// shutdownOldMaster is fence_mode=shutdown: SHUTDOWN on the fenced old
+// master (its lock connection issues it), then a check that it no longer
+// answers.
+func (r *run) shutdownOldMaster(ctx context.Context, orig *node, f *fence) error {
+	if f == nil || f.conn == nil {
+		return fmt.Errorf("shut down %s: no fence connection", orig)
+	}
+	if f.locked {
+		if _, err := f.conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+			return fmt.Errorf("shut down %s: UNLOCK TABLES: %w", orig, err)
+		}
+		f.locked = false
+	}
+	if _, err := f.conn.ExecContext(ctx, "SHUTDOWN"); err != nil && !isUnreachable(err) {
+		return fmt.Errorf("shut down %s (fence_mode=shutdown): %w", orig, err)
+	}
+	f.conn.Close()
+	f.conn = nil
+	deadline := time.Now().Add(r.opts.waitTimeout())
+	for {
+		err := orig.db.PingContext(ctx)
+		if err != nil && isUnreachable(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("shut down %s (fence_mode=shutdown): it still answers after %s", orig, r.opts.waitTimeout())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	r.logf("fence_mode=shutdown: %s is shut down.", orig)
+	r.addf("%s: shut down (fence_mode=shutdown) at %s.", orig.srv, r.plan.OrigMasterPos)
+	return nil
 }
 
 // releaseFence drops the FTWRL (read_only stays as it is).
