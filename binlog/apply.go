@@ -28,8 +28,10 @@ type Target struct {
 type ApplyOptions struct {
 	// DisableLogBin applies with sql_log_bin=0 (MHA's disable_log_bin).
 	DisableLogBin bool
-	// BatchBytes bounds the size of one multi-statement query (default 4
-	// MiB, and never more than the server's max_allowed_packet allows).
+	// BatchBytes bounds the size of one batch: its multi-statement query
+	// plus the row events it sends as parameters (default 4 MiB, and never
+	// more than the server's max_allowed_packet allows; one event bigger
+	// than that gets a batch of its own on MariaDB, see doc.go).
 	BatchBytes int
 	// BatchTransactions bounds the transactions sent in one query (default
 	// 2000).
@@ -141,6 +143,7 @@ type stmtInfo struct {
 	events   int  // events of the transaction (on commit)
 	gtid     string
 	internal bool // a batch guard or marker, not from the events
+	frag     int  // 1 + index in the batch's fragments of a BINLOG statement sent in fragments
 }
 
 type applier struct {
@@ -150,14 +153,21 @@ type applier struct {
 	res    ApplyResult
 
 	// batch is the next COM_QUERY packet being built: packetHead reserved
-	// bytes, then the statements (see apply_batch.go).
+	// bytes, then the statements (see apply_batch.go); frags are its
+	// BINLOG statements sent in fragments, using slotsUsed parameters and
+	// fragBytes bytes.
 	batch     []byte
 	stmts     []stmtInfo
+	frags     []fragments
+	slotsUsed int
+	fragBytes int
 	batchNo   int    // number of the batch being built
 	inflight  []sent // batches sent whose results are not read yet, oldest first
 	spare     []sent // buffers to reuse
 	batchTx   int    // transactions ended in the batch
 	maxBatch  int    // bound on a batch's statements (bytes)
+	maxFrag   int    // bound on one fragment (bytes of base64)
+	maxStmt   int    // bound on one BINLOG statement (bytes)
 	pendingTx bool   // a transaction is open (statements sent or queued)
 	txEvents  int
 	gtid      string
@@ -169,10 +179,17 @@ type applier struct {
 	latin1   bool
 	clientCS string
 
+	// stmtID is the prepared statement that sets the fragment
+	// parameters, 0 if the server does not take fragments (MySQL).
+	stmtID  uint32
+	execBuf []byte
+
 	fdeSent []byte // the FDE the session knows
 	ctxSent string
 	dbSent  string
 	rows    rowsStmt // the open BINLOG statement of table map and row events
+	b64     []byte   // ldHead reserved bytes, then its base64 text
+	b64Pool [][]byte
 	// maps holds the table map events of the current group of table map
 	// and row events; afterRows is set once a row event of it came.
 	maps      []byte
@@ -182,20 +199,39 @@ type applier struct {
 }
 
 func (a *applier) init() error {
-	r, err := a.conn.Execute("SELECT @@max_allowed_packet, @@character_set_client")
+	r, err := a.conn.Execute("SELECT @@max_allowed_packet, @@character_set_client, VERSION()")
 	if err != nil {
 		return fmt.Errorf("read max_allowed_packet: %w", err)
 	}
 	maxPacket, _ := r.GetInt(0, 0)
 	cs, _ := r.GetString(0, 1)
+	version, _ := r.GetString(0, 2)
+	mariadb := strings.Contains(version, "MariaDB")
 	a.clientCS = quoteString(cs)
 	a.maxBatch = a.opts.BatchBytes
-	if lim := int(maxPacket) - 64<<10; maxPacket > 0 && lim < a.maxBatch {
-		a.maxBatch = lim
+	a.maxFrag = 1 << 30
+	if lim := int(maxPacket) - 64<<10; maxPacket > 0 {
+		a.maxBatch = min(a.maxBatch, lim)
+		a.maxFrag = lim
 	}
 	// One packet, never split (go-mysql splits larger ones in place).
 	a.maxBatch = min(a.maxBatch, mysql.MaxPayloadLen-64<<10)
+	a.maxStmt = a.maxBatch
+	a.b64 = a.newB64()
 	setup := []string{"SET @@session.pseudo_slave_mode=1", "SET " + batchVar + "=0"}
+	if mariadb {
+		if err := a.prepareFragments(); err != nil {
+			return fmt.Errorf("prepare the row event parameters: %w", err)
+		}
+		if a.stmtID != 0 {
+			a.maxStmt = 2 * a.maxFrag
+		}
+		// MariaDB writes the text of the statement that made row events
+		// into the binlog as an annotation (binlog_annotate_row_events,
+		// on by default): a copy of every BINLOG literal, 4/3 the size of
+		// its events. Annotations are comments; the events suffice.
+		setup = append(setup, "SET @@session.binlog_annotate_row_events=0")
+	}
 	if a.opts.DisableLogBin {
 		setup = append(setup, "SET @@session.sql_log_bin=0")
 	}
@@ -287,8 +323,8 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
 		replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
 		need := binlogStmtLen(len(a.maps) + len(ev.Raw))
-		if need > a.maxBatch {
-			return fmt.Errorf("a %s event of %d bytes exceeds what one statement may carry (%d bytes)", ev.Type, len(ev.Raw), a.maxBatch)
+		if need > a.maxStmt {
+			return fmt.Errorf("a %s event of %d bytes exceeds what one statement may carry (%d bytes of base64)", ev.Type, len(ev.Raw), a.maxStmt)
 		}
 		if a.fdeSent == nil || string(a.fdeSent) != string(r.Format()) {
 			if r.Format() == nil {

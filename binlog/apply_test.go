@@ -92,6 +92,10 @@ func TestApplyPipelinedBatches(t *testing.T) {
 		if strings.Contains(string(out), "mharaft_apply") {
 			t.Errorf("the target's binlog holds the batch guard")
 		}
+		// Nor a copy of the BINLOG statements as annotations.
+		if n := strings.Count(string(out), "#Q> BINLOG"); n > 0 {
+			t.Errorf("the target's binlog holds %d BINLOG statements as annotations", n)
+		}
 	})
 
 	t.Run("stops at the first failing transaction", func(t *testing.T) {
@@ -117,6 +121,104 @@ func TestApplyPipelinedBatches(t *testing.T) {
 			t.Errorf("%s has %s rows, want %s: the transactions before the failing one and the local row", bad.Name(), n, want)
 			rows, _ := bad.QueryRows(ctx, "SELECT id DIV 1000 AS tx, COUNT(*) AS n FROM test.a GROUP BY 1")
 			t.Logf("rows per transaction: %v", rows)
+		}
+		if g, _ := bad.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gtidBeforeFail {
+			t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
+		}
+	})
+}
+
+// TestApplyFragments applies big BINLOG statements the way they travel on
+// MariaDB: their base64 text as long data for parameters, in fragments.
+// One row event (2 MB) is bigger than the target's max_allowed_packet
+// allows for one literal or one fragment: it must apply in two fragments,
+// each sent in several packets. Then 60 transactions of ~20 KB of base64
+// each, more per batch than there are fragment parameters (the rest go as
+// literals): a failing one in the middle of a batch must stop Apply
+// exactly there.
+func TestApplyFragments(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
+		t.Skip("mariadbd not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
+		"CREATE TABLE test.big (id INT PRIMARY KEY, b LONGBLOB)"))
+	must(c.WaitCaughtUp(ctx, 20*time.Second))
+	must(ok.Exec(ctx, "STOP SLAVE"))
+	must(bad.Exec(ctx, "STOP SLAVE"))
+	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
+	if err != nil || len(st) == 0 {
+		t.Fatalf("show master status: %v", err)
+	}
+	startPos, _ := strconv.ParseInt(st[0]["Position"], 10, 64)
+
+	const small, failAt = 60, 30
+	must(m.Exec(ctx, "INSERT INTO test.big VALUES (1, REPEAT('z', 2000000))"))
+	var gtidBeforeFail string
+	for i := 1; i <= small; i++ {
+		must(m.Exec(ctx, "INSERT INTO test.big VALUES ("+strconv.Itoa(100+i)+", REPEAT(CHAR(64+"+strconv.Itoa(i%26)+"), 15000))"))
+		if i == failAt-1 {
+			gtidBeforeFail, err = m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+			must(err)
+		}
+	}
+	saved := filepath.Join(t.TempDir(), "saved.binlog")
+	f, err := os.Create(saved)
+	must(err)
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", st[0]["File"], uint64(startPos), f)
+	f.Close()
+	must(err)
+	if sres.Transactions != small+1 {
+		t.Fatalf("saved %d transactions, want %d", sres.Transactions, small+1)
+	}
+
+	t.Run("an event bigger than max_allowed_packet", func(t *testing.T) {
+		// Apply's session reads the global value when it connects.
+		must(ok.Exec(ctx, "SET GLOBAL max_allowed_packet=2097152"))
+		res, err := binlog.Apply(ctx, target(ok), []string{saved}, binlog.ApplyOptions{BatchBytes: 256 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Transactions != sres.Transactions || res.LastFile != saved {
+			t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
+		}
+		if got, want := checksum(ctx, t, ok, "test.big"), checksum(ctx, t, m, "test.big"); got != want {
+			t.Errorf("CHECKSUM TABLE test.big = %s, master has %s", got, want)
+		}
+		gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+		if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
+			t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
+		}
+	})
+
+	t.Run("stops at the failing transaction in the middle of a batch", func(t *testing.T) {
+		must(bad.Exec(ctx, "SET sql_log_bin=0", "INSERT INTO test.big VALUES ("+strconv.Itoa(100+failAt)+", 'local')", "SET sql_log_bin=1"))
+		res, err := binlog.Apply(ctx, target(bad), []string{saved}, binlog.ApplyOptions{BatchBytes: 1 << 20})
+		var ae *binlog.ApplyError
+		if !errors.As(err, &ae) {
+			t.Fatalf("want an *ApplyError, got %v", err)
+		}
+		t.Logf("error: %.200s ... %s", err, ae.Statement[len(ae.Statement)-80:])
+		if ae.Server != bad.Name() || ae.File != saved || ae.Offset <= 4 ||
+			!strings.HasPrefix(ae.Statement, "BINLOG '") || !strings.Contains(ae.Statement, "sent as BINLOG @mharaft_apply_rows_") {
+			t.Errorf("error names %q %q %d %.40q...%q", ae.Server, ae.File, ae.Offset, ae.Statement, ae.Statement[max(0, len(ae.Statement)-80):])
+		}
+		if res.Transactions != failAt || res.LastGTID != gtidBeforeFail {
+			t.Errorf("reports %d transactions up to %q applied, want %d up to %q", res.Transactions, res.LastGTID, failAt, gtidBeforeFail)
+		}
+		n, err := bad.QueryString(ctx, "SELECT COUNT(*) FROM test.big")
+		must(err)
+		if want := strconv.Itoa(failAt + 1); n != want {
+			t.Errorf("%s has %s rows, want %s: the transactions before the failing one and the local row", bad.Name(), n, want)
 		}
 		if g, _ := bad.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gtidBeforeFail {
 			t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
