@@ -65,6 +65,10 @@ type Config struct {
 	ReplicaInterval time.Duration
 	Metrics         Metrics          // default NopMetrics
 	Now             func() time.Time // default time.Now
+	// Mode is how the master is probed: ModeFast (default) or ModeMHA,
+	// MHA's cadence as a benchmark baseline (mha.go). Check names with
+	// ParseMode: any other value probes as ModeFast.
+	Mode string
 }
 
 // DefaultWindow is the detection window for app: two ping intervals plus
@@ -122,6 +126,9 @@ func New(cfg Config, pub Publisher, log *slog.Logger) *Detector {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Mode != ModeMHA {
+		cfg.Mode = ModeFast
 	}
 	if log == nil {
 		log = slog.Default()
@@ -203,7 +210,11 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 	}
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); w.probeLoop(ctx) }()
+	probe := w.probeLoop
+	if d.cfg.Mode == ModeMHA {
+		probe = w.mhaProbeLoop
+	}
+	go func() { defer wg.Done(); probe(ctx) }()
 	go func() { defer wg.Done(); w.replicaLoop(ctx) }()
 	go func() { defer wg.Done(); d.publishLoop(ctx) }()
 	go func() {
@@ -212,7 +223,7 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 		close(done)
 	}()
 	d.log.Info("watching master", "app", app.Name, "master", master.String(),
-		"ping_type", pingType(app), "ping_interval", pingInterval(app), "window", w.window)
+		"ping_type", pingType(app), "ping_interval", pingInterval(app), "window", w.window, "mode", d.cfg.Mode)
 }
 
 // Stop ends the current watch and waits for its goroutines.

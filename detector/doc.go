@@ -39,6 +39,15 @@
 // sends the newest observation. Observation.Detail is an error text and never
 // contains a password.
 //
+// Config.Mode ModeMHA ("mha", mhanode --detection mha) swaps the probe
+// loop for MHA's cadence, the chaos benchmark's baseline and not for
+// production (mha.go, copied from MHA::HealthCheck): no sentinel and no
+// immediate reconnect, one ping_type ping (or connect) every
+// ping_interval, each failing when it errors or takes longer than
+// ping_interval, and "unreachable" observed only at the 4th failure in a
+// row. Everything else (replica sampling, publishing, Evaluate) is the same
+// in both modes.
+//
 // Replicas are sampled in parallel (SHOW ALL SLAVES STATUS on MariaDB,
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS), every
 // min(ping_interval, 1s) and every RetryInterval while the master looks

@@ -29,6 +29,7 @@ type Options struct {
 	OutDir       string   // report.json, report.txt, timeline.html (default out/jepsen)
 	Managers     int      // default 3
 	PingInterval int      // seconds, default 1
+	Detection    string   // mhanode --detection: "" (fast) or "mha" (MHA's cadence, the benchmark baseline)
 	KeepDirs     bool     // keep every round's directory, not only failed ones
 	MhanodeBin   string   // default: built from this module
 	Writers      int      // default 3
@@ -236,7 +237,7 @@ func NewCampaign(ctx context.Context, o Options) (*Campaign, error) {
 	k := envCounter.Add(1) % 10
 	prefix := fmt.Sprintf("%s%d%d-", NamePrefixRoot, os.Getpid()%1000, k)
 	env, err := NewEnv(ctx, EnvOptions{Dir: o.Dir, Managers: o.Managers, MhanodeBin: o.MhanodeBin,
-		PingInterval: o.PingInterval, ConnectTimeout: 1, Prefix: prefix,
+		PingInterval: o.PingInterval, ConnectTimeout: 1, Detection: o.Detection, Prefix: prefix,
 		Subnet: freeSubnet(os.Getpid() % 250), Log: o.Log})
 	if err != nil {
 		env.Close()

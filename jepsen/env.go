@@ -33,6 +33,7 @@ type EnvOptions struct {
 	// detection window is 2*PingInterval+ConnectTimeout.
 	PingInterval   int
 	ConnectTimeout int
+	Detection      string // mhanode --detection ("" leaves mhanode's default, fast)
 	Prefix         string // namespace/link prefix, unique on the machine
 	Subnet         int    // third octet of 10.213.x.0/24
 	Log            io.Writer
@@ -308,6 +309,9 @@ func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
 		m.args = []string{"--id", m.ID, "--data-dir", m.DataDir, "--raft-addr", m.RaftAddr(),
 			"--http-addr", m.APIAddr(), "--peers", strings.Join(peers, ","), "--conf", e.app,
 			"--token-file", e.tokenFile, "--log-level", "info"}
+		if e.Opts.Detection != "" {
+			m.args = append(m.args, "--detection", e.Opts.Detection)
+		}
 		if err := e.StartManager(m); err != nil {
 			return err
 		}

@@ -257,9 +257,16 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 		}
 		return &api.ActionResult{OK: true, Message: "server " + srv.Name + " added (add it to every manager's configuration file too: credentials live there)"}, nil
 	case api.ActionServerRemove:
+		name := a.Host
+		if st, ok := m.fsm.App(a.App); ok {
+			if s, ok := st.Server(a.Host); ok {
+				name = s.Name
+			}
+		}
 		if _, err := m.apply(ctx, fsm.EncodeRemoveServer(fsm.RemoveServerCmd{App: a.App, Server: a.Host})); err != nil {
 			return nil, fmt.Errorf("remove server %s from %s: %w", a.Host, a.App, err)
 		}
+		m.cfg.Metrics.ForgetServer(a.App, name)
 		return &api.ActionResult{OK: true, Message: "server " + a.Host + " removed"}, nil
 	case api.ActionSwitch, api.ActionFailover:
 		return m.runManual(ctx, a, now)

@@ -62,7 +62,7 @@ func (m *Manager) retarget(ctx context.Context) {
 		m.mu.Lock()
 		ad := m.detectors[name]
 		if ad == nil {
-			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID},
+			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode},
 				detector.PublisherFunc(m.publish), m.log.With("app", name))}
 			m.detectors[name] = ad
 			go m.forwardDetectorChanges(ctx, ad.d)

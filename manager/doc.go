@@ -33,6 +33,14 @@
 //  5. Passwords never reach a log line: loggers only ever get server names,
 //     addresses, epochs and error texts that the lower layers redact.
 //
+// Metrics (Config.Metrics, served on GET /metrics, see metrics.go): raft
+// role and term on every raft observation, every probe of the master,
+// verdicts when they change (leader), failovers when their lock is released,
+// phase durations from the journal's started to done entries, and the
+// replicas' lag from the leader's discovery (dropped on a non-leader).
+// With Config.TLSCert/TLSKey the API and the forwarding speak HTTPS and
+// the Raft transport TLS (mutual with TLSCAFile).
+//
 // Servers that were the dead master of an earlier successful failover are
 // handed to the pipelines with ignore_fail set (MHA's operator removes them
 // from app1.conf; a daemon that keeps running must not let them block the

@@ -43,9 +43,11 @@ func (j *raftJournal) Begin(ctx context.Context, phase string, detail map[string
 }
 
 func (j *raftJournal) Done(ctx context.Context, phase string, detail map[string]string) error {
-	if err := j.record(ctx, phase, fsm.PhaseDone, detail, time.Now()); err != nil {
+	done := time.Now()
+	if err := j.record(ctx, phase, fsm.PhaseDone, detail, done); err != nil {
 		return err
 	}
+	j.m.observePhaseDone(j.app, j.epoch, phase, done)
 	return j.testPause(ctx, phase)
 }
 

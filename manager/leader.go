@@ -123,6 +123,7 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			topo := topology.Discover(dctx, app)
 			cancel()
+			m.observeReplicaLag(name, topo)
 			sum := summarize(topo, &st)
 			if _, err := m.applyAsLeader(ctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && ctx.Err() == nil {
 				m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
@@ -306,9 +307,11 @@ func (m *Manager) noteVerdict(app string, master *config.Server, v detector.Verd
 	key := fmt.Sprintf("%s|%v|%v", v.Kind, v.NonReachers, v.Unknown)
 	m.mu.Lock()
 	prev := m.verdictKeys[app]
+	prevKind := m.verdicts[app]
 	m.verdictKeys[app] = key
 	m.verdicts[app] = string(v.Kind)
 	m.mu.Unlock()
+	m.countVerdict(app, prevKind, string(v.Kind))
 	if prev != key {
 		m.log.Info("verdict", "app", app, "server", master.Name, "verdict", string(v.Kind),
 			"reasons", strings.Join(v.Reasons, "; "), "epoch", epoch)
@@ -505,6 +508,7 @@ func (m *Manager) release(ctx context.Context, app *config.App, lock fsm.Lock, r
 		log.Error("release failover lock", "result", result, "error", err)
 		return
 	}
+	m.countFailover(app.Name, lock.Kind, result)
 	if result == fsm.ResultSuccess {
 		log.Warn("failover finished", "result", result, "new_master", newMaster, "summary", summary)
 	} else {

@@ -17,7 +17,9 @@ import (
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/consensus"
+	"github.com/mharaft/mharaft/detector"
 	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/metrics"
 )
 
 // Defaults of the loops.
@@ -54,6 +56,21 @@ type Config struct {
 	// APIHandler, when set, builds the public API handler mounted at "/"
 	// (default: api.NewHandler with Token and no metrics registry).
 	APIHandler func(b *Manager) http.Handler
+
+	// Metrics, when set, is updated by the loops and served on GET
+	// /metrics (build it once per process: metrics.New()).
+	Metrics *metrics.Metrics
+	// MetricsOpen serves /metrics without the token.
+	MetricsOpen bool
+	// TLSCert and TLSKey (PEM files), both set, make the API and the
+	// forwarding speak HTTPS and the Raft transport TLS; TLSCAFile is the
+	// CA that verifies the peers (and, for Raft, their client certificates).
+	TLSCert, TLSKey, TLSCAFile string
+
+	// DetectionMode is how the detectors probe the master:
+	// detector.ModeFast ("" or "fast") or detector.ModeMHA ("mha", MHA's
+	// cadence, a benchmark baseline, not for production).
+	DetectionMode string
 }
 
 // Manager is one running mhanode.
@@ -114,6 +131,11 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.httpLn = ln
 
+	tlsCfg, err := m.raftTLS()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	m.fsm = fsm.New()
 	hl := hclog.New(&hclog.LoggerOptions{
 		Name:       "mhanode",
@@ -131,6 +153,7 @@ func New(cfg Config) (*Manager, error) {
 		Datacenter: cfg.Datacenter,
 		Token:      cfg.Token,
 		Logger:     hl,
+		TLS:        tlsCfg,
 	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
 	if err != nil {
 		ln.Close()
@@ -153,6 +176,12 @@ func validate(cfg *Config) error {
 	}
 	if cfg.RaftAddr == "" || cfg.HTTPAddr == "" {
 		return errors.New("--raft-addr and --http-addr are required")
+	}
+	if _, err := detector.ParseMode(cfg.DetectionMode); err != nil {
+		return err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
 	if len(cfg.Apps) == 0 {
 		return errors.New("no application configured (--conf app1.conf)")
@@ -201,7 +230,13 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	m.httpSrv = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- m.httpSrv.Serve(m.httpLn) }()
+	go func() {
+		if m.tlsEnabled() {
+			srvErr <- m.httpSrv.ServeTLS(m.httpLn, m.cfg.TLSCert, m.cfg.TLSKey)
+			return
+		}
+		srvErr <- m.httpSrv.Serve(m.httpLn)
+	}()
 
 	m.log.Info("mhanode started", "raft_addr", m.cfg.RaftAddr, "http_addr", m.cfg.HTTPAddr,
 		"datacenter", m.cfg.Datacenter, "apps", len(m.apps), "epoch", 0)
@@ -210,6 +245,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.goLoop(ctx, m.detectLoop)
 	m.goLoop(ctx, m.evaluateLoop)
 	m.goLoop(ctx, m.discoveryLoop)
+	m.goLoop(ctx, m.raftMetricsLoop)
 
 	var err error
 	select {

@@ -6,7 +6,13 @@
 //	mhanode --id m1 --data-dir /var/lib/mhanode --raft-addr 10.0.0.1:7000 \
 //	  --http-addr 10.0.0.1:7080 --peers m1=10.0.0.1:7000,m2=10.0.0.2:7000,m3=10.0.0.3:7000 \
 //	  --conf /etc/mha/app1.conf [--conf app2.conf] [--global-conf /etc/masterha_default.cnf] \
-//	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info]
+//	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info] \
+//	  [--tls-cert node.crt --tls-key node.key --tls-ca ca.crt] [--metrics-open] \
+//	  [--detection fast|mha]
+//
+// --detection mha reproduces MHA's detection cadence (4 failed pings at
+// ping_interval) as the baseline of the chaos benchmark; it is not for
+// production.
 //
 // This command parses flags and wires package manager; the logic lives there.
 package main
@@ -24,7 +30,9 @@ import (
 
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/detector"
 	"github.com/mharaft/mharaft/manager"
+	"github.com/mharaft/mharaft/metrics"
 )
 
 // Exit codes.
@@ -59,12 +67,25 @@ func run(args []string) int {
 		logJSON    = fs.Bool("log-json", false, "log as JSON lines instead of text")
 		confs      multi
 	)
+	// TLS and metrics.
+	var (
+		tlsCert     = fs.String("tls-cert", "", "PEM certificate: serve the API over HTTPS and secure the Raft transport with TLS (with --tls-key)")
+		tlsKey      = fs.String("tls-key", "", "PEM private key of --tls-cert")
+		tlsCA       = fs.String("tls-ca", "", "PEM CA that signs every manager's certificate (verifies the peers; default: system roots)")
+		metricsOpen = fs.Bool("metrics-open", false, "serve GET /metrics without the token (for scrapers that cannot send one)")
+	)
+	detection := fs.String("detection", detector.ModeFast, "how the master is probed: fast (mharaft's detector), or mha: MHA's cadence "+
+		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
 	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "mhanode: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	if _, err := detector.ParseMode(*detection); err != nil {
+		fmt.Fprintln(os.Stderr, "mhanode: --detection:", err)
 		return exitUsage
 	}
 
@@ -107,6 +128,8 @@ func run(args []string) int {
 	m, err := manager.New(manager.Config{
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
 		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, LogLevel: *logLevel,
+		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
+		DetectionMode: *detection,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)

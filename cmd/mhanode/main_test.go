@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestParsePeers(t *testing.T) {
 	tests := []struct {
@@ -31,4 +35,50 @@ func TestParsePeers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDetectionFlag checks that --detection accepts fast and mha and that
+// any other value stops mhanode with a usage error naming the flag.
+func TestDetectionFlag(t *testing.T) {
+	tests := []struct {
+		value   string
+		wantErr bool // the --detection message is printed
+	}{
+		{"fast", false},
+		{"mha", false},
+		{"slow", true},
+		{"MHA", true},
+	}
+	for _, tc := range tests {
+		stderr := captureStderr(t, func() {
+			// No --conf: a valid mode gets past the flag and stops at the
+			// missing configuration, still with a usage error.
+			if code := run([]string{"--detection", tc.value}); code != exitUsage {
+				t.Errorf("--detection %s: exit %d, want %d", tc.value, code, exitUsage)
+			}
+		})
+		if got := strings.Contains(stderr, "--detection"); got != tc.wantErr {
+			t.Errorf("--detection %s: stderr %q, want the --detection error %v", tc.value, stderr, tc.wantErr)
+		}
+	}
+}
+
+// captureStderr runs f with os.Stderr redirected to a file and returns
+// what f wrote there.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	file, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	saved := os.Stderr
+	os.Stderr = file
+	f()
+	os.Stderr = saved
+	b, err := os.ReadFile(file.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
