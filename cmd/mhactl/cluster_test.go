@@ -301,6 +301,10 @@ func TestClusterActions(t *testing.T) {
 		{name: "server remove the master", args: []string{"server", "remove", "--app", "app1", "--host", "127.0.0.1:3306"}, code: exitUsage, err: "is the master of app1"},
 		{name: "server remove", args: []string{"server", "remove", "--app", "app1", "--host", "server3"}, code: 0,
 			want: &api.Action{Kind: api.ActionServerRemove, App: "app1", Host: "server3"}},
+		{name: "switch by server name", args: []string{"switch", "--app", "app1", "--new-master", "server2", "--yes"}, code: 0,
+			want: &api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: "server2"}},
+		{name: "switch with MHA's host and port flags", args: []string{"switch", "--app", "app1", "--new_master_host", "127.0.0.1", "--new_master_port", "3307", "--yes"}, code: 0,
+			want: &api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: "127.0.0.1:3307"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

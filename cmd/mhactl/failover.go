@@ -86,6 +86,16 @@ func hostPort(host string, port int) string {
 	return net.JoinHostPort(host, fmt.Sprint(port))
 }
 
+// clusterRef names a server for the cluster API, which takes a server's
+// name (server2) or its host:port: a bare value without --*-port is passed
+// unchanged, so `--new-master server2` works; with a port it is host:port.
+func clusterRef(host string, port int) string {
+	if port == 0 {
+		return host
+	}
+	return hostPort(host, port)
+}
+
 // signalContext is cancelled on SIGINT/SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
@@ -119,8 +129,8 @@ func newFailoverCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return runClusterAction(cmd, api.Action{Kind: api.ActionFailover, App: name, DeadMaster: dead,
-					NewMaster: hostPort(newHost, newPort), IgnoreLastFailover: ignoreLast})
+				return runClusterAction(cmd, api.Action{Kind: api.ActionFailover, App: name, DeadMaster: clusterRef(deadHost, deadPort),
+					NewMaster: clusterRef(newHost, newPort), IgnoreLastFailover: ignoreLast})
 			}
 			app, err := c.load()
 			if err != nil {
@@ -181,7 +191,7 @@ func newSwitchCmd() *cobra.Command {
 					return err
 				}
 				return runClusterAction(cmd, api.Action{Kind: api.ActionSwitch, App: name,
-					NewMaster: hostPort(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
+					NewMaster: clusterRef(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
 			}
 			app, err := c.load()
 			if err != nil {
