@@ -37,6 +37,26 @@
 //     the IO threads stopped; each is one SSH session (binlog's batched
 //     reads); logs are applied natively with binlog.Apply; per-replica work
 //     runs in parallel over one *sql.DB per server.
+//   - The dead master is fenced where it answers: after the IP hook and
+//     shutdown_script it is tried over MySQL (connect_timeout); if it
+//     answers (a paused mysqld resumed, a partition healed) it gets
+//     read_only=1, its client connections killed and FLUSH TABLES WITH
+//     READ LOCK held on a dedicated connection until the pipeline ends
+//     (fence_mode=shutdown: SHUTDOWN). A master that answers but cannot be
+//     fenced stops the failover. Then its binlog is read again from the
+//     tail's end (the "top-up", <tail>_after_fence, dropped when empty) and
+//     applied after the tail wherever the tail is; the plan carries it. A
+//     top-up that cannot be read, or a master that did not answer (paused,
+//     cut off: not fenced), is reported as PossiblyLost. A resume before
+//     the new master is active fences again and reads the top-up again (a
+//     superset of the earlier one; the gtid_binlog_pos proof skips what
+//     was applied).
+//   - Signal-less masters: every MySQL connect (dial and handshake) is
+//     bounded by connect_timeout. The dead master's SSH dial starts with
+//     the run and is bounded by ssh_connection_timeout; the IP hook waits
+//     for it only until connect_timeout after it started (then it is told
+//     --command=stop); the tail, and shutdown_script (a power-off would
+//     take the binlog away), wait for its outcome.
 //   - fence_mode=shutdown (switch): the old master is fenced, every replica
 //     reaches its final position, then it is shut down before the new
 //     master becomes writable; it cannot become a replica.

@@ -44,6 +44,7 @@ func DeadMaster(ctx context.Context, opts FailoverOptions) (*Report, error) {
 	ctx, cancel := context.WithCancel(ctx) // ends background diff generation
 	defer cancel()
 	err := r.doFailover(ctx, opts.DeadMaster)
+	r.releaseDeadFence()
 	var slaves []string
 	for _, o := range r.rep.Replicas {
 		if o.OK {
@@ -89,6 +90,10 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	// the whole run (one per host).
 	if !r.done[PhaseRecover] {
 		for _, s := range app.Servers {
+			if s == st.dead {
+				r.startDeadSSH(ctx, s)
+				continue
+			}
 			go r.opts.Recovery.Reach(ctx, s)
 		}
 	}
@@ -258,74 +263,103 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 	// and the relay diffs of the replicas behind the latest one (started
 	// in phase 1; restarted here if a position moved or on a resume).
 	r.startReads(ctx, st, st.latest, r.plan.LatestRead)
-	sshErr := r.opts.Recovery.Reach(ctx, st.dead)
-	r.plan.DeadSSH = sshErr == nil
-	if sshErr != nil {
+
+	// The hooks wait for the dead master's SSH dial only for
+	// connect_timeout after it started: an sshd that answers does so in
+	// milliseconds; one that does not is told "unreachable" to the IP hook
+	// while the dial goes on (bounded by ssh_connection_timeout) for the
+	// tail.
+	known, sshErr := r.waitDeadSSH(ctx, r.hookSSHGrace())
+	r.plan.DeadSSH = known && sshErr == nil
+	switch {
+	case !known:
+		r.logf("HealthCheck: SSH to %s has not answered within connect_timeout (%s); the IP hook is told it is unreachable, the tail still waits for it up to ssh_connection_timeout.",
+			st.dead, r.opts.connectTimeout())
+	case sshErr != nil:
 		r.logf("HealthCheck: SSH to %s is NOT reachable: %v", st.dead, sshErr)
-	} else {
+	default:
 		r.logf("HealthCheck: SSH to %s is reachable.", st.dead)
 	}
-	// Save the tail while the IP hook runs, and before shutdown_script: a
-	// power-off would take it away.
-	var tail tailOutcome
-	tailDone := make(chan struct{})
-	go func() {
-		defer close(tailDone)
-		if r.plan.DeadSSH {
-			tail = r.tailFor(ctx)
-		}
-	}()
-	hookErr := func() error {
-		if app.MasterIPFailoverScript == "" {
-			r.logf("master_ip_failover_script is not set. Skipping invalidating dead master IP address.")
-			return nil
-		}
-		res, err := r.runHook(ctx, app.MasterIPFailoverScript, FailoverStopArgs(st.dead, r.plan.DeadSSH))
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrHookFailed, err)
-		}
-		switch IPHookOutcome(res.ExitCode) {
-		case HookOK:
-			r.addf("Invalidated master IP address on %s", st.dead)
-		case HookProceed:
-			r.addf("Failed to deactivate master IP with return code 10: proceeding.")
-		default:
-			return fmt.Errorf("%w: master_ip_failover_script --command=%s exited %d: %s", ErrHookFailed,
-				map[bool]string{true: "stopssh", false: "stop"}[r.plan.DeadSSH], res.ExitCode, strings.TrimSpace(res.Output))
-		}
-		return nil
-	}()
-	<-tailDone
-	r.applyTail(tail)
+	hookErr := r.stopDeadMasterIP(ctx, st.dead, r.plan.DeadSSH)
 	if hookErr != nil {
+		r.finalTail(ctx)
 		return hookErr
 	}
+	// shutdown_script may power the host off: the tail is saved first.
+	// Without it, the fence over MySQL runs while the tail is saved.
+	poweredOff := false
 	if app.ShutdownScript != "" {
+		r.finalTail(ctx)
 		res, err := r.runHook(ctx, app.ShutdownScript, ShutdownArgs(st.dead, r.plan.DeadSSH))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrHookFailed, err)
 		}
-		outcome, reachable := ShutdownOutcome(res.ExitCode)
+		outcome, _ := ShutdownOutcome(res.ExitCode)
 		switch outcome {
 		case HookOK:
 			r.rep.addf("Power off %s.", st.dead.Hostname)
+			poweredOff = true
 		case HookProceed:
 			r.rep.addf("SSH reachable on %s. Shutting down mysqld done.", st.dead.Hostname)
 		default:
 			return fmt.Errorf("%w: shutdown_script exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
 		}
-		_ = reachable
+		if err := r.fenceDeadMaster(ctx, st.dead, poweredOff); err != nil {
+			return err
+		}
 	} else {
 		r.logf("shutdown_script is not set. Skipping explicit shutting down of the dead master.")
+		fenced := make(chan error, 1)
+		go func() { fenced <- r.fenceDeadMaster(ctx, st.dead, false) }()
+		r.finalTail(ctx)
+		if err := <-fenced; err != nil {
+			return err
+		}
 	}
-	if !r.plan.DeadSSH {
+	// The tail is final only now: read what the master wrote after it.
+	r.topUpTail(ctx, st.dead, poweredOff)
+	return nil
+}
+
+// stopDeadMasterIP runs master_ip_failover_script --command=stop|stopssh.
+func (r *run) stopDeadMasterIP(ctx context.Context, dead *config.Server, sshOK bool) error {
+	app := r.opts.App
+	if app.MasterIPFailoverScript == "" {
+		r.logf("master_ip_failover_script is not set. Skipping invalidating dead master IP address.")
+		return nil
+	}
+	res, err := r.runHook(ctx, app.MasterIPFailoverScript, FailoverStopArgs(dead, sshOK))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHookFailed, err)
+	}
+	switch IPHookOutcome(res.ExitCode) {
+	case HookOK:
+		r.addf("Invalidated master IP address on %s", dead)
+	case HookProceed:
+		r.addf("Failed to deactivate master IP with return code 10: proceeding.")
+	default:
+		return fmt.Errorf("%w: master_ip_failover_script --command=%s exited %d: %s", ErrHookFailed,
+			map[bool]string{true: "stopssh", false: "stop"}[sshOK], res.ExitCode, strings.TrimSpace(res.Output))
+	}
+	return nil
+}
+
+// finalTail waits for the dead master's SSH dial and the tail saved from
+// the final latest read position, and records them in the plan and the
+// report (Lost when SSH or the save failed).
+func (r *run) finalTail(ctx context.Context) {
+	tail := r.tailFor(ctx)
+	known, sshErr := r.waitDeadSSH(ctx, time.Time{})
+	r.plan.DeadSSH = known && sshErr == nil
+	r.applyTail(tail)
+	if !r.plan.DeadSSH && r.rep.Lost == nil {
 		why := "SSH to the dead master is unreachable"
 		if sshErr != nil {
 			why += ": " + sshErr.Error()
+			r.logf("HealthCheck: SSH to %s is NOT reachable: %v", r.plan.OldMaster, sshErr)
 		}
 		r.rep.Lost = &LostRange{From: r.plan.LatestRead, To: "unknown end of dead master's binlog", Why: why}
 	}
-	return nil
 }
 
 // identifyLatest records the latest and oldest replicas from fresh status.
@@ -393,10 +427,14 @@ func (r *run) applyTail(t tailOutcome) {
 // tailFiles returns the saved tail as a list (empty when none was saved or
 // it holds no transaction).
 func (r *run) tailFiles() []string {
-	if r.plan.TailFile == "" || r.plan.TailEnd.Compare(r.plan.TailStart) <= 0 {
-		return nil
+	var files []string
+	if r.plan.TailFile != "" && r.plan.TailEnd.Compare(r.plan.TailStart) > 0 {
+		files = append(files, r.plan.TailFile)
 	}
-	return []string{r.plan.TailFile}
+	if r.plan.TopUpFile != "" && r.plan.TopUpEnd.Compare(r.plan.TailEnd) > 0 {
+		files = append(files, r.plan.TopUpFile)
+	}
+	return files
 }
 
 // recoverNewMaster is phase 3: bring the new master up to the latest
@@ -410,6 +448,18 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 	if newM.writable() {
 		r.logf("%s is already writable and not a replica: recovery was completed earlier.", newM)
 		return nil
+	}
+	if r.deadFence == nil && r.opts.Resume != nil && r.opts.Resume.Completed[PhaseShutdown] {
+		// Resumed after phase 2: the earlier run's fence (its FTWRL
+		// connection) ended with it. Fence again and read the binlog
+		// after the tail again: binlogs only grow, so the new top-up
+		// holds the earlier one and what came after; applyLogs' proof
+		// from gtid_binlog_pos skips what was applied.
+		r.startDeadSSH(ctx, st.dead)
+		if err := r.fenceDeadMaster(ctx, st.dead, r.plan.DeadFence == deadPoweredOff); err != nil {
+			return err
+		}
+		r.topUpTail(ctx, st.dead, r.plan.DeadFence == deadPoweredOff)
 	}
 	if !r.plan.DeadSSH && r.plan.TailFile == "" && r.rep.Lost == nil {
 		r.rep.Lost = &LostRange{From: r.plan.LatestRead, To: "unknown end of dead master's binlog", Why: "SSH to the dead master is unreachable"}

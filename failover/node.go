@@ -58,6 +58,18 @@ func connect(ctx context.Context, s *config.Server, timeout time.Duration) (*nod
 		return nil, fmt.Errorf("open connection to %s: %w", s, err)
 	}
 	db.SetMaxIdleConns(4)
+	// Dial and handshake within timeout: a server that accepts the TCP
+	// connection but does not answer (paused, overloaded, half cut off)
+	// counts as unreachable after timeout, not after the caller's longer
+	// deadline (which bounds the state queries below).
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	conn, err := db.Conn(hctx)
+	cancel()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", s, err)
+	}
+	conn.Close() // back to the pool
 	n := &node{srv: s, db: db}
 	if err := n.refresh(ctx); err != nil {
 		db.Close()

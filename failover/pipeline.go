@@ -81,6 +81,12 @@ type run struct {
 	diffs   map[string]*diffFuture
 	tail    *tailFuture
 	mu      sync.Mutex
+
+	// Dead-master failover: its SSH dial, and its fence (held until the
+	// run ends) with the connection pool it came from.
+	deadSSH   *sshDial
+	deadFence *fence
+	deadNode  *node
 }
 
 func newRun(opts Options, kind string) *run {

@@ -37,6 +37,18 @@ type Plan struct {
 	TailEnd   Coord  `json:"tail_end,omitempty"`   // end of the dead master's binlog that was saved
 	TailGTID  string `json:"tail_gtid,omitempty"`  // last GTID in the saved tail, when known
 
+	// DeadFence is what the fence of the dead master over MySQL found and
+	// did after the IP hook and shutdown_script (see fenceDeadMaster).
+	DeadFence string `json:"dead_fence,omitempty"`
+	// The top-up: the dead master's binlog from TailEnd on, read again
+	// after the fence, applied after the tail everywhere the tail is.
+	// TopUpChecked says it was read; TopUpFile is "" when it held no
+	// transaction.
+	TopUpChecked bool   `json:"top_up_checked,omitempty"`
+	TopUpFile    string `json:"top_up_file,omitempty"`
+	TopUpEnd     Coord  `json:"top_up_end,omitempty"`
+	TopUpGTID    string `json:"top_up_gtid,omitempty"`
+
 	NewMasterPos  Coord  `json:"new_master_pos,omitempty"`  // SHOW MASTER STATUS after apply / at promotion
 	NewMasterGTID string `json:"new_master_gtid,omitempty"` // gtid_binlog_pos (MariaDB) / gtid_executed (MySQL)
 	OrigMasterPos Coord  `json:"orig_master_pos,omitempty"` // switch: the fenced old master's final position
@@ -101,22 +113,26 @@ type LostRange struct {
 // Report is the outcome of a pipeline, printed like MHA's "Failover Report"
 // and written as JSON to the manager workdir.
 type Report struct {
-	Kind      string           `json:"kind"`
-	App       string           `json:"app"`
-	OK        bool             `json:"ok"`
-	Error     string           `json:"error,omitempty"`
-	Subject   string           `json:"subject"`
-	OldMaster string           `json:"old_master"`
-	NewMaster string           `json:"new_master,omitempty"`
-	Started   time.Time        `json:"started"`
-	Finished  time.Time        `json:"finished"`
-	Total     float64          `json:"total_seconds"`
-	Phases    []PhaseTiming    `json:"phases"`
-	Lines     []string         `json:"lines"` // MHA's mail body
-	Lost      *LostRange       `json:"lost,omitempty"`
-	Replicas  []ReplicaOutcome `json:"replicas,omitempty"`
-	Hooks     []HookResult     `json:"hooks,omitempty"`
-	Applied   []AppliedLogs    `json:"applied,omitempty"`
+	Kind      string        `json:"kind"`
+	App       string        `json:"app"`
+	OK        bool          `json:"ok"`
+	Error     string        `json:"error,omitempty"`
+	Subject   string        `json:"subject"`
+	OldMaster string        `json:"old_master"`
+	NewMaster string        `json:"new_master,omitempty"`
+	Started   time.Time     `json:"started"`
+	Finished  time.Time     `json:"finished"`
+	Total     float64       `json:"total_seconds"`
+	Phases    []PhaseTiming `json:"phases"`
+	Lines     []string      `json:"lines"` // MHA's mail body
+	Lost      *LostRange    `json:"lost,omitempty"`
+	// PossiblyLost: the dead master's binlog after From could not be
+	// checked after fencing (or the master could not be fenced): it may,
+	// not must, hold writes the new master lacks.
+	PossiblyLost *LostRange       `json:"possibly_lost,omitempty"`
+	Replicas     []ReplicaOutcome `json:"replicas,omitempty"`
+	Hooks        []HookResult     `json:"hooks,omitempty"`
+	Applied      []AppliedLogs    `json:"applied,omitempty"`
 	// WritesBlocked: switch only, from the fence to the new master writable.
 	WritesBlocked     time.Duration `json:"writes_blocked_ns,omitempty"`
 	WritesBlockedSecs float64       `json:"writes_blocked_seconds,omitempty"`
@@ -141,6 +157,10 @@ func (r *Report) Print(w io.Writer) {
 	if r.Lost != nil {
 		fmt.Fprintf(w, "LOST: events of the dead master's binlog from %s to %s could not be recovered: %s\n",
 			r.Lost.From, r.Lost.To, r.Lost.Why)
+	}
+	if r.PossiblyLost != nil {
+		fmt.Fprintf(w, "POSSIBLY LOST (a possible, not certain, loss): writes of the dead master after %s: %s\n",
+			r.PossiblyLost.From, r.PossiblyLost.Why)
 	}
 	if len(r.Replicas) > 0 {
 		fmt.Fprintln(w, "\nReplicas:")

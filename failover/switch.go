@@ -28,6 +28,7 @@ type fence struct {
 	conn    *sql.Conn
 	started time.Time
 	locked  bool
+	killed  int // client connections killed
 }
 
 // Switch is the online master switch (masterha_master_switch
@@ -370,6 +371,12 @@ func skipThread(p map[string]string) bool {
 // connections, FLUSH TABLES WITH READ LOCK held on a dedicated connection
 // (MariaDB has no super_read_only and read_only does not stop SUPER users).
 func (r *run) fenceOldMaster(ctx context.Context, m *node) (*fence, error) {
+	return r.fenceNode(ctx, m, r.opts.App.FenceMode != "read_only")
+}
+
+// fenceNode sets read_only=1, kills the client connections and, with lock,
+// takes FLUSH TABLES WITH READ LOCK on the fence's own connection.
+func (r *run) fenceNode(ctx context.Context, m *node, lock bool) (*fence, error) {
 	conn, err := m.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fence %s: connect: %w", m, err)
@@ -390,7 +397,8 @@ func (r *run) fenceOldMaster(ctx context.Context, m *node) (*fence, error) {
 		return f, fmt.Errorf("fence %s: %w", m, err)
 	}
 	r.logf("Set read_only=1 on %s and killed %d application connection(s).", m, killed)
-	if r.opts.App.FenceMode == "read_only" {
+	f.killed = killed
+	if !lock {
 		r.logf("fence_mode=read_only: not locking tables on %s.", m)
 		return f, nil
 	}

@@ -1,0 +1,285 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// The dead master is fenced over MySQL, where it answers, after the IP hook
+// and shutdown_script, and its binlog is read again from the end of the
+// saved tail (the "top-up"): a master declared dead that comes back (a
+// paused mysqld resumed, a partition healed) before it is fenced can
+// acknowledge writes after the tail was saved; the top-up carries them to
+// the new master and the replicas (invariant 4).
+
+// sshDial is the dial of the dead master's SSH, started with the run so
+// that it never waits on anything else, and waited for only where its
+// outcome is needed.
+type sshDial struct {
+	started time.Time
+	done    chan struct{}
+	err     error
+}
+
+// startDeadSSH starts the dial of the dead master's SSH (once per run).
+func (r *run) startDeadSSH(ctx context.Context, dead *config.Server) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deadSSH != nil {
+		return
+	}
+	d := &sshDial{started: time.Now(), done: make(chan struct{})}
+	r.deadSSH = d
+	go func() {
+		defer close(d.done)
+		d.err = r.opts.Recovery.Reach(ctx, dead)
+	}()
+}
+
+// waitDeadSSH waits for the dead master's SSH dial until it ended or until
+// `until` (zero: no limit besides ssh_connection_timeout, which bounds the
+// dial). known is false when it had not ended by then.
+func (r *run) waitDeadSSH(ctx context.Context, until time.Time) (known bool, err error) {
+	r.mu.Lock()
+	d := r.deadSSH
+	r.mu.Unlock()
+	if d == nil {
+		return false, nil
+	}
+	select {
+	case <-d.done:
+		return true, d.err // ended already (also when `until` has passed)
+	default:
+	}
+	var timer <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-d.done:
+		return true, d.err
+	case <-timer:
+		return false, nil
+	case <-ctx.Done():
+		return true, ctx.Err()
+	}
+}
+
+// hookSSHGrace is how long after the SSH dial started the hooks wait for
+// its outcome before they are told SSH is unreachable: connect_timeout,
+// the bound the run also gives the dead master over MySQL. A reachable
+// sshd answers in milliseconds; a late answer still saves the tail.
+func (r *run) hookSSHGrace() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deadSSH == nil {
+		return time.Now()
+	}
+	return r.deadSSH.started.Add(r.opts.connectTimeout())
+}
+
+// Outcomes of the MySQL fence of the dead master (Plan.DeadFence).
+const (
+	deadPoweredOff = "powered off by shutdown_script: not tried over MySQL"
+	deadRefused    = "not running (MySQL connection refused)"
+	deadNoAnswer   = "no answer over MySQL within connect_timeout: not fenced"
+)
+
+// fenceDeadMaster tries the dead master over MySQL (connect_timeout) and,
+// if it answers, fences it: read_only=1, every client connection except
+// replication threads and ours killed, and FLUSH TABLES WITH READ LOCK held
+// on a dedicated connection until the pipeline ends (whatever fence_mode
+// says, except shutdown: the top-up is final only if nothing can commit
+// after it). fence_mode=shutdown shuts it down instead. A master that
+// answers but cannot be fenced stops the failover: promoting then could
+// leave two writable masters (invariant 5).
+func (r *run) fenceDeadMaster(ctx context.Context, dead *config.Server, poweredOff bool) error {
+	if poweredOff {
+		r.plan.DeadFence = deadPoweredOff
+		return nil
+	}
+	timeout := r.opts.connectTimeout()
+	cctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	n, err := connect(cctx, dead, timeout)
+	if err != nil {
+		switch {
+		case isUnreachable(err) && strings.Contains(err.Error(), "connection refused"):
+			r.plan.DeadFence = deadRefused
+		case isUnreachable(err):
+			r.plan.DeadFence = deadNoAnswer
+		default:
+			return fmt.Errorf("the dead master %s answered over MySQL but could not be fenced: %w", dead, err)
+		}
+		r.logf("Fence of the dead master %s over MySQL: %s (%v).", dead, r.plan.DeadFence, err)
+		return nil
+	}
+	r.deadNode = n
+	after := "the IP hook"
+	if r.opts.App.ShutdownScript != "" {
+		after += " and shutdown_script"
+	}
+	r.addf("The dead master %s answered over MySQL after %s: fencing it.", dead, after)
+	// Bounded: a master that answered may stop answering again.
+	fctx, fcancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer fcancel()
+	f, err := r.fenceNode(fctx, n, true)
+	r.deadFence = f
+	if err != nil {
+		return fmt.Errorf("fence the dead master %s, which answered over MySQL: %w", dead, err)
+	}
+	r.plan.DeadFence = fmt.Sprintf("fenced: read_only=1, %d client connection(s) killed, FLUSH TABLES WITH READ LOCK held until the failover ends", f.killed)
+	if r.opts.App.FenceMode == "shutdown" {
+		if err := r.shutdownDead(ctx, n, f); err != nil {
+			return err
+		}
+		r.plan.DeadFence = fmt.Sprintf("fenced and shut down (fence_mode=shutdown): read_only=1, %d client connection(s) killed, SHUTDOWN", f.killed)
+	}
+	r.addf("%s: the dead master was %s.", dead, r.plan.DeadFence)
+	return nil
+}
+
+// shutdownDead is fence_mode=shutdown for the dead master: SHUTDOWN on the
+// fence connection (after UNLOCK TABLES), then a check that it no longer
+// answers.
+func (r *run) shutdownDead(ctx context.Context, n *node, f *fence) error {
+	if f.locked {
+		if _, err := f.conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+			return fmt.Errorf("shut down the dead master %s: UNLOCK TABLES: %w", n, err)
+		}
+		f.locked = false
+	}
+	if _, err := f.conn.ExecContext(ctx, "SHUTDOWN"); err != nil && !isUnreachable(err) {
+		return fmt.Errorf("shut down the dead master %s (fence_mode=shutdown): %w", n, err)
+	}
+	f.conn.Close()
+	f.conn = nil
+	deadline := time.Now().Add(r.opts.waitTimeout())
+	for {
+		pctx, cancel := context.WithTimeout(ctx, r.opts.connectTimeout())
+		err := n.db.PingContext(pctx)
+		cancel()
+		if err != nil && isUnreachable(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("shut down the dead master %s (fence_mode=shutdown): it still answers after %s", n, r.opts.waitTimeout())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// releaseDeadFence ends the dead master's fence when the pipeline ends: the
+// FTWRL goes, read_only=1 stays.
+func (r *run) releaseDeadFence() {
+	r.releaseFence(r.deadFence)
+	r.deadFence = nil
+	r.deadNode.close()
+	r.deadNode = nil
+}
+
+// topUpName is the top-up's file: the tail's name with _after_fence.
+func topUpName(tailFile string) string { return tailFile + "_after_fence" }
+
+// topUpTail reads the dead master's binlog again from the end of the saved
+// tail (across rotations, via the index) after the fence. A top-up without
+// transactions is dropped. When it cannot be read, or the master could not
+// be fenced, the report says writes after the tail's end are possibly
+// lost. The read is bounded by ssh_connection_timeout (connect_timeout
+// after shutdown_script reported a power-off: the host is most likely
+// gone).
+func (r *run) topUpTail(ctx context.Context, dead *config.Server, poweredOff bool) {
+	if r.plan.TailFile == "" || r.plan.TailEnd.File == "" {
+		return // no tail: what was lost is reported as Lost
+	}
+	from := r.plan.TailEnd
+	// A resumed run may hold an earlier top-up, possibly applied in part
+	// already: it is kept if this read fails.
+	prevFile, prevEnd, prevGTID := r.plan.TopUpFile, r.plan.TopUpEnd, r.plan.TopUpGTID
+	if prevFile != "" {
+		if _, err := os.Stat(prevFile); err != nil {
+			prevFile = ""
+		}
+	}
+	bound := dead.SSHConnectTimeout
+	if bound <= 0 {
+		bound = 5 * time.Second
+	}
+	if poweredOff {
+		bound = r.opts.connectTimeout()
+	}
+	out := topUpName(r.plan.TailFile)
+	part := out + ".part"
+	t0 := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	type result struct {
+		res TailResult
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		res, err := r.opts.Recovery.SaveTail(tctx, dead, dead.MasterBinlogDir, from, part)
+		ch <- result{res, err}
+	}()
+	var got result
+	select {
+	case got = <-ch:
+	case <-tctx.Done():
+		// An SSH session to a host that vanished may not see the
+		// context; the run's Close ends it.
+		got.err = fmt.Errorf("read the binlog of %s after %s: %w", dead, bound, tctx.Err())
+	}
+	if got.err == nil {
+		got.err = os.Rename(part, out)
+	}
+	if got.err != nil {
+		os.Remove(part)
+		r.plan.TopUpChecked = false
+		if prevFile != "" {
+			r.plan.TopUpFile, r.plan.TopUpEnd, r.plan.TopUpGTID = prevFile, prevEnd, prevGTID
+			from = prevEnd
+		} else {
+			r.plan.TopUpFile, r.plan.TopUpEnd, r.plan.TopUpGTID = "", Coord{}, ""
+		}
+		why := fmt.Sprintf("they could not be checked after fencing: reading the dead master's binlog again failed: %v", got.err)
+		if poweredOff {
+			why = "shutdown_script powered the host off; " + why
+		}
+		r.rep.PossiblyLost = &LostRange{From: from, To: "unknown end of dead master's binlog", Why: why}
+		r.addf("Writes of the dead master after %s could not be checked after fencing: %v", from, got.err)
+		return
+	}
+	res := got.res
+	r.plan.TopUpChecked = true
+	r.plan.TopUpEnd = res.End
+	if res.Incomplete != "" {
+		r.addf("Dead master's binlog after fencing ended with an incomplete transaction, not applied: %s", res.Incomplete)
+	}
+	r.plan.TopUpFile, r.plan.TopUpGTID = "", ""
+	if res.Transactions == 0 {
+		os.Remove(out)
+		r.logf("Read the dead master's binlog from %s again after fencing: no new transaction (%.3f s).", from, time.Since(t0).Seconds())
+	} else {
+		r.plan.TopUpFile, r.plan.TopUpGTID = out, res.LastGTID
+		r.addf("Saved %d transaction(s) the dead master wrote after the tail (%s to %s), read after fencing, into %s.",
+			res.Transactions, from, res.End, out)
+	}
+	if r.plan.DeadFence == deadNoAnswer && r.rep.PossiblyLost == nil {
+		r.rep.PossiblyLost = &LostRange{From: res.End, To: "unknown",
+			Why: "the dead master did not answer over MySQL within connect_timeout (paused or cut off), so it was not fenced: " +
+				"transactions it had received may still commit if it resumes, and the new master would lack them; " +
+				"only master_ip_failover_script and shutdown_script keep its clients away"}
+	}
+}
