@@ -145,6 +145,20 @@ func TestCheckStatusHealthy(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, a.Master) {
 		t.Fatalf("check-status: %s\nwant exit 0 and %q...%s", r, want, a.Master)
 	}
+	// A follower shows the verdict the leader stored with its topology
+	// summary, so check-status asked of a follower alone answers too.
+	_, fi := leader(t)
+	deadline := time.Now().Add(25 * time.Second)
+	for {
+		r = mhactl(t, mc.Nodes[fi].HTTPAddr, "check-status", "--app", "app1")
+		if r.code == 0 && strings.HasPrefix(r.stdout, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("check-status through follower %s: %s\nwant exit 0 and %q", mc.Nodes[fi].ID, r, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestTokenRefused: without the right token mhactl exits 3 saying so, and

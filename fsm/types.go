@@ -78,6 +78,9 @@ type Topology struct {
 	Master     string         `json:"master,omitempty"` // addr of the master discovery saw
 	Servers    []ServerStatus `json:"servers"`
 	ObservedAt time.Time      `json:"observed_at"`
+	// Verdict is the leader's latest failure-detection verdict when it
+	// stored this summary, so followers can show it too.
+	Verdict string `json:"verdict,omitempty"`
 }
 
 // Observation is one manager's latest view of one server.

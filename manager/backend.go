@@ -57,9 +57,17 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 }
 
 func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
-	m.mu.Lock()
-	verdict := m.verdicts[st.Name]
-	m.mu.Unlock()
+	verdict := ""
+	if m.node.IsLeader() {
+		m.mu.Lock()
+		verdict = m.verdicts[st.Name]
+		m.mu.Unlock()
+	}
+	if verdict == "" && st.Topology != nil {
+		// Only the leader evaluates; a follower shows the verdict the
+		// leader stored with its last topology summary.
+		verdict = st.Topology.Verdict
+	}
 	a := api.AppStatus{Name: st.Name, Master: st.Master, Verdict: verdict, Paused: st.Paused}
 	topo := map[string]fsm.ServerStatus{}
 	if st.Topology != nil {

@@ -125,6 +125,9 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			cancel()
 			m.observeReplicaLag(name, topo)
 			sum := summarize(topo, &st)
+			m.mu.Lock()
+			sum.Verdict = m.verdicts[name]
+			m.mu.Unlock()
 			if _, err := m.applyAsLeader(ctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && ctx.Err() == nil {
 				m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
 			}
