@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -206,12 +207,9 @@ func (r *run) topUpTail(ctx context.Context, dead *config.Server, poweredOff boo
 	from := r.plan.TailEnd
 	// A resumed run may hold an earlier top-up, possibly applied in part
 	// already: it is kept if this read fails.
+	// Its file may be missing here (a resume on another manager host):
+	// it stays in the plan, and savedFilesFor restores it or halts.
 	prevFile, prevEnd, prevGTID := r.plan.TopUpFile, r.plan.TopUpEnd, r.plan.TopUpGTID
-	if prevFile != "" {
-		if _, err := os.Stat(prevFile); err != nil {
-			prevFile = ""
-		}
-	}
 	bound := dead.SSHConnectTimeout
 	if bound <= 0 {
 		bound = 5 * time.Second
@@ -219,7 +217,8 @@ func (r *run) topUpTail(ctx context.Context, dead *config.Server, poweredOff boo
 	if poweredOff {
 		bound = r.opts.connectTimeout()
 	}
-	out := topUpName(r.plan.TailFile)
+	// In this manager's workdir (the plan's path may be another host's).
+	out := topUpName(filepath.Join(r.opts.App.ManagerWorkdir, filepath.Base(r.plan.TailFile)))
 	part := out + ".part"
 	t0 := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, bound)

@@ -30,6 +30,18 @@
 //     proof (MySQL, log_bin off, disable_log_bin) the pipeline halts with
 //     ErrUnsafeResume. Phase 4 journals a step "<phase>: repoint <server>"
 //     around each replica's CHANGE MASTER.
+//   - A resume may run on another manager host (a new Raft leader), where
+//     the saved tail, top-up and relay diffs of the plan's manager_workdir
+//     (Plan.ManagerHost) are missing. A missing tail or top-up is found by
+//     name in this manager's workdir (an operator's copy) or saved again
+//     from the dead master from the recorded start, checked to reach the
+//     recorded end and to hold the recorded last GTID, and cut right after
+//     it; a relay diff is generated again from the latest replica. When
+//     the source is gone and the target lacks the data (gtid_binlog_pos),
+//     the run halts with ErrUnsafeResume naming the file, what it held and
+//     the operator's options (copy it into the workdir, or
+//     `touch <workdir>/<file>.accept-loss` to accept the loss, reported as
+//     Lost). Nothing is skipped silently.
 //   - Speed: one SSH connection per host for the whole run, dialled in
 //     parallel with the MySQL connections; the dead master's tail and the
 //     relay diffs (reads only) start right after phase 1 from the positions

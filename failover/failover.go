@@ -417,24 +417,12 @@ func (r *run) applyTail(t tailOutcome) {
 	}
 	res := t.res
 	r.plan.TailFile, r.plan.TailStart, r.plan.TailEnd, r.plan.TailGTID = t.file, r.plan.LatestRead, res.End, res.LastGTID
+	r.plan.ManagerHost, _ = os.Hostname()
 	r.logf("Saved dead master's binlog %s to %s into %s (%d transactions, %d bytes).", r.plan.LatestRead, res.End, t.file, res.Transactions, res.Bytes)
 	r.addf("Saved %d transaction(s) of the dead master's binlog from %s to %s over SSH.", res.Transactions, r.plan.LatestRead, res.End)
 	if res.Incomplete != "" {
 		r.addf("Dead master's binlog ended with an incomplete transaction, not applied: %s", res.Incomplete)
 	}
-}
-
-// tailFiles returns the saved tail as a list (empty when none was saved or
-// it holds no transaction).
-func (r *run) tailFiles() []string {
-	var files []string
-	if r.plan.TailFile != "" && r.plan.TailEnd.Compare(r.plan.TailStart) > 0 {
-		files = append(files, r.plan.TailFile)
-	}
-	if r.plan.TopUpFile != "" && r.plan.TopUpEnd.Compare(r.plan.TailEnd) > 0 {
-		files = append(files, r.plan.TopUpFile)
-	}
-	return files
 }
 
 // recoverNewMaster is phase 3: bring the new master up to the latest
@@ -475,7 +463,11 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 		if err := r.catchUpByGTID(ctx, newM, st.latest); err != nil {
 			return err
 		}
-		files = r.tailFiles()
+		saved, err := r.savedFilesFor(ctx, st.dead, newM)
+		if err != nil {
+			return err
+		}
+		files = saved
 	} else {
 		if err := newM.exec(ctx, newM.d.StopReplica()); err != nil {
 			return err
@@ -484,7 +476,11 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 		if err != nil {
 			return err
 		}
-		files = append(diff, r.tailFiles()...)
+		saved, err := r.savedFilesFor(ctx, st.dead, newM)
+		if err != nil {
+			return err
+		}
+		files = append(diff, saved...)
 	}
 	if err := r.applyLogs(ctx, newM, files, PhaseRecover); err != nil {
 		return err
@@ -677,7 +673,24 @@ func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node) ([]s
 			return f.files, f.err
 		}
 	}
-	return r.makeRelayDiff(ctx, n, n.readCoord(), st.latest, r.plan.LatestRead)
+	files, err := r.makeRelayDiff(ctx, n, n.readCoord(), st.latest, r.plan.LatestRead)
+	if err == nil || r.opts.Resume == nil {
+		return files, err
+	}
+	// A resume (maybe on another manager host) could not generate the
+	// diff again: an operator's copy in the workdir is used, an accepted
+	// loss is reported, otherwise it halts unless n lacks nothing.
+	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.RelayDiffName(n.srv.Hostname, n.srv.Port, r.plan.ID))
+	if _, serr := os.Stat(out); serr == nil {
+		r.logf("Relay diff for %s could not be generated again (%v): using %s found in the workdir.", n, err, out)
+		return []string{out}, nil
+	}
+	if _, serr := os.Stat(out + acceptLossSuffix); serr == nil {
+		r.addf("%s: the relay diff %s could not be generated (%v) and the operator accepted its loss (%s): not applied.",
+			n.srv, filepath.Base(out), err, out+acceptLossSuffix)
+		return nil, nil
+	}
+	return nil, r.relayDiffUnavailable(ctx, n, st.latest, err)
 }
 
 func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, latest *node, latestRead Coord) ([]string, error) {
@@ -695,7 +708,14 @@ func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, latest *no
 		return nil, fmt.Errorf("relay diff for %s: %w", n, err)
 	}
 	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, latestRead, latest)
-	ok, err := r.opts.Recovery.RelayDiff(ctx, src, from, out)
+	// Written aside and renamed: a failed generation leaves an existing
+	// file (an operator's copy, on a resume) untouched.
+	part := out + ".part"
+	ok, err := r.opts.Recovery.RelayDiff(ctx, src, from, part)
+	if err == nil && ok {
+		err = os.Rename(part, out)
+	}
+	os.Remove(part)
 	if err != nil {
 		return nil, fmt.Errorf("relay diff for %s from %s: %w", n, latest, err)
 	}
@@ -889,7 +909,11 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 			if err != nil {
 				return err
 			}
-			if err := r.applyLogs(ctx, n, append(diff, r.tailFiles()...), PhaseReplicas); err != nil {
+			saved, err := r.savedFilesFor(ctx, st.dead, n)
+			if err != nil {
+				return err
+			}
+			if err := r.applyLogs(ctx, n, append(diff, saved...), PhaseReplicas); err != nil {
 				return err
 			}
 		}

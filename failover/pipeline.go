@@ -81,6 +81,8 @@ type run struct {
 	diffs   map[string]*diffFuture
 	tail    *tailFuture
 	mu      sync.Mutex
+	// restoreMu serialises restoring missing saved files (savedFilesFor).
+	restoreMu sync.Mutex
 
 	// Dead-master failover: its SSH dial, and its fence (held until the
 	// run ends) with the connection pool it came from.

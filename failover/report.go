@@ -36,6 +36,10 @@ type Plan struct {
 	TailStart Coord  `json:"tail_start,omitempty"` // first byte saved (the latest replica's read position)
 	TailEnd   Coord  `json:"tail_end,omitempty"`   // end of the dead master's binlog that was saved
 	TailGTID  string `json:"tail_gtid,omitempty"`  // last GTID in the saved tail, when known
+	// ManagerHost is the host name of the manager that saved the tail and
+	// the top-up into its manager_workdir (a resume on another host names
+	// it when a file is missing there).
+	ManagerHost string `json:"manager_host,omitempty"`
 
 	// DeadFence is what the fence of the dead master over MySQL found and
 	// did after the IP hook and shutdown_script (see fenceDeadMaster).
