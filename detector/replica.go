@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // ReplicaView is what one replica says about its connection to the master,
@@ -322,26 +323,5 @@ func queryMaps(ctx context.Context, db *sql.DB, q string) ([]map[string]string, 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []map[string]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		m := make(map[string]string, len(cols))
-		for i, c := range cols {
-			m[c] = vals[i].String
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return dialect.ScanRows(rows)
 }

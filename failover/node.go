@@ -146,28 +146,11 @@ func (n *node) queryRows(ctx context.Context, q string, args ...any) ([]map[stri
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", q, n, err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
+	out, err := dialect.ScanRows(rows)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s on %s: %w", q, n, err)
 	}
-	var out []map[string]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("%s on %s: %w", q, n, err)
-		}
-		m := make(map[string]string, len(cols))
-		for i, c := range cols {
-			m[c] = vals[i].String
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // exec runs statements in order on one connection. Statements holding a

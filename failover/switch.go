@@ -419,28 +419,17 @@ func killConnections(ctx context.Context, conn *sql.Conn, myID int64) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	threads, err := dialect.ScanRows(rows)
+	if err != nil {
+		return 0, err
+	}
 	var ids []string
-	cols, _ := rows.Columns()
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		p := map[string]string{}
-		for i, c := range cols {
-			p[c] = vals[i].String
-		}
+	for _, p := range threads {
 		if p["Id"] == fmt.Sprint(myID) || skipThread(p) {
 			continue
 		}
 		ids = append(ids, p["Id"])
 	}
-	rows.Close()
 	n := 0
 	for _, id := range ids {
 		if _, err := conn.ExecContext(ctx, "KILL "+id); err == nil {

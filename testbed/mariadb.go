@@ -17,6 +17,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the driver every helper uses
+
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // Passwords of the users the test bed creates on every server.
@@ -277,28 +279,7 @@ func (s *Server) QueryRows(ctx context.Context, q string, args ...any) ([]map[st
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: %w", q, s.Name(), err)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []map[string]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		m := make(map[string]string, len(cols))
-		for i, c := range cols {
-			m[c] = vals[i].String
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return dialect.ScanRows(rows)
 }
 
 // QueryString returns the first column of the first row of q.
