@@ -124,8 +124,13 @@ func TestKill9(t *testing.T) {
 		return Evaluate(Input{Master: "server1", Managers: managers("m1", "m2", "m3"), Observations: st.all(),
 			Now: time.Now(), Window: DefaultWindow(app)}).Kind == Healthy && len(st.all()) == 3
 	})
-	// Let the sentinels settle into SELECT SLEEP.
-	time.Sleep(200 * time.Millisecond)
+	// Wait until the three sentinels are blocked in SELECT SLEEP, so the
+	// kill is noticed through them and not through a later probe.
+	waitFor(t, "three sentinels in SELECT SLEEP", 10*time.Second, func() bool {
+		n, err := c.Master().QueryString(context.Background(),
+			"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP%'")
+		return err == nil && n == "3"
+	})
 
 	start := time.Now()
 	if err := c.Master().Kill9(); err != nil {
