@@ -97,12 +97,28 @@ func readContext() (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel(); stop() }
 }
 
+// readStatus asks the cluster for its status, bounded by --timeout. A
+// client that cannot be built comes back as an *exitError with its code.
+func readStatus() (*api.Status, error) {
+	c, err := newClusterClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := readContext()
+	defer cancel()
+	return c.Status(ctx)
+}
+
 // apiCode gives err the exit code EXIT_CODES.md documents. fallback is for
 // errors without an HTTP answer that still reached a node (a read timing
 // out, a connection lost during an action).
 func apiCode(err error, fallback int) error {
 	if err == nil {
 		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err // already carries its code (a bad flag, an unreadable token file)
 	}
 	var ae *api.Error
 	switch {
@@ -126,13 +142,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the managers (Raft role, term, last contact) and each application's replication tree, lock and journal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClusterClient()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := readContext()
-			defer cancel()
-			st, err := c.Status(ctx)
+			st, err := readStatus()
 			if err != nil {
 				return apiCode(err, exitInternal)
 			}
@@ -214,13 +224,7 @@ func newMembersListCmd() *cobra.Command {
 		Short: "List the managers with their Raft role, voter flag, liveness and last contact",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClusterClient()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := readContext()
-			defer cancel()
-			st, err := c.Status(ctx)
+			st, err := readStatus()
 			if err != nil {
 				return apiCode(err, exitInternal)
 			}
@@ -514,16 +518,13 @@ func newCheckStatusCmd() *cobra.Command {
 		Short: "Exit 0 when the application is monitored and healthy, else masterha_check_status's codes (EXIT_CODES.md)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClusterClient()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := readContext()
-			defer cancel()
 			var h appHealth
-			st, err := c.Status(ctx)
+			st, err := readStatus()
+			var ee *exitError
 			var ae *api.Error
 			switch {
+			case errors.As(err, &ee):
+				return err
 			case errors.Is(err, api.ErrUnreachable):
 				h = appHealth{App: app, Code: stNotRunning, Status: "NOT_RUNNING", Detail: err.Error()}
 			case errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden):
