@@ -311,13 +311,9 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 		}
 		newMaster = fsmAddr(&st, s.Name)
 	}
-	m.mu.Lock()
-	if m.running[a.App] {
-		m.mu.Unlock()
+	if !m.claim(a.App) {
 		return nil, fmt.Errorf("%s of %s: a pipeline is already running: %w", a.Kind, a.App, fsm.ErrLockHeld)
 	}
-	m.running[a.App] = true
-	m.mu.Unlock()
 	defer m.setRunning(a.App, false)
 	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
 		App: a.App, Holder: m.cfg.ID, Kind: kind, OldMaster: old, NewMaster: newMaster,

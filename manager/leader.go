@@ -268,18 +268,32 @@ func (m *Manager) evaluateApp(ctx context.Context, name string) {
 		m.noteRefusal(name, master, why, st.LastEpoch)
 		return
 	}
-	m.mu.Lock()
-	if m.running[name] {
-		m.mu.Unlock()
+	if !m.claim(name) {
 		return
 	}
-	m.running[name] = true
-	m.mu.Unlock()
+	m.runClaimed(name, func() { m.autoFailover(ctx, app, st, master, v, now) })
+}
+
+// claim marks app as having a pipeline running on this node; it is false
+// when one already runs. setRunning(app, false) releases it.
+func (m *Manager) claim(app string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running[app] {
+		return false
+	}
+	m.running[app] = true
+	return true
+}
+
+// runClaimed runs fn in the background for an app taken with claim and
+// releases the claim when fn returns.
+func (m *Manager) runClaimed(app string, fn func()) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		defer m.setRunning(name, false)
-		m.autoFailover(ctx, app, st, master, v, now)
+		defer m.setRunning(app, false)
+		fn()
 	}()
 }
 
@@ -387,19 +401,10 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 		if !ok || st.Lock == nil || st.Lock.Halted {
 			continue
 		}
-		m.mu.Lock()
-		if m.running[name] {
-			m.mu.Unlock()
+		if !m.claim(name) {
 			continue
 		}
-		m.running[name] = true
-		m.mu.Unlock()
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			defer m.setRunning(name, false)
-			m.resume(ctx, app, st)
-		}()
+		m.runClaimed(name, func() { m.resume(ctx, app, st) })
 	}
 }
 
