@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // Publisher shares an observation with the other managers. The daemon wires
@@ -540,13 +541,8 @@ func (w *watch) replicaLoop(ctx context.Context) {
 // openDB returns a database handle for s with the configured user; it does
 // not connect. The driver's own logging is off: we report errors ourselves.
 func openDB(s *config.Server, timeout time.Duration) (*sql.DB, error) {
-	mc := mysql.NewConfig()
-	mc.User = s.User
-	mc.Passwd = s.Password
-	mc.Net = "tcp"
-	mc.Addr = s.Addr()
+	mc := dialect.DriverConfig(s)
 	mc.Timeout = timeout
-	mc.InterpolateParams = true
 	mc.Logger = &mysql.NopLogger{}
 	c, err := mysql.NewConnector(mc)
 	if err != nil {

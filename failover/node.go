@@ -37,14 +37,10 @@ func (n *node) String() string { return n.srv.String() }
 
 // dsn builds a go-sql-driver DSN for the server's manager user.
 func dsn(s *config.Server, timeout time.Duration) string {
-	c := mysql.NewConfig()
-	c.User, c.Passwd = s.User, s.Password
-	c.Net, c.Addr = "tcp", s.Addr()
+	c := dialect.DriverConfig(s)
 	c.Timeout = timeout
 	c.ReadTimeout = 10 * time.Minute // applying logs or waiting may take long; contexts cut it short
 	c.WriteTimeout = time.Minute
-	c.InterpolateParams = true
-	c.MultiStatements = false
 	return c.FormatDSN()
 }
 

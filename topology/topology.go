@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
@@ -195,15 +195,10 @@ func DiscoverWith(ctx context.Context, app *config.App, opts Options) *Topology 
 // DSN returns the go-sql-driver DSN for the manager user on srv. It holds the
 // password: never log it.
 func DSN(srv *config.Server, connectTimeout, rwTimeout time.Duration) string {
-	c := mysql.NewConfig()
-	c.User = srv.User
-	c.Passwd = srv.Password
-	c.Net = "tcp"
-	c.Addr = srv.Addr()
+	c := dialect.DriverConfig(srv)
 	c.Timeout = connectTimeout
 	c.ReadTimeout = rwTimeout
 	c.WriteTimeout = rwTimeout
-	c.InterpolateParams = true
 	return c.FormatDSN()
 }
 
