@@ -21,12 +21,9 @@ import (
 // the master, and a failing transaction must stop Apply exactly there (the
 // batch already sent behind it must not run).
 func TestApplyPipelinedBatches(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
-		t.Skip("mariadbd not installed")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	c, startFile, startPos := applyFixture(t, ctx, "CREATE TABLE test.a (id INT PRIMARY KEY, pad VARCHAR(255))")
 	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
 	must := func(err error) {
 		t.Helper()
@@ -34,20 +31,11 @@ func TestApplyPipelinedBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
-		"CREATE TABLE test.a (id INT PRIMARY KEY, pad VARCHAR(255))"))
-	must(c.WaitCaughtUp(ctx, 20*time.Second))
-	must(ok.Exec(ctx, "STOP SLAVE"))
-	must(bad.Exec(ctx, "STOP SLAVE"))
-	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
-	if err != nil || len(st) == 0 {
-		t.Fatalf("show master status: %v", err)
-	}
-	startPos, _ := strconv.ParseInt(st[0]["Position"], 10, 64)
 
 	// 40 transactions of 50 rows (ids i*1000 ...), then one of 3000 rows.
 	const txs, rowsPerTx, failAt = 40, 50, 25
 	var gtidBeforeFail string
+	var err error
 	for i := 1; i <= txs; i++ {
 		must(m.Exec(ctx, "INSERT INTO test.a SELECT "+strconv.Itoa(i*1000)+"+seq, REPEAT('x', 200) FROM test.seq_0_to_"+strconv.Itoa(rowsPerTx-1)))
 		if i == failAt-1 {
@@ -60,7 +48,7 @@ func TestApplyPipelinedBatches(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "saved.binlog")
 	f, err := os.Create(saved)
 	must(err)
-	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", st[0]["File"], uint64(startPos), f)
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, uint64(startPos), f)
 	f.Close()
 	must(err)
 	if sres.Transactions != txs+1 {
@@ -137,12 +125,9 @@ func TestApplyPipelinedBatches(t *testing.T) {
 // literals): a failing one in the middle of a batch must stop Apply
 // exactly there.
 func TestApplyFragments(t *testing.T) {
-	if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
-		t.Skip("mariadbd not installed")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	c, startFile, startPos := applyFixture(t, ctx, "CREATE TABLE test.big (id INT PRIMARY KEY, b LONGBLOB)")
 	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
 	must := func(err error) {
 		t.Helper()
@@ -150,20 +135,11 @@ func TestApplyFragments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
-		"CREATE TABLE test.big (id INT PRIMARY KEY, b LONGBLOB)"))
-	must(c.WaitCaughtUp(ctx, 20*time.Second))
-	must(ok.Exec(ctx, "STOP SLAVE"))
-	must(bad.Exec(ctx, "STOP SLAVE"))
-	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
-	if err != nil || len(st) == 0 {
-		t.Fatalf("show master status: %v", err)
-	}
-	startPos, _ := strconv.ParseInt(st[0]["Position"], 10, 64)
 
 	const small, failAt = 60, 30
 	must(m.Exec(ctx, "INSERT INTO test.big VALUES (1, REPEAT('z', 2000000))"))
 	var gtidBeforeFail string
+	var err error
 	for i := 1; i <= small; i++ {
 		must(m.Exec(ctx, "INSERT INTO test.big VALUES ("+strconv.Itoa(100+i)+", REPEAT(CHAR(64+"+strconv.Itoa(i%26)+"), 15000))"))
 		if i == failAt-1 {
@@ -174,7 +150,7 @@ func TestApplyFragments(t *testing.T) {
 	saved := filepath.Join(t.TempDir(), "saved.binlog")
 	f, err := os.Create(saved)
 	must(err)
-	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", st[0]["File"], uint64(startPos), f)
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, uint64(startPos), f)
 	f.Close()
 	must(err)
 	if sres.Transactions != small+1 {
@@ -224,4 +200,34 @@ func TestApplyFragments(t *testing.T) {
 			t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
 		}
 	})
+}
+
+// applyFixture starts three servers, creates test and the table of ddl on
+// the master (replicated), then stops replication on server2 and server3,
+// the targets Apply writes to. The test's own events start at the
+// returned master binlog file and position.
+func applyFixture(t *testing.T, ctx context.Context, ddl string) (c *testbed.Cluster, startFile string, startPos int64) {
+	t.Helper()
+	c = testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	m := c.Servers[0]
+	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", ddl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.Servers[1:] {
+		if err := r.Exec(ctx, "STOP SLAVE"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
+	if err != nil || len(st) == 0 {
+		t.Fatalf("show master status: %v", err)
+	}
+	startPos, err = strconv.ParseInt(st[0]["Position"], 10, 64)
+	if err != nil {
+		t.Fatalf("SHOW MASTER STATUS position %q: %v", st[0]["Position"], err)
+	}
+	return c, st[0]["File"], startPos
 }
