@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,18 +12,6 @@ import (
 
 	"github.com/mharaft/mharaft/testbed"
 )
-
-// closedPort returns a local TCP port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
 
 // TestResumeOnAnotherManagerHost runs the walkthrough failover with a
 // journal that stops it after phase 2 (the dead master's tail saved,
@@ -101,7 +88,11 @@ func TestResumeOnAnotherManagerHost(t *testing.T) {
 			if tc.sshDown {
 				// Only the dead master's host is gone: the relay diff
 				// (file/position) still comes from server3 over SSH.
-				app2.Server(s1.Addr()).SSHPort = closedPort(t)
+				closed, err := testbed.FreePort("127.0.0.1") // nothing listens there
+				if err != nil {
+					t.Fatal(err)
+				}
+				app2.Server(s1.Addr()).SSHPort = closed
 			}
 			before := []string{gtidBinlogPos(t, ctx, s2), gtidBinlogPos(t, ctx, s3)}
 
