@@ -138,6 +138,24 @@ func (e *env) history(ctx context.Context) []api.HistoryEntry {
 	return h
 }
 
+// watchLeader reads app1 as the current leader sees it every 100 ms for d
+// and hands each reading to each: the "nothing may happen for a while"
+// checks. A failed read is retried on the next tick.
+func (e *env) watchLeader(ctx context.Context, d time.Duration, each func(a api.AppStatus)) {
+	e.t.Helper()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		li, err := e.mc.Leader(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if st, err := e.mc.NodeClient(li).Status(ctx); err == nil && len(st.Apps) > 0 {
+			each(st.Apps[0])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitHistory waits until app1 has n history entries.
 func (e *env) waitHistory(ctx context.Context, n int) []api.HistoryEntry {
 	e.t.Helper()

@@ -160,17 +160,7 @@ func TestOneManagerCutOffNoFailover(t *testing.T) {
 	// never a lock, never a history entry; the leader's verdict shows it
 	// counted m3's observation.
 	sawUnreachable := false
-	end := time.Now().Add(12 * time.Second)
-	for time.Now().Before(end) {
-		li, err := e.mc.Leader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := e.mc.NodeClient(li).Status(ctx)
-		if err != nil {
-			continue
-		}
-		a := st.Apps[0]
+	e.watchLeader(ctx, 12*time.Second, func(a api.AppStatus) {
 		if a.Lock != nil || len(a.Journal) > 0 {
 			t.Fatalf("failover lock taken while only one manager is cut off: lock %+v journal %+v", a.Lock, a.Journal)
 		}
@@ -180,8 +170,7 @@ func TestOneManagerCutOffNoFailover(t *testing.T) {
 		if a.Verdict != "Healthy" && a.Verdict != "UnreachableMaster" {
 			t.Fatalf("verdict %q with one manager cut off", a.Verdict)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	})
 	if h := e.history(ctx); len(h) != 0 {
 		t.Fatalf("history %+v, want none", h)
 	}
@@ -299,25 +288,14 @@ func TestSecondDeathNeedsAck(t *testing.T) {
 	// Detected (the verdict says the master is dead) but refused: no lock,
 	// no new history entry, for well over the detection window.
 	sawDead := false
-	end := time.Now().Add(8 * time.Second)
-	for time.Now().Before(end) {
-		li, err := e.mc.Leader(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := e.mc.NodeClient(li).Status(ctx)
-		if err != nil {
-			continue
-		}
-		a := st.Apps[0]
+	e.watchLeader(ctx, 8*time.Second, func(a api.AppStatus) {
 		if a.Lock != nil {
 			t.Fatalf("lock taken within last_failover_minute without ack: %+v", a.Lock)
 		}
 		if strings.HasPrefix(a.Verdict, "DeadMaster") {
 			sawDead = true
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	})
 	if !sawDead {
 		t.Fatal("the second master death was never detected")
 	}
