@@ -158,6 +158,34 @@ func (c *Client) Host() string { return c.cfg.User + "@" + c.cfg.Addr() }
 // Close closes the connection.
 func (c *Client) Close() error { return c.c.Close() }
 
+// session opens a session within ctx. Opening one is a round trip on the
+// connection: to a host that stopped answering (cut off, powered off) it
+// would block forever, so when ctx ends first the connection is closed,
+// which also ends every other session on it, and the client is useless.
+func (c *Client) session(ctx context.Context) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := c.c.NewSession()
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+		c.c.Close()
+		go func() {
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
 // Run runs cmd with sh on the host and returns its standard output. A
 // non-zero exit is an error carrying the exit status and standard error.
 func (c *Client) Run(ctx context.Context, cmd string) ([]byte, error) {
@@ -170,7 +198,7 @@ func (c *Client) Run(ctx context.Context, cmd string) ([]byte, error) {
 
 // stream runs cmd and copies its standard output to w.
 func (c *Client) stream(ctx context.Context, cmd string, w io.Writer) error {
-	sess, err := c.c.NewSession()
+	sess, err := c.session(ctx)
 	if err != nil {
 		return fmt.Errorf("ssh session to %s: %w", c.Host(), err)
 	}
@@ -234,7 +262,7 @@ func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
 
 // WriteFile writes data to path (creating parent directories) with mode.
 func (c *Client) WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode) error {
-	sess, err := c.c.NewSession()
+	sess, err := c.session(ctx)
 	if err != nil {
 		return fmt.Errorf("ssh session to %s: %w", c.Host(), err)
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,3 +142,97 @@ func TestQuote(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// blackholeProxy forwards TCP to target until cut, then holds its
+// connections open and forwards nothing: a host that stopped answering.
+type blackholeProxy struct {
+	ln  net.Listener
+	mu  sync.Mutex
+	cut bool
+}
+
+func newBlackholeProxy(t *testing.T, target string) *blackholeProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blackholeProxy{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			t.Cleanup(func() { in.Close(); out.Close() })
+			go p.pipe(in, out)
+			go p.pipe(out, in)
+		}
+	}()
+	return p
+}
+
+func (p *blackholeProxy) pipe(from, to net.Conn) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		cut := p.cut
+		p.mu.Unlock()
+		if !cut {
+			to.Write(buf[:n])
+		}
+	}
+}
+
+func (p *blackholeProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// TestHostStopsAnswering: once a connected host stops answering, a command
+// returns when its context ends instead of hanging on the session's open.
+func TestHostStopsAnswering(t *testing.T) {
+	d := startSSHD(t)
+	p := newBlackholeProxy(t, d.Addr())
+	cfg := cfgFor(d)
+	cfg.Port = p.port()
+	// The known_hosts entry names [host]:port: pin the proxy's port to d's key.
+	cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	line := "[" + d.Host + "]:" + itoa(cfg.Port) + " " + d.HostKeyPub + "\n"
+	if err := os.WriteFile(cfg.KnownHostsFile, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Run(context.Background(), "true"); err != nil {
+		t.Fatalf("run through the proxy before the cut: %v", err)
+	}
+	p.mu.Lock()
+	p.cut = true
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, "true")
+		done <- err
+	}()
+	select {
+	case err = <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("run after the host stopped answering: err = %v, want the context's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run after the host stopped answering still blocked 5 s later: it ignored its 300 ms context")
+	}
+}
