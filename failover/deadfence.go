@@ -223,21 +223,14 @@ func (r *run) topUpTail(ctx context.Context, dead *config.Server, poweredOff boo
 	t0 := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	type result struct {
+	// remote honours the context also against a host that stopped
+	// answering, so bound is a real bound.
+	var got struct {
 		res TailResult
 		err error
 	}
-	ch := make(chan result, 1)
-	go func() {
-		res, err := r.opts.Recovery.SaveTail(tctx, dead, dead.MasterBinlogDir, from, part)
-		ch <- result{res, err}
-	}()
-	var got result
-	select {
-	case got = <-ch:
-	case <-tctx.Done():
-		// An SSH session to a host that vanished may not see the
-		// context; the run's Close ends it.
+	got.res, got.err = r.opts.Recovery.SaveTail(tctx, dead, dead.MasterBinlogDir, from, part)
+	if got.err != nil && tctx.Err() != nil {
 		got.err = fmt.Errorf("read the binlog of %s after %s: %w", dead, bound, tctx.Err())
 	}
 	if got.err == nil {
