@@ -24,8 +24,35 @@ type Target struct {
 	Password string // never logged
 }
 
+// ApplyMethod is how Apply hands the events to the target (see doc.go).
+type ApplyMethod string
+
+const (
+	// MethodAuto uses the target's replication threads when the target
+	// allows it and the events are at least ReplicationMinBytes, else
+	// statements.
+	MethodAuto ApplyMethod = ""
+	// MethodStatements sends the events as statements over one client
+	// connection (BINLOG for row events), as mysqlbinlog | mysql would.
+	MethodStatements ApplyMethod = "statements"
+	// MethodReplication serves the events over the replication protocol
+	// from this process; the target's own IO and SQL threads apply them
+	// (MariaDB targets). Apply fails when that cannot be used.
+	MethodReplication ApplyMethod = "replication"
+)
+
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
+	// Method: MethodAuto (default), MethodStatements or MethodReplication.
+	Method ApplyMethod
+	// ReplicationMinBytes: with MethodAuto, smaller inputs are applied
+	// with statements (default 1 MiB: below that, setting up the
+	// replication connection costs more than it saves).
+	ReplicationMinBytes int64
+	// ListenAddr is where the event server listens for the target's
+	// replication connection (host:port). Default: this host's address on
+	// the connection to the target, any free port.
+	ListenAddr string
 	// DisableLogBin applies with sql_log_bin=0 (MHA's disable_log_bin).
 	DisableLogBin bool
 	// BatchBytes bounds the size of one batch: its multi-statement query
@@ -42,9 +69,13 @@ type ApplyOptions struct {
 
 // ApplyResult says exactly what was applied.
 type ApplyResult struct {
+	// Method is how the events were applied; Fallback says why
+	// MethodAuto did not use replication ("" when it did, or was not asked).
+	Method       ApplyMethod
+	Fallback     string
 	Transactions int   // committed transactions (or standalone statements)
 	Events       int   // events of those transactions
-	Statements   int   // statements the server executed successfully
+	Statements   int   // statements the server executed successfully (0 with replication)
 	Bytes        int64 // bytes of the files read
 	// LastFile and LastPos: the end of the last committed transaction.
 	LastFile string
@@ -83,6 +114,9 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
 	}
+	if opts.ReplicationMinBytes <= 0 {
+		opts.ReplicationMinBytes = 1 << 20
+	}
 	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout, func(c *client.Conn) error {
 		c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS)
 		c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
@@ -94,8 +128,26 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	if err := removeLeftover(conn); err != nil {
+		return ApplyResult{}, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
+	}
+	var fallback string
+	if opts.Method != MethodStatements {
+		res, why, err := applyReplication(ctx, conn, t, files, opts)
+		if why == "" {
+			if err != nil {
+				return res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
+			}
+			return res, nil
+		}
+		if opts.Method == MethodReplication {
+			return res, fmt.Errorf("apply binlog events to %s through replication: %s", t.Name, why)
+		}
+		fallback = why
+	}
 
 	a := &applier{conn: conn, target: t, opts: opts}
+	a.res.Method, a.res.Fallback = MethodStatements, fallback
 	if err := a.init(); err != nil {
 		return a.res, fmt.Errorf("apply binlog events to %s: %w", t.Name, err)
 	}

@@ -15,16 +15,19 @@ import (
 	"github.com/mharaft/mharaft/testbed"
 )
 
-// TestApplyPipelinedBatches applies a real binlog with tiny batches, so
-// that two batches are always in flight and a 600 KB transaction is split
-// across many batches and BINLOG statements: everything applied must equal
-// the master, and a failing transaction must stop Apply exactly there (the
-// batch already sent behind it must not run).
+// TestApplyPipelinedBatches applies a real binlog with both methods. With
+// statements, tiny batches keep two batches always in flight and split a
+// 600 KB transaction across many batches and BINLOG statements. With
+// replication, the target's own threads fetch the events from Apply's
+// event server. Everything applied must equal the master, and a failing
+// transaction must stop Apply exactly there (with statements: the batch
+// already sent behind it must not run) and be reported with its file and
+// offset.
 func TestApplyPipelinedBatches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, startFile, startPos := applyFixture(t, ctx, "CREATE TABLE test.a (id INT PRIMARY KEY, pad VARCHAR(255))")
-	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
+	c, startFile, startPos := applyFixture(t, ctx, 5, "CREATE TABLE test.a (id INT PRIMARY KEY, pad VARCHAR(255))")
+	m := c.Servers[0]
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -54,66 +57,83 @@ func TestApplyPipelinedBatches(t *testing.T) {
 	if sres.Transactions != txs+1 {
 		t.Fatalf("saved %d transactions, want %d", sres.Transactions, txs+1)
 	}
-	opts := binlog.ApplyOptions{BatchBytes: 32 << 10, BatchTransactions: 2}
 
-	t.Run("everything", func(t *testing.T) {
-		res, err := binlog.Apply(ctx, target(ok), []string{saved}, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Transactions != sres.Transactions || res.LastFile != saved {
-			t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
-		}
-		if got, want := checksum(ctx, t, ok, "test.a"), checksum(ctx, t, m, "test.a"); got != want {
-			t.Errorf("CHECKSUM TABLE test.a = %s, master has %s", got, want)
-		}
-		gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
-		if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
-			t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
-		}
-		// The batch guards and markers are session variables: nothing of
-		// them reaches the target's binlog.
-		out, err := exec.CommandContext(ctx, "mariadb-binlog", ok.BinlogBase()+".000001").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(out), "mharaft_apply") {
-			t.Errorf("the target's binlog holds the batch guard")
-		}
-		// Nor a copy of the BINLOG statements as annotations.
-		if n := strings.Count(string(out), "#Q> BINLOG"); n > 0 {
-			t.Errorf("the target's binlog holds %d BINLOG statements as annotations", n)
-		}
-	})
+	for i, tc := range []struct {
+		opts binlog.ApplyOptions
+		stmt string // how the failing statement is reported
+	}{
+		{binlog.ApplyOptions{Method: binlog.MethodStatements, BatchBytes: 32 << 10, BatchTransactions: 2}, "BINLOG '"},
+		{binlog.ApplyOptions{Method: binlog.MethodReplication}, "(a row event group"},
+	} {
+		ok, bad := c.Servers[1+2*i], c.Servers[2+2*i]
+		t.Run(string(tc.opts.Method), func(t *testing.T) {
+			t.Run("everything", func(t *testing.T) {
+				res, err := binlog.Apply(ctx, target(ok), []string{saved}, tc.opts)
+				if err != nil {
+					b, _ := os.ReadFile(ok.LogPath)
+					t.Logf("%s", b)
+					t.Fatal(err)
+				}
+				if res.Method != tc.opts.Method || res.Transactions != sres.Transactions || res.LastFile != saved {
+					t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
+				}
+				if got, want := checksum(ctx, t, ok, "test.a"), checksum(ctx, t, m, "test.a"); got != want {
+					t.Errorf("CHECKSUM TABLE test.a = %s, master has %s", got, want)
+				}
+				gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+				if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
+					t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
+				}
+				// The batch guards and markers are session variables: nothing of
+				// them reaches the target's binlog.
+				out, err := exec.CommandContext(ctx, "mariadb-binlog", ok.BinlogBase()+".000001").Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(string(out), "mharaft_apply") {
+					t.Errorf("the target's binlog holds the batch guard")
+				}
+				// Nor a copy of the BINLOG statements as annotations.
+				if n := strings.Count(string(out), "#Q> BINLOG"); n > 0 {
+					t.Errorf("the target's binlog holds %d BINLOG statements as annotations", n)
+				}
+				// Nothing is left of the replication connection.
+				if rows, err := ok.QueryRows(ctx, "SHOW ALL SLAVES STATUS"); err != nil || len(rows) != 1 {
+					t.Errorf("SHOW ALL SLAVES STATUS: %d connections (%v), want only the default one", len(rows), err)
+				}
+			})
 
-	t.Run("stops at the first failing transaction", func(t *testing.T) {
-		// Transaction failAt will hit a duplicate key.
-		must(bad.Exec(ctx, "SET sql_log_bin=0", "INSERT INTO test.a VALUES ("+strconv.Itoa(failAt*1000+7)+", 'local')", "SET sql_log_bin=1"))
-		res, err := binlog.Apply(ctx, target(bad), []string{saved}, opts)
-		var ae *binlog.ApplyError
-		if !errors.As(err, &ae) {
-			t.Fatalf("want an *ApplyError, got %v", err)
-		}
-		t.Logf("error: %v", err)
-		if ae.Server != bad.Name() || ae.File != saved || ae.Offset <= 4 || !strings.HasPrefix(ae.Statement, "BINLOG '") {
-			t.Errorf("error names %q %q %d %.40q", ae.Server, ae.File, ae.Offset, ae.Statement)
-		}
-		if res.Transactions != failAt-1 || res.LastGTID != gtidBeforeFail {
-			t.Errorf("reports %d transactions up to %q applied, want %d up to %q", res.Transactions, res.LastGTID, failAt-1, gtidBeforeFail)
-		}
-		n, err := bad.QueryString(ctx, "SELECT COUNT(*) FROM test.a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := strconv.Itoa((failAt-1)*rowsPerTx + 1); n != want {
-			t.Errorf("%s has %s rows, want %s: the transactions before the failing one and the local row", bad.Name(), n, want)
-			rows, _ := bad.QueryRows(ctx, "SELECT id DIV 1000 AS tx, COUNT(*) AS n FROM test.a GROUP BY 1")
-			t.Logf("rows per transaction: %v", rows)
-		}
-		if g, _ := bad.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gtidBeforeFail {
-			t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
-		}
-	})
+			t.Run("stops at the first failing transaction", func(t *testing.T) {
+				// Transaction failAt will hit a duplicate key.
+				must(bad.Exec(ctx, "SET sql_log_bin=0", "INSERT INTO test.a VALUES ("+strconv.Itoa(failAt*1000+7)+", 'local')", "SET sql_log_bin=1"))
+				res, err := binlog.Apply(ctx, target(bad), []string{saved}, tc.opts)
+				var ae *binlog.ApplyError
+				if !errors.As(err, &ae) {
+					t.Fatalf("want an *ApplyError, got %v", err)
+				}
+				t.Logf("error: %v", err)
+				if ae.Server != bad.Name() || ae.File != saved || ae.Offset <= 4 || !strings.HasPrefix(ae.Statement, tc.stmt) ||
+					!strings.Contains(err.Error(), "Duplicate entry") {
+					t.Errorf("error names %q %q %d %.40q", ae.Server, ae.File, ae.Offset, ae.Statement)
+				}
+				if res.Transactions != failAt-1 || res.LastGTID != gtidBeforeFail {
+					t.Errorf("reports %d transactions up to %q applied, want %d up to %q", res.Transactions, res.LastGTID, failAt-1, gtidBeforeFail)
+				}
+				n, err := bad.QueryString(ctx, "SELECT COUNT(*) FROM test.a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := strconv.Itoa((failAt-1)*rowsPerTx + 1); n != want {
+					t.Errorf("%s has %s rows, want %s: the transactions before the failing one and the local row", bad.Name(), n, want)
+					rows, _ := bad.QueryRows(ctx, "SELECT id DIV 1000 AS tx, COUNT(*) AS n FROM test.a GROUP BY 1")
+					t.Logf("rows per transaction: %v", rows)
+				}
+				if g, _ := bad.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gtidBeforeFail {
+					t.Errorf("gtid_binlog_pos %q, want %q", g, gtidBeforeFail)
+				}
+			})
+		})
+	}
 }
 
 // TestApplyFragments applies big BINLOG statements the way they travel on
@@ -127,7 +147,7 @@ func TestApplyPipelinedBatches(t *testing.T) {
 func TestApplyFragments(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, startFile, startPos := applyFixture(t, ctx, "CREATE TABLE test.big (id INT PRIMARY KEY, b LONGBLOB)")
+	c, startFile, startPos := applyFixture(t, ctx, 3, "CREATE TABLE test.big (id INT PRIMARY KEY, b LONGBLOB)")
 	m, ok, bad := c.Servers[0], c.Servers[1], c.Servers[2]
 	must := func(err error) {
 		t.Helper()
@@ -203,12 +223,12 @@ func TestApplyFragments(t *testing.T) {
 }
 
 // applyFixture starts three servers, creates test and the table of ddl on
-// the master (replicated), then stops replication on server2 and server3,
+// the master (replicated), then stops replication on the other servers,
 // the targets Apply writes to. The test's own events start at the
 // returned master binlog file and position.
-func applyFixture(t *testing.T, ctx context.Context, ddl string) (c *testbed.Cluster, startFile string, startPos int64) {
+func applyFixture(t *testing.T, ctx context.Context, n int, ddl string) (c *testbed.Cluster, startFile string, startPos int64) {
 	t.Helper()
-	c = testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	c = testbed.Start(t, testbed.Options{N: n, NoSSH: true})
 	m := c.Servers[0]
 	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", ddl); err != nil {
 		t.Fatal(err)
