@@ -29,14 +29,17 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	if quick {
 		target = 50 << 20
 	}
-	c, err := testbed.New(dir, testbed.Options{N: 3, NoSSH: true})
+	c, err := testbed.New(dir, testbed.Options{N: 4, NoSSH: true})
 	if c != nil {
 		defer c.Close()
 	}
 	if err != nil {
 		return nil, err
 	}
-	m, sqlReplica, applyTarget := c.Servers[0], c.Servers[1], c.Servers[2]
+	// server2: the reference (its own SQL thread); server3: Apply with
+	// the default method (replication, for this size); server4: Apply
+	// with statements.
+	m, sqlReplica, applyTarget, stmtTarget := c.Servers[0], c.Servers[1], c.Servers[2], c.Servers[3]
 	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
 		"CREATE TABLE test.b (id BIGINT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(200), n INT)",
 		"INSERT INTO test.b (pad, n) SELECT REPEAT(CHAR(65 + seq % 26), 180), seq FROM test.seq_1_to_20000"); err != nil {
@@ -50,8 +53,10 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	if err := sqlReplica.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
 		return nil, err
 	}
-	if err := applyTarget.Exec(ctx, "STOP SLAVE"); err != nil {
-		return nil, err
+	for _, s := range []*testbed.Server{applyTarget, stmtTarget} {
+		if err := s.Exec(ctx, "STOP SLAVE"); err != nil {
+			return nil, err
+		}
 	}
 	st, err := m.QueryRows(ctx, "SHOW MASTER STATUS")
 	if err != nil || len(st) == 0 {
@@ -141,12 +146,14 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	// it rather than assume it.
 	for _, v := range []string{"@@log_bin", "@@log_slave_updates", "@@sync_binlog", "@@innodb_flush_log_at_trx_commit", "@@binlog_format", "@@innodb_buffer_pool_size"} {
 		a, err1 := sqlReplica.QueryString(ctx, "SELECT "+v)
-		b, err2 := applyTarget.QueryString(ctx, "SELECT "+v)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		if a != b {
-			return nil, fmt.Errorf("%s differs: %s on %s, %s on %s", v, a, sqlReplica.Name(), b, applyTarget.Name())
+		for _, s := range []*testbed.Server{applyTarget, stmtTarget} {
+			b, err2 := s.QueryString(ctx, "SELECT "+v)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, err
+			}
+			if a != b {
+				return nil, fmt.Errorf("%s differs: %s on %s, %s on %s", v, a, sqlReplica.Name(), b, s.Name())
+			}
 		}
 	}
 
@@ -174,34 +181,47 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	if err != nil {
 		return nil, err
 	}
-	cpu0 = sampleCPU(applyTarget)
-	t0 = time.Now()
-	ares, err := binlog.Apply(ctx, binlog.Target{Name: applyTarget.Name(), Addr: applyTarget.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
-		[]string{savedPath}, binlog.ApplyOptions{})
+	amb := float64(sres.Bytes) / (1 << 20)
+	res.Add("server SQL thread apply", amb/sqlTime.Seconds(), "MB/s", sqlTime.Round(time.Millisecond).String())
+	res.Add("SQL thread: server CPU", sqlCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", sqlCPU.busiest, sqlCPU.self))
+	want, err := sqlReplica.QueryRows(ctx, "CHECKSUM TABLE test.b")
 	if err != nil {
 		return nil, err
 	}
-	applyTime := time.Since(t0)
-	applyCPU := sampleCPU(applyTarget).since(cpu0)
-	if ares.Transactions != sres.Transactions {
-		return nil, fmt.Errorf("applied %d transactions of %d", ares.Transactions, sres.Transactions)
+	for _, run := range []struct {
+		label  string
+		target *testbed.Server
+		method binlog.ApplyMethod
+		goal   string
+	}{
+		{"Apply", applyTarget, binlog.MethodAuto, "goal >= 0.8"},
+		{"Apply with statements", stmtTarget, binlog.MethodStatements, "the fallback method"},
+	} {
+		cpu0 = sampleCPU(run.target)
+		t0 = time.Now()
+		ares, err := binlog.Apply(ctx, binlog.Target{Name: run.target.Name(), Addr: run.target.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
+			[]string{savedPath}, binlog.ApplyOptions{Method: run.method})
+		if err != nil {
+			return nil, err
+		}
+		applyTime := time.Since(t0)
+		applyCPU := sampleCPU(run.target).since(cpu0)
+		if ares.Transactions != sres.Transactions {
+			return nil, fmt.Errorf("%s applied %d transactions of %d", run.label, ares.Transactions, sres.Transactions)
+		}
+		// Same events, same result: the table must match the SQL thread's.
+		got, err := run.target.QueryRows(ctx, "CHECKSUM TABLE test.b")
+		if err != nil {
+			return nil, err
+		}
+		if len(want) != 1 || len(got) != 1 || want[0]["Checksum"] != got[0]["Checksum"] {
+			return nil, fmt.Errorf("after %s, CHECKSUM TABLE test.b on %s is %v, the SQL thread made %v on %s", run.label, run.target.Name(), got, want, sqlReplica.Name())
+		}
+		res.Add(run.label, amb/applyTime.Seconds(), "MB/s", fmt.Sprintf("method %s, %v, %d transactions, %.0f events/s", ares.Method, applyTime.Round(time.Millisecond), ares.Transactions, float64(ares.Events)/applyTime.Seconds()))
+		res.Add(run.label+" vs SQL thread", sqlTime.Seconds()/applyTime.Seconds(), "x", run.goal)
+		res.Add(run.label+": server CPU", applyCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", applyCPU.busiest, applyCPU.self))
+		res.Add(run.label+" vs SQL thread, server CPU", sqlCPU.server.Seconds()/applyCPU.server.Seconds(), "x", "less than 1: the server works more than for the SQL thread alone")
 	}
-	// Same events, same result: the table must match the SQL thread's.
-	want, err1 := sqlReplica.QueryRows(ctx, "CHECKSUM TABLE test.b")
-	got, err2 := applyTarget.QueryRows(ctx, "CHECKSUM TABLE test.b")
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, err
-	}
-	if len(want) != 1 || len(got) != 1 || want[0]["Checksum"] != got[0]["Checksum"] {
-		return nil, fmt.Errorf("after Apply, CHECKSUM TABLE test.b on %s is %v, the SQL thread made %v on %s", applyTarget.Name(), got, want, sqlReplica.Name())
-	}
-	amb := float64(sres.Bytes) / (1 << 20)
-	res.Add("server SQL thread apply", amb/sqlTime.Seconds(), "MB/s", sqlTime.Round(time.Millisecond).String())
-	res.Add("Apply", amb/applyTime.Seconds(), "MB/s", fmt.Sprintf("%v, %d transactions, %.0f events/s", applyTime.Round(time.Millisecond), ares.Transactions, float64(ares.Events)/applyTime.Seconds()))
-	res.Add("Apply vs SQL thread", sqlTime.Seconds()/applyTime.Seconds(), "x", "goal >= 0.8")
-	res.Add("SQL thread: server CPU", sqlCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", sqlCPU.busiest, sqlCPU.self))
-	res.Add("Apply: server CPU", applyCPU.server.Seconds(), "s", fmt.Sprintf("busiest thread %v, this process %v", applyCPU.busiest, applyCPU.self))
-	res.Add("Apply vs SQL thread, server CPU", sqlCPU.server.Seconds()/applyCPU.server.Seconds(), "x", "less than 1: the server works more for Apply")
 	return res, nil
 }
 
@@ -210,6 +230,7 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 // and the server compete).
 type cpuSample struct {
 	threads map[string]time.Duration // mariadbd thread id -> user+system time
+	process time.Duration            // mariadbd's total, including threads that ended
 	self    time.Duration
 }
 
@@ -230,32 +251,42 @@ func sampleCPU(s *testbed.Server) cpuSample {
 	if err != nil {
 		return smp
 	}
-	taskDir := filepath.Join("/proc", strings.TrimSpace(string(pid)), "task")
+	procDir := filepath.Join("/proc", strings.TrimSpace(string(pid)))
+	smp.process, _ = statCPU(filepath.Join(procDir, "stat"))
+	taskDir := filepath.Join(procDir, "task")
 	tasks, _ := os.ReadDir(taskDir)
 	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(taskDir, t.Name(), "stat"))
-		if err != nil {
-			continue
+		if d, ok := statCPU(filepath.Join(taskDir, t.Name(), "stat")); ok {
+			smp.threads[t.Name()] = d
 		}
-		// Fields after the parenthesised command: state is field 3, utime
-		// and stime are fields 14 and 15, in clock ticks (100 per second).
-		i := strings.LastIndexByte(string(b), ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		smp.threads[t.Name()] = time.Duration(ut+st) * 10 * time.Millisecond
 	}
 	return smp
 }
 
+// statCPU reads utime+stime from a /proc stat file.
+func statCPU(path string) (time.Duration, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the parenthesised command: state is field 3, utime
+	// and stime are fields 14 and 15, in clock ticks (100 per second).
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
 func (s cpuSample) since(before cpuSample) cpuUse {
-	u := cpuUse{self: s.self - before.self}
+	// The process total counts the threads that ended in between (the
+	// replication threads of an Apply); busiest is among the live ones.
+	u := cpuUse{self: s.self - before.self, server: s.process - before.process}
 	for id, d := range s.threads {
 		d -= before.threads[id]
-		u.server += d
 		u.busiest = max(u.busiest, d)
 	}
 	return u

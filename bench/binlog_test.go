@@ -10,7 +10,7 @@ import (
 // TestBinlogSuiteQuick runs the binlog suite in quick mode (50 MB).
 func TestBinlogSuiteQuick(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts three servers and writes 50 MB")
+		t.Skip("starts four servers and writes 50 MB")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -23,7 +23,7 @@ func TestBinlogSuiteQuick(t *testing.T) {
 		got[f.Name] = f.Value
 		t.Logf("%s: %.3f %s %s", f.Name, f.Value, f.Unit, f.Note)
 	}
-	for _, name := range []string{"header scan", "full decode", "Apply", "server SQL thread apply"} {
+	for _, name := range []string{"header scan", "full decode", "Apply", "Apply with statements", "server SQL thread apply"} {
 		if got[name] <= 0 {
 			t.Errorf("%s not measured", name)
 		}
