@@ -29,7 +29,15 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	if quick {
 		target = 50 << 20
 	}
-	c, err := testbed.New(dir, testbed.Options{N: 4, NoSSH: true})
+	// Production-like InnoDB sizes: with the testbed's 32 MB buffer pool
+	// and 16 MB redo log, applying 500 MB is mostly page eviction and
+	// checkpoint flushing, whose cost varies from run to run more than
+	// the appliers differ. Each server gets 1 GB and 1 GB (24 GB here).
+	var so []testbed.ServerOptions
+	for range 4 {
+		so = append(so, testbed.ServerOptions{Extra: []string{"innodb_buffer_pool_size=1G", "innodb_log_file_size=1G"}})
+	}
+	c, err := testbed.New(dir, testbed.Options{N: 4, NoSSH: true, Servers: so})
 	if c != nil {
 		defer c.Close()
 	}

@@ -53,6 +53,10 @@ type ApplyOptions struct {
 	// replication connection (host:port). Default: this host's address on
 	// the connection to the target, any free port.
 	ListenAddr string
+	// AdvertiseAddr is the host:port the target is told to connect to,
+	// when it differs from ListenAddr (NAT, port forwarding); port 0 keeps
+	// the listening port.
+	AdvertiseAddr string
 	// DisableLogBin applies with sql_log_bin=0 (MHA's disable_log_bin).
 	DisableLogBin bool
 	// BatchBytes bounds the size of one batch: its multi-statement query

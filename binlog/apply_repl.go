@@ -65,19 +65,27 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 	}
 	defer srv.Close()
 	ad := srv.Addr()
-	host := ad.IP.String()
-	if h, _, err := net.SplitHostPort(opts.ListenAddr); err == nil && h != "" && !ad.IP.IsUnspecified() {
-		host = h
-	} else if ad.IP.IsUnspecified() {
+	host, port := ad.IP.String(), ad.Port
+	if ad.IP.IsUnspecified() {
 		host, _, _ = net.SplitHostPort(conn.LocalAddr().String())
+	}
+	if opts.AdvertiseAddr != "" {
+		h, p, err := net.SplitHostPort(opts.AdvertiseAddr)
+		if err != nil {
+			return res, "", fmt.Errorf("advertise address %q: %w (want host:port, port 0 for the listening port)", opts.AdvertiseAddr, err)
+		}
+		if n, _ := strconv.Atoi(p); n > 0 {
+			port = n
+		}
+		host = h
 	}
 
 	change := fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST=%s, MASTER_PORT=%d, MASTER_USER=%s, MASTER_PASSWORD=%s, "+
 		"MASTER_LOG_FILE='%s', MASTER_LOG_POS=4, MASTER_USE_GTID=no, MASTER_CONNECT_RETRY=1, MASTER_SSL=0",
-		ApplyConnection, quoteString(host), ad.Port, quoteString(srv.user), quoteString(srv.password), servedFile)
+		ApplyConnection, quoteString(host), port, quoteString(srv.user), quoteString(srv.password), servedFile)
 	if _, err := conn.Execute(change); err != nil {
 		// The statement holds the one-time password: not in the error.
-		return res, "", fmt.Errorf("CHANGE MASTER '%s' TO MASTER_HOST='%s', MASTER_PORT=%d, ...: %w", ApplyConnection, host, ad.Port, err)
+		return res, "", fmt.Errorf("CHANGE MASTER '%s' TO MASTER_HOST='%s', MASTER_PORT=%d, ...: %w", ApplyConnection, host, port, err)
 	}
 	cleanup := func() {
 		// STOP SLAVE waits for the SQL thread to end its transaction or
@@ -102,7 +110,7 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 		return res, "", fmt.Errorf("START SLAVE '%s': %w", ApplyConnection, err)
 	}
 
-	waitErr := waitServed(ctx, conn, st, opts.ConnectTimeout)
+	waitErr := waitServed(ctx, conn, st, min(opts.ConnectTimeout, 5*time.Second))
 	// Final state, after the threads stopped.
 	var status map[string]string
 	var statusErr error
@@ -141,7 +149,25 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 		if i := strings.Index(msg, "Query: '"); i >= 0 {
 			stmt = strings.TrimSuffix(msg[i+len("Query: '"):], "'")
 		}
-		return res, "", &ApplyError{Server: t.Name, File: files[next.file], Offset: next.start, Statement: stmt,
+		// The error names the failing event by its end in the served
+		// file: name it in the input instead.
+		file, off := files[next.file], next.start
+		const endPos = "end_log_pos "
+		if i := strings.Index(msg, servedFile+", "+endPos); i >= 0 {
+			rest := msg[i+len(servedFile)+2+len(endPos):]
+			if j := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); j != 0 {
+				if j < 0 {
+					j = len(rest)
+				}
+				if p, err := strconv.ParseUint(rest[:j], 10, 32); err == nil {
+					if f, o, ok := st.locate(uint32(p)); ok {
+						file, off = f, o
+						msg += fmt.Sprintf(" (that event is at %s:%d)", f, o)
+					}
+				}
+			}
+		}
+		return res, "", &ApplyError{Server: t.Name, File: file, Offset: off, Statement: stmt,
 			Err: fmt.Errorf("the target's SQL thread failed (error %s): %s", status["Last_SQL_Errno"], msg)}
 	}
 	if st.incomplete {
@@ -235,6 +261,26 @@ func slaveStatus(conn *client.Conn) (map[string]string, error) {
 		m[name], _ = r.GetString(0, i)
 	}
 	return m, nil
+}
+
+// RemoveLeftoverApply connects to the target and stops and removes the
+// replication connection an interrupted Apply left there (a manager that
+// died while the target applied through replication): until then its SQL
+// thread may still apply relay logs, so what the target holds is not
+// settled. Apply does it itself; a resumed failover calls it before it
+// reads what the target already holds.
+func RemoveLeftoverApply(ctx context.Context, t Target, timeout time.Duration) error {
+	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", timeout)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", t.Name, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if err := removeLeftover(conn); err != nil {
+		return fmt.Errorf("%s: %w", t.Name, err)
+	}
+	return nil
 }
 
 // removeLeftover stops and removes the replication connection an

@@ -12,7 +12,7 @@
 //	FindRelayPosition(ctx, RelayLogs, masterFile, masterPos) (RelayPos, error)
 //	WriteDiff(ctx, RelayLogs, RelayPos, io.Writer) (CopyResult, error)
 //	SaveMasterTail(ctx, fs, binlogDir, indexFile, startFile, startPos, io.Writer) (SaveResult, error)
-//	Apply(ctx, Target, files, ApplyOptions) (ApplyResult, error)
+//	Apply(ctx, Target, files, ApplyOptions) (ApplyResult, error); RemoveLeftoverApply(ctx, Target, timeout)
 //	ConcatFiles(files, out); SavedMasterBinlogName, RelayDiffName, TotalBinlogName, Timestamp
 //
 // FS is the small interface the package needs to read a DB host's files:
@@ -44,6 +44,10 @@
 //     transaction and reports exactly what was committed (transactions,
 //     last file:offset, last GTID) plus an *ApplyError (server, file,
 //     offset, statement).
+//   - Apply never leaves a replication connection of its own on the
+//     target, and never applies an event twice: it switches from
+//     replication to statements only when the replication attempt applied
+//     nothing.
 //
 // Finding (apply_diff_relay_logs --command=find): the fast path applies
 // when the position is in the master file the replica read last
@@ -55,8 +59,41 @@
 // the match is the event whose log_pos equals masterPos (the diff starts
 // right after it).
 //
-// Why Apply emits what mysqlbinlog emits, over one connection: row events
-// are sent back to the server as BINLOG '<base64>' statements (the format
+// Apply has two methods (ApplyOptions.Method); both keep the original
+// GTIDs and honour disable_log_bin, and both leave the target holding
+// exactly the events, in order.
+//
+// Replication (apply_repl.go, serve.go, serve_stream.go): Apply starts an
+// event server in this process, a minimal MySQL master (go-mysql's server
+// package for the handshake) that serves the files as ONE synthetic
+// binlog file, mharaft-apply.000001, to a one-time user with a random
+// password, and points a MariaDB named replication connection of the
+// target ("mharaft_apply", so the default connection and its settings are
+// untouched) at it with MASTER_USE_GTID=no. The target's own IO and SQL
+// threads fetch and apply the events: the server's own code path, the
+// reference the throughput goal is measured against, and everything the
+// server can replicate (LOAD DATA, XA, any column type) applies. Events
+// keep their bytes except log_pos, rewritten to positions in the served
+// file (checksums recomputed), so Exec_Master_Log_Pos maps back to a file
+// and offset of the input; MASTER_POS_WAIT says when all is applied; a
+// failing transaction stops the SQL thread, whose error becomes the
+// *ApplyError. Then STOP SLAVE and RESET SLAVE ALL remove the connection
+// and its relay logs. It needs the target to reach this host over TCP
+// (the address this host uses on its connection to the target, any port;
+// ApplyOptions.ListenAddr/AdvertiseAddr change that) and is refused,
+// before anything is applied, where the target's replication would not do
+// what statements do: a MySQL target (no named connections here; a
+// channel would do, untested without a MySQL server), replication
+// filters, slave_skip_errors, log_slave_updates that disagrees with
+// disable_log_bin, events of the target's own server_id (its IO thread
+// skips them), more than 4 GiB. MethodAuto then uses statements, and so
+// it does when the target did not fetch anything within
+// min(ConnectTimeout, 5 s) (a firewall) and for inputs under 1 MiB, where
+// setting up a connection costs more than it saves.
+//
+// Statements (apply.go, apply_batch.go), what mysqlbinlog | mysql does,
+// over one connection: row events are sent back to the server as BINLOG
+// '<base64>' statements (the format
 // description event once per file, then each group of table-map and row
 // events), so the server decodes its own events: full fidelity for every
 // column type, no row decoding or SQL generation on our side. Query events
@@ -104,7 +141,8 @@
 // annotation (binlog_annotate_row_events), a second copy of the rows:
 // Apply's session turns that off. MySQL targets get literals only.
 //
-// Not supported (Apply returns an error naming the event): MySQL 8
-// compressed transaction payload events, LOAD DATA events, XA transactions,
-// encrypted binlogs; string user variables are applied as binary strings.
+// Not supported by statements (Apply returns an error naming the event):
+// MySQL 8 compressed transaction payload events, LOAD DATA events, XA
+// transactions, encrypted binlogs (by neither method); string user
+// variables are applied as binary strings.
 package binlog

@@ -1,6 +1,7 @@
 package binlog_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -108,24 +109,34 @@ func target(s *testbed.Server) binlog.Target {
 	return binlog.Target{Name: s.Name(), Addr: s.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword}
 }
 
+// TestRecoverWalkthrough runs MHA's recovery phases on real servers: the
+// walkthrough (a few small events: Apply's default picks statements) and
+// a richer scenario applied with each method.
 func TestRecoverWalkthrough(t *testing.T) {
 	for _, gtid := range []bool{false, true} {
-		for _, rich := range []bool{false, true} {
+		for _, tc := range []struct {
+			rich   bool
+			method binlog.ApplyMethod
+		}{
+			{false, binlog.MethodAuto},
+			{true, binlog.MethodStatements},
+			{true, binlog.MethodReplication},
+		} {
 			name := "filepos"
 			if gtid {
 				name = "gtid"
 			}
-			if rich {
-				name += "/rotate-multirow-ddl"
+			if tc.rich {
+				name += "/rotate-multirow-ddl/" + string(tc.method)
 			} else {
 				name += "/walkthrough"
 			}
-			t.Run(name, func(t *testing.T) { testRecover(t, gtid, rich) })
+			t.Run(name, func(t *testing.T) { testRecover(t, gtid, tc.rich, tc.method) })
 		}
 	}
 }
 
-func testRecover(t *testing.T, gtid, rich bool) {
+func testRecover(t *testing.T, gtid, rich bool, method binlog.ApplyMethod) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := testbed.Start(t, testbed.Options{N: 3, GTID: gtid})
@@ -214,14 +225,18 @@ func testRecover(t *testing.T, gtid, rich bool) {
 	t.Logf("saved %d transactions from %v (head 0..%d), diff %d transactions", sres.Transactions, sres.Files, sres.HeadEnd, dres.Transactions)
 
 	// Phase 3.5 and 4: apply.
-	res2, err := binlog.Apply(ctx, target(s2), []string{diffPath, savedPath}, binlog.ApplyOptions{})
+	opts := binlog.ApplyOptions{Method: method}
+	res2, err := binlog.Apply(ctx, target(s2), []string{diffPath, savedPath}, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wantMethod := cmp.Or(method, binlog.MethodStatements); res2.Method != wantMethod {
+		t.Errorf("applied with %q (fallback: %s), want %q", res2.Method, res2.Fallback, wantMethod)
 	}
 	if res2.Transactions != dres.Transactions+sres.Transactions {
 		t.Errorf("server2 applied %d transactions, want %d", res2.Transactions, dres.Transactions+sres.Transactions)
 	}
-	res3, err := binlog.Apply(ctx, target(s3), []string{savedPath}, binlog.ApplyOptions{})
+	res3, err := binlog.Apply(ctx, target(s3), []string{savedPath}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +285,7 @@ func testRecover(t *testing.T, gtid, rich bool) {
 	}
 	// Applying the same events again fails on the first transaction (its
 	// rows exist): a clear error and nothing reported as applied.
-	again, err := binlog.Apply(ctx, target(s3), []string{savedPath}, binlog.ApplyOptions{})
+	again, err := binlog.Apply(ctx, target(s3), []string{savedPath}, opts)
 	var ae *binlog.ApplyError
 	if !errors.As(err, &ae) || ae.File != savedPath || ae.Offset <= 4 || ae.Server != s3.Name() || ae.Statement == "" {
 		t.Errorf("re-apply: want an *ApplyError naming server, file, offset and statement, got %v", err)

@@ -204,6 +204,38 @@ func (s *servedStream) replay(from uint32, send func(ev []byte) error) error {
 	return nil
 }
 
+// locate returns the input file and offset of the served event that ends
+// at pos (ok false if none does).
+func (s *servedStream) locate(pos uint32) (file string, off int64, ok bool) {
+	served := uint32(4 + len(s.fde))
+	for _, name := range s.files {
+		r, err := Open(name)
+		if err != nil {
+			return "", 0, false
+		}
+		r.SetHeaderOnly(true)
+		for served < pos {
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			if skipServed(ev.Type) {
+				continue
+			}
+			served += ev.EventSize
+			if served == pos {
+				r.Close()
+				return name, ev.Offset, true
+			}
+		}
+		r.Close()
+		if served >= pos {
+			break
+		}
+	}
+	return "", 0, false
+}
+
 // rewrite sets an event's log_pos and recomputes its checksum.
 func (s *servedStream) rewrite(ev []byte, logPos uint32) {
 	binary.LittleEndian.PutUint32(ev[13:], logPos)

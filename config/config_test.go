@@ -366,6 +366,7 @@ func TestWalkthrough(t *testing.T) {
 			LatestPriority:    true,
 			MasterBinlogDir:   "/data/mysql/mysql3306/data", // app overrides the global /var/lib/mysql
 			RemoteWorkdir:     "/var/log/masterha/app1",     // app overrides the global /var/tmp
+			ApplyMethod:       "auto",
 			HandleRawBinlog:   true,
 		}
 		if !reflect.DeepEqual(*s, want) {

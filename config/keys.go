@@ -101,6 +101,7 @@ var keys = map[string]keyDef{
 	"client_bindir":          anywhere.is(kString),
 	"client_libdir":          anywhere.is(kString),
 	"disable_log_bin":        anywhere.is(kBool),
+	"apply_method":           anywhere.oneOf("auto", "statements", "replication"),
 	"handle_raw_binlog":      anywhere.is(kBool),
 	"skip_reset_slave":       anywhere.is(kBool),
 	"master_pid_file":        anywhere.is(kString),

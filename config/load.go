@@ -429,6 +429,7 @@ func (l *loader) server(path string, sec *iniSection, r resolver, a *App) *Serve
 		ClientBinDir:      r.str("client_bindir", ""),
 		ClientLibDir:      r.str("client_libdir", ""),
 		DisableLogBin:     r.flag("disable_log_bin", false),
+		ApplyMethod:       r.str("apply_method", "auto"),
 		Datacenter:        r.str("datacenter", ""),
 		MultiTierSlave:    r.flag("multi_tier_slave", false),
 		NodeLabel:         r.str("node_label", ""),

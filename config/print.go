@@ -128,6 +128,7 @@ func (s *Server) pairs() [][2]string {
 		{"client_bindir", s.ClientBinDir},
 		{"client_libdir", s.ClientLibDir},
 		{"disable_log_bin", bit(s.DisableLogBin)},
+		{"apply_method", s.ApplyMethod},
 		{"handle_raw_binlog", bit(s.HandleRawBinlog)},
 		{"skip_reset_slave", bit(s.SkipResetSlave)},
 		{"master_pid_file", s.MasterPIDFile},

@@ -39,6 +39,7 @@ type Server struct {
 	ClientBinDir    string // client_bindir= (accepted, unused: we ship no tools to DB hosts)
 	ClientLibDir    string // client_libdir= (accepted, unused)
 	DisableLogBin   bool   // disable_log_bin=: apply recovered events with sql_log_bin=0
+	ApplyMethod     string // apply_method= (new): auto (default), statements or replication
 	Datacenter      string // datacenter= (new)
 	MultiTierSlave  bool   // multi_tier_slave=
 

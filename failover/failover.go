@@ -804,6 +804,12 @@ func (r *run) resumeFiles(ctx context.Context, n *node, files []string, phase st
 			return nil, unsafe("the events carry no GTIDs")
 		}
 	}
+	// An apply through replication that the earlier run left behind may
+	// still be running on n: stopped first, so the position is settled.
+	t := binlog.Target{Name: n.srv.String(), Addr: n.srv.Addr(), User: n.srv.User, Password: n.srv.Password}
+	if err := binlog.RemoveLeftoverApply(ctx, t, 10*time.Second); err != nil {
+		return nil, fmt.Errorf("resume on %s: %w", n, err)
+	}
 	if err := n.refreshGTID(ctx); err != nil {
 		return nil, err
 	}

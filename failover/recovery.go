@@ -180,7 +180,11 @@ func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files [
 		return binlog.ApplyResult{}, nil
 	}
 	t := binlog.Target{Name: target.String(), Addr: target.Addr(), User: target.User, Password: target.Password}
-	res, err := binlog.Apply(ctx, t, files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin, ConnectTimeout: 10 * time.Second})
+	method := binlog.ApplyMethod(target.ApplyMethod)
+	if method == "auto" {
+		method = binlog.MethodAuto
+	}
+	res, err := binlog.Apply(ctx, t, files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin, ConnectTimeout: 10 * time.Second, Method: method})
 	if err != nil {
 		return res, fmt.Errorf("apply %s to %s: %w", strings.Join(baseNames(files), ", "), target, err)
 	}

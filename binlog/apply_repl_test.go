@@ -1,0 +1,138 @@
+package binlog_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/binlog"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// TestApplyMethodChoice covers how Apply picks its method and what it
+// leaves behind: small inputs go as statements; a target that cannot
+// connect back to the event server, or whose replication would filter
+// events, gets statements under MethodAuto (and an error naming why under
+// MethodReplication) with nothing applied twice; a replication connection
+// left by an interrupted Apply is stopped and removed first.
+func TestApplyMethodChoice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, startFile, startPos := applyFixture(t, ctx, 5, "CREATE TABLE test.c (id INT PRIMARY KEY, pad VARCHAR(255))")
+	m := c.Servers[0]
+	for i := 1; i <= 30; i++ {
+		if err := m.Exec(ctx, "INSERT INTO test.c SELECT "+strconv.Itoa(i*100)+"+seq, REPEAT('c', 100) FROM test.seq_0_to_9"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := filepath.Join(t.TempDir(), "saved.binlog")
+	f, err := os.Create(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sres, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, uint64(startPos), f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := checksum(ctx, t, m, "test.c")
+	closed, err := testbed.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// applied checks the target ends equal to the master with no
+	// replication connection of Apply's left.
+	applied := func(t *testing.T, s *testbed.Server, res binlog.ApplyResult) {
+		t.Helper()
+		if res.Transactions != sres.Transactions {
+			t.Errorf("%s: applied %d transactions, want %d", s.Name(), res.Transactions, sres.Transactions)
+		}
+		if got := checksum(ctx, t, s, "test.c"); got != want {
+			t.Errorf("%s: CHECKSUM TABLE test.c = %s, master has %s", s.Name(), got, want)
+		}
+		rows, err := s.QueryRows(ctx, "SHOW ALL SLAVES STATUS")
+		if err != nil || len(rows) != 1 || rows[0]["Connection_name"] != "" {
+			t.Errorf("%s: replication connections %v (%v), want only the default one", s.Name(), rows, err)
+		}
+	}
+
+	t.Run("small input goes as statements", func(t *testing.T) {
+		s := c.Servers[1]
+		res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Method != binlog.MethodStatements || !strings.Contains(res.Fallback, "below") {
+			t.Errorf("method %q, fallback %q: want statements because the input is small", res.Method, res.Fallback)
+		}
+		applied(t, s, res)
+	})
+
+	t.Run("target cannot connect back", func(t *testing.T) {
+		s := c.Servers[2]
+		opts := binlog.ApplyOptions{ReplicationMinBytes: 1, AdvertiseAddr: "127.0.0.1:" + strconv.Itoa(closed)}
+		t0 := time.Now()
+		res, err := binlog.Apply(ctx, target(s), []string{saved}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("fell back after %v: %s", time.Since(t0).Round(time.Millisecond), res.Fallback)
+		if res.Method != binlog.MethodStatements || !strings.Contains(res.Fallback, "did not fetch") {
+			t.Errorf("method %q, fallback %q: want statements because the target could not connect", res.Method, res.Fallback)
+		}
+		applied(t, s, res)
+	})
+
+	t.Run("replication filter", func(t *testing.T) {
+		s := c.Servers[3]
+		if err := s.Exec(ctx, "SET GLOBAL replicate_ignore_db='other'"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodReplication})
+		if err == nil || !strings.Contains(err.Error(), "replicate_ignore_db=other") {
+			t.Fatalf("MethodReplication with a filter: want an error naming it, got %v", err)
+		}
+		if n, _ := s.QueryString(ctx, "SELECT COUNT(*) FROM test.c"); n != "0" {
+			t.Fatalf("the refused apply left %s rows", n)
+		}
+		res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{ReplicationMinBytes: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Method != binlog.MethodStatements || !strings.Contains(res.Fallback, "filter") {
+			t.Errorf("method %q, fallback %q: want statements because of the filter", res.Method, res.Fallback)
+		}
+		applied(t, s, res)
+	})
+
+	t.Run("leftover connection", func(t *testing.T) {
+		s := c.Servers[4]
+		leftover := func() {
+			t.Helper()
+			if err := s.Exec(ctx, "CHANGE MASTER '"+binlog.ApplyConnection+"' TO MASTER_HOST='127.0.0.1', MASTER_PORT="+strconv.Itoa(closed)+
+				", MASTER_USER='x', MASTER_CONNECT_RETRY=1", "START SLAVE '"+binlog.ApplyConnection+"'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		leftover()
+		if err := binlog.RemoveLeftoverApply(ctx, target(s), 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ := s.QueryRows(ctx, "SHOW ALL SLAVES STATUS"); len(rows) != 1 {
+			t.Fatalf("RemoveLeftoverApply left %d replication connections", len(rows))
+		}
+		leftover()
+		res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodReplication})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Method != binlog.MethodReplication {
+			t.Errorf("method %q (fallback %q)", res.Method, res.Fallback)
+		}
+		applied(t, s, res)
+	})
+}
