@@ -741,7 +741,8 @@ func (r *run) applyLogs(ctx context.Context, n *node, files []string, phase stri
 	t0 := time.Now()
 	res, err := r.opts.Recovery.Apply(ctx, n.srv, files)
 	a := AppliedLogs{Server: n.srv.Name, Files: files, Transactions: res.Transactions, Events: res.Events,
-		LastFile: res.LastFile, LastPos: res.LastPos, LastGTID: res.LastGTID, Seconds: time.Since(t0).Seconds()}
+		LastFile: res.LastFile, LastPos: res.LastPos, LastGTID: res.LastGTID, Seconds: time.Since(t0).Seconds(),
+		Method: string(res.Method), Fallback: res.Fallback}
 	if err != nil {
 		a.Error = err.Error()
 	}
@@ -754,8 +755,12 @@ func (r *run) applyLogs(ctx context.Context, n *node, files []string, phase stri
 	}
 	r.mu.Lock()
 	r.rep.Applied = append(r.rep.Applied, a)
-	r.rep.addf("%s: applied %d transaction(s) (%d events) from %s; %s (%.3f s).", n.srv, res.Transactions, res.Events,
-		strings.Join(baseNames(files), ", "), last, a.Seconds)
+	how := ""
+	if res.Method != "" {
+		how = " with " + string(res.Method)
+	}
+	r.rep.addf("%s: applied %d transaction(s) (%d events) from %s%s; %s (%.3f s).", n.srv, res.Transactions, res.Events,
+		strings.Join(baseNames(files), ", "), how, last, a.Seconds)
 	r.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("apply logs to %s: %w", n, err)

@@ -78,8 +78,16 @@ func wantReplicaOf(t testing.TB, ctx context.Context, s, m *testbed.Server, gtid
 // 1,2,3 on servers 2 and 3, server3 replicating from server2, a new write
 // reaches server3, server1 rejoins and catches up.
 func TestWalkthrough(t *testing.T) {
-	for _, gtid := range []bool{false, true} {
-		t.Run(map[bool]string{false: "filepos", true: "gtid"}[gtid], func(t *testing.T) {
+	for _, tc := range []struct {
+		gtid   bool
+		method string // apply_method; "" keeps the default (auto: statements for these few events)
+	}{{false, ""}, {true, ""}, {false, "replication"}, {true, "replication"}} {
+		name := map[bool]string{false: "filepos", true: "gtid"}[tc.gtid]
+		if tc.method != "" {
+			name += "/apply_method=" + tc.method
+		}
+		gtid := tc.gtid
+		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			c := testbed.Start(t, testbed.Options{N: 3, GTID: gtid})
 			if err := c.Walkthrough(ctx); err != nil {
@@ -90,6 +98,13 @@ func TestWalkthrough(t *testing.T) {
 				t.Fatal(err)
 			}
 			app := loadApp(t, c)
+			wantMethod := "statements"
+			if tc.method != "" {
+				wantMethod = tc.method
+				for _, s := range app.Servers {
+					s.ApplyMethod = tc.method
+				}
+			}
 			journal, err := OpenLocalJournal(filepath.Join(app.ManagerWorkdir, "journal.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -111,6 +126,14 @@ func TestWalkthrough(t *testing.T) {
 			}
 			wantRows(t, ctx, s2, 1, 2, 3)
 			wantRows(t, ctx, s3, 1, 2, 3)
+			if len(rep.Applied) == 0 {
+				t.Errorf("the report lists no applied logs")
+			}
+			for _, a := range rep.Applied {
+				if a.Method != wantMethod {
+					t.Errorf("%s: events applied with %q (fallback %q), want %q", a.Server, a.Method, a.Fallback, wantMethod)
+				}
+			}
 			wantReplicaOf(t, ctx, s3, s2, gtid)
 			if st, _ := s2.SlaveStatus(ctx); st != nil {
 				t.Errorf("new master still has replica status: %v", st)

@@ -104,6 +104,10 @@ type AppliedLogs struct {
 	LastGTID     string   `json:"last_gtid,omitempty"`
 	Seconds      float64  `json:"seconds"`
 	Error        string   `json:"error,omitempty"`
+	// Method is how the events were applied ("statements" or
+	// "replication"); Fallback says why apply_method=auto used statements.
+	Method   string `json:"method,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // LostRange names the part of the dead master's binlog that could not be
