@@ -403,6 +403,9 @@ func (a *applier) event(r *Reader, ev *Event) error {
 		if err != nil {
 			return err
 		}
+		if g.XA {
+			return fmt.Errorf("cannot apply the XA transaction %s with statements (not supported; apply_method=replication applies it)", g)
+		}
 		a.gtid = g.String()
 		a.txEvents = 1
 		a.add(ev, fmt.Sprintf("SET @@session.gtid_domain_id=%d, @@session.server_id=%d, @@session.gtid_seq_no=%d", g.Domain, g.ServerID, g.Seq), false)

@@ -136,3 +136,62 @@ func TestApplyMethodChoice(t *testing.T) {
 		applied(t, s, res)
 	})
 }
+
+// TestApplyOnlyReplicationCan applies events that statements refuse: LOAD
+// DATA logged as a statement (its file travels in the binlog) and an XA
+// transaction. Statements stop with an error naming the event; the
+// default method picks replication for them although the input is small,
+// and the target ends equal to the master.
+func TestApplyOnlyReplicationCan(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, startFile, startPos := applyFixture(t, ctx, 3, "CREATE TABLE test.l (id INT PRIMARY KEY, v VARCHAR(20))")
+	m := c.Servers[0]
+	data := filepath.Join(t.TempDir(), "rows.tsv")
+	var b strings.Builder
+	for i := 1; i <= 100; i++ {
+		b.WriteString(strconv.Itoa(i) + "\tv" + strconv.Itoa(i) + "\n")
+	}
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Exec(ctx, "SET SESSION binlog_format='STATEMENT'",
+		"LOAD DATA INFILE '"+data+"' INTO TABLE test.l (id, v)",
+		"XA START 'x1'", "INSERT INTO test.l VALUES (1000, 'xa')", "XA END 'x1'", "XA PREPARE 'x1'", "XA COMMIT 'x1'"); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(t.TempDir(), "saved.binlog")
+	f, err := os.Create(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, uint64(startPos), f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = binlog.Apply(ctx, target(c.Servers[1]), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodStatements})
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("statements: want an error naming the unsupported event, got %v", err)
+	}
+
+	s := c.Servers[2]
+	res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Method != binlog.MethodReplication {
+		t.Errorf("method %q (fallback %q), want replication", res.Method, res.Fallback)
+	}
+	if got, want := checksum(ctx, t, s, "test.l"), checksum(ctx, t, m, "test.l"); got != want {
+		t.Errorf("CHECKSUM TABLE test.l = %s, master has %s", got, want)
+	}
+	if n, _ := s.QueryString(ctx, "SELECT COUNT(*) FROM test.l"); n != "101" {
+		t.Errorf("%s has %s rows, want 101", s.Name(), n)
+	}
+	gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+	if g, _ := s.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID == "" {
+		t.Errorf("gtid_binlog_pos %q (LastGTID %q), master has %q", g, res.LastGTID, gm)
+	}
+}

@@ -180,7 +180,7 @@ func TestApplyFragments(t *testing.T) {
 	t.Run("an event bigger than max_allowed_packet", func(t *testing.T) {
 		// Apply's session reads the global value when it connects.
 		must(ok.Exec(ctx, "SET GLOBAL max_allowed_packet=2097152"))
-		res, err := binlog.Apply(ctx, target(ok), []string{saved}, binlog.ApplyOptions{BatchBytes: 256 << 10})
+		res, err := binlog.Apply(ctx, target(ok), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodStatements, BatchBytes: 256 << 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +198,7 @@ func TestApplyFragments(t *testing.T) {
 
 	t.Run("stops at the failing transaction in the middle of a batch", func(t *testing.T) {
 		must(bad.Exec(ctx, "SET sql_log_bin=0", "INSERT INTO test.big VALUES ("+strconv.Itoa(100+failAt)+", 'local')", "SET sql_log_bin=1"))
-		res, err := binlog.Apply(ctx, target(bad), []string{saved}, binlog.ApplyOptions{BatchBytes: 1 << 20})
+		res, err := binlog.Apply(ctx, target(bad), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodStatements, BatchBytes: 1 << 20})
 		var ae *binlog.ApplyError
 		if !errors.As(err, &ae) {
 			t.Fatalf("want an *ApplyError, got %v", err)

@@ -89,7 +89,9 @@
 // skips them), more than 4 GiB. MethodAuto then uses statements, and so
 // it does when the target did not fetch anything within
 // min(ConnectTimeout, 5 s) (a firewall) and for inputs under 1 MiB, where
-// setting up a connection costs more than it saves.
+// setting up a connection costs more than it saves, unless they hold
+// events only replication applies (LOAD DATA logged as a statement, XA
+// PREPARE, compressed query events).
 //
 // Statements (apply.go, apply_batch.go), what mysqlbinlog | mysql does,
 // over one connection: row events are sent back to the server as BINLOG
@@ -142,7 +144,8 @@
 // Apply's session turns that off. MySQL targets get literals only.
 //
 // Not supported by statements (Apply returns an error naming the event):
-// MySQL 8 compressed transaction payload events, LOAD DATA events, XA
-// transactions, encrypted binlogs (by neither method); string user
-// variables are applied as binary strings.
+// LOAD DATA events, XA transactions and MariaDB compressed query events
+// (replication applies them), MySQL 8 compressed transaction payload
+// events and encrypted binlogs (neither method); string user variables
+// are applied as binary strings.
 package binlog

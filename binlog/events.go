@@ -36,6 +36,9 @@ type GTID struct {
 	UUID     string
 	// Standalone: a MariaDB GTID of a statement outside BEGIN/COMMIT (DDL).
 	Standalone bool
+	// XA: a MariaDB GTID of an XA transaction's PREPARE or of its
+	// COMMIT/ROLLBACK.
+	XA bool
 }
 
 func (g GTID) String() string {
@@ -59,11 +62,9 @@ func parseGTID(h Header, body []byte) (GTID, error) {
 			return GTID{}, fmt.Errorf("%w: GTID event of %d bytes", ErrCorrupt, len(body))
 		}
 		flags := body[12]
-		if flags&(mariaFlPreparedXA|mariaFlCompleteXA) != 0 {
-			return GTID{}, fmt.Errorf("XA transactions are not supported (GTID flags %#x)", flags)
-		}
 		return GTID{MariaDB: true, Seq: binary.LittleEndian.Uint64(body), Domain: binary.LittleEndian.Uint32(body[8:]),
-			ServerID: h.ServerID, Standalone: flags&mariaFlStandalone != 0}, nil
+			ServerID: h.ServerID, Standalone: flags&mariaFlStandalone != 0,
+			XA: flags&(mariaFlPreparedXA|mariaFlCompleteXA) != 0}, nil
 	case replication.GTID_EVENT:
 		if len(body) < 25 {
 			return GTID{}, fmt.Errorf("%w: GTID event of %d bytes", ErrCorrupt, len(body))
@@ -301,7 +302,7 @@ func (t *txTracker) step(h Header, body []byte) (ended bool, err error) {
 		switch {
 		case isStmt(text, "BEGIN") || isStmt(text, "START TRANSACTION") || isStmt(text, "XA START"):
 			t.inTx = true
-		case isStmt(text, "COMMIT") || isStmt(text, "ROLLBACK"):
+		case isStmt(text, "COMMIT") || isStmt(text, "ROLLBACK") || isStmt(text, "XA COMMIT") || isStmt(text, "XA ROLLBACK"):
 			t.inTx, t.pending = false, false
 			return true, nil
 		case !t.inTx:
@@ -311,6 +312,15 @@ func (t *txTracker) step(h Header, body []byte) (ended bool, err error) {
 	case replication.XID_EVENT, replication.XA_PREPARE_LOG_EVENT:
 		t.inTx, t.pending = false, false
 		return true, nil
+	case replication.BEGIN_LOAD_QUERY_EVENT, replication.APPEND_BLOCK_EVENT:
+		t.pending = true
+	case replication.EXECUTE_LOAD_QUERY_EVENT:
+		// LOAD DATA logged as a statement: like a query event, it ends
+		// the transaction when none is open.
+		if !t.inTx {
+			t.pending = false
+			return true, nil
+		}
 	case replication.WRITE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv0,
 		replication.WRITE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv1,
 		replication.WRITE_ROWS_EVENTv2, replication.UPDATE_ROWS_EVENTv2, replication.DELETE_ROWS_EVENTv2,

@@ -41,6 +41,21 @@ type servedStream struct {
 	incomplete bool
 	// serverIDs are the origins of the served events.
 	serverIDs map[uint32]bool
+	// onlyServer names an event that Apply's statements refuse but the
+	// server's replication applies ("" if none).
+	onlyServer string
+}
+
+// statementsRefuse reports the events Apply's statements cannot apply
+// and the server's replication can: LOAD DATA in statement format, XA
+// PREPARE, MariaDB's compressed query events.
+func statementsRefuse(t replication.EventType) bool {
+	switch t {
+	case replication.BEGIN_LOAD_QUERY_EVENT, replication.EXECUTE_LOAD_QUERY_EVENT, replication.APPEND_BLOCK_EVENT,
+		replication.DELETE_FILE_EVENT, replication.XA_PREPARE_LOG_EVENT, replication.MARIADB_QUERY_COMPRESSED_EVENT:
+		return true
+	}
+	return false
 }
 
 // servedTx is one transaction of the served stream.
@@ -124,6 +139,9 @@ func buildServed(files []string) (*servedStream, error) {
 				}
 				cur.events++
 				s.serverIDs[ev.ServerID] = true
+				if s.onlyServer == "" && statementsRefuse(ev.Type) {
+					s.onlyServer = fmt.Sprintf("a %s event at %s:%d", ev.Type, name, ev.Offset)
+				}
 				pos += uint64(ev.EventSize)
 				if pos > maxServed {
 					return errTooBigToServe
