@@ -85,53 +85,41 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 		ApplyConnection, quoteString(host), port, quoteString(srv.user), quoteString(srv.password), servedFile)
 	if _, err := conn.Execute(change); err != nil {
 		// The statement holds the one-time password: not in the error.
-		return res, "", fmt.Errorf("CHANGE MASTER '%s' TO MASTER_HOST='%s', MASTER_PORT=%d, ...: %w", ApplyConnection, host, port, err)
-	}
-	cleanup := func() {
-		// STOP SLAVE waits for the SQL thread to end its transaction or
-		// roll it back; RESET SLAVE ALL removes the connection and its
-		// relay logs. A cancelled ctx closed conn: use a new one.
-		c := conn
-		if ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ConnectTimeout)
-			defer cancel()
-			nc, err := client.ConnectWithContext(cctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout)
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			c = nc
-		}
-		c.Execute("STOP SLAVE '" + ApplyConnection + "'")
-		c.Execute("RESET SLAVE '" + ApplyConnection + "' ALL")
+		return res, fmt.Sprintf("CHANGE MASTER '%s' TO MASTER_HOST='%s', MASTER_PORT=%d, ... failed: %v", ApplyConnection, host, port, err), nil
 	}
 	if _, err := conn.Execute("START SLAVE '" + ApplyConnection + "'"); err != nil {
-		cleanup()
-		return res, "", fmt.Errorf("START SLAVE '%s': %w", ApplyConnection, err)
+		stopAndRemove(conn)
+		return res, fmt.Sprintf("START SLAVE '%s' failed: %v", ApplyConnection, err), nil
 	}
 
 	waitErr := waitServed(ctx, conn, st, min(opts.ConnectTimeout, 5*time.Second))
-	// Final state, after the threads stopped.
-	var status map[string]string
-	var statusErr error
-	if ctx.Err() == nil {
-		if _, err := conn.Execute("STOP SLAVE '" + ApplyConnection + "'"); err != nil {
-			statusErr = fmt.Errorf("STOP SLAVE '%s': %w", ApplyConnection, err)
-		} else {
-			status, statusErr = slaveStatus(conn)
+	// The final state, after the threads stopped. A cancelled ctx closed
+	// conn: then a new connection stops them (a manager that stops must
+	// not leave the target applying) and says what was applied.
+	c := conn
+	if ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ConnectTimeout)
+		defer cancel()
+		nc, err := client.ConnectWithContext(cctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout)
+		if err != nil {
+			return res, "", fmt.Errorf("%w; then could not connect to stop the replication connection '%s' (a later Apply removes it): %v",
+				ctx.Err(), ApplyConnection, err)
 		}
+		defer nc.Close()
+		c = nc
 	}
-	cleanup()
+	status, statusErr := stopAndRemove(c)
 	if statusErr != nil {
 		return res, "", statusErr
-	}
-	if ctx.Err() != nil {
-		return res, "", fmt.Errorf("%w (applying through replication; the connection '%s' was stopped and removed)", ctx.Err(), ApplyConnection)
 	}
 	exec, _ := strconv.ParseUint(status["Exec_Master_Log_Pos"], 10, 32)
 	n := st.txAt(uint32(exec))
 	res = st.result(n, res.Bytes)
 	res.Method = MethodReplication
+	if ctx.Err() != nil {
+		return res, "", fmt.Errorf("%w (applying through replication: %d of %d transactions applied; the connection '%s' was stopped and removed)",
+			ctx.Err(), n, len(st.txs), ApplyConnection)
+	}
 	if n < len(st.txs) {
 		var notConnected *notConnectedError
 		if n == 0 && errors.As(waitErr, &notConnected) {
@@ -245,6 +233,20 @@ func waitServed(ctx context.Context, conn *client.Conn, st *servedStream, connec
 			return ctx.Err()
 		}
 	}
+}
+
+// stopAndRemove stops Apply's replication connection (STOP SLAVE waits
+// for the SQL thread to commit or roll back its transaction), reads its
+// final status and removes it with its relay logs.
+func stopAndRemove(conn *client.Conn) (map[string]string, error) {
+	if _, err := conn.Execute("STOP SLAVE '" + ApplyConnection + "'"); err != nil {
+		return nil, fmt.Errorf("STOP SLAVE '%s': %w", ApplyConnection, err)
+	}
+	status, err := slaveStatus(conn)
+	if _, rerr := conn.Execute("RESET SLAVE '" + ApplyConnection + "' ALL"); err == nil && rerr != nil {
+		err = fmt.Errorf("RESET SLAVE '%s' ALL: %w", ApplyConnection, rerr)
+	}
+	return status, err
 }
 
 // slaveStatus is SHOW SLAVE '<ApplyConnection>' STATUS as a map.

@@ -2,6 +2,7 @@ package binlog_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -193,5 +194,78 @@ func TestApplyOnlyReplicationCan(t *testing.T) {
 	gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
 	if g, _ := s.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID == "" {
 		t.Errorf("gtid_binlog_pos %q (LastGTID %q), master has %q", g, res.LastGTID, gm)
+	}
+}
+
+// TestApplyReplicationCancelled stops a replication apply in the middle:
+// Apply must stop the target's threads (not leave it applying), remove
+// its connection, and report exactly the transactions the target holds.
+func TestApplyReplicationCancelled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, startFile, startPos := applyFixture(t, ctx, 2, "CREATE TABLE test.k (id INT PRIMARY KEY, pad VARCHAR(255))")
+	m, s := c.Servers[0], c.Servers[1]
+	const txs, rowsPerTx = 100, 2000
+	for i := 0; i < txs; i++ {
+		if err := m.Exec(ctx, "INSERT INTO test.k SELECT "+strconv.Itoa(i*rowsPerTx)+"+seq, REPEAT('k', 200) FROM test.seq_1_to_"+strconv.Itoa(rowsPerTx)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := filepath.Join(t.TempDir(), "saved.binlog")
+	f, err := os.Create(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binlog.SaveMasterTail(ctx, binlog.LocalFS{}, m.DataDir, "", startFile, uint64(startPos), f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	actx, acancel := context.WithCancel(ctx)
+	type outcome struct {
+		res binlog.ApplyResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := binlog.Apply(actx, target(s), []string{saved}, binlog.ApplyOptions{Method: binlog.MethodReplication})
+		done <- outcome{res, err}
+	}()
+	// Cancel once the target holds some of the rows.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		n, err := s.QueryString(ctx, "SELECT COUNT(*) FROM test.k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no row applied after a minute")
+		}
+	}
+	acancel()
+	out := <-done
+	if !errors.Is(out.err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v (%+v)", out.err, out.res)
+	}
+	t.Logf("%v; reported %d transactions", out.err, out.res.Transactions)
+	if out.res.Transactions >= txs {
+		t.Fatalf("the apply finished (%d transactions) before the cancel reached it", out.res.Transactions)
+	}
+	n, err := s.QueryString(ctx, "SELECT COUNT(*) FROM test.k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.Itoa(out.res.Transactions * rowsPerTx); n != want {
+		t.Errorf("%s holds %s rows; Apply reported %d transactions (%s rows)", s.Name(), n, out.res.Transactions, want)
+	}
+	// Nothing keeps applying.
+	if rows, err := s.QueryRows(ctx, "SHOW ALL SLAVES STATUS"); err != nil || len(rows) != 1 {
+		t.Errorf("replication connections after the cancel: %d (%v)", len(rows), err)
+	}
+	if n2, _ := s.QueryString(ctx, "SELECT COUNT(*) FROM test.k"); n2 != n {
+		t.Errorf("rows went from %s to %s after Apply returned", n, n2)
 	}
 }
