@@ -23,7 +23,7 @@ func TestBinlogSuiteQuick(t *testing.T) {
 		got[f.Name] = f.Value
 		t.Logf("%s: %.3f %s %s", f.Name, f.Value, f.Unit, f.Note)
 	}
-	for _, name := range []string{"header scan", "full decode", "Apply", "Apply with statements", "server SQL thread apply"} {
+	for _, name := range []string{"header scan", "full decode", "Apply", "Apply through replication", "server SQL thread apply"} {
 		if got[name] <= 0 {
 			t.Errorf("%s not measured", name)
 		}

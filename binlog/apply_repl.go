@@ -42,8 +42,8 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 	if st.serverIDs[uint32(serverID)] {
 		return res, fmt.Sprintf("some events carry the target's own server_id %d, which its replication would skip", serverID), nil
 	}
-	if opts.Method == MethodAuto && st.bytes < opts.ReplicationMinBytes && st.onlyServer == "" {
-		return res, fmt.Sprintf("%d bytes of events: below %d, statements are faster than setting up replication", st.bytes, opts.ReplicationMinBytes), nil
+	if opts.Method == MethodAuto && st.onlyServer == "" && (opts.ReplicationMinBytes <= 0 || st.bytes < opts.ReplicationMinBytes) {
+		return res, "statements apply these events (auto uses replication only for events statements cannot apply)", nil
 	}
 	if len(st.txs) == 0 {
 		if st.incomplete {

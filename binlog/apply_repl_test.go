@@ -61,14 +61,14 @@ func TestApplyMethodChoice(t *testing.T) {
 		}
 	}
 
-	t.Run("small input goes as statements", func(t *testing.T) {
+	t.Run("auto: statements by default", func(t *testing.T) {
 		s := c.Servers[1]
 		res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Method != binlog.MethodStatements || !strings.Contains(res.Fallback, "below") {
-			t.Errorf("method %q, fallback %q: want statements because the input is small", res.Method, res.Fallback)
+		if res.Method != binlog.MethodStatements || !strings.Contains(res.Fallback, "statements apply these events") {
+			t.Errorf("method %q, fallback %q: want statements, the default", res.Method, res.Fallback)
 		}
 		applied(t, s, res)
 	})
