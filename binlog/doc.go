@@ -93,13 +93,14 @@
 // Why MethodAuto uses statements unless the events hold something only
 // replication applies (LOAD DATA logged as a statement, XA PREPARE,
 // compressed query events): measured on 500 MB in `make bench` on
-// 2026-11-25 (2 cores), both methods reach the goal against the server's
-// own SQL thread, but statements were as fast or faster in every round
-// (median 0.96x vs 0.86x) and cost the target less CPU (replication adds the IO thread and
-// the relay log); replication also costs ~15 ms more to set up (the
-// failover walkthrough: 22-28 ms per server vs 8-16 ms) and needs the DB
-// host to reach the manager. ReplicationMinBytes and apply_method =
-// replication choose it anyway.
+// 2026-11-25 (2 cores, 3 rotating rounds per run), the two methods came
+// out close against the server's own SQL thread (median ratios over
+// three runs: statements 0.96x, 0.75x, 0.72x; replication 0.86x, 0.70x,
+// 0.76x) and statements cost the target less CPU in all three
+// (replication adds the IO thread and the relay log); replication also costs ~15 ms
+// more to set up (the failover walkthrough: 22-28 ms per server vs 8-16
+// ms) and needs the DB host to reach the manager. ReplicationMinBytes and
+// apply_method = replication choose it anyway.
 //
 // Statements (apply.go, apply_batch.go), what mysqlbinlog | mysql does,
 // over one connection: row events are sent back to the server as BINLOG
