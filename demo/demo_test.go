@@ -278,7 +278,15 @@ func TestDescribeRowsAndMissing(t *testing.T) {
 // and no longer once it is gone.
 func TestLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command("sh", "-c", "sleep 60", filepath.Join(dir, "marker"))
+	// One process that never forks: the shell's builtin read waits on a
+	// pipe we keep open (a "sleep" would be a forked child that carries
+	// the shell's command line until it execs).
+	cmd := exec.Command("sh", "-c", "read x", filepath.Join(dir, "marker"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
