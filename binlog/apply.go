@@ -32,7 +32,7 @@ const (
 	// replication threads when the events hold something statements
 	// cannot apply (LOAD DATA, XA) or are at least ReplicationMinBytes,
 	// where the target allows it.
-	MethodAuto ApplyMethod = ""
+	MethodAuto ApplyMethod = "auto"
 	// MethodStatements sends the events as statements over one client
 	// connection (BINLOG for row events), as mysqlbinlog | mysql would.
 	MethodStatements ApplyMethod = "statements"
@@ -44,7 +44,8 @@ const (
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
-	// Method: MethodAuto (default), MethodStatements or MethodReplication.
+	// Method: MethodAuto (the default, also for ""), MethodStatements or
+	// MethodReplication: the values of the config key apply_method.
 	Method ApplyMethod
 	// ReplicationMinBytes: with MethodAuto, inputs of at least this many
 	// bytes go through replication. 0 (the default): size never decides,
@@ -119,6 +120,14 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
+	}
+	switch opts.Method {
+	case "":
+		opts.Method = MethodAuto
+	case MethodAuto, MethodStatements, MethodReplication:
+	default:
+		return ApplyResult{}, fmt.Errorf("apply binlog events to %s: unknown method %q (want %s, %s or %s)",
+			t.Name, opts.Method, MethodAuto, MethodStatements, MethodReplication)
 	}
 	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout, func(c *client.Conn) error {
 		c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS)

@@ -61,6 +61,13 @@ func TestApplyMethodChoice(t *testing.T) {
 		}
 	}
 
+	t.Run("unknown method", func(t *testing.T) {
+		_, err := binlog.Apply(ctx, target(c.Servers[1]), []string{saved}, binlog.ApplyOptions{Method: "fast"})
+		if err == nil || !strings.Contains(err.Error(), `unknown method "fast"`) {
+			t.Errorf("want an error naming the unknown method, got %v", err)
+		}
+	})
+
 	t.Run("auto: statements by default", func(t *testing.T) {
 		s := c.Servers[1]
 		res, err := binlog.Apply(ctx, target(s), []string{saved}, binlog.ApplyOptions{})

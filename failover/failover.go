@@ -811,8 +811,7 @@ func (r *run) resumeFiles(ctx context.Context, n *node, files []string, phase st
 	}
 	// An apply through replication that the earlier run left behind may
 	// still be running on n: stopped first, so the position is settled.
-	t := binlog.Target{Name: n.srv.String(), Addr: n.srv.Addr(), User: n.srv.User, Password: n.srv.Password}
-	if err := binlog.RemoveLeftoverApply(ctx, t, 10*time.Second); err != nil {
+	if err := binlog.RemoveLeftoverApply(ctx, applyTarget(n.srv), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("resume on %s: %w", n, err)
 	}
 	if err := n.refreshGTID(ctx); err != nil {

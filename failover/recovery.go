@@ -179,16 +179,17 @@ func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files [
 	if len(files) == 0 {
 		return binlog.ApplyResult{}, nil
 	}
-	t := binlog.Target{Name: target.String(), Addr: target.Addr(), User: target.User, Password: target.Password}
-	method := binlog.ApplyMethod(target.ApplyMethod)
-	if method == "auto" {
-		method = binlog.MethodAuto
-	}
-	res, err := binlog.Apply(ctx, t, files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin, ConnectTimeout: 10 * time.Second, Method: method})
+	res, err := binlog.Apply(ctx, applyTarget(target), files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin,
+		ConnectTimeout: 10 * time.Second, Method: binlog.ApplyMethod(target.ApplyMethod)})
 	if err != nil {
 		return res, fmt.Errorf("apply %s to %s: %w", strings.Join(baseNames(files), ", "), target, err)
 	}
 	return res, nil
+}
+
+// applyTarget is s as binlog.Apply reaches it: as the manager user.
+func applyTarget(s *config.Server) binlog.Target {
+	return binlog.Target{Name: s.String(), Addr: s.Addr(), User: s.User, Password: s.Password}
 }
 
 func baseNames(files []string) []string {
