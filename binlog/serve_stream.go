@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -80,90 +81,74 @@ func skipServed(t replication.EventType) bool {
 	return false
 }
 
-// buildServed reads the files once (event headers and the bodies the
-// transaction tracker needs) and lays out the served file.
+// buildServed reads the files once (checksums verified, so that nothing
+// corrupt is served: the IO thread would refuse it and retry for ever)
+// and lays out the served file.
 func buildServed(files []string) (*servedStream, error) {
 	s := &servedStream{files: files, serverIDs: map[uint32]bool{}}
-	var tr txTracker
-	pos := uint64(4)
-	cur := servedTx{file: -1}
-	for i, name := range files {
-		r, err := Open(name)
-		if err != nil {
-			return nil, err
-		}
-		err = func() error {
-			defer r.Close()
-			for {
-				ev, err := r.Next()
-				if errors.Is(err, io.EOF) {
-					s.bytes += r.Offset()
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				if ev.Type == replication.FORMAT_DESCRIPTION_EVENT {
-					if s.fde == nil {
-						s.fde = append([]byte(nil), ev.Raw...)
-						s.checksum = r.Checksum()
-						pos += uint64(len(s.fde))
-					} else if r.Checksum() != s.checksum {
-						return &Error{File: name, Offset: ev.Offset, Err: errMixedChecksums}
-					}
-					continue
-				}
-				if s.fde == nil {
-					return &Error{File: name, Offset: ev.Offset, Err: fmt.Errorf("%w: %s event before any format description event", ErrCorrupt, ev.Type)}
-				}
-				if err := r.VerifyChecksum(ev); err != nil {
-					return &Error{File: name, Offset: ev.Offset, Err: err}
-				}
-				if skipServed(ev.Type) {
-					continue
-				}
-				if ev.Type == replication.MARIADB_START_ENCRYPTION_EVENT {
-					return &Error{File: name, Offset: ev.Offset, Err: fmt.Errorf("cannot apply an encrypted binlog (%s event)", ev.Type)}
-				}
-				ended, err := tr.step(ev.Header, r.Body(ev))
-				if err != nil {
-					return &Error{File: name, Offset: ev.Offset, Err: err}
-				}
-				if cur.file < 0 {
-					cur.file, cur.start = i, ev.Offset
-				}
-				if g := ev.Type; g == replication.MARIADB_GTID_EVENT || g == replication.GTID_EVENT {
-					if gt, err := parseGTID(ev.Header, r.Body(ev)); err == nil {
-						cur.gtid = gt.String()
-					}
-				}
-				cur.events++
-				s.serverIDs[ev.ServerID] = true
-				if s.onlyServer == "" && statementsRefuse(ev.Type) {
-					s.onlyServer = fmt.Sprintf("a %s event at %s:%d", ev.Type, name, ev.Offset)
-				}
-				pos += uint64(ev.EventSize)
-				if pos > maxServed {
-					return errTooBigToServe
-				}
-				if ended {
-					cur.end = uint32(pos)
-					cur.stopFile, cur.stop = i, ev.End()
-					s.txs = append(s.txs, cur)
-					cur = servedTx{file: -1}
-				}
-			}
-		}()
-		if err != nil {
-			return nil, err
-		}
+	if len(files) == 0 {
+		return nil, errors.New("no files")
 	}
-	if s.fde == nil {
-		return nil, fmt.Errorf("%w: no format description event in %v", ErrCorrupt, files)
+	r, err := Open(files[0])
+	if err != nil {
+		return nil, err
+	}
+	ev, err := r.Next()
+	if err == nil && ev.Type != replication.FORMAT_DESCRIPTION_EVENT {
+		err = &Error{File: files[0], Offset: ev.Offset, Err: fmt.Errorf("%w: a %s event before any format description event", ErrCorrupt, ev.Type)}
+	}
+	if err == nil {
+		s.fde, s.checksum = append([]byte(nil), ev.Raw...), r.Checksum()
+	}
+	r.Close()
+	if err != nil {
+		return nil, err
 	}
 	s.end = uint32(4 + len(s.fde))
-	if n := len(s.txs); n > 0 {
-		s.end = s.txs[n-1].end
+	var tr txTracker
+	cur := servedTx{file: -1}
+	err = s.walk(false, func(i int, r *Reader, ev *Event, _, end uint32) (bool, error) {
+		name := r.Name()
+		if err := r.VerifyChecksum(ev); err != nil {
+			return false, &Error{File: name, Offset: ev.Offset, Err: err}
+		}
+		if ev.Type == replication.MARIADB_START_ENCRYPTION_EVENT {
+			return false, &Error{File: name, Offset: ev.Offset, Err: fmt.Errorf("cannot apply an encrypted binlog (%s event)", ev.Type)}
+		}
+		ended, err := tr.step(ev.Header, r.Body(ev))
+		if err != nil {
+			return false, &Error{File: name, Offset: ev.Offset, Err: err}
+		}
+		if cur.file < 0 {
+			cur.file, cur.start = i, ev.Offset
+		}
+		if g := ev.Type; g == replication.MARIADB_GTID_EVENT || g == replication.GTID_EVENT {
+			if gt, err := parseGTID(ev.Header, r.Body(ev)); err == nil {
+				cur.gtid = gt.String()
+			}
+		}
+		cur.events++
+		s.serverIDs[ev.ServerID] = true
+		if s.onlyServer == "" && statementsRefuse(ev.Type) {
+			s.onlyServer = fmt.Sprintf("a %s event at %s:%d", ev.Type, name, ev.Offset)
+		}
+		if ended {
+			cur.end, cur.stopFile, cur.stop = end, i, ev.End()
+			s.txs = append(s.txs, cur)
+			s.end = end
+			cur = servedTx{file: -1}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, err
+		}
+		s.bytes += fi.Size()
 	}
 	s.incomplete = cur.file >= 0
 	return s, nil
@@ -174,84 +159,89 @@ var (
 	errTooBigToServe  = errors.New("more than 4 GiB of events")
 )
 
-// replay sends the served events that start at or after from (a position
-// in the served file, at an event boundary), up to s.end, through send,
-// each with its log_pos and checksum rewritten. The slice given to send is
-// reused for the next event.
-func (s *servedStream) replay(from uint32, send func(ev []byte) error) error {
-	pos := uint32(4 + len(s.fde))
-	var buf []byte
-	for _, name := range s.files {
-		r, err := Open(name)
-		if err != nil {
-			return err
-		}
-		err = func() error {
+// walk calls fn for every served event of the input files, in order, with
+// where it starts and ends in the served file, until fn returns false. It
+// is the one place that lays the input out as the served file: the first
+// file's format description event first, then the events that
+// skipServed keeps. In header-only mode most event bodies are not read.
+func (s *servedStream) walk(headerOnly bool, fn func(file int, r *Reader, ev *Event, start, end uint32) (bool, error)) error {
+	pos := uint64(4 + len(s.fde))
+	for i, name := range s.files {
+		more, err := func() (bool, error) {
+			r, err := Open(name)
+			if err != nil {
+				return false, err
+			}
 			defer r.Close()
-			for pos < s.end {
+			r.SetHeaderOnly(headerOnly)
+			for {
 				ev, err := r.Next()
 				if errors.Is(err, io.EOF) {
-					return nil
+					return true, nil
 				}
 				if err != nil {
-					return err
+					return false, err
+				}
+				if ev.Type == replication.FORMAT_DESCRIPTION_EVENT {
+					if r.Checksum() != s.checksum {
+						return false, &Error{File: name, Offset: ev.Offset, Err: errMixedChecksums}
+					}
+					continue
+				}
+				if r.Format() == nil {
+					return false, &Error{File: name, Offset: ev.Offset, Err: fmt.Errorf("%w: %s event before any format description event", ErrCorrupt, ev.Type)}
 				}
 				if skipServed(ev.Type) {
 					continue
 				}
 				start := pos
-				pos += ev.EventSize
-				if start < from {
-					if pos > from {
-						return fmt.Errorf("position %d of %s is not at an event boundary", from, servedFile)
-					}
-					continue
+				pos += uint64(ev.EventSize)
+				if pos > maxServed {
+					return false, errTooBigToServe
 				}
-				buf = append(buf[:0], ev.Raw...)
-				s.rewrite(buf, pos)
-				if err := send(buf); err != nil {
-					return err
+				if more, err := fn(i, r, ev, uint32(start), uint32(pos)); !more || err != nil {
+					return false, err
 				}
 			}
-			return nil
 		}()
-		if err != nil || pos >= s.end {
+		if !more || err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// replay sends the served events that start at or after from (a position
+// in the served file, at an event boundary), up to s.end, through send,
+// each with its log_pos and checksum rewritten. The slice given to send is
+// reused for the next event.
+func (s *servedStream) replay(from uint32, send func(ev []byte) error) error {
+	var buf []byte
+	return s.walk(false, func(_ int, _ *Reader, ev *Event, start, end uint32) (bool, error) {
+		switch {
+		case end > s.end:
+			return false, nil
+		case start < from && end > from:
+			return false, fmt.Errorf("position %d of %s is not at an event boundary", from, servedFile)
+		case start < from:
+			return true, nil
+		}
+		buf = append(buf[:0], ev.Raw...)
+		s.rewrite(buf, end)
+		return true, send(buf)
+	})
+}
+
 // locate returns the input file and offset of the served event that ends
 // at pos (ok false if none does).
 func (s *servedStream) locate(pos uint32) (file string, off int64, ok bool) {
-	served := uint32(4 + len(s.fde))
-	for _, name := range s.files {
-		r, err := Open(name)
-		if err != nil {
-			return "", 0, false
+	s.walk(true, func(_ int, r *Reader, ev *Event, _, end uint32) (bool, error) {
+		if end == pos {
+			file, off, ok = r.Name(), ev.Offset, true
 		}
-		r.SetHeaderOnly(true)
-		for served < pos {
-			ev, err := r.Next()
-			if err != nil {
-				break
-			}
-			if skipServed(ev.Type) {
-				continue
-			}
-			served += ev.EventSize
-			if served == pos {
-				r.Close()
-				return name, ev.Offset, true
-			}
-		}
-		r.Close()
-		if served >= pos {
-			break
-		}
-	}
-	return "", 0, false
+		return end < pos, nil
+	})
+	return file, off, ok
 }
 
 // rewrite sets an event's log_pos and recomputes its checksum.
