@@ -40,6 +40,40 @@ func loadApp(t testing.TB, c *testbed.Cluster, extra ...string) *config.App {
 	return app
 }
 
+// deadMasterWalkthrough starts three servers in the walkthrough's state
+// (replication by GTID or file/position), shuts the master down and
+// loads the application's configuration: where every dead-master test
+// starts.
+func deadMasterWalkthrough(t *testing.T, gtid bool) (*testbed.Cluster, *config.App) {
+	t.Helper()
+	c := testbed.Start(t, testbed.Options{N: 3, GTID: gtid})
+	if err := c.Walkthrough(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Servers[0].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	return c, loadApp(t, c)
+}
+
+// interruptedFailover runs a dead-master failover (server1 dead, server2
+// the new master) whose journal reports lost leadership when the step
+// failBegin begins, as a deposed leader sees it, and returns the journal
+// it wrote.
+func interruptedFailover(t *testing.T, c *testbed.Cluster, app *config.App, failBegin string) *LocalJournal {
+	t.Helper()
+	local, err := OpenLocalJournal(filepath.Join(t.TempDir(), "journal.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = DeadMaster(context.Background(), FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t},
+		NewMaster: c.Servers[1].Addr(), Journal: interruptingJournal{local, failBegin}}, DeadMaster: c.Servers[0].Addr()})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("interrupted failover: %v", err)
+	}
+	return local
+}
+
 func wantRows(t testing.TB, ctx context.Context, s *testbed.Server, want ...int) {
 	t.Helper()
 	got, err := s.Rows(ctx)
@@ -89,15 +123,8 @@ func TestWalkthrough(t *testing.T) {
 		gtid := tc.gtid
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			c := testbed.Start(t, testbed.Options{N: 3, GTID: gtid})
-			if err := c.Walkthrough(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c, app := deadMasterWalkthrough(t, gtid)
 			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
-			if err := s1.Shutdown(); err != nil {
-				t.Fatal(err)
-			}
-			app := loadApp(t, c)
 			wantMethod := "statements"
 			if tc.method != "" {
 				wantMethod = tc.method

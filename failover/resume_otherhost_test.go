@@ -39,24 +39,9 @@ func TestResumeOnAnotherManagerHost(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := testbed.Start(t, testbed.Options{N: 3, GTID: tc.gtid})
-			if err := c.Walkthrough(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c, app := deadMasterWalkthrough(t, tc.gtid)
 			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
-			if err := s1.Shutdown(); err != nil {
-				t.Fatal(err)
-			}
-			app := loadApp(t, c)
-			local, err := OpenLocalJournal(filepath.Join(t.TempDir(), "journal.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(),
-				Journal: interruptingJournal{local, PhaseRecover}}, DeadMaster: s1.Addr()})
-			if !errors.Is(err, ErrNotLeader) {
-				t.Fatalf("interrupted failover: %v", err)
-			}
+			local := interruptedFailover(t, c, app, PhaseRecover)
 			prog, err := ProgressOf(local.Entries())
 			if err != nil {
 				t.Fatal(err)

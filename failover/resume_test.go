@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -57,24 +56,9 @@ func TestResumeMidPipeline(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			c := testbed.Start(t, testbed.Options{N: 3, GTID: tc.gtid})
-			if err := c.Walkthrough(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c, app := deadMasterWalkthrough(t, tc.gtid)
 			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
-			if err := s1.Shutdown(); err != nil {
-				t.Fatal(err)
-			}
-			app := loadApp(t, c)
-			local, err := OpenLocalJournal(filepath.Join(t.TempDir(), "journal.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(),
-				Journal: interruptingJournal{local, tc.failBegin}}, DeadMaster: s1.Addr()})
-			if !errors.Is(err, ErrNotLeader) {
-				t.Fatalf("interrupted failover: %v", err)
-			}
+			local := interruptedFailover(t, c, app, tc.failBegin)
 			touched := c.Servers[tc.touched]
 			if tc.gtid && tc.touched == 2 {
 				wantRows(t, ctx, touched, 1, 2) // GTID mode: replicas get the rest by replication
@@ -147,27 +131,12 @@ func TestResumeMidPipeline(t *testing.T) {
 // and a report that says why, and changes nothing.
 func TestResumeUnsafeFilePos(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 3})
-	if err := c.Walkthrough(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, app := deadMasterWalkthrough(t, false)
 	s1, s2 := c.Servers[0], c.Servers[1]
-	if err := s1.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	app := loadApp(t, c)
 	for _, s := range app.Servers {
 		s.DisableLogBin = true
 	}
-	local, err := OpenLocalJournal(filepath.Join(t.TempDir(), "journal.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(),
-		Journal: interruptingJournal{local, PhaseRecover + ": activate"}}, DeadMaster: s1.Addr()})
-	if !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("interrupted failover: %v", err)
-	}
+	local := interruptedFailover(t, c, app, PhaseRecover+": activate")
 	wantRows(t, ctx, s2, 1, 2, 3)
 	prog, err := ProgressOf(local.Entries())
 	if err != nil {

@@ -59,15 +59,8 @@ func wantArgs(t *testing.T, call string, args ...string) {
 // is refused when it tries to rejoin with the row the others lack.
 func TestFailoverSSHUnreachable(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 3, GTID: true})
-	if err := c.Walkthrough(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, app := deadMasterWalkthrough(t, true)
 	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
-	if err := s1.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	app := loadApp(t, c)
 	closed, err := testbed.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -125,15 +118,8 @@ func TestFailoverSSHUnreachable(t *testing.T) {
 // shutdown_script exiting 10 completes, and the hooks got MHA's arguments.
 func TestFailoverHooks(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 3})
-	if err := c.Walkthrough(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, app := deadMasterWalkthrough(t, false)
 	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
-	if err := s1.Shutdown(); err != nil {
-		t.Fatal(err)
-	}
-	app := loadApp(t, c)
 	failing, failLog := hookScript(t, "master_ip_failover_bad", 1)
 	app.MasterIPFailoverScript = failing
 
