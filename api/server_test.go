@@ -15,6 +15,7 @@ import (
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/api/apitest"
 	"github.com/mharaft/mharaft/metrics"
+	"github.com/mharaft/mharaft/testbed"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -456,14 +457,18 @@ func TestMetricsEndpoint(t *testing.T) {
 
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeSelfSigned(t, dir)
+	certs, err := testbed.WriteCerts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key := certs.CertFile, certs.KeyFile
 	cfg := api.ServerConfig{Token: testToken, TLSCert: cert, TLSKey: key, Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))}
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, ln, api.NewHandler(apitest.NewFakeBackend(), cfg, nil), cfg) }()
 
-	pool, err := api.LoadCertPool(cert)
+	pool, err := api.LoadCertPool(certs.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}

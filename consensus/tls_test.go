@@ -2,60 +2,43 @@ package consensus
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/testbed"
 )
 
-// selfSignedTLS returns a config whose one self-signed certificate for
-// 127.0.0.1 serves as server and client certificate and as the CA.
-func selfSignedTLS(t *testing.T) *tls.Config {
+// testTLS returns a mutual-TLS config for 127.0.0.1: the testbed's
+// certificate as server and client certificate, its CA as the only root.
+func testTLS(t *testing.T) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certs, err := testbed.WriteCerts(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "mharaft test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := tls.LoadX509KeyPair(certs.CertFile, certs.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
+	ca, err := os.ReadFile(certs.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
-		RootCAs:      pool,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatalf("no certificate in %s", certs.CAFile)
 	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool, MinVersion: tls.VersionTLS12}
 }
 
 func TestTLSRaft(t *testing.T) {
 	c := newTCPCluster(t, 3)
-	c.tls = selfSignedTLS(t)
+	c.tls = testTLS(t)
 	for _, tn := range c.nodes {
 		if err := c.start(tn); err != nil {
 			t.Fatal(err)

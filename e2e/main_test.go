@@ -3,19 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,11 +101,12 @@ func run(m *testing.M) (code int, err error) {
 		return 1, err
 	}
 	certDir := filepath.Join(dir, "tls")
-	cert, key, err := writeCerts(certDir)
+	certs, err := testbed.WriteCerts(certDir)
 	if err != nil {
 		return 1, err
 	}
-	caFile = filepath.Join(certDir, "ca.crt")
+	cert, key := certs.CertFile, certs.KeyFile
+	caFile = certs.CAFile
 	pool, err := api.LoadCertPool(caFile)
 	if err != nil {
 		return 1, err
@@ -165,62 +158,6 @@ func build(dir string) error {
 	}
 	mhanodeBin, mhactlBin = filepath.Join(dir, "mhanode"), filepath.Join(dir, "mhactl")
 	return nil
-}
-
-// writeCerts writes a CA and one certificate for 127.0.0.1 signed by it
-// (server and client use: the Raft transport is mutual TLS) into dir.
-func writeCerts(dir string) (certFile, keyFile string, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", err
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mharaft e2e CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return "", "", err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return "", "", err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mhanode"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return "", "", err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	certFile, keyFile = filepath.Join(dir, "node.crt"), filepath.Join(dir, "node.key")
-	files := []struct {
-		path, typ string
-		der       []byte
-	}{{filepath.Join(dir, "ca.crt"), "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", keyDER}}
-	for _, f := range files {
-		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
-			return "", "", err
-		}
-	}
-	return certFile, keyFile, nil
 }
 
 func tail(s string, n int) string {

@@ -16,4 +16,6 @@
 //
 // The SSH server accepts one generated key; its host key is written to a
 // known_hosts file, so clients verify it like they would in production.
+// WriteCerts makes the CA and certificate that TLS tests (API, Raft
+// transport, the end-to-end cluster) verify the same way.
 package testbed
