@@ -10,6 +10,15 @@ import (
 	"time"
 )
 
+// TestMain removes the mhanode build the tests shared.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 var (
 	binOnce sync.Once
 	binPath string
