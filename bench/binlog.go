@@ -192,18 +192,25 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 		return nil, err
 	}
 
-	// Three appliers of the same events, in rounds: the server's own
-	// replication (server2's SQL thread on the relay log it fetched),
-	// Apply's default method (statements for these events) on server3 and
-	// Apply through replication on server4. This machine's speed varies from
-	// minute to minute (a shared VM: the same apply has cost 10 to 19 s
-	// of server CPU), so each round compares appliers run minutes apart
-	// at most, the order rotates, and the figures are medians over the
-	// rounds. Between rounds every server is reset to the state before
-	// the events (see resetTarget).
-	rounds := 3
+	// Three appliers of the same events: the server's own replication
+	// (server2's SQL thread on the relay log it fetched), Apply's default
+	// method (statements for these events) on server3 and Apply through
+	// replication on server4. This machine's speed drifts by up to 2x
+	// within minutes (a shared VM: the same apply has cost 10 to 19 s of
+	// server CPU), so the appliers take turns on segments of the events
+	// (~100 MB, cut at transaction ends): each segment is applied by the
+	// three in a row, seconds apart, in an order that rotates, and each
+	// applier's time on a segment is compared with the SQL thread's on the
+	// same segment. A pass applies every segment, so all the events; the
+	// servers are then reset to the state before the events (see
+	// resetTarget) for the next pass.
+	nseg, passes := 5, 2
 	if quick {
-		rounds = 2 // the second round tests resetTarget
+		nseg = 2 // and two passes, to test resetTarget
+	}
+	segs, err := cutSegments(savedPath, dir, nseg)
+	if err != nil {
+		return nil, err
 	}
 	type appl struct {
 		label     string
@@ -213,84 +220,223 @@ func binlogSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*R
 	}
 	appliers := []appl{{"server SQL thread", sqlReplica, true, ""}, {"Apply", applyTarget, false, binlog.MethodAuto},
 		{"Apply through replication", replTarget, false, binlog.MethodReplication}}
-	times := map[string][]float64{} // label -> seconds per round
-	cpus := map[string][]float64{}  // label -> server CPU seconds per round
+	times := map[string][]float64{} // label -> seconds per segment and pass
+	cpus := map[string][]float64{}  // label -> server CPU seconds per segment and pass
 	methods := map[string]string{}  // label -> the method Apply used
-	for r := 0; r < rounds; r++ {
-		for k := range appliers {
-			a := appliers[(k+r)%len(appliers)]
-			if r > 0 {
+	for p := 0; p < passes; p++ {
+		if p > 0 {
+			for _, a := range appliers {
 				if err := resetTarget(ctx, a.srv, startFile, startPos, startGTID, initialSum, a.sqlThread); err != nil {
 					return nil, err
 				}
+			}
+			if err := waitRead(ctx, sqlReplica, m); err != nil {
+				return nil, err
+			}
+		}
+		for i, seg := range segs {
+			for k := range appliers {
+				a := appliers[(k+i+p)%len(appliers)]
+				if err := settle(ctx, c.Servers); err != nil {
+					return nil, err
+				}
+				cpu0 := sampleCPU(a.srv)
+				t0 := time.Now()
+				method := "SQL thread"
 				if a.sqlThread {
-					if err := waitRead(ctx, a.srv, m); err != nil {
+					if err := runSQLThreadUntil(ctx, a.srv, startFile, seg.masterPos); err != nil {
+						return nil, err
+					}
+				} else {
+					ares, err := binlog.Apply(ctx, binlog.Target{Name: a.srv.Name(), Addr: a.srv.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
+						[]string{seg.file}, binlog.ApplyOptions{Method: a.method})
+					if err != nil {
+						return nil, err
+					}
+					if ares.Transactions != seg.txs {
+						return nil, fmt.Errorf("%s applied %d transactions of %d in segment %d", a.label, ares.Transactions, seg.txs, i+1)
+					}
+					method = string(ares.Method)
+				}
+				el := time.Since(t0)
+				cpu := sampleCPU(a.srv).since(cpu0)
+				if a.sqlThread {
+					if err := stopSQLThreadAt(ctx, a.srv, startFile, seg.masterPos); err != nil {
 						return nil, err
 					}
 				}
+				methods[a.label] = method
+				times[a.label] = append(times[a.label], el.Seconds())
+				cpus[a.label] = append(cpus[a.label], cpu.server.Seconds())
+				fmt.Fprintf(log, "binlog: pass %d segment %d (%.0f MB): %s (%s) on %s: %v, server CPU %v (busiest thread %v, this process %v)\n",
+					p+1, i+1, float64(seg.bytes)/(1<<20), a.label, method, a.srv.Name(), el.Round(time.Millisecond), cpu.server, cpu.busiest, cpu.self)
 			}
-			if err := settle(ctx, c.Servers); err != nil {
-				return nil, err
-			}
-			cpu0 := sampleCPU(a.srv)
-			t0 := time.Now()
-			method := "SQL thread"
-			if a.sqlThread {
-				if err := a.srv.Exec(ctx, "START SLAVE SQL_THREAD"); err != nil {
-					return nil, err
-				}
-				if err := a.srv.WaitCaughtUp(ctx, m, 30*time.Minute); err != nil {
-					return nil, err
-				}
-			} else {
-				ares, err := binlog.Apply(ctx, binlog.Target{Name: a.srv.Name(), Addr: a.srv.Addr(), User: testbed.MHAUser, Password: testbed.MHAPassword},
-					[]string{savedPath}, binlog.ApplyOptions{Method: a.method})
-				if err != nil {
-					return nil, err
-				}
-				if ares.Transactions != sres.Transactions {
-					return nil, fmt.Errorf("%s applied %d transactions of %d", a.label, ares.Transactions, sres.Transactions)
-				}
-				method = string(ares.Method)
-			}
-			el := time.Since(t0)
-			cpu := sampleCPU(a.srv).since(cpu0)
-			// Same events, same result: the table must match the master's.
+		}
+		// Same events, same result: each table must match the master's.
+		for _, a := range appliers {
 			got, err := a.srv.QueryRows(ctx, "CHECKSUM TABLE test.b")
 			if err != nil {
 				return nil, err
 			}
 			if len(want) != 1 || len(got) != 1 || want[0]["Checksum"] != got[0]["Checksum"] {
-				return nil, fmt.Errorf("after %s, CHECKSUM TABLE test.b on %s is %v, the master has %v", a.label, a.srv.Name(), got, want)
+				return nil, fmt.Errorf("after pass %d, CHECKSUM TABLE test.b on %s (%s) is %v, the master has %v", p+1, a.srv.Name(), a.label, got, want)
 			}
-			methods[a.label] = method
-			times[a.label] = append(times[a.label], el.Seconds())
-			cpus[a.label] = append(cpus[a.label], cpu.server.Seconds())
-			fmt.Fprintf(log, "binlog: round %d: %s (%s) on %s: %v, server CPU %v (busiest thread %v, this process %v)\n",
-				r+1, a.label, method, a.srv.Name(), el.Round(time.Millisecond), cpu.server, cpu.busiest, cpu.self)
 		}
 	}
 	refT := times["server SQL thread"]
 	refCPU := cpus["server SQL thread"]
-	res.Add("server SQL thread apply", amb/median(refT), "MB/s", fmt.Sprintf("median of %d rounds: %s", rounds, secondsList(refT)))
-	res.Add("SQL thread: server CPU", median(refCPU), "s", secondsList(refCPU))
+	n := len(refT)
+	res.Add("server SQL thread apply", amb*float64(passes)/sum(refT), "MB/s", fmt.Sprintf("%d passes of %d segments: %s", passes, len(segs), secondsList(refT)))
+	res.Add("SQL thread: server CPU", sum(refCPU)/float64(passes), "s", "per pass")
 	for _, a := range appliers[1:] {
 		t, cpu := times[a.label], cpus[a.label]
-		var ratio, cpuRatio []float64
-		for i := range t {
+		var ratio []float64
+		for i := range n {
 			ratio = append(ratio, refT[i]/t[i])
-			cpuRatio = append(cpuRatio, refCPU[i]/cpu[i])
 		}
 		goal := "goal >= 0.8 (the default method)"
 		if a.method == binlog.MethodReplication {
 			goal = "apply_method=replication"
 		}
-		res.Add(a.label, amb/median(t), "MB/s", fmt.Sprintf("method %s, median of %d rounds: %s", methods[a.label], rounds, secondsList(t)))
-		res.Add(a.label+" vs SQL thread", median(ratio), "x", fmt.Sprintf("%s; median of the rounds' ratios %s", goal, ratioList(ratio)))
-		res.Add(a.label+": server CPU", median(cpu), "s", secondsList(cpu))
-		res.Add(a.label+" vs SQL thread, server CPU", median(cpuRatio), "x", "less than 1: the server works more than for the SQL thread alone; "+ratioList(cpuRatio))
+		res.Add(a.label, amb*float64(passes)/sum(t), "MB/s", fmt.Sprintf("method %s: %s", methods[a.label], secondsList(t)))
+		res.Add(a.label+" vs SQL thread", median(ratio), "x", fmt.Sprintf("%s; median of the %d segment ratios %s", goal, n, ratioList(ratio)))
+		res.Add(a.label+" vs SQL thread, total time", sum(refT)/sum(t), "x", fmt.Sprintf("%.2fs vs %.2fs", sum(refT), sum(t)))
+		res.Add(a.label+": server CPU", sum(cpu)/float64(passes), "s", "per pass")
+		res.Add(a.label+" vs SQL thread, server CPU", sum(refCPU)/sum(cpu), "x", "less than 1: the server works more than for the SQL thread alone")
 	}
 	return res, nil
+}
+
+// segment is a part of the saved tail as a binlog file of its own.
+type segment struct {
+	file      string
+	bytes     int64  // event bytes (without the file's header)
+	txs       int    // transactions
+	masterPos uint64 // where its last transaction ends in the master's binlog
+}
+
+// cutSegments cuts the binlog file at path into n files of about equal
+// size, at transaction (XID) ends. Each starts with the file's magic
+// number and format description event.
+func cutSegments(path, dir string, n int) ([]segment, error) {
+	r, err := binlog.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r.SetHeaderOnly(true)
+	type xid struct {
+		end int64
+		pos uint64
+	}
+	var xids []xid
+	var headEnd, size int64
+	for {
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		switch ev.Type {
+		case replication.FORMAT_DESCRIPTION_EVENT:
+			if headEnd == 0 {
+				headEnd = ev.End()
+			}
+		case replication.XID_EVENT:
+			xids = append(xids, xid{ev.End(), uint64(ev.LogPos)})
+		}
+		size = ev.End()
+	}
+	r.Close()
+	if headEnd == 0 || len(xids) < n {
+		return nil, fmt.Errorf("%s: %d transactions, cannot cut %d segments", path, len(xids), n)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	from, next := headEnd, 0
+	for k := 1; k <= n; k++ {
+		target := headEnd + (size-headEnd)*int64(k)/int64(n)
+		seg := segment{file: filepath.Join(dir, fmt.Sprintf("segment%d.binlog", k))}
+		for next < len(xids) && (xids[next].end <= target || k == n) {
+			seg.txs++
+			seg.masterPos = xids[next].pos
+			next++
+		}
+		if seg.txs == 0 { // a transaction bigger than a segment
+			if next == len(xids) {
+				return nil, fmt.Errorf("%s: too few transactions to cut %d segments", path, n)
+			}
+			seg.txs, seg.masterPos = 1, xids[next].pos
+			next++
+		}
+		to := xids[next-1].end
+		if k == n {
+			to = size
+		}
+		seg.bytes = to - from
+		out := append(append([]byte(nil), data[:headEnd]...), data[from:to]...)
+		if err := os.WriteFile(seg.file, out, 0o644); err != nil {
+			return nil, err
+		}
+		segs = append(segs, seg)
+		from = to
+	}
+	return segs, nil
+}
+
+// runSQLThreadUntil starts s's SQL thread until the master position pos
+// of file and waits until it executed everything before it.
+func runSQLThreadUntil(ctx context.Context, s *testbed.Server, file string, pos uint64) error {
+	if err := s.Exec(ctx, fmt.Sprintf("START SLAVE SQL_THREAD UNTIL MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d", file, pos)); err != nil {
+		return err
+	}
+	v, err := s.QueryString(ctx, "SELECT MASTER_POS_WAIT(?, ?, 1800)", file, pos)
+	if err != nil {
+		return err
+	}
+	if v != "" && v != "-1" {
+		return nil
+	}
+	// NULL: the thread is not running, also when it already stopped at
+	// the UNTIL position before the wait began.
+	st, err := s.SlaveStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if exec, _ := strconv.ParseUint(st["Exec_Master_Log_Pos"], 10, 64); st["Relay_Master_Log_File"] == file && exec >= pos && st["Last_SQL_Error"] == "" {
+		return nil
+	}
+	return fmt.Errorf("%s did not execute up to %s:%d: MASTER_POS_WAIT returned %q; %v", s.Name(), file, pos, v, st)
+}
+
+// stopSQLThreadAt stops s's SQL thread and checks that it stopped exactly
+// at pos of file. (At the end of the relay log it does not stop by itself:
+// the UNTIL condition is checked on the next event.)
+func stopSQLThreadAt(ctx context.Context, s *testbed.Server, file string, pos uint64) error {
+	if err := s.Exec(ctx, "STOP SLAVE SQL_THREAD"); err != nil {
+		return err
+	}
+	st, err := s.SlaveStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if exec, _ := strconv.ParseUint(st["Exec_Master_Log_Pos"], 10, 64); st["Slave_SQL_Running"] != "No" || st["Relay_Master_Log_File"] != file || exec != pos {
+		return fmt.Errorf("%s: the SQL thread should have stopped at %s:%d: %v", s.Name(), file, pos, st)
+	}
+	return nil
+}
+
+func sum(xs []float64) float64 {
+	var t float64
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }
 
 // resetTarget brings a server back to the state it had before the
