@@ -93,14 +93,23 @@
 // Why MethodAuto uses statements unless the events hold something only
 // replication applies (LOAD DATA logged as a statement, XA PREPARE,
 // compressed query events): measured on 500 MB in `make bench` on
-// 2026-11-25 (2 cores, 3 rotating rounds per run), the two methods came
-// out close against the server's own SQL thread (median ratios over
-// three runs: statements 0.96x, 0.75x, 0.72x; replication 0.86x, 0.70x,
-// 0.76x) and statements cost the target less CPU in all three
-// (replication adds the IO thread and the relay log); replication also costs ~15 ms
-// more to set up (the failover walkthrough: 22-28 ms per server vs 8-16
-// ms) and needs the DB host to reach the manager. ReplicationMinBytes and
+// 2026-11-25 (2 cores; the appliers take turns on ~100 MB segments), six
+// runs gave statements 0.83x-0.88x of the server's own SQL thread and
+// replication 0.75x-0.89x (medians of the segment ratios), and statements
+// cost the target less CPU in all six (0.84-0.93 of the SQL thread's
+// efficiency, against 0.69-0.77: replication adds the IO thread and the
+// relay log). What statements cost the server beyond the SQL thread is
+// mostly decoding the base64 of BINLOG (perf: ~9% of its time) and
+// copying the parameters. Replication also costs ~15 ms more to set up
+// (the failover walkthrough: 22-28 ms per server vs 8-16 ms) and needs
+// the DB host to reach the manager. ReplicationMinBytes and
 // apply_method = replication choose it anyway.
+//
+// Applying with several connections at once (independent transactions in
+// parallel, commits in order) was measured and not built: on the bench's
+// workload (appends to one table) the server's own optimistic parallel
+// replication with 2 threads took 4.9 s where one thread took 3.0 s on
+// the same 150 MB, so the row work does not scale on these 2 cores.
 //
 // Statements (apply.go, apply_batch.go), what mysqlbinlog | mysql does,
 // over one connection: row events are sent back to the server as BINLOG
