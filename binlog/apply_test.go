@@ -77,13 +77,7 @@ func TestApplyPipelinedBatches(t *testing.T) {
 				if res.Method != tc.opts.Method || res.Transactions != sres.Transactions || res.LastFile != saved {
 					t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
 				}
-				if got, want := checksum(ctx, t, ok, "test.a"), checksum(ctx, t, m, "test.a"); got != want {
-					t.Errorf("CHECKSUM TABLE test.a = %s, master has %s", got, want)
-				}
-				gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
-				if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
-					t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
-				}
+				sameAsMaster(ctx, t, ok, m, "test.a", res)
 				// The batch guards and markers are session variables: nothing of
 				// them reaches the target's binlog.
 				out, err := exec.CommandContext(ctx, "mariadb-binlog", ok.BinlogBase()+".000001").Output()
@@ -187,13 +181,7 @@ func TestApplyFragments(t *testing.T) {
 		if res.Transactions != sres.Transactions || res.LastFile != saved {
 			t.Errorf("applied %+v, saved %d transactions", res, sres.Transactions)
 		}
-		if got, want := checksum(ctx, t, ok, "test.big"), checksum(ctx, t, m, "test.big"); got != want {
-			t.Errorf("CHECKSUM TABLE test.big = %s, master has %s", got, want)
-		}
-		gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
-		if g, _ := ok.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
-			t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
-		}
+		sameAsMaster(ctx, t, ok, m, "test.big", res)
 	})
 
 	t.Run("stops at the failing transaction in the middle of a batch", func(t *testing.T) {
@@ -250,4 +238,18 @@ func applyFixture(t *testing.T, ctx context.Context, n int, ddl string) (c *test
 		t.Fatalf("SHOW MASTER STATUS position %q: %v", st[0]["Position"], err)
 	}
 	return c, st[0]["File"], startPos
+}
+
+// sameAsMaster checks that s holds what the master holds after Apply
+// applied everything: the same table checksum, the same gtid_binlog_pos,
+// and res.LastGTID is the master's last GTID.
+func sameAsMaster(ctx context.Context, t *testing.T, s, m *testbed.Server, table string, res binlog.ApplyResult) {
+	t.Helper()
+	if got, want := checksum(ctx, t, s, table), checksum(ctx, t, m, table); got != want {
+		t.Errorf("CHECKSUM TABLE %s = %s, master has %s", table, got, want)
+	}
+	gm, _ := m.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+	if g, _ := s.QueryString(ctx, "SELECT @@gtid_binlog_pos"); g != gm || res.LastGTID != gm {
+		t.Errorf("gtid_binlog_pos %q, LastGTID %q, master has %q", g, res.LastGTID, gm)
+	}
 }
