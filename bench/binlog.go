@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -319,7 +320,11 @@ type segment struct {
 // size, at transaction (XID) ends. Each starts with the file's magic
 // number and format description event.
 func cutSegments(path, dir string, n int) ([]segment, error) {
-	r, err := binlog.Open(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := binlog.NewReader(bytes.NewReader(data), path)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +341,6 @@ func cutSegments(path, dir string, n int) ([]segment, error) {
 			break
 		}
 		if err != nil {
-			r.Close()
 			return nil, err
 		}
 		switch ev.Type {
@@ -349,13 +353,8 @@ func cutSegments(path, dir string, n int) ([]segment, error) {
 		}
 		size = ev.End()
 	}
-	r.Close()
 	if headEnd == 0 || len(xids) < n {
 		return nil, fmt.Errorf("%s: %d transactions, cannot cut %d segments", path, len(xids), n)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
 	}
 	var segs []segment
 	from, next := headEnd, 0
