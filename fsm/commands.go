@@ -59,15 +59,29 @@ type ObserveCmd struct {
 // the epoch of the lock currently held, a new holder (a new leader
 // resuming a failover) takes the lock with a new epoch; the journal is
 // kept.
+//
+// Seen, when set, makes the grant a compare-and-set: the lock is refused
+// with ErrStaleVerdict unless the application's Master and LastEpoch are
+// still the ones the caller's evaluation read (an evaluation that took
+// seconds must not lock against a master that changed meanwhile). A
+// TakeOver request ignores Seen: its own check is TakeOver == Lock.Epoch.
 type AcquireLockCmd struct {
-	App                string    `json:"app"`
-	Holder             string    `json:"holder"`
-	Kind               string    `json:"kind"`
-	OldMaster          string    `json:"old_master"`
-	NewMaster          string    `json:"new_master,omitempty"`
-	IgnoreLastFailover bool      `json:"ignore_last_failover,omitempty"` // manual only
-	TakeOver           uint64    `json:"take_over,omitempty"`
-	At                 time.Time `json:"at"`
+	App                string     `json:"app"`
+	Holder             string     `json:"holder"`
+	Kind               string     `json:"kind"`
+	OldMaster          string     `json:"old_master"`
+	NewMaster          string     `json:"new_master,omitempty"`
+	IgnoreLastFailover bool       `json:"ignore_last_failover,omitempty"` // manual only
+	TakeOver           uint64     `json:"take_over,omitempty"`
+	Seen               *SeenState `json:"seen,omitempty"`
+	At                 time.Time  `json:"at"`
+}
+
+// SeenState is what the evaluation behind an AcquireLock read from the
+// replicated state: the application's Master (addr) and LastEpoch.
+type SeenState struct {
+	Master string `json:"master"`
+	Epoch  uint64 `json:"epoch"`
 }
 
 // JournalPhaseCmd appends one entry to the journal; Epoch is the fencing token.

@@ -40,6 +40,11 @@
 //     an automatic (or manual, unless it says IgnoreLastFailover) lock is
 //     refused within LastFailoverMinute of the last successful failover
 //     unless that failover was acknowledged.
-//  5. Readers get deep copies; nothing outside the package can change the
+//  5. An AcquireLock that carries Seen is a compare-and-set: it is granted
+//     only if the application's Master and LastEpoch are still the values
+//     Seen names (else ErrStaleVerdict), so a lock is never taken on a
+//     verdict about a master that has changed. TakeOver requests are
+//     checked against the held lock's epoch instead.
+//  6. Readers get deep copies; nothing outside the package can change the
 //     state except through Apply and Restore.
 package fsm

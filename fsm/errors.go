@@ -25,6 +25,10 @@ var (
 	ErrAntiFlap = errors.New("last failover too recent and not acknowledged")
 	// ErrPaused: the application is paused (maintenance); no automatic failover.
 	ErrPaused = errors.New("application paused")
+	// ErrStaleVerdict: an AcquireLock whose Seen (the master and last epoch
+	// its verdict was computed on) no longer matches the state: the master
+	// or the epoch changed while the caller evaluated. Re-evaluate.
+	ErrStaleVerdict = errors.New("verdict is stale")
 	// ErrInvalid: the command is well-formed JSON but misses required fields
 	// or has values out of range.
 	ErrInvalid = errors.New("invalid command")
@@ -42,5 +46,6 @@ var sentinels = map[string]error{
 	"stale_epoch":      ErrStaleEpoch,
 	"anti_flap":        ErrAntiFlap,
 	"paused":           ErrPaused,
+	"stale_verdict":    ErrStaleVerdict,
 	"invalid":          ErrInvalid,
 }

@@ -99,7 +99,7 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 	}
 	s := &a.state
 	switch c.Kind {
-	case KindAuto, KindManual, KindSwitch:
+	case KindAuto, KindManual, KindSwitch, KindRejoin:
 	default:
 		return fmt.Errorf("acquire lock for app %q: kind %q: %w", c.App, c.Kind, ErrInvalid)
 	}
@@ -112,6 +112,10 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 	if s.Lock != nil {
 		return fmt.Errorf("acquire %s lock for app %q: held by %s at epoch %d (%s since %s): %w",
 			c.Kind, c.App, s.Lock.Holder, s.Lock.Epoch, s.Lock.Kind, s.Lock.Started.Format(time.RFC3339), ErrLockHeld)
+	}
+	if v := c.Seen; v != nil && (v.Master != s.Master || v.Epoch != s.LastEpoch) {
+		return fmt.Errorf("acquire %s lock for app %q: the verdict saw master %q at epoch %d, the state now has master %q at epoch %d; the verdict is re-evaluated: %w",
+			c.Kind, c.App, v.Master, v.Epoch, s.Master, s.LastEpoch, ErrStaleVerdict)
 	}
 	if c.Kind == KindAuto && s.Paused {
 		return fmt.Errorf("acquire auto lock for app %q: paused by %s: %w", c.App, s.PausedBy, ErrPaused)
@@ -225,7 +229,7 @@ func applyReleaseLock(f *FSM, c *ReleaseLockCmd) any {
 		if c.NewMaster != "" {
 			s.Master = c.NewMaster
 		}
-		if l.Kind != KindSwitch {
+		if l.Kind != KindSwitch && l.Kind != KindRejoin {
 			s.LastFailover = &LastFailover{Epoch: l.Epoch, Kind: l.Kind, Finished: c.At}
 		}
 	}

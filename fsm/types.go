@@ -13,6 +13,7 @@ const (
 	KindAuto   = "auto"   // automatic failover decided by the detector
 	KindManual = "manual" // operator's failover of a dead master
 	KindSwitch = "switch" // online switch of a live master
+	KindRejoin = "rejoin" // operator's rejoin of a repaired server as a replica (no master change, no anti-flapping)
 )
 
 // Journal statuses.
