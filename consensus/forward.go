@@ -59,6 +59,33 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 }
 
+// ApplyLocal commits cmd through this node's own Raft log only while it is
+// the leader, and never forwards it: a pipeline's journal entries and lock
+// commands must be refused, not handed to a new leader, once this node has
+// lost leadership (a deposed leader's entry must never commit). A response
+// that is an error (an fsm refusal) is returned as the error.
+func (n *Node) ApplyLocal(ctx context.Context, cmd []byte) (any, error) {
+	if !n.IsLeader() {
+		return nil, fmt.Errorf("apply command type %d on %s: %w", cmdType(cmd), n.cfg.ID, ErrNotLeader)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	resp, err := n.applyLocal(ctx, cmd)
+	if errors.Is(err, raft.ErrNotLeader) {
+		return nil, fmt.Errorf("apply command type %d on %s: %w: %w", cmdType(cmd), n.cfg.ID, ErrNotLeader, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := resp.(error); ok {
+		return nil, e
+	}
+	return resp, nil
+}
+
 func cmdType(cmd []byte) int {
 	if len(cmd) == 0 {
 		return -1

@@ -304,6 +304,11 @@ func (n *Node) ID() string { return n.cfg.ID }
 // lost a majority without knowing yet; use VerifyLeader before acting).
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// Term is this node's current Raft term. A leader's term changes only
+// when it loses leadership, so "still leader in the term in which I took
+// the lock" is a leadership check that a regained leadership cannot pass.
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
+
 // LeaderID is the ID of the leader this node knows, "" if none.
 func (n *Node) LeaderID() string {
 	_, id := n.raft.LeaderWithID()

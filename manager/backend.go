@@ -203,7 +203,7 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 	if a.Reason != "" {
 		by = "operator: " + a.Reason
 	}
-	now := time.Now()
+	now := m.now()
 	needApp := func() (*fsm.AppState, error) {
 		st, ok := m.fsm.App(a.App)
 		if !ok {
@@ -311,11 +311,16 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 		}
 		newMaster = fsmAddr(&st, s.Name)
 	}
+	lctx, term, ok := m.leaderContext()
+	if !ok {
+		return nil, fmt.Errorf("%s of %s: %w", a.Kind, a.App, errNotEstablished)
+	}
 	if !m.claim(a.App) {
 		return nil, fmt.Errorf("%s of %s: a pipeline is already running: %w", a.Kind, a.App, fsm.ErrLockHeld)
 	}
 	defer m.setRunning(a.App, false)
-	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+	defer m.haltOnPanic(a.App)
+	resp, err := m.applyAsLeader(lctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
 		App: a.App, Holder: m.cfg.ID, Kind: kind, OldMaster: old, NewMaster: newMaster,
 		IgnoreLastFailover: a.IgnoreLastFailover, At: now,
 	}))
@@ -325,13 +330,12 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 	lock := resp.(fsm.Lock)
 	log := m.log.With("app", a.App, "server", old, "epoch", lock.Epoch)
 	j := &raftJournal{m: m, app: a.App, server: lock.OldMaster, epoch: lock.Epoch}
-	if err := j.record(ctx, PhaseLock, fsm.PhaseDone, map[string]string{"by": "operator"}, time.Now()); err != nil {
+	if err := j.record(lctx, PhaseLock, fsm.PhaseDone, map[string]string{"by": "operator"}, m.now()); err != nil {
 		return nil, err
 	}
 	// The pipeline must not die with the HTTP request: it runs to its end
-	// (or until this node stops) even if the client goes away.
-	pctx := context.WithoutCancel(ctx)
-	rep, perr := m.runPipeline(pctx, app, lock, j, nil, a.OrigMasterIsNewSlave, log)
+	// (or until this node's leadership ends) even if the client goes away.
+	rep, perr := m.runPipeline(lctx, term, app, lock, j, nil, a.OrigMasterIsNewSlave, log)
 	res := &api.ActionResult{OK: perr == nil, Epoch: lock.Epoch}
 	if rep != nil {
 		res.Report, _ = json.Marshal(rep)

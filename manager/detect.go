@@ -27,7 +27,7 @@ func (m *Manager) publish(ctx context.Context, o detector.Observation) error {
 	defer cancel()
 	_, err := m.apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
 		Manager: o.Manager, Server: o.Server, Reachable: o.Reachable, Kind: o.Kind,
-		Since: o.Since, At: o.At, Detail: o.Detail,
+		Since: o.Since.Add(m.cfg.TestClockOffset), At: o.At.Add(m.cfg.TestClockOffset), Detail: o.Detail,
 	}}))
 	return err
 }

@@ -36,14 +36,14 @@ type raftJournal struct {
 var _ failover.Journal = (*raftJournal)(nil)
 
 func (j *raftJournal) Begin(ctx context.Context, phase string, detail map[string]string) error {
-	if err := j.record(ctx, phase, fsm.PhaseStarted, detail, time.Now()); err != nil {
+	if err := j.record(ctx, phase, fsm.PhaseStarted, detail, j.m.now()); err != nil {
 		return err
 	}
 	return j.testPause(ctx, "begin:"+phase)
 }
 
 func (j *raftJournal) Done(ctx context.Context, phase string, detail map[string]string) error {
-	done := time.Now()
+	done := j.m.now()
 	if err := j.record(ctx, phase, fsm.PhaseDone, detail, done); err != nil {
 		return err
 	}

@@ -17,31 +17,29 @@ import (
 	"github.com/mharaft/mharaft/topology"
 )
 
-// leaderLoop runs the leader's bookkeeping whenever this node gains
-// leadership and then every second while it is leader: register the
-// configured applications and resume (or halt) unfinished failovers.
+// leaderLoop keeps the leadership period in step with Raft (see
+// reconcileLeadership) and, every second while this node is the
+// established leader, registers the configured applications and resumes
+// (or halts) unfinished failovers.
 func (m *Manager) leaderLoop(ctx context.Context) {
 	leaderCh := m.node.LeaderCh()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer m.revokeLeadership()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case gained := <-leaderCh:
-			if gained {
-				m.log.Info("became raft leader", "epoch", 0)
-			} else {
-				m.log.Info("lost raft leadership", "epoch", 0)
-				continue
-			}
+		case <-leaderCh:
 		case <-tick.C:
 		}
-		if !m.node.IsLeader() {
+		m.reconcileLeadership(ctx)
+		lctx, term, ok := m.leaderContext()
+		if !ok {
 			continue
 		}
-		m.registerApps(ctx)
-		m.resumeUnfinished(ctx)
+		m.registerApps(lctx)
+		m.resumeUnfinished(lctx, term)
 	}
 }
 
@@ -52,7 +50,7 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 func (m *Manager) registerApps(ctx context.Context) {
 	for name, app := range m.apps {
 		st, known := m.fsm.App(name)
-		cmd := fsm.RegisterFromConfig(app, time.Now())
+		cmd := fsm.RegisterFromConfig(app, m.now())
 		if known && sameServerNames(st.Servers, cmd.Servers) && st.LastFailoverMinute == cmd.LastFailoverMinute {
 			if st.Master == "" && st.Lock == nil {
 				m.setDiscoveredMaster(ctx, app)
@@ -96,7 +94,7 @@ func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
 		return
 	}
 	addr := fsm.ServerFromConfig(topo.Master.Server).Addr()
-	if _, err := m.applyAsLeader(ctx, fsm.EncodeSetMaster(fsm.SetMasterCmd{App: app.Name, Master: addr, At: time.Now()})); err != nil {
+	if _, err := m.applyAsLeader(ctx, fsm.EncodeSetMaster(fsm.SetMasterCmd{App: app.Name, Master: addr, At: m.now()})); err != nil {
 		m.log.Warn("record discovered master", "app", app.Name, "server", addr, "error", err, "epoch", 0)
 	}
 }
@@ -112,7 +110,8 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if !m.node.IsLeader() {
+		lctx, _, ok := m.leaderContext()
+		if !ok {
 			continue
 		}
 		for name, app := range m.apps {
@@ -120,7 +119,7 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			if !ok {
 				continue
 			}
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			dctx, cancel := context.WithTimeout(lctx, 5*time.Second)
 			topo := topology.Discover(dctx, app)
 			cancel()
 			m.observeReplicaLag(name, topo)
@@ -128,7 +127,7 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			m.mu.Lock()
 			sum.Verdict = m.verdicts[name]
 			m.mu.Unlock()
-			if _, err := m.applyAsLeader(ctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && ctx.Err() == nil {
+			if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
 				m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
 			}
 		}
@@ -182,11 +181,12 @@ func (m *Manager) evaluateLoop(ctx context.Context) {
 		case <-m.evalWake:
 		case <-tick.C:
 		}
-		if !m.node.IsLeader() {
+		lctx, term, ok := m.leaderContext()
+		if !ok {
 			continue
 		}
 		for name := range m.apps {
-			m.evaluateApp(ctx, name)
+			m.evaluateApp(lctx, term, name)
 		}
 	}
 }
@@ -212,7 +212,10 @@ func (m *Manager) managers() []detector.Manager {
 
 // evaluateApp computes the verdict of one application and starts an
 // automatic failover when it is actionable.
-func (m *Manager) evaluateApp(ctx context.Context, name string) {
+//
+// ctx is the leadership period's context and term its Raft term: the
+// pipeline started here stops when the period ends.
+func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	app := m.apps[name]
 	st, ok := m.fsm.App(name)
 	if !ok || app == nil || st.Master == "" || st.Lock != nil {
@@ -229,7 +232,7 @@ func (m *Manager) evaluateApp(ctx context.Context, name string) {
 	if master == nil {
 		return
 	}
-	now := time.Now()
+	now := m.now()
 	window := detector.DefaultWindow(app)
 	in := detector.Input{
 		Master: master.Name, Managers: m.managers(), Now: now, Window: window,
@@ -252,7 +255,7 @@ func (m *Manager) evaluateApp(ctx context.Context, name string) {
 		// Replica testimony is read only when some manager cannot reach
 		// the master: a fresh sample, with the watch loop's history.
 		in.Replicas = ad.d.CheckReplicas(ctx, app, master)
-		in.Now = time.Now()
+		in.Now = m.now()
 	}
 	v := detector.Evaluate(in)
 	if v.NeedSecondaryCheck {
@@ -271,7 +274,7 @@ func (m *Manager) evaluateApp(ctx context.Context, name string) {
 	if !m.claim(name) {
 		return
 	}
-	m.runClaimed(name, func() { m.autoFailover(ctx, app, st, master, v, now) })
+	m.runClaimed(name, func() { m.autoFailover(ctx, term, app, st, master, v, now) })
 }
 
 // claim marks app as having a pipeline running on this node; it is false
@@ -287,12 +290,16 @@ func (m *Manager) claim(app string) bool {
 }
 
 // runClaimed runs fn in the background for an app taken with claim and
-// releases the claim when fn returns.
+// releases the claim when fn returns. A panic inside fn (a bug) does not
+// crash the daemon: it is logged with its stack and the app's lock, if this
+// node holds it, is halted, so that the next leader does not resume the same
+// pipeline into the same panic (an operator reads the report and acks).
 func (m *Manager) runClaimed(app string, fn func()) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer m.setRunning(app, false)
+		defer m.haltOnPanic(app)
 		fn()
 	}()
 }
@@ -362,7 +369,7 @@ func (m *Manager) secondaryCheck(ctx context.Context, app *config.App, master *c
 
 // autoFailover takes the lock for an actionable verdict and runs the
 // dead-master pipeline under it.
-func (m *Manager) autoFailover(ctx context.Context, app *config.App, st fsm.AppState, master *config.Server, v detector.Verdict, verdictAt time.Time) {
+func (m *Manager) autoFailover(ctx context.Context, term uint64, app *config.App, st fsm.AppState, master *config.Server, v detector.Verdict, verdictAt time.Time) {
 	log := m.log.With("app", app.Name, "server", master.Name)
 	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
 		App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindAuto, OldMaster: st.Master, At: verdictAt,
@@ -376,7 +383,7 @@ func (m *Manager) autoFailover(ctx context.Context, app *config.App, st fsm.AppS
 		log.Error("acquire lock: unexpected response", "response", fmt.Sprintf("%T", resp), "epoch", st.LastEpoch)
 		return
 	}
-	lockAt := time.Now()
+	lockAt := m.now()
 	log = log.With("epoch", lock.Epoch)
 	log.Warn("master is dead: failover lock taken", "verdict", string(v.Kind), "reasons", strings.Join(v.Reasons, "; "))
 	j := &raftJournal{m: m, app: app.Name, server: lock.OldMaster, epoch: lock.Epoch}
@@ -390,12 +397,12 @@ func (m *Manager) autoFailover(ctx context.Context, app *config.App, st fsm.AppS
 		log.Warn("journal lock", "error", err)
 		return
 	}
-	m.runPipeline(ctx, app, lock, j, nil, false, log)
+	m.runPipeline(ctx, term, app, lock, j, nil, false, log)
 }
 
 // resumeUnfinished looks for failovers whose holder stopped before the
 // end (lock held, not halted, not running here) and takes them over.
-func (m *Manager) resumeUnfinished(ctx context.Context) {
+func (m *Manager) resumeUnfinished(ctx context.Context, term uint64) {
 	for name, app := range m.apps {
 		st, ok := m.fsm.App(name)
 		if !ok || st.Lock == nil || st.Lock.Halted {
@@ -404,16 +411,16 @@ func (m *Manager) resumeUnfinished(ctx context.Context) {
 		if !m.claim(name) {
 			continue
 		}
-		m.runClaimed(name, func() { m.resume(ctx, app, st) })
+		m.runClaimed(name, func() { m.resume(ctx, term, app, st) })
 	}
 }
 
-func (m *Manager) resume(ctx context.Context, app *config.App, st fsm.AppState) {
+func (m *Manager) resume(ctx context.Context, term uint64, app *config.App, st fsm.AppState) {
 	old := *st.Lock
 	log := m.log.With("app", app.Name, "server", old.OldMaster)
 	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
 		App: app.Name, Holder: m.cfg.ID, Kind: old.Kind, OldMaster: old.OldMaster, NewMaster: old.NewMaster,
-		TakeOver: old.Epoch, At: time.Now(),
+		TakeOver: old.Epoch, At: m.now(),
 	}))
 	if err != nil {
 		log.Warn("take over unfinished failover", "error", err, "epoch", old.Epoch)
@@ -429,13 +436,17 @@ func (m *Manager) resume(ctx context.Context, app *config.App, st fsm.AppState) 
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("cannot read the journal of epoch %d to resume: %v", old.Epoch, err), log)
 		return
 	}
-	m.runPipeline(ctx, app, lock, j, &prog, false, log)
+	if lock.Kind == fsm.KindRejoin {
+		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("the rejoin of %s by %s (epoch %d) was interrupted: check that server's replication and run `mhactl rejoin` again after `mhactl ack`", old.NewMaster, old.Holder, old.Epoch), log)
+		return
+	}
+	m.runPipeline(ctx, term, app, lock, j, &prog, false, log)
 }
 
 // runPipeline runs the pipeline of the lock's kind and releases the lock
 // with its result. A pipeline stopped because this node may no longer act
 // leaves the lock alone: the next leader resumes it.
-func (m *Manager) runPipeline(ctx context.Context, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, origIsNewSlave bool, log *slog.Logger) (*failover.Report, error) {
+func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, origIsNewSlave bool, log *slog.Logger) (*failover.Report, error) {
 	st, _ := m.fsm.App(app.Name)
 	app = withoutFormerMasters(app, &st, m.fsm.History(app.Name), lock.OldMaster)
 	opts := failover.Options{
@@ -465,7 +476,7 @@ func (m *Manager) runPipeline(ctx context.Context, app *config.App, lock fsm.Loc
 		}
 		rep, err = deadMasterPipeline(ctx, opts, dead.Name)
 	}
-	if err != nil && (errors.Is(err, failover.ErrNotLeader) || ctx.Err() != nil || !m.node.IsLeader()) {
+	if err != nil && (errors.Is(err, failover.ErrNotLeader) || isNotLeader(err) || ctx.Err() != nil || !m.node.IsLeader()) {
 		log.Warn("pipeline stopped: this manager may no longer act; the next leader resumes it", "error", err)
 		return rep, err
 	}
@@ -510,7 +521,7 @@ func anyActingPhaseStarted(app string, m *Manager) bool {
 
 func (m *Manager) release(ctx context.Context, app *config.App, lock fsm.Lock, result, newMaster, summary string, log *slog.Logger) {
 	_, err := m.applyAsLeader(ctx, fsm.EncodeReleaseLock(fsm.ReleaseLockCmd{
-		App: app.Name, Epoch: lock.Epoch, Result: result, NewMaster: newMaster, Summary: summary, At: time.Now(),
+		App: app.Name, Epoch: lock.Epoch, Result: result, NewMaster: newMaster, Summary: summary, At: m.now(),
 	}))
 	if err != nil {
 		log.Error("release failover lock", "result", result, "error", err)

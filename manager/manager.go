@@ -71,6 +71,11 @@ type Config struct {
 	// detector.ModeFast ("" or "fast") or detector.ModeMHA ("mha", MHA's
 	// cadence, a benchmark baseline, not for production).
 	DetectionMode string
+
+	// TestClockOffset (TEST ONLY, chaos tests) shifts this manager's wall
+	// clock in everything it stamps (observations, commands), to prove that
+	// no decision depends on two managers' clocks agreeing.
+	TestClockOffset time.Duration
 }
 
 // Manager is one running mhanode.
@@ -94,6 +99,7 @@ type Manager struct {
 	verdictKeys map[string]string       // last verdict and its managers per app (log dedup)
 	refusals    map[string]string       // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector // per app: the probe of the current master
+	lead        *leadership             // the current leadership period, nil when not an established leader
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -317,15 +323,19 @@ func (m *Manager) apply(ctx context.Context, cmd []byte) (any, error) {
 	return resp, nil
 }
 
-// applyAsLeader commits a command only while this node is the leader: a
-// deposed leader must not have its pipeline's commands forwarded to the
-// new leader.
+// applyAsLeader commits a command through this node's own Raft log while
+// it is the leader and ctx (a leadership period's context) is alive. It is
+// never forwarded: a deposed leader's lock, journal or release command
+// must fail, not commit through the new leader.
 func (m *Manager) applyAsLeader(ctx context.Context, cmd []byte) (any, error) {
-	if !m.node.IsLeader() {
-		return nil, fmt.Errorf("%s is no longer the raft leader: %w", m.cfg.ID, consensus.ErrNotLeader)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: leadership period ended (%w): %w", m.cfg.ID, err, consensus.ErrNotLeader)
 	}
-	return m.apply(ctx, cmd)
+	return m.node.ApplyLocal(ctx, cmd)
 }
+
+// now is this manager's wall clock (shifted by TestClockOffset in tests).
+func (m *Manager) now() time.Time { return time.Now().Add(m.cfg.TestClockOffset) }
 
 // FSM gives read access to the replicated state (tests, tools).
 func (m *Manager) FSM() *fsm.FSM { return m.fsm }

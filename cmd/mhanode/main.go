@@ -76,6 +76,8 @@ func run(args []string) int {
 	)
 	detection := fs.String("detection", detector.ModeFast, "how the master is probed: fast (mharaft's detector), or mha: MHA's cadence "+
 		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
+	clockOffset := fs.Duration("test-clock-offset", 0, "TEST ONLY (chaos tests): shift this manager's wall clock by this much (e.g. 45s or -45s) "+
+		"in everything it stamps, to prove that no decision depends on managers' clocks agreeing; never set it in production")
 	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -100,6 +102,9 @@ func run(args []string) int {
 		h = slog.NewJSONHandler(os.Stderr, hopts)
 	}
 	log := slog.New(h)
+	if *clockOffset != 0 {
+		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", clockOffset.String())
+	}
 
 	peerMap, err := parsePeers(*peers)
 	if err != nil {
@@ -129,7 +134,7 @@ func run(args []string) int {
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
 		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, LogLevel: *logLevel,
 		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
-		DetectionMode: *detection,
+		DetectionMode: *detection, TestClockOffset: *clockOffset,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)
