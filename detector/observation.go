@@ -1,15 +1,9 @@
 package detector
 
 import (
-	"context"
-	"errors"
-	"io"
-	"net"
-	"os"
-	"syscall"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // Kinds of an Observation. Reachable is true for KindOK, KindAliveRefusing
@@ -40,9 +34,19 @@ type Observation struct {
 	Since     time.Time // when this manager first saw the current Kind
 	At        time.Time // when this manager last confirmed the current Kind
 	Detail    string    // the error text; never contains a password
+
+	// The Raft log's clock (see FreshAt): LoggedAt is when the leader
+	// appended the entry that stored this observation (its AppendedAt),
+	// LoggedTerm that leader's term, SinceLogged the LoggedAt of the first
+	// entry with the current Kind. Zero: not logged (At/Since are used).
+	LoggedAt    time.Time
+	LoggedTerm  uint64
+	SinceLogged time.Time
 }
 
-// Fresh reports whether the observation was confirmed within window before now.
+// Fresh reports whether the observation was confirmed within window before
+// now, on the observer's clock. Evaluate uses FreshAt, which prefers the
+// Raft log's clock; Fresh is the fallback for observations not logged.
 func (o Observation) Fresh(now time.Time, window time.Duration) bool {
 	return !o.At.IsZero() && now.Sub(o.At) <= window
 }
@@ -75,41 +79,9 @@ func IsAliveError(code uint16) bool {
 }
 
 // Classify maps an error of a connect or ping to an observation Kind and
-// whether the server counts as reachable. A nil error is KindOK. The
-// connection-level classification (refused, timeout, unreachable) comes
-// first because a MySQL error can only come from a live server.
+// whether the server counts as reachable. A nil error is KindOK. It is
+// dialect.Classify, the one classifier that the failover uses too (the
+// Kind constants here have the same values as dialect's).
 func Classify(err error) (kind string, reachable bool) {
-	if err == nil {
-		return KindOK, true
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch {
-		case me.Number == 1044 || me.Number == 1045:
-			return KindAuthError, true
-		case IsAliveError(me.Number):
-			return KindAliveRefusing, true
-		case me.Number == 1053: // ER_SERVER_SHUTDOWN
-			return KindShutdown, false
-		default: // including 1927 ER_CONNECTION_KILLED: the server is up
-			return KindServerError, true
-		}
-	}
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return KindRefused, false
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return KindUnreachable, false
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return KindTimeout, false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return KindTimeout, false
-	}
-	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return KindLost, false
-	}
-	return KindError, false
+	return dialect.Classify(err)
 }
