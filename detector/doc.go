@@ -92,9 +92,27 @@
 // every replica is stopped AND a majority of managers lose the master, the
 // failover relies on the fence (invariant 5).
 //
-// Timestamps: Observation.At is the observing manager's clock and Evaluate
-// compares it with the evaluator's Now, so manager clocks must agree to a
-// small fraction of the window. DefaultWindow is 2*ping_interval +
-// connect timeout; the daemon must use the same window in Evaluate as in
-// Config.Window.
+// Timestamps (DESIGN invariant 9): freshness is decided on the Raft log's
+// clock, never on the observing managers' clocks. Observation.At and Since
+// are the observer's clock and are kept for operators only. When the FSM
+// applies an Observe entry it records the entry's AppendedAt (stamped by
+// the leader that appended it) as LoggedAt, the leader's term as
+// LoggedTerm, and SinceLogged (the LoggedAt of the first entry with the
+// current Kind). The evaluator is the leader: it passes its term in
+// Input.Term and its own clock in Input.Now, and an observation is fresh
+// (Observation.FreshAt) only if it was logged in that term, so the same
+// clock stamped LoggedAt and reads Now, and Now-LoggedAt is at most the
+// window. An entry logged in an earlier term is never fresh: after an
+// election every manager republishes within RefreshEvery (Window/3), and
+// until then the verdict is NoQuorum or UnreachableMaster, never an
+// action. A manager whose clock runs ahead therefore cannot keep a "cannot
+// reach" vote alive, and one whose clock runs behind keeps its veto as
+// long as it keeps publishing. Observations without LoggedAt (entries
+// written by code without AppendedAt) fall back to the observer's At,
+// which needs manager clocks to agree to a small fraction of the window.
+// Evaluate also orders two observations of one manager by log position and
+// explains every stale one in the verdict's reasons. Replica samples are
+// taken by the evaluator itself and judged on its own clock.
+// DefaultWindow is 2*ping_interval + connect timeout; the daemon must use
+// the same window in Evaluate as in Config.Window.
 package detector

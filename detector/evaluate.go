@@ -45,8 +45,12 @@ type Input struct {
 	Managers     []Manager     // ALL managers of the group (the quorum is a majority of these)
 	Observations []Observation // latest observation per manager of Master (others are ignored)
 	Replicas     []ReplicaView // the replicas of the app, as sampled by the evaluating manager
-	Now          time.Time
+	Now          time.Time     // the evaluator's clock; it must be the Raft leader's (see Term)
 	Window       time.Duration // detection window: older observations and samples are unknown
+	// Term is the evaluator's current Raft term; the evaluator must be the
+	// leader of that term. A logged observation is fresh only if it was
+	// logged in this term (Observation.FreshAt).
+	Term uint64
 
 	// SecondaryCheckConfigured: secondary_check_script is set, so DeadMaster
 	// also needs SecondaryCheck == true.
@@ -78,8 +82,10 @@ func (v Verdict) Actionable() bool {
 // Evaluate decides what state the master is in. It is pure: same input,
 // same verdict. The rules, in order:
 //
-//  1. Only the latest fresh (At within Window) observation of each listed
-//     manager counts; a stale or missing one is "unknown", never "cannot
+//  1. Only the latest fresh observation of each listed manager counts
+//     (Observation.FreshAt: logged in Term and LoggedAt within Window of
+//     Now, on the leader's clock; the observer's At only for observations
+//     not logged); a stale or missing one is "unknown", never "cannot
 //     reach".
 //  2. No fresh non-reacher: Healthy if any fresh observation, else NoQuorum.
 //  3. Non-reachers must be MORE than half of ALL managers, else
@@ -104,7 +110,7 @@ func Evaluate(in Input) Verdict {
 		if o.Server != in.Master {
 			continue
 		}
-		if cur, ok := latest[o.Manager]; !ok || o.At.After(cur.At) {
+		if cur, ok := latest[o.Manager]; !ok || o.newerThan(cur) {
 			latest[o.Manager] = o
 		}
 	}
@@ -114,8 +120,12 @@ func Evaluate(in Input) Verdict {
 		allDCs[m.Datacenter] = true
 		o, ok := latest[m.ID]
 		switch {
-		case !ok || !o.Fresh(in.Now, in.Window):
+		case !ok:
 			v.Unknown = append(v.Unknown, m.ID)
+		case !o.FreshAt(in.Now, in.Term, in.Window):
+			v.Unknown = append(v.Unknown, m.ID)
+			v.Reasons = append(v.Reasons, fmt.Sprintf("manager %s's observation of %s is stale: %s",
+				m.ID, in.Master, o.staleWhy(in.Now, in.Term, in.Window)))
 		case o.Reachable:
 			v.Reachers = append(v.Reachers, m.ID)
 			v.Reasons = append(v.Reasons, fmt.Sprintf("manager %s reaches %s (%s)", m.ID, in.Master, o.Kind))
@@ -123,7 +133,7 @@ func Evaluate(in Input) Verdict {
 			v.NonReachers = append(v.NonReachers, m.ID)
 			nonReachDCs[m.Datacenter] = true
 			v.Reasons = append(v.Reasons, fmt.Sprintf("manager %s cannot reach %s since %s (%s)",
-				m.ID, in.Master, o.Since.Format(time.RFC3339Nano), o.Kind))
+				m.ID, in.Master, o.SinceTime().Format(time.RFC3339Nano), o.Kind))
 		}
 	}
 	sort.Strings(v.Reachers)

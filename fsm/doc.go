@@ -12,7 +12,9 @@
 //     (maintenance) flag.
 //
 // The package does no I/O and never reads the clock: every timestamp comes
-// in the command payload from the proposer, so Apply is deterministic.
+// in the command payload from the proposer, or from the log entry itself
+// (raft.Log.AppendedAt, stamped once by the leader that appended it and
+// replicated with the entry), so Apply is deterministic.
 //
 // Log entry format (Consul/Nomad style): one byte of CommandType followed
 // by a JSON payload. Apply dispatches through a table of handlers
@@ -45,6 +47,13 @@
 //     Seen names (else ErrStaleVerdict), so a lock is never taken on a
 //     verdict about a master that has changed. TakeOver requests are
 //     checked against the held lock's epoch instead.
-//  6. Readers get deep copies; nothing outside the package can change the
+//  6. An applied observation records the Raft log's clock: LoggedAt is
+//     the entry's AppendedAt (UTC, no monotonic reading, so every replica
+//     stores the same value), LoggedTerm its term, and SinceLogged the
+//     LoggedAt of the first entry at which that (manager, server)
+//     observation got its current Kind; values the proposer put there are
+//     overwritten. Freshness is decided on these (detector.FreshAt), never
+//     on the observers' At/Since. An entry without AppendedAt records zero.
+//  7. Readers get deep copies; nothing outside the package can change the
 //     state except through Apply and Restore.
 package fsm

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -33,38 +34,69 @@ func New() *FSM {
 	return &FSM{apps: map[string]*app{}}
 }
 
+// logMeta is what a handler may know of the log entry it applies: when
+// the leader appended it (the leader's clock, raft.Log.AppendedAt, the same
+// on every replica) and the leader's term. Both are zero for ApplyBytes and
+// for entries written by a raft library without AppendedAt.
+type logMeta struct {
+	At   time.Time
+	Term uint64
+}
+
+// metaOf extracts the logMeta of an entry. The time loses its monotonic
+// reading and location so that every replica stores the same value.
+func metaOf(l *raft.Log) logMeta {
+	m := logMeta{Term: l.Term}
+	if !l.AppendedAt.IsZero() {
+		m.At = l.AppendedAt.UTC().Round(0)
+	}
+	return m
+}
+
 // handler applies one decoded command to the state (the FSM lock is held)
 // and returns the Apply response: nil, a value, or a refusal error.
-type handler func(f *FSM, payload []byte) any
+type handler func(f *FSM, m logMeta, payload []byte) any
 
 var handlers = map[CommandType]handler{}
 
 // register installs the handler of command type t; the payload is
 // decoded into a fresh T, and an undecodable payload panics.
 func register[T any](t CommandType, h func(f *FSM, cmd *T) any) {
+	registerLogged(t, func(f *FSM, _ logMeta, cmd *T) any { return h(f, cmd) })
+}
+
+// registerLogged is register for a handler that also reads the entry's
+// logMeta (the leader's append time and term).
+func registerLogged[T any](t CommandType, h func(f *FSM, m logMeta, cmd *T) any) {
 	if _, dup := handlers[t]; dup {
 		panic(fmt.Sprintf("fsm: command type %d registered twice", t))
 	}
-	handlers[t] = func(f *FSM, payload []byte) any {
+	handlers[t] = func(f *FSM, m logMeta, payload []byte) any {
 		cmd := new(T)
 		if err := json.Unmarshal(payload, cmd); err != nil {
 			panic(fmt.Sprintf("fsm: decode command type %d: %v", t, err))
 		}
-		return h(f, cmd)
+		return h(f, m, cmd)
 	}
 }
 
-// Apply applies one committed log entry.
+// Apply applies one committed log entry. Its AppendedAt and Term reach the
+// handlers (observations record them, see Observation.LoggedAt).
 func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	return f.ApplyBytes(l.Data)
+	return f.apply(metaOf(l), l.Data)
 }
 
 // ApplyBytes applies one encoded command (the Data of a log entry). It is
-// Apply without the raft.Log wrapper, for tests and tools.
+// Apply without the raft.Log wrapper, for tests and tools: the entry has
+// no append time and no term.
 func (f *FSM) ApplyBytes(data []byte) any {
+	return f.apply(logMeta{}, data)
+}
+
+func (f *FSM) apply(m logMeta, data []byte) any {
 	if len(data) == 0 {
 		panic("fsm: empty log entry")
 	}
@@ -78,7 +110,7 @@ func (f *FSM) ApplyBytes(data []byte) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return h(f, data[1:])
+	return h(f, m, data[1:])
 }
 
 // App returns a deep copy of one application's state.

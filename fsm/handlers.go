@@ -10,7 +10,7 @@ import (
 func init() {
 	register(RegisterAppType, applyRegisterApp)
 	register(SetTopologyType, applySetTopology)
-	register(ObserveType, applyObserve)
+	registerLogged(ObserveType, applyObserve)
 	register(AcquireLockType, applyAcquireLock)
 	register(JournalPhaseType, applyJournalPhase)
 	register(ReleaseLockType, applyReleaseLock)
@@ -68,7 +68,10 @@ func applySetTopology(f *FSM, c *SetTopologyCmd) any {
 	return nil
 }
 
-func applyObserve(f *FSM, c *ObserveCmd) any {
+// applyObserve stores the observation with the log's time and term; the
+// observation keeps its SinceLogged while its Kind (and reachability) stay
+// the same.
+func applyObserve(f *FSM, m logMeta, c *ObserveCmd) any {
 	a, err := f.lookup(c.App)
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
@@ -87,6 +90,11 @@ func applyObserve(f *FSM, c *ObserveCmd) any {
 	}
 	if a.state.Observations[o.Manager] == nil {
 		a.state.Observations[o.Manager] = map[string]Observation{}
+	}
+	o.LoggedAt, o.LoggedTerm, o.SinceLogged = m.At, m.Term, m.At
+	prev, had := a.state.Observations[o.Manager][o.Server]
+	if had && prev.Kind == o.Kind && prev.Reachable == o.Reachable && !prev.SinceLogged.IsZero() {
+		o.SinceLogged = prev.SinceLogged
 	}
 	a.state.Observations[o.Manager][o.Server] = o
 	return nil

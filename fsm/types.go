@@ -85,14 +85,27 @@ type Topology struct {
 }
 
 // Observation is one manager's latest view of one server.
+//
+// Since and At are the observing manager's clock, for operators. The
+// Logged fields are set by Apply from the log entry that stored the
+// observation (the proposer's values are overwritten): LoggedAt is the
+// entry's AppendedAt, stamped by the leader that appended it, LoggedTerm
+// that leader's term, and SinceLogged the LoggedAt of the first entry at
+// which this (manager, server) observation got its current Kind. Within
+// one term they all come from one clock, the leader's, so freshness is
+// decided on them (detector.Observation.FreshAt). They are zero for
+// entries without AppendedAt (old raft, ApplyBytes).
 type Observation struct {
-	Manager   string    `json:"manager"`
-	Server    string    `json:"server"` // addr
-	Reachable bool      `json:"reachable"`
-	Kind      string    `json:"kind"`  // "ok", "refused", "timeout", "auth-error", ...
-	Since     time.Time `json:"since"` // when this reachability state began
-	At        time.Time `json:"at"`    // when it was last confirmed
-	Detail    string    `json:"detail,omitempty"`
+	Manager     string    `json:"manager"`
+	Server      string    `json:"server"` // addr
+	Reachable   bool      `json:"reachable"`
+	Kind        string    `json:"kind"`  // "ok", "refused", "timeout", "auth-error", ...
+	Since       time.Time `json:"since"` // when this reachability state began (observer's clock)
+	At          time.Time `json:"at"`    // when it was last confirmed (observer's clock)
+	Detail      string    `json:"detail,omitempty"`
+	LoggedAt    time.Time `json:"logged_at,omitzero"`    // leader's append time of the storing entry
+	LoggedTerm  uint64    `json:"logged_term,omitempty"` // term of the storing entry
+	SinceLogged time.Time `json:"since_logged,omitzero"` // LoggedAt of the first entry with the current Kind
 }
 
 // Lock is the failover lock of an application.
