@@ -22,6 +22,57 @@ type Target struct {
 	Addr     string // host:port
 	User     string
 	Password string // never logged
+	// OnConnect, when set, runs on every connection that Apply and
+	// RemoveLeftoverApply open to the target, first thing after the
+	// handshake; an error closes that connection and fails the call. A
+	// caller fences its connections with it (failover takes an advisory
+	// lock slot and checks that it may still act); nil: nothing runs.
+	OnConnect func(ctx context.Context, s Session) error
+}
+
+// Session is a connection to the target as Target.OnConnect sees it.
+type Session interface {
+	// QueryRow runs one statement and returns the first row of its
+	// result as text (NULL as ""), nil when it returned no row.
+	QueryRow(ctx context.Context, query string) ([]string, error)
+}
+
+// clientSession is a go-mysql connection as a Session.
+type clientSession struct{ c *client.Conn }
+
+func (s clientSession) QueryRow(ctx context.Context, query string) ([]string, error) {
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
+	defer stop()
+	r, err := s.c.Execute(query)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	if r.Resultset == nil || r.RowNumber() == 0 {
+		return nil, nil
+	}
+	row := make([]string, r.ColumnNumber())
+	for i := range row {
+		row[i], _ = r.GetString(0, i)
+	}
+	return row, nil
+}
+
+// connectTarget connects to t and runs t.OnConnect on the connection.
+func connectTarget(ctx context.Context, t Target, timeout time.Duration, options ...client.Option) (*client.Conn, error) {
+	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", timeout, options...)
+	if err != nil {
+		return nil, err
+	}
+	if t.OnConnect != nil {
+		if err := t.OnConnect(ctx, clientSession{conn}); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
 // ApplyMethod is how Apply hands the events to the target (see doc.go).
@@ -129,7 +180,7 @@ func Apply(ctx context.Context, t Target, files []string, opts ApplyOptions) (Ap
 		return ApplyResult{}, fmt.Errorf("apply binlog events to %s: unknown method %q (want %s, %s or %s)",
 			t.Name, opts.Method, MethodAuto, MethodStatements, MethodReplication)
 	}
-	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout, func(c *client.Conn) error {
+	conn, err := connectTarget(ctx, t, opts.ConnectTimeout, func(c *client.Conn) error {
 		c.SetCapability(mysql.CLIENT_MULTI_STATEMENTS)
 		c.SetCapability(mysql.CLIENT_MULTI_RESULTS)
 		return nil

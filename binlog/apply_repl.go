@@ -100,7 +100,7 @@ func applyReplication(ctx context.Context, conn *client.Conn, t Target, files []
 	if ctx.Err() != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ConnectTimeout)
 		defer cancel()
-		nc, err := client.ConnectWithContext(cctx, t.Addr, t.User, t.Password, "", opts.ConnectTimeout)
+		nc, err := connectTarget(cctx, t, opts.ConnectTimeout)
 		if err != nil {
 			return res, "", fmt.Errorf("%w; then could not connect to stop the replication connection '%s' (a later Apply removes it): %v",
 				ctx.Err(), ApplyConnection, err)
@@ -272,7 +272,7 @@ func slaveStatus(conn *client.Conn) (map[string]string, error) {
 // settled. Apply does it itself; a resumed failover calls it before it
 // reads what the target already holds.
 func RemoveLeftoverApply(ctx context.Context, t Target, timeout time.Duration) error {
-	conn, err := client.ConnectWithContext(ctx, t.Addr, t.User, t.Password, "", timeout)
+	conn, err := connectTarget(ctx, t, timeout)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", t.Name, err)
 	}

@@ -13,6 +13,8 @@
 //	WriteDiff(ctx, RelayLogs, RelayPos, io.Writer) (CopyResult, error)
 //	SaveMasterTail(ctx, fs, binlogDir, indexFile, startFile, startPos, io.Writer) (SaveResult, error)
 //	Apply(ctx, Target, files, ApplyOptions) (ApplyResult, error); RemoveLeftoverApply(ctx, Target, timeout)
+//	Target.OnConnect(ctx, Session): optional hook run first on every connection Apply and
+//	RemoveLeftoverApply open (the failover fences its connections with it; binlog knows nothing of why)
 //	ConcatFiles(files, out); SavedMasterBinlogName, RelayDiffName, TotalBinlogName, Timestamp
 //
 // FS is the small interface the package needs to read a DB host's files:
