@@ -1,0 +1,159 @@
+package jepsen
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// glRow writes one general_log.CSV row as MariaDB's CSV engine does.
+func glRow(ms int, userHost string, thread int, command, arg string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace
+	return fmt.Sprintf("\"%s\",\"%s\",%d,1,\"%s\",\"%s\"\n", at(ms).Local().Format("2006-01-02 15:04:05.000000"),
+		esc(userHost), thread, command, esc(arg))
+}
+
+func mgr(ip string) string { return "mha[mha] @  [" + ip + "]" }
+
+func TestParseGeneralLogCSV(t *testing.T) {
+	text := glRow(0, "[mha] @  [10.0.0.21]", 5, "Connect", "mha@10.0.0.21 on  using TCP/IP") +
+		glRow(1, mgr("10.0.0.21"), 5, "Query", "SELECT 'a\"b\\c\nd', 1") +
+		glRow(2, "root[root] @ localhost []", 3, "Query", "SET GLOBAL read_only=0") +
+		glRow(3, "", 5, "Query", "STOP SLAVE") + // no user_host: taken from the Connect row
+		`"2026-11-25 12:00:00.004000","mha[mha] @  [10.0.0.21]",5,1,"Query","INSERT INTO t VAL` // cut by a kill
+	recs, err := ParseGeneralLogCSV([]byte(text), time.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("%d records, want 4 (the cut one ignored): %+v", len(recs), recs)
+	}
+	want := []GenLogRecord{
+		{At: at(0), User: "mha", IP: "10.0.0.21", Thread: 5, Command: "Connect", Argument: "mha@10.0.0.21 on  using TCP/IP"},
+		{At: at(1), User: "mha", IP: "10.0.0.21", Thread: 5, Command: "Query", Argument: "SELECT 'a\"b\\c\nd', 1"},
+		{At: at(2), User: "root", IP: "", Thread: 3, Command: "Query", Argument: "SET GLOBAL read_only=0"},
+		{At: at(3), User: "mha", IP: "10.0.0.21", Thread: 5, Command: "Query", Argument: "STOP SLAVE"},
+	}
+	for i := range want {
+		if !recs[i].At.Equal(want[i].At) {
+			t.Errorf("record %d at %s, want %s", i, recs[i].At, want[i].At)
+		}
+		recs[i].At = want[i].At
+	}
+	if !reflect.DeepEqual(recs, want) {
+		t.Fatalf("records\n%+v\nwant\n%+v", recs, want)
+	}
+}
+
+func TestIsStateChange(t *testing.T) {
+	for _, tc := range []struct {
+		cmd, arg string
+		want     bool
+	}{
+		{"Query", "SELECT 1", false},
+		{"Query", "SHOW SLAVE STATUS", false},
+		{"Query", "SET NAMES utf8mb4", false},
+		{"Query", "SET SESSION sql_log_bin=0", false},
+		{"Query", "set  global read_only = 1", true},
+		{"Query", "SET @@GLOBAL.gtid_slave_pos='0-1-5'", true},
+		{"Query", "/* mharaft */ CHANGE MASTER TO MASTER_HOST='x'", true},
+		{"Query", "start slave", true},
+		{"Query", "STOP SLAVE IO_THREAD", true},
+		{"Query", "RESET SLAVE ALL", true},
+		{"Query", "FLUSH TABLES WITH READ LOCK", true},
+		{"Query", "KILL 42", true},
+		{"Query", "BINLOG 'AAAA'", true},
+		{"Query", "INSERT INTO jepsen.big VALUES (1)", true},
+		{"Query", "INSERT INTO infra.chk_masterha VALUES (1, unix_timestamp()) ON DUPLICATE KEY UPDATE val=1", false},
+		{"Query", "CREATE DATABASE IF NOT EXISTS infra", false},
+		{"Execute", "DELETE FROM t", true},
+		{"Shutdown", "", true},
+		{"Kill", "42", true},
+		{"Connect", "mha@x on", false},
+		{"Quit", "", false},
+	} {
+		if got := IsStateChange(tc.cmd, tc.arg); got != tc.want {
+			t.Errorf("IsStateChange(%q, %q) = %v, want %v", tc.cmd, tc.arg, got, tc.want)
+		}
+	}
+}
+
+// TestOneActorCaught replays the general logs of two servers in the cases
+// the checker must tell apart: a clean handover (the first leader killed,
+// the second takes over), and the deposed leader of issue 12 (paused
+// mid-apply, another manager finishes, the old one wakes and applies its
+// remaining transactions to the new master).
+func TestOneActorCaught(t *testing.T) {
+	actors := map[string]string{"10.0.0.21": "m1", "10.0.0.22": "m2", "10.0.0.23": "m3"}
+	workload := glRow(0, "app[app] @  [10.0.0.254]", 9, "Query", "INSERT INTO jepsen.w (id, writer) VALUES (1, 0)")
+	harness := glRow(0, "root[root] @ localhost []", 3, "Query", "CHANGE MASTER TO MASTER_HOST='x'")
+	monitor := glRow(0, mgr("10.0.0.23"), 7, "Query", "SELECT 1") +
+		glRow(9000, mgr("10.0.0.23"), 7, "Query", "SHOW SLAVE STATUS")
+	for _, tc := range []struct {
+		name       string
+		s2, s3     string
+		violations []string // "A/B"
+	}{
+		{"one manager acts", workload + harness + monitor +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(1500, mgr("10.0.0.21"), 5, "Query", "BINLOG 'x'") +
+			glRow(1600, mgr("10.0.0.21"), 5, "Query", "SET GLOBAL read_only=0"),
+			glRow(1700, mgr("10.0.0.21"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.12'"), nil},
+		{"clean handover after a kill", workload +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(1500, mgr("10.0.0.21"), 5, "Query", "BINLOG 'x'") +
+			glRow(5000, mgr("10.0.0.22"), 8, "Query", "BINLOG 'y'") +
+			glRow(5100, mgr("10.0.0.22"), 8, "Query", "SET GLOBAL read_only=0"),
+			glRow(5200, mgr("10.0.0.22"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.12'"), nil},
+		{"deposed leader wakes up and applies again", workload +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(1500, mgr("10.0.0.21"), 5, "Query", "INSERT INTO jepsen.big VALUES (1)") +
+			glRow(5000, mgr("10.0.0.22"), 8, "Query", "INSERT INTO jepsen.big VALUES (1)") +
+			glRow(5100, mgr("10.0.0.22"), 8, "Query", "SET GLOBAL read_only=0") +
+			glRow(30000, mgr("10.0.0.21"), 5, "Query", "INSERT INTO jepsen.big VALUES (2)"),
+			glRow(5200, mgr("10.0.0.22"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.12'"),
+			[]string{"m1/m2", "m1/m2"}},
+		{"partitioned leader repoints a replica while the new leader promotes", workload +
+			glRow(5000, mgr("10.0.0.22"), 8, "Query", "SET GLOBAL read_only=0"),
+			glRow(1000, mgr("10.0.0.21"), 6, "Query", "STOP SLAVE") +
+				glRow(6000, mgr("10.0.0.21"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.13'"),
+			[]string{"m1/m2"}},
+		{"a rogue client outside the cluster", workload +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(3000, mgr("10.0.0.21"), 5, "Query", "SET GLOBAL read_only=0"),
+			glRow(2000, mgr("10.0.0.254"), 11, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.11'"),
+			[]string{"m1/10.0.0.254"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var spans []ActorSpan
+			for srv, text := range map[string]string{"server2": tc.s2, "server3": tc.s3} {
+				recs, err := ParseGeneralLogCSV([]byte(text), time.Local)
+				if err != nil {
+					t.Fatal(err)
+				}
+				spans = append(spans, ActorSpans(srv, recs, "mha", actors)...)
+			}
+			var got []string
+			for _, v := range CheckOneActor(spans) {
+				got = append(got, v.A.Actor+"/"+v.B.Actor)
+				if !strings.Contains(v.Detail, v.A.Actor+" changed") {
+					t.Errorf("detail does not name the actor: %s", v.Detail)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.violations) {
+				t.Fatalf("violations %v, want %v (spans %+v)", got, tc.violations, spans)
+			}
+		})
+	}
+}
+
+func TestDuplicates(t *testing.T) {
+	if d := Duplicates([]int64{5, 1, 2, 5, 3, 1, 5}); !reflect.DeepEqual(d, []int64{1, 5}) {
+		t.Fatalf("Duplicates = %v, want [1 5]", d)
+	}
+	if d := Duplicates([]int64{1, 2, 3}); d != nil {
+		t.Fatalf("Duplicates = %v, want none", d)
+	}
+}
