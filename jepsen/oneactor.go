@@ -154,9 +154,11 @@ var stateChangingPrefixes = []string{
 }
 
 // IsStateChange reports whether a general log row changes the server: a
-// SHUTDOWN, KILL or REFRESH command, or a query starting with one of
-// stateChangingPrefixes, or a SET of a GLOBAL variable. The detector's
-// ping_type=INSERT writes (infra.chk_masterha) are monitoring, not acting.
+// SHUTDOWN, KILL or REFRESH command, or a query (or prepared statement)
+// of which any statement — a row may hold many, separated by ";" —
+// starts with one of stateChangingPrefixes or SETs a GLOBAL variable.
+// The detector's ping_type=INSERT writes (infra.chk_masterha) are
+// monitoring, not acting.
 func IsStateChange(command, arg string) bool {
 	switch command {
 	case "Shutdown", "Kill", "Refresh":
@@ -165,11 +167,26 @@ func IsStateChange(command, arg string) bool {
 	default:
 		return false
 	}
-	s := strings.ToUpper(stripLeadingComments(arg))
+	for rest := arg; rest != ""; {
+		var stmt string
+		stmt, rest = nextStatement(rest)
+		if statementChanges(stmt) {
+			return true
+		}
+	}
+	return false
+}
+
+// statementChanges classifies one statement by its first words.
+func statementChanges(stmt string) bool {
+	s := stripLeadingComments(stmt)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	s = strings.Join(strings.Fields(strings.ToUpper(s)), " ")
 	if strings.Contains(s, "INFRA.CHK_MASTERHA") || strings.Contains(s, "EXISTS INFRA") {
 		return false
 	}
-	s = strings.Join(strings.Fields(s), " ")
 	if strings.HasPrefix(s, "SET ") {
 		return strings.Contains(s, "GLOBAL ") || strings.Contains(s, "@@GLOBAL.")
 	}
@@ -181,26 +198,31 @@ func IsStateChange(command, arg string) bool {
 	return false
 }
 
-func stripLeadingComments(s string) string {
-	for {
-		s = strings.TrimLeft(s, " \t\r\n(")
+// nextStatement splits s at its first ";" outside quotes and comments.
+func nextStatement(s string) (stmt, rest string) {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
-		case strings.HasPrefix(s, "/*"):
-			i := strings.Index(s, "*/")
-			if i < 0 {
-				return ""
+		case quote != 0:
+			if c == '\\' && quote != '`' {
+				i++
+			} else if c == quote {
+				quote = 0
 			}
-			s = s[i+2:]
-		case strings.HasPrefix(s, "-- "), strings.HasPrefix(s, "#"):
-			i := strings.IndexByte(s, '\n')
-			if i < 0 {
-				return ""
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case c == '/' && i+1 < len(s) && s[i+1] == '*':
+			if j := strings.Index(s[i+2:], "*/"); j >= 0 {
+				i += j + 3
+			} else {
+				return s, ""
 			}
-			s = s[i+1:]
-		default:
-			return s
+		case c == ';':
+			return s[:i], s[i+1:]
 		}
 	}
+	return s, ""
 }
 
 // ActorSpan is what one actor (a manager, named by its address) changed
@@ -313,4 +335,26 @@ func Duplicates(vals []int64) []int64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
+}
+
+func stripLeadingComments(s string) string {
+	for {
+		s = strings.TrimLeft(s, " \t\r\n(")
+		switch {
+		case strings.HasPrefix(s, "/*"):
+			i := strings.Index(s, "*/")
+			if i < 0 {
+				return ""
+			}
+			s = s[i+2:]
+		case strings.HasPrefix(s, "-- "), strings.HasPrefix(s, "#"):
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				return ""
+			}
+			s = s[i+1:]
+		default:
+			return s
+		}
+	}
 }

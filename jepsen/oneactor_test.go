@@ -69,6 +69,10 @@ func TestIsStateChange(t *testing.T) {
 		{"Query", "INSERT INTO infra.chk_masterha VALUES (1, unix_timestamp()) ON DUPLICATE KEY UPDATE val=1", false},
 		{"Query", "CREATE DATABASE IF NOT EXISTS infra", false},
 		{"Execute", "DELETE FROM t", true},
+		// One row can hold a batch of statements (the binlog applier's).
+		{"Query", "SET @@session.gtid_domain_id=0, @@session.server_id=1, @@session.gtid_seq_no=7;BEGIN;BINLOG 'AAA';COMMIT", true},
+		{"Query", "SELECT 'x;INSERT INTO t VALUES (1)'; /* ; DELETE */ SELECT 2; SHOW MASTER STATUS", false},
+		{"Query", "SELECT \"a\\\";b\"; SET GLOBAL read_only=1", true},
 		{"Shutdown", "", true},
 		{"Kill", "42", true},
 		{"Connect", "mha@x on", false},
