@@ -35,6 +35,12 @@ type Config struct {
 	// SkipPeerCheck allows a restart whose stored configuration differs from
 	// Peers (after AddVoter/RemoveServer changed the membership).
 	SkipPeerCheck bool
+	// Rejoin starts a node that joins an existing group instead of
+	// founding one: an empty data dir is not bootstrapped from Peers (the
+	// node waits until the leader adds it with AddMember), and the stored
+	// peers are not checked (SkipPeerCheck), so a removed member can come
+	// back. Peers still seed the gossip ring.
+	Rejoin bool
 	// GossipAddr is the memberlist bind address; default: the Raft host and
 	// the Raft port + 1.
 	GossipAddr string
@@ -79,6 +85,9 @@ func (c Config) withDefaults() (Config, error) {
 	host, port, err := splitHostPort(c.RaftAddr)
 	if err != nil {
 		return c, fmt.Errorf("consensus config: raft address %q: %w", c.RaftAddr, err)
+	}
+	if c.Rejoin {
+		c.SkipPeerCheck = true
 	}
 	if len(c.Peers) == 0 {
 		c.Peers = map[string]string{c.ID: c.RaftAddr}

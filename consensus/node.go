@@ -105,7 +105,10 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		trans.Close()
 		return nil, fmt.Errorf("read raft state in %s: %w", cfg.DataDir, err)
 	}
-	if !existing {
+	if !existing && cfg.Rejoin {
+		n.logger.Info("empty data dir and Rejoin: not bootstrapping; waiting to be added by the leader (mhactl members add)")
+	}
+	if !existing && !cfg.Rejoin {
 		if err := raft.BootstrapCluster(rc, n.boltStore, n.boltStore, snaps, trans, peersConfiguration(cfg.Peers)); err != nil {
 			trans.Close()
 			return nil, fmt.Errorf("bootstrap raft cluster %s in %s: %w", formatPeers(cfg.Peers), cfg.DataDir, err)
@@ -125,9 +128,10 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	if n.ml, err = newGossip(cfg); err != nil {
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.fanOutLeadership()
 	go n.joinLoop()
+	go n.watchMembership()
 	ok = true
 	return n, nil
 }
@@ -203,8 +207,12 @@ func (n *Node) checkPeers() error {
 	for _, s := range f.Configuration().Servers {
 		stored[string(s.ID)] = string(s.Address)
 	}
+	if _, member := stored[n.cfg.ID]; !member && len(stored) > 0 {
+		return fmt.Errorf("start %s with data dir %s: it was removed from the raft group (stored peers %s): to bring it back, start it with --rejoin, then run `mhactl members add %s %s`: %w",
+			n.cfg.ID, n.cfg.DataDir, formatPeers(stored), n.cfg.ID, n.cfg.RaftAddr, ErrPeerMismatch)
+	}
 	if formatPeers(stored) != formatPeers(n.cfg.Peers) {
-		return fmt.Errorf("start %s with data dir %s: stored peers %s, configured peers %s (fix the peer list, or set SkipPeerCheck if the membership was changed on purpose): %w",
+		return fmt.Errorf("start %s with data dir %s: stored peers %s, configured peers %s (fix the peer list, or start with --rejoin (SkipPeerCheck) if the membership was changed on purpose): %w",
 			n.cfg.ID, n.cfg.DataDir, formatPeers(stored), formatPeers(n.cfg.Peers), ErrPeerMismatch)
 	}
 	return nil
