@@ -2,13 +2,14 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // The dead master is fenced over MySQL, where it answers, after the IP hook
@@ -107,12 +108,13 @@ func (r *run) fenceDeadMaster(ctx context.Context, dead *config.Server, poweredO
 		return nil
 	}
 	timeout := r.opts.connectTimeout()
-	cctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
-	defer cancel()
-	n, err := connect(cctx, dead, timeout)
+	n, err := connect(ctx, dead, timeout, r.fence)
 	if err != nil {
+		kind, _ := dialect.Classify(err)
 		switch {
-		case isUnreachable(err) && strings.Contains(err.Error(), "connection refused"):
+		case errors.Is(err, ErrNotLeader):
+			return err
+		case isUnreachable(err) && kind == dialect.KindRefused:
 			r.plan.DeadFence = deadRefused
 		case isUnreachable(err):
 			r.plan.DeadFence = deadNoAnswer

@@ -43,6 +43,7 @@ func DeadMaster(ctx context.Context, opts FailoverOptions) (*Report, error) {
 	defer r.opts.Recovery.Close()
 	ctx, cancel := context.WithCancel(ctx) // ends background diff generation
 	defer cancel()
+	ctx = withFencing(ctx, r.fence) // binlogRecovery.Apply fences its connections with it
 	err := r.doFailover(ctx, opts.DeadMaster)
 	r.releaseDeadFence()
 	var slaves []string
@@ -101,6 +102,9 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	t0 := time.Now()
 	errs := r.connectAll(ctx)
 	r.rep.phase("connect to all servers", time.Since(t0))
+	if err := notLeader(errs); err != nil {
+		return err
+	}
 	if err := r.phase(ctx, PhaseCheck, func() error { return r.checkFailover(ctx, st, errs) }); err != nil {
 		return err
 	}
@@ -811,7 +815,7 @@ func (r *run) resumeFiles(ctx context.Context, n *node, files []string, phase st
 	}
 	// An apply through replication that the earlier run left behind may
 	// still be running on n: stopped first, so the position is settled.
-	if err := binlog.RemoveLeftoverApply(ctx, applyTarget(n.srv), 10*time.Second); err != nil {
+	if err := binlog.RemoveLeftoverApply(ctx, applyTarget(n.srv, r.fence), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("resume on %s: %w", n, err)
 	}
 	if err := n.refreshGTID(ctx); err != nil {

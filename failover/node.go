@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
 )
@@ -35,43 +36,89 @@ type node struct {
 
 func (n *node) String() string { return n.srv.String() }
 
-// dsn builds a go-sql-driver DSN for the server's manager user.
-func dsn(s *config.Server, timeout time.Duration) string {
+// driverConfig is the go-sql-driver configuration for the server's
+// manager user.
+func driverConfig(s *config.Server, timeout time.Duration) *mysql.Config {
 	c := dialect.DriverConfig(s)
 	c.Timeout = timeout
 	c.ReadTimeout = 10 * time.Minute // applying logs or waiting may take long; contexts cut it short
 	c.WriteTimeout = time.Minute
-	return c.FormatDSN()
+	return c
 }
 
-// connect opens a pool to s and reads its state. timeout bounds the dial.
-func connect(ctx context.Context, s *config.Server, timeout time.Duration) (*node, error) {
+// connect opens a pool to s and reads its state. timeout bounds the dial
+// and handshake of every connection (and, plus 3 s, the state queries).
+// With a fencing (every pipeline: they may change s), every connection of
+// the pool is fenced before it is used (see doc.go), so also before the
+// state is read; an apply through replication that an earlier actor left
+// on s is stopped and removed right after the first one.
+func connect(ctx context.Context, s *config.Server, timeout time.Duration, f *fencing) (*node, error) {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	db, err := sql.Open("mysql", dsn(s, timeout))
+	c, err := newConnector(s, driverConfig(s, timeout), timeout, f)
 	if err != nil {
-		return nil, fmt.Errorf("open connection to %s: %w", s, err)
+		return nil, err
 	}
+	db := sql.OpenDB(c)
 	db.SetMaxIdleConns(4)
-	// Dial and handshake within timeout: a server that accepts the TCP
-	// connection but does not answer (paused, overloaded, half cut off)
-	// counts as unreachable after timeout, not after the caller's longer
-	// deadline (which bounds the state queries below).
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	conn, err := db.Conn(hctx)
-	cancel()
+	db.SetMaxOpenConns(maxPoolConns)
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s: %w", s, err)
 	}
 	conn.Close() // back to the pool
 	n := &node{srv: s, db: db}
-	if err := n.refresh(ctx); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, timeout+3*time.Second)
+	defer cancel()
+	if f != nil {
+		removed, err := n.removeLeftoverApply(rctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if removed {
+			f.logf("%s: stopped and removed the replication connection '%s' that an earlier run left applying logs.", s, binlog.ApplyConnection)
+		}
+	}
+	if err := n.refresh(rctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return n, nil
+}
+
+// removeLeftoverApply stops and removes the replication connection
+// binlog.Apply creates while it applies through replication, if an earlier
+// actor left one (it died, or was paused and fenced off): its IO thread
+// may still be fed by that actor's event server and its SQL thread still
+// apply, so what the server holds would not be settled. MySQL has no
+// named connections: nothing to do.
+func (n *node) removeLeftoverApply(ctx context.Context) (removed bool, err error) {
+	rows, err := n.db.QueryContext(ctx, "SHOW ALL SLAVES STATUS")
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1064 {
+			return false, nil // MySQL: a syntax error
+		}
+		return false, fmt.Errorf("SHOW ALL SLAVES STATUS on %s: %w", n, err)
+	}
+	all, err := dialect.ScanRows(rows)
+	if err != nil {
+		return false, fmt.Errorf("SHOW ALL SLAVES STATUS on %s: %w", n, err)
+	}
+	for _, r := range all {
+		if !strings.EqualFold(r["Connection_name"], binlog.ApplyConnection) {
+			continue
+		}
+		q := "'" + binlog.ApplyConnection + "'"
+		if err := n.exec(ctx, "STOP SLAVE "+q, "RESET SLAVE "+q+" ALL"); err != nil {
+			return false, fmt.Errorf("remove the log apply an earlier run left on %s: %w", n, err)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 func (n *node) close() {
@@ -292,18 +339,11 @@ func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, po
 	return n.exec(ctx, n.d.StopReplica(), n.d.ResetReplicaAll(), n.d.ChangeMaster(o), n.d.StartReplica())
 }
 
-// isConnRefused tells "the server is down" from other errors.
+// isUnreachable tells "the server did not answer" (dialect.Classify)
+// from an answer; a refusal of the guard or of the fencing is not that.
 func isUnreachable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, ErrNotLeader) || errors.Is(err, errFenceFailed) {
 		return false
 	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return false // it answered
-	}
-	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "i/o timeout") ||
-		strings.Contains(s, "no such host") || strings.Contains(s, "invalid connection") ||
-		strings.Contains(s, "bad connection") || errors.Is(err, context.DeadlineExceeded) ||
-		strings.Contains(s, "EOF") || strings.Contains(s, "connection reset")
+	return dialect.Unreachable(err)
 }

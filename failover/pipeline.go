@@ -52,6 +52,24 @@ type Options struct {
 	Resume *Progress
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Guard is asked before every new connection to a server the run may
+	// change and before every hook (except report_script); an error stops
+	// the run with ErrNotLeader. nil (mhactl --local): no check, but the
+	// connections are still fenced (see doc.go, "Fencing").
+	Guard Guard
+	// FenceWait bounds the wait for a killed connection of an earlier
+	// actor to end (default 1 minute).
+	FenceWait time.Duration
+	// ReplicaStartTimeout bounds the wait, after START SLAVE, for the IO
+	// thread to connect and the SQL thread to run (default 15 s).
+	ReplicaStartTimeout time.Duration
+}
+
+func (o *Options) replicaStartTimeout() time.Duration {
+	if o.ReplicaStartTimeout > 0 {
+		return o.ReplicaStartTimeout
+	}
+	return 15 * time.Second
 }
 
 func (o *Options) waitTimeout() time.Duration {
@@ -89,6 +107,9 @@ type run struct {
 	deadSSH   *sshDial
 	deadFence *fence
 	deadNode  *node
+
+	// fence fences every connection of the run (see doc.go, "Fencing").
+	fence *fencing
 }
 
 func newRun(opts Options, kind string) *run {
@@ -116,6 +137,7 @@ func newRun(opts Options, kind string) *run {
 	}
 	r.rep = &Report{Kind: kind, App: opts.App.Name, Started: start, Plan: r.plan}
 	r.hooks = &Hooks{App: opts.App, Log: r.logf}
+	r.fence = newFencing(opts.App.Name, opts.Guard, opts.FenceWait, r.logf)
 	return r
 }
 
@@ -174,8 +196,10 @@ func (r *run) confirm(question string) error {
 	return nil
 }
 
-// connectAll connects to every configured server in parallel. It returns
-// the errors of the servers it could not reach.
+// connectAll connects to every configured server in parallel, each
+// connection fenced (so on a resume every reachable server is fenced
+// before its state is read). It returns the errors of the servers it could
+// not reach.
 func (r *run) connectAll(ctx context.Context) map[string]error {
 	type res struct {
 		s   *config.Server
@@ -185,9 +209,7 @@ func (r *run) connectAll(ctx context.Context) map[string]error {
 	ch := make(chan res, len(r.opts.App.Servers))
 	for _, s := range r.opts.App.Servers {
 		go func(s *config.Server) {
-			cctx, cancel := context.WithTimeout(ctx, r.opts.connectTimeout()+3*time.Second)
-			defer cancel()
-			n, err := connect(cctx, s, r.opts.connectTimeout())
+			n, err := connect(ctx, s, r.opts.connectTimeout(), r.fence)
 			ch <- res{s, n, err}
 		}(s)
 	}
@@ -207,6 +229,16 @@ func (r *run) closeAll() {
 	for _, n := range r.nodes {
 		n.close()
 	}
+}
+
+// notLeader returns the first refusal of the guard among connect errors.
+func notLeader(errs map[string]error) error {
+	for _, e := range errs {
+		if errors.Is(e, ErrNotLeader) {
+			return e
+		}
+	}
+	return nil
 }
 
 // parallel runs fn for every node and returns the errors by server name.
@@ -230,7 +262,14 @@ func parallel(nodes []*node, fn func(n *node) error) map[string]error {
 }
 
 // runHook runs a configured hook and records it in the report.
+// Hooks cannot be fenced through MySQL: the guard is asked right before
+// each one (report_script only reports, it is not asked).
 func (r *run) runHook(ctx context.Context, script string, args []Arg) (HookResult, error) {
+	if script != r.opts.App.ReportScript {
+		if err := r.fence.mayAct(ctx, "run "+script); err != nil {
+			return HookResult{Script: script, Command: Printable(script, args), ExitCode: -1}, err
+		}
+	}
 	res, err := r.hooks.Run(ctx, script, args)
 	r.mu.Lock()
 	r.rep.Hooks = append(r.rep.Hooks, res)

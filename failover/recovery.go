@@ -174,22 +174,19 @@ func (b *binlogRecovery) RelayDiff(ctx context.Context, src RelaySource, from Co
 }
 
 // Apply applies the files with binlog.Apply over one connection as the
-// server's manager user (the password never leaves this process).
+// server's manager user (the password never leaves this process); the
+// connections are fenced with the run's fencing, which the pipeline puts
+// in ctx.
 func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error) {
 	if len(files) == 0 {
 		return binlog.ApplyResult{}, nil
 	}
-	res, err := binlog.Apply(ctx, applyTarget(target), files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin,
+	res, err := binlog.Apply(ctx, applyTarget(target, fencingFrom(ctx)), files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin,
 		ConnectTimeout: 10 * time.Second, Method: binlog.ApplyMethod(target.ApplyMethod)})
 	if err != nil {
 		return res, fmt.Errorf("apply %s to %s: %w", strings.Join(baseNames(files), ", "), target, err)
 	}
 	return res, nil
-}
-
-// applyTarget is s as binlog.Apply reaches it: as the manager user.
-func applyTarget(s *config.Server) binlog.Target {
-	return binlog.Target{Name: s.String(), Addr: s.Addr(), User: s.User, Password: s.Password}
 }
 
 func baseNames(files []string) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -79,12 +80,19 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 	if app.ConnectTimeout > 0 {
 		timeout = app.ConnectTimeout
 	}
-	old, err := connect(ctx, srv, timeout)
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	fc := newFencing(app.Name, opts.Guard, opts.FenceWait, func(format string, args ...any) {
+		fmt.Fprintf(out, "%s - [info] %s\n", time.Now().Format("Mon Jan _2 15:04:05.000 2006"), fmt.Sprintf(format, args...))
+	})
+	old, err := connect(ctx, srv, timeout, fc)
 	if err != nil {
 		return nil, fmt.Errorf("rejoin %s: %w", srv, err)
 	}
 	defer old.close()
-	newM, err := connect(ctx, newSrv, timeout)
+	newM, err := connect(ctx, newSrv, timeout, fc)
 	if err != nil {
 		return nil, fmt.Errorf("rejoin %s: %w", srv, err)
 	}

@@ -57,6 +57,9 @@ func (r *run) doSwitch(ctx context.Context) error {
 		// Unreachable servers are refused unless they have ignore_fail
 		// (then they are left out, as MHA does).
 		errs := r.connectAll(ctx)
+		if err := notLeader(errs); err != nil {
+			return err
+		}
 		var msgs []string
 		r.plan.Ignored = nil
 		for _, s := range app.Servers {

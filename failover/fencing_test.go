@@ -1,0 +1,236 @@
+package failover
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/binlog"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// guardFunc is a Guard from a function.
+type guardFunc func(ctx context.Context) error
+
+func (g guardFunc) MayAct(ctx context.Context) error { return g(ctx) }
+
+var errDeposed = errors.New("deposed (test guard)")
+
+func TestSlotName(t *testing.T) {
+	if got := slotName("app1", 3); got != "mharaft.app1.3" {
+		t.Errorf("slotName(app1, 3) = %q", got)
+	}
+	long := strings.Repeat("x", 80)
+	a, b := slotName(long, 0), slotName(long, 63)
+	if len(a) > 64 || len(b) > 64 || a == b || !strings.HasPrefix(a, "mharaft.") {
+		t.Errorf("long app name: %q, %q", a, b)
+	}
+	if slotName(long+"y", 0) == a {
+		t.Errorf("two long app names share a slot name")
+	}
+}
+
+// TestFenceKillsStaleActor: a stale actor (an earlier run, e.g. a deposed
+// leader paused for minutes) holds fenced connections to a server: one in
+// the middle of a long statement, one with an open transaction that
+// inserted rows. A new run's first fenced connection kills both and waits
+// until they ended before it returns: the long statement fails, the open
+// transaction is rolled back, the stale connection's next statement fails,
+// and a connection the stale actor opens later is refused by its guard.
+func TestFenceKillsStaleActor(t *testing.T) {
+	ctx := context.Background()
+	c := testbed.Start(t, testbed.Options{N: 2, NoSSH: true})
+	app := loadApp(t, c)
+	srv := app.Servers[0]
+	if err := c.Servers[0].Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE test.fence (v INT)"); err != nil {
+		t.Fatal(err)
+	}
+
+	var staleAllowed atomic.Bool
+	staleAllowed.Store(true)
+	staleGuard := guardFunc(func(context.Context) error {
+		if staleAllowed.Load() {
+			return nil
+		}
+		return errDeposed
+	})
+	stale := newFencing(app.Name, staleGuard, 0, t.Logf)
+	staleNode, err := connect(ctx, srv, 2*time.Second, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer staleNode.close()
+	tx, err := staleNode.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO test.fence VALUES (1), (2), (3)"} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long, err := staleNode.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	sleepDone := make(chan error, 1)
+	go func() {
+		var v int
+		sleepDone <- long.QueryRowContext(ctx, "SELECT SLEEP(30)").Scan(&v)
+	}()
+	// The long statement runs before the takeover.
+	waitFor(t, 5*time.Second, func() bool {
+		p, _ := c.Servers[0].QueryString(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")
+		return p == "1"
+	})
+
+	// The stale actor is deposed; a new run connects.
+	staleAllowed.Store(false)
+	var out bytes.Buffer
+	fresh := newFencing(app.Name, guardFunc(func(context.Context) error { return nil }), 20*time.Second,
+		func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) })
+	t0 := time.Now()
+	n, err := connect(ctx, srv, 2*time.Second, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	took := time.Since(t0)
+	t.Log(out.String())
+	if took > 10*time.Second {
+		t.Errorf("the fenced connect took %s; the stale connections should have been killed at once", took)
+	}
+	if got := strings.Count(out.String(), "killed connection"); got < 2 {
+		t.Errorf("%d stale connection(s) reported killed, want 2 (the transaction and the long statement)", got)
+	}
+	// The long statement ended before connect returned.
+	select {
+	case err := <-sleepDone:
+		if err == nil {
+			t.Errorf("the stale actor's SELECT SLEEP(30) succeeded after the takeover")
+		}
+	default:
+		t.Errorf("the stale actor's SELECT SLEEP(30) still runs after the new run's connect returned")
+	}
+	// The open transaction was rolled back before connect returned.
+	var rows int
+	if err := n.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM test.fence").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("test.fence holds %d row(s) of the stale actor's open transaction", rows)
+	}
+	// The stale actor wakes up: its next statement fails...
+	if _, err := tx.ExecContext(ctx, "INSERT INTO test.fence VALUES (4)"); err == nil {
+		t.Errorf("the stale actor's connection still executes statements")
+	}
+	// ...and so does every new connection of its (database/sql retries on a new one).
+	if _, err := staleNode.db.ExecContext(ctx, "INSERT INTO test.fence VALUES (5)"); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("a new connection of the stale actor: %v, want ErrNotLeader", err)
+	}
+	if _, err := connect(ctx, srv, 2*time.Second, stale); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("a new pool of the stale actor: %v, want ErrNotLeader", err)
+	}
+	// binlog.Apply's connections are fenced the same way.
+	_, err = binlog.Apply(ctx, applyTarget(srv, stale), []string{"testdata/none"}, binlog.ApplyOptions{})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Errorf("binlog.Apply for the stale actor: %v, want ErrNotLeader", err)
+	}
+	if err := n.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM test.fence").Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("test.fence holds %d row(s) (%v), want 0", rows, err)
+	}
+	// The new run's own connections never kill each other.
+	before := strings.Count(out.String(), "killed connection")
+	for i := 0; i < 3; i++ {
+		conn, err := n.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	if _, err := binlog.Apply(ctx, applyTarget(srv, fresh), nil, binlog.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := strings.Count(out.String(), "killed connection"); after != before {
+		t.Errorf("the run's own connections killed %d of its connections", after-before)
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serverState is what a pipeline would change on a server.
+func serverState(t *testing.T, ctx context.Context, s *testbed.Server) string {
+	t.Helper()
+	ro, err := s.QueryString(ctx, "SELECT @@read_only")
+	if err != nil {
+		return "unreachable"
+	}
+	pos, _ := s.QueryString(ctx, "SELECT @@gtid_binlog_pos")
+	st, _ := s.SlaveStatus(ctx)
+	rows, _ := s.Rows(ctx)
+	return fmt.Sprintf("read_only=%s gtid_binlog_pos=%s master_port=%s io=%s sql=%s rows=%v",
+		ro, pos, st["Master_Port"], st["Slave_IO_Running"], st["Slave_SQL_Running"], rows)
+}
+
+// TestGuardStopsPipeline: a Guard that refuses stops a failover and a
+// switch with ErrNotLeader before they change anything.
+func TestGuardStopsPipeline(t *testing.T) {
+	ctx := context.Background()
+	refuse := guardFunc(func(context.Context) error { return errDeposed })
+	t.Run("failover", func(t *testing.T) {
+		c, app := deadMasterWalkthrough(t, true)
+		before := []string{serverState(t, ctx, c.Servers[1]), serverState(t, ctx, c.Servers[2])}
+		_, err := DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, Guard: refuse,
+			NewMaster: c.Servers[1].Addr()}, DeadMaster: c.Servers[0].Addr()})
+		if !errors.Is(err, ErrNotLeader) || !errors.Is(err, errDeposed) {
+			t.Fatalf("failover with a refusing guard: %v, want ErrNotLeader wrapping the guard's error", err)
+		}
+		after := []string{serverState(t, ctx, c.Servers[1]), serverState(t, ctx, c.Servers[2])}
+		for i := range before {
+			if before[i] != after[i] {
+				t.Errorf("server%d changed: %s -> %s", i+2, before[i], after[i])
+			}
+		}
+	})
+	t.Run("switch", func(t *testing.T) {
+		c := testbed.Start(t, testbed.Options{N: 3, GTID: true, NoSSH: true})
+		if err := c.Servers[0].Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE IF NOT EXISTS test.t1 (a INT PRIMARY KEY)",
+			"INSERT INTO test.t1 VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		app := loadApp(t, c)
+		var before []string
+		for _, s := range c.Servers {
+			before = append(before, serverState(t, ctx, s))
+		}
+		_, err := Switch(ctx, Options{App: app, Yes: true, Out: tlog{t}, Guard: refuse, NewMaster: c.Servers[1].Addr()})
+		if !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("switch with a refusing guard: %v, want ErrNotLeader", err)
+		}
+		for i, s := range c.Servers {
+			if after := serverState(t, ctx, s); after != before[i] {
+				t.Errorf("%s changed: %s -> %s", s.Name(), before[i], after)
+			}
+		}
+	})
+}
