@@ -78,5 +78,94 @@
 //   - Passwords are passed to hooks as arguments (as MHA does) and never
 //     written to logs, reports or the journal: they print as xxx.
 //
+// Fencing: one actor per application, also against a deposed leader.
+//
+// A run acts on MySQL servers for minutes; the manager that runs it may be
+// deposed in the middle (partitioned, or paused: SIGSTOP, a VM freeze, a
+// long GC) and wake up later, mid-statement, while another manager has
+// taken the failover over. Journal entries alone cannot stop it: they are
+// refused only at its next phase. So every MySQL connection a pipeline
+// opens to a server it may change (failover, switch, rejoin, the dead
+// master's fence, binlog.Apply's connections through Target.OnConnect,
+// binlog.RemoveLeftoverApply's) is fenced when it is opened, before any
+// other statement runs on it, in this order (fencing.go):
+//
+//	a) it takes a free advisory-lock slot of the application:
+//	   GET_LOCK('mharaft.<app>.<i>', 0), i in 0..63 (the app's name hashed
+//	   when the name would exceed 64 characters); the connection's id is
+//	   registered as the run's own before, so two connections of one run
+//	   never take each other for a foreign one; no free slot: an error
+//	   naming the server;
+//	b) Guard.MayAct (Options.Guard, implemented by the manager: leadership
+//	   context alive, raft VerifyLeader, the same term as when the lock was
+//	   taken, the FSM's lock epoch and holder still ours); a refusal ends
+//	   the run with an error wrapping ErrNotLeader;
+//	c) every slot whose IS_USED_LOCK holder is not one of this run's
+//	   connections to the server is an earlier actor's: KILL CONNECTION,
+//	   then wait (bounded by Options.FenceWait, default 1 minute) until
+//	   the slot is no longer held by that id. A user lock is released
+//	   only when its thread ends, after the rollback of its open
+//	   transaction (THD cleanup), so after the wait nothing of that
+//	   connection runs or can commit.
+//
+// The argument. Let X be a stale actor and Y the actor that took over. X
+// took the slot of each of its connections to a server S in (a) before
+// that connection's successful MayAct in (b), so before X's last
+// successful VerifyLeader. Y was elected after that VerifyLeader (a quorum
+// acknowledged X's term then, and the same quorum intersects the one that
+// elected Y later), took the lock after, and opened its first connection
+// to S after. That connection's (c) reads the slots after X's slots
+// existed: it kills every X connection to S still open and waits until
+// each has ended, before Y's first statement on S (its state queries
+// included, so a resume fences every reachable server before it reads
+// what they hold). Hence every statement of X on S either completed
+// before Y started acting on S, or fails (its connection is gone; an open
+// transaction is rolled back). A connection X opens later takes a slot
+// and then fails its own VerifyLeader in (b) (a quorum has moved to Y's
+// term), so it runs nothing. database/sql's transparent reconnect goes
+// through the same connector, and go-mysql connections never reconnect.
+//
+// The paused-then-wakes case: X is paused for minutes, possibly with a
+// statement half sent or running. A statement the server already runs is
+// the server's, not X's: KILL aborts it (a running statement is
+// interrupted at its next check, a read of a half-sent packet by the
+// socket shutdown) and the wait in (c) covers its rollback; a statement
+// that completed before the kill did so before Y acted on S, which Y then
+// reads as state (gtid_binlog_pos is the proof of what was applied). When
+// X wakes, its writes hit a closed socket and fail; its context (derived
+// from its lost leadership) is cancelled, and any new connection fails
+// (b). Tested on real MariaDB: TestFenceKillsStaleActor (a SLEEP(30) and
+// an open transaction with inserted rows of a stale actor: both killed
+// and ended before the new run's connect returns, the rows rolled back,
+// the stale connection's next statement and every new one fail) and
+// TestGuardStopsPipeline (a refusing guard: failover and switch stop with
+// ErrNotLeader and the servers are unchanged).
+//
+// Apply through replication: binlog.Apply's "replication" method has the
+// target's own IO and SQL threads read a stream served by the manager
+// process, on the named connection binlog.ApplyConnection. Killing X's
+// client connection does not stop those threads, and X's event server
+// would go on feeding them when X wakes. So every fenced pool, right
+// after its first (fenced) connection and before it reads the server's
+// state, stops and removes that named connection if one exists (an own
+// apply never runs at that point: the pools are opened when a run starts);
+// binlog.Apply does the same at its start, and a resumed phase that may
+// have applied logs calls binlog.RemoveLeftoverApply before it reads the
+// target's GTID position. Once removed, X's stream has no reader: a new
+// CHANGE MASTER from X would need a connection, which (b) refuses.
+//
+// What is not fenced through MySQL: the hooks (master_ip_failover_script,
+// shutdown_script, master_ip_online_change_script) run outside MySQL, so
+// the guard is asked right before each; the window is from that MayAct to
+// the end of the script (a paused manager can wake and start nothing new,
+// but a script already running goes on; scripts should be idempotent and
+// fence by their own means, e.g. an IP move that the new actor repeats).
+// SSH reads (the tail, relay diffs) change nothing. Read-only connections
+// (detector probes, discovery, check-repl) are not fenced: they take no
+// slot and are never killed. Options.Guard nil (mhactl --local) skips (b);
+// (a) and (c) still run, so a local run still fences off earlier runs.
+// Cost: three queries per new connection plus one MayAct (a Raft
+// round-trip); pools are capped at 8 connections per server.
+//
 // This package does not decide whether a master is dead (detector/ does).
 package failover
