@@ -93,7 +93,10 @@ type JournalPhaseCmd struct {
 // ReleaseLockCmd ends a failover with a result and writes history. On
 // ResultSuccess with NewMaster set, NewMaster becomes the master and,
 // for failovers, the anti-flapping record is renewed. ResultHalted
-// keeps the lock (Halted) until ForceUnlock.
+// keeps the lock (Halted) until ForceUnlock. ResultRefused (the pipeline
+// refused before acting) releases the lock, ignores NewMaster, renews
+// nothing and counts toward the AutoRetry policy when the lock was
+// automatic.
 type ReleaseLockCmd struct {
 	App       string    `json:"app"`
 	Epoch     uint64    `json:"epoch"`

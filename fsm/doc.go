@@ -54,6 +54,23 @@
 //     observation got its current Kind; values the proposer put there are
 //     overwritten. Freshness is decided on these (detector.FreshAt), never
 //     on the observers' At/Since. An entry without AppendedAt records zero.
-//  7. Readers get deep copies; nothing outside the package can change the
+//  7. A refused failover (ReleaseLock with ResultRefused: the pipeline
+//     refused before any acting phase) releases the lock without changing
+//     the master or the anti-flapping record. Consecutive refusals with
+//     the same kind, old master and summary share one history entry
+//     (Attempts counts them), so a refusal that repeats never pushes real
+//     failovers out of the bounded history.
+//  8. Refused automatic failovers are retried with a bounded policy
+//     (AppState.AutoRetry): after the n-th refusal in a window, automatic
+//     locks are refused with ErrRetryBackoff until 1 s * 2^(n-1) (at most
+//     60 s) after the release; the 5th refusal within 10 minutes halts
+//     automatic failover (ErrAutoHalted) until an Ack. Ack and a
+//     successful failover or switch clear it; a manual lock clears the
+//     counters but not Halted. Snapshots carry it. AppState.AutoLockRefusal
+//     predicts every refusal of an automatic lock (held, paused, halted,
+//     backoff, anti-flapping) with the same code Apply runs.
+//  9. History epochs are strictly increasing per application (an entry
+//     merged by a repeated refusal takes the latest attempt's epoch).
+//  10. Readers get deep copies; nothing outside the package can change the
 //     state except through Apply and Restore.
 package fsm

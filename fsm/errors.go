@@ -29,6 +29,12 @@ var (
 	// its verdict was computed on) no longer matches the state: the master
 	// or the epoch changed while the caller evaluated. Re-evaluate.
 	ErrStaleVerdict = errors.New("verdict is stale")
+	// ErrRetryBackoff: an automatic lock asked before the AutoRetry
+	// NextAttempt that the last refused automatic failover set.
+	ErrRetryBackoff = errors.New("automatic failover retry backoff")
+	// ErrAutoHalted: automatic failover of the application is halted after
+	// AutoRetryMaxRefusals refusals within AutoRetryWindow; an Ack clears it.
+	ErrAutoHalted = errors.New("automatic failover halted after repeated refusals")
 	// ErrInvalid: the command is well-formed JSON but misses required fields
 	// or has values out of range.
 	ErrInvalid = errors.New("invalid command")
@@ -47,5 +53,7 @@ var sentinels = map[string]error{
 	"anti_flap":        ErrAntiFlap,
 	"paused":           ErrPaused,
 	"stale_verdict":    ErrStaleVerdict,
+	"retry_backoff":    ErrRetryBackoff,
+	"auto_halted":      ErrAutoHalted,
 	"invalid":          ErrInvalid,
 }

@@ -1,9 +1,6 @@
 package fsm
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // The handler table. Each handler runs with the FSM lock held and must
 // be deterministic: no clock, no randomness, no I/O.
@@ -117,24 +114,18 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 	if c.TakeOver != 0 {
 		return takeOverLock(a, c)
 	}
-	if s.Lock != nil {
-		return fmt.Errorf("acquire %s lock for app %q: held by %s at epoch %d (%s since %s): %w",
-			c.Kind, c.App, s.Lock.Holder, s.Lock.Epoch, s.Lock.Kind, s.Lock.Started.Format(time.RFC3339), ErrLockHeld)
+	if err := heldRefusal(s, c.Kind); err != nil {
+		return err
 	}
 	if v := c.Seen; v != nil && (v.Master != s.Master || v.Epoch != s.LastEpoch) {
 		return fmt.Errorf("acquire %s lock for app %q: the verdict saw master %q at epoch %d, the state now has master %q at epoch %d; the verdict is re-evaluated: %w",
 			c.Kind, c.App, v.Master, v.Epoch, s.Master, s.LastEpoch, ErrStaleVerdict)
 	}
-	if c.Kind == KindAuto && s.Paused {
-		return fmt.Errorf("acquire auto lock for app %q: paused by %s: %w", c.App, s.PausedBy, ErrPaused)
+	if err := lockRefusal(s, c.Kind, c.IgnoreLastFailover, c.At); err != nil {
+		return err
 	}
-	checkFlap := c.Kind == KindAuto || (c.Kind == KindManual && !c.IgnoreLastFailover)
-	if lf := s.LastFailover; checkFlap && lf != nil && !lf.Acknowledged {
-		window := time.Duration(s.LastFailoverMinute) * time.Minute
-		if c.At.Sub(lf.Finished) < window {
-			return fmt.Errorf("acquire %s lock for app %q: last failover (epoch %d) finished at %s, less than %d minutes ago: %w",
-				c.Kind, c.App, lf.Epoch, lf.Finished.Format(time.RFC3339), s.LastFailoverMinute, ErrAntiFlap)
-		}
+	if c.Kind == KindManual {
+		resetAutoRetry(s, false) // the operator acts: the refusal count starts again
 	}
 	s.LastEpoch++
 	s.Lock = &Lock{
@@ -219,15 +210,26 @@ func applyReleaseLock(f *FSM, c *ReleaseLockCmd) any {
 		return fmt.Errorf("release lock for app %q at epoch %d: already halted, needs force-unlock: %w", c.App, c.Epoch, ErrLockHeld)
 	}
 	switch c.Result {
-	case ResultSuccess, ResultFailed, ResultHalted:
+	case ResultSuccess, ResultFailed, ResultHalted, ResultRefused:
 	default:
 		return fmt.Errorf("release lock for app %q: result %q: %w", c.App, c.Result, ErrInvalid)
 	}
 	l := s.Lock
-	addHistory(a, HistoryEntry{
+	h := HistoryEntry{
 		App: c.App, Kind: l.Kind, Epoch: l.Epoch, OldMaster: l.OldMaster, NewMaster: c.NewMaster,
-		Holder: l.Holder, Started: l.Started, Finished: c.At, Result: c.Result, Summary: c.Summary,
-	})
+		Holder: l.Holder, Started: l.Started, Finished: c.At, Result: c.Result, Summary: c.Summary, Attempts: 1,
+	}
+	if c.Result == ResultRefused {
+		// Nothing was changed: no new master, no anti-flapping block.
+		h.NewMaster = ""
+		addRefusedHistory(a, h)
+		if l.Kind == KindAuto {
+			noteAutoRefusal(s, l.Epoch, c.Summary, c.At)
+		}
+		s.Lock = nil
+		return nil
+	}
+	addHistory(a, h)
 	if c.Result == ResultHalted {
 		l.Halted = true
 		l.Reason = c.Summary
@@ -239,6 +241,10 @@ func applyReleaseLock(f *FSM, c *ReleaseLockCmd) any {
 		}
 		if l.Kind != KindSwitch && l.Kind != KindRejoin {
 			s.LastFailover = &LastFailover{Epoch: l.Epoch, Kind: l.Kind, Finished: c.At}
+		}
+		switch l.Kind {
+		case KindAuto, KindManual, KindSwitch: // the master changed: earlier refusals are moot
+			resetAutoRetry(s, true)
 		}
 	}
 	s.Lock = nil
@@ -276,6 +282,7 @@ func applyAck(f *FSM, c *AckCmd) any {
 		lf.AckedBy = c.By
 		lf.AckedAt = c.At
 	}
+	a.state.AutoRetry = nil // clears a halted automatic failover and its counters
 	return nil
 }
 
@@ -357,7 +364,7 @@ func applyForceUnlock(f *FSM, c *ForceUnlockCmd) any {
 	if !l.Halted {
 		addHistory(a, HistoryEntry{
 			App: c.App, Kind: l.Kind, Epoch: l.Epoch, OldMaster: l.OldMaster, Holder: l.Holder,
-			Started: l.Started, Finished: c.At, Result: ResultHalted,
+			Started: l.Started, Finished: c.At, Result: ResultHalted, Attempts: 1,
 			Summary: fmt.Sprintf("force-unlocked by %s: %s", c.By, c.Reason),
 		})
 	}

@@ -28,6 +28,25 @@ const (
 	ResultSuccess = "success"
 	ResultFailed  = "failed"
 	ResultHalted  = "halted"
+	// ResultRefused: the pipeline refused before any acting phase (no
+	// server was changed). The lock is released, LastFailover is not
+	// renewed (no anti-flapping block), consecutive identical refusals
+	// share one history entry (Attempts), and for an automatic lock the
+	// AutoRetry policy below applies.
+	ResultRefused = "refused"
+)
+
+// The retry policy of refused automatic failovers (AutoRetry). After the
+// n-th refusal in a window, the next automatic lock is refused with
+// ErrRetryBackoff until AutoRetryFirstBackoff*2^(n-1) (at most
+// AutoRetryMaxBackoff) after the release; the AutoRetryMaxRefusals-th
+// refusal within AutoRetryWindow of the window's first one halts automatic
+// failover of the app (ErrAutoHalted) until an Ack.
+const (
+	AutoRetryFirstBackoff = time.Second
+	AutoRetryMaxBackoff   = 60 * time.Second
+	AutoRetryMaxRefusals  = 5
+	AutoRetryWindow       = 10 * time.Minute
 )
 
 // Server is the identity of one database server. It never holds passwords.
@@ -142,8 +161,39 @@ type HistoryEntry struct {
 	Holder    string    `json:"holder"`
 	Started   time.Time `json:"started"`
 	Finished  time.Time `json:"finished"`
-	Result    string    `json:"result"` // ResultSuccess, ResultFailed, ResultHalted
+	Result    string    `json:"result"` // ResultSuccess, ResultFailed, ResultHalted, ResultRefused
 	Summary   string    `json:"summary,omitempty"`
+	// Attempts is how many consecutive refused attempts with this Kind,
+	// OldMaster and Summary this entry stands for (1 for every other
+	// entry; 0 in entries written before it existed means 1). A repeated
+	// refusal updates the entry: Epoch, Holder and Finished become the
+	// latest attempt's, FirstEpoch keeps the first one's epoch.
+	Attempts   int    `json:"attempts,omitempty"`
+	FirstEpoch uint64 `json:"first_epoch,omitempty"`
+}
+
+// AutoRetry is the state of the retry policy of refused automatic
+// failovers of one application (see the AutoRetry constants). It is reset
+// by a successful failover or switch and by Ack; a manual lock resets the
+// counters but not Halted.
+type AutoRetry struct {
+	Refusals    int       `json:"refusals"`              // refusals in the current window
+	WindowStart time.Time `json:"window_start,omitzero"` // release time of the window's first refusal
+	LastRefusal time.Time `json:"last_refusal,omitzero"` // release time of the latest refusal
+	LastReason  string    `json:"last_reason,omitempty"` // its summary
+	NextAttempt time.Time `json:"next_attempt,omitzero"` // no automatic lock before this
+	Halted      bool      `json:"halted,omitempty"`      // no automatic lock until Ack
+	HaltReason  string    `json:"halt_reason,omitempty"` // why, for operators
+	HaltedAt    time.Time `json:"halted_at,omitzero"`
+}
+
+// autoBackoff is the wait after the n-th refusal (n >= 1) of a window.
+func autoBackoff(n int) time.Duration {
+	d := AutoRetryFirstBackoff
+	for i := 1; i < n && d < AutoRetryMaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, AutoRetryMaxBackoff)
 }
 
 // LastFailover is the anti-flapping record: the last successful failover
@@ -173,6 +223,9 @@ type AppState struct {
 	Paused       bool                              `json:"paused,omitempty"`
 	PausedBy     string                            `json:"paused_by,omitempty"`
 	PauseReason  string                            `json:"pause_reason,omitempty"`
+	// AutoRetry is the retry policy state after refused automatic
+	// failovers; nil when there is none.
+	AutoRetry *AutoRetry `json:"auto_retry,omitempty"`
 }
 
 // Server returns the server whose Name or Addr equals key.
@@ -215,6 +268,10 @@ func (a *AppState) Clone() AppState {
 	if a.LastFailover != nil {
 		lf := *a.LastFailover
 		c.LastFailover = &lf
+	}
+	if a.AutoRetry != nil {
+		r := *a.AutoRetry
+		c.AutoRetry = &r
 	}
 	return c
 }
