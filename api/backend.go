@@ -21,6 +21,16 @@ type Backend interface {
 	LeaderAPIAddr() string // "" while there is no leader
 }
 
+// MembershipReporter is an optional interface of a Backend whose manager
+// can tell that it is not (or no longer) a member of the Raft group. While
+// NotMember returns an error, GET /healthz answers 503 with ok=false,
+// removed=true and that error (which says how to bring the node back), and
+// every other route but /metrics answers 503 with it: a removed node must
+// not serve its stale status as if it were a member, nor take actions.
+type MembershipReporter interface {
+	NotMember() error
+}
+
 // Status is the answer of GET /v1/status.
 type Status struct {
 	Node     string      `json:"node"`
@@ -132,7 +142,10 @@ type Action struct {
 	MemberID             string      `json:"member_id,omitempty"`
 	MemberAddr           string      `json:"member_addr,omitempty"`
 	Server               *ServerSpec `json:"server,omitempty"` // server-add
-	Reason               string      `json:"reason,omitempty"`
+	// Force skips the safety checks of member-add (something answers at
+	// member_addr) and member-remove (at least 3 voters are left).
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // ServerSpec describes a server to add to an application (masterha_conf_host).

@@ -18,7 +18,8 @@
 //
 // Routes (Go 1.22 ServeMux patterns):
 //
-//	GET  /healthz              no token; {"ok":true,"leader":bool,"version":"..."}
+//	GET  /healthz              no token; {"ok":true,"leader":bool,"version":"..."}; 503 with
+//	                           {"ok":false,"removed":true,"error":"..."} on a removed manager
 //	GET  /v1/status            Status (this node's view; any node answers)
 //	GET  /v1/apps/{app}        AppStatus, with its journal; 404 for an unknown app
 //	GET  /v1/history?app=NAME  []HistoryEntry, oldest first; app optional
@@ -29,6 +30,12 @@
 // tokens (scrape_config authorization: credentials_file); MetricsOpen is
 // for scrapers that cannot.
 //
+// A Backend that implements MembershipReporter and says it is not (or no
+// longer) a member of the Raft group gets 503 on /healthz (removed, with
+// its error, which names the way back) and on every /v1 route: a removed
+// manager serves neither its stale status nor actions. /metrics still
+// answers. The Client passes over such a node when it looks for one.
+//
 // # Errors
 //
 // Every 4xx/5xx answer is {"error": "what is wrong", "field": "json name"}
@@ -37,9 +44,16 @@
 // the app; 401 missing/invalid token; 404 unknown app, member or endpoint;
 // 405 wrong method (with Allow); 409 something that already exists; 413
 // body over MaxBodyBytes; 500 Backend error; 502 leader unreachable while
-// forwarding; 503 no leader; 508 forwarding loop. A Backend chooses the
-// status of its own refusals by returning an *Error (409 lock held, 412
-// last failover too recent); any other error is a 500.
+// forwarding; 503 no leader, or this manager was removed from the Raft
+// group; 508 forwarding loop. A Backend chooses the status of its own
+// refusals by returning an *Error (409 lock held, 412 last failover too
+// recent, or a membership change refused without force: fewer than 3
+// voters left, a new voter nobody answers at); any other error is a 500.
+//
+// member-add and member-remove take "force": true to skip those two
+// checks. A member-remove of the leader itself makes the leader hand its
+// leadership over and answer ErrNotLeader, so the request is forwarded to
+// the new leader, which removes the old one.
 //
 // # Actions
 //

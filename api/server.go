@@ -165,6 +165,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !open && !h.authorized(w, r) {
 		return
 	}
+	if r.URL.Path != "/healthz" && r.URL.Path != "/metrics" {
+		if err := h.notMember(); err != nil {
+			writeError(w, Errorf(http.StatusServiceUnavailable, "", "%v", err))
+			return
+		}
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -200,15 +206,31 @@ func methodNotAllowed(allowed string) http.HandlerFunc {
 	}
 }
 
-// Health is the answer of GET /healthz.
+// Health is the answer of GET /healthz. A manager that is not (or no
+// longer) a member of the Raft group answers 503 with OK false, Removed
+// true and Error saying how to bring it back.
 type Health struct {
 	OK      bool   `json:"ok"`
 	Leader  bool   `json:"leader"`
 	Version string `json:"version"`
+	Removed bool   `json:"removed,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	if err := h.notMember(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, Health{Removed: true, Version: BuildVersion, Error: err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, Health{OK: true, Leader: h.b.IsLeader(), Version: BuildVersion})
+}
+
+// notMember is the Backend's MembershipReporter answer, nil when it has none.
+func (h *handler) notMember() error {
+	if mr, ok := h.b.(MembershipReporter); ok {
+		return mr.NotMember()
+	}
+	return nil
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {

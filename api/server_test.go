@@ -154,7 +154,8 @@ func TestActionValidation(t *testing.T) {
 		{"truncated JSON", `{"kind":"ack","app":`, 400, "", "unexpected end of input at byte offset 20"},
 		{"syntax error", `{"kind":"ack" "app":"app1"}`, 400, "", "malformed JSON at byte offset 15"},
 		{"wrong type", `{"kind":"ack","app":7}`, 400, "app", `field "app": cannot use a JSON number as string`},
-		{"unknown field", `{"kind":"ack","app":"app1","force":true}`, 400, "force", `unknown field "force"`},
+		{"unknown field", `{"kind":"ack","app":"app1","forse":true}`, 400, "forse", `unknown field "forse"`},
+		{"force on another kind", `{"kind":"ack","app":"app1","force":true}`, 400, "force", "ack does not take force"},
 		{"trailing data", `{"kind":"ack","app":"app1"} {}`, 400, "", "unexpected data after the action object"},
 		{"missing kind", `{"app":"app1"}`, 400, "kind", "missing action kind"},
 		{"unknown kind", `{"kind":"explode","app":"app1"}`, 400, "kind", `unknown action kind "explode"`},
@@ -208,6 +209,8 @@ func TestValidActionsRun(t *testing.T) {
 		`{"kind":"server-remove","app":"app1","host":"server3"}`,
 		`{"kind":"member-add","member_id":"node4","member_addr":"127.0.0.1:7004"}`,
 		`{"kind":"member-remove","member_id":"node3"}`,
+		`{"kind":"member-remove","member_id":"node2","force":true}`,
+		`{"kind":"member-add","member_id":"node5","member_addr":"127.0.0.1:7005","force":true}`,
 	}
 	for _, body := range bodies {
 		a := call(t, "POST", ts.URL+"/v1/actions", testToken, body)
@@ -228,6 +231,69 @@ func TestValidActionsRun(t *testing.T) {
 	}
 	if c := calls[6]; c.Server == nil || c.Server.Port != 3309 || !c.Server.CandidateMaster {
 		t.Errorf("server-add reached the backend as %+v", c)
+	}
+	if c := calls[9]; c.Force {
+		t.Errorf("member-remove without force reached the backend as %+v", c)
+	}
+	if c := calls[10]; c.Kind != api.ActionMemberRemove || c.MemberID != "node2" || !c.Force {
+		t.Errorf("member-remove with force reached the backend as %+v", c)
+	}
+	if c := calls[11]; c.Kind != api.ActionMemberAdd || !c.Force {
+		t.Errorf("member-add with force reached the backend as %+v", c)
+	}
+}
+
+// TestRemovedMemberServesNoStatus: a manager that says it is not a member
+// of the Raft group answers 503 on /healthz (removed, with the way back),
+// serves no status, history or action (its state is stale), still serves
+// /metrics, and answers normally again once it is a member.
+func TestRemovedMemberServesNoStatus(t *testing.T) {
+	fake := apitest.NewFakeBackend()
+	fake.NotMemberErr = errors.New("node1 was removed from the raft group: to bring it back, run `mhactl members add node1 127.0.0.1:7001`")
+	ts := serve(t, fake, api.ServerConfig{})
+
+	a := call(t, "GET", ts.URL+"/healthz", "", "")
+	var h api.Health
+	if err := json.Unmarshal(a.body, &h); err != nil {
+		t.Fatal(err)
+	}
+	if a.code != http.StatusServiceUnavailable || h.OK || !h.Removed || h.Leader || !strings.Contains(h.Error, "mhactl members add node1") {
+		t.Fatalf("healthz of a removed node: %d %s, want 503 ok=false removed=true naming the way back", a.code, a.body)
+	}
+	for _, rq := range []struct{ method, path, body string }{
+		{"GET", "/v1/status", ""},
+		{"GET", "/v1/apps/app1", ""},
+		{"GET", "/v1/history", ""},
+		{"POST", "/v1/actions", `{"kind":"pause","app":"app1"}`},
+	} {
+		a := call(t, rq.method, ts.URL+rq.path, testToken, rq.body)
+		if a.code != http.StatusServiceUnavailable || !strings.Contains(a.err.Msg, "removed from the raft group") {
+			t.Fatalf("%s %s on a removed node: %d %s, want 503 saying it was removed", rq.method, rq.path, a.code, a.body)
+		}
+	}
+	if a := call(t, "GET", ts.URL+"/v1/status", "wrong", ""); a.code != http.StatusUnauthorized {
+		t.Fatalf("a wrong token on a removed node: %d, want 401 first", a.code)
+	}
+	if a := call(t, "GET", ts.URL+"/metrics", testToken, ""); a.code != http.StatusOK {
+		t.Fatalf("metrics of a removed node: %d %s", a.code, a.body)
+	}
+	if n := len(fake.Calls()); n != 0 || fake.StatusCalls() != 0 {
+		t.Fatalf("the backend of a removed node ran %d actions and %d status reads", n, fake.StatusCalls())
+	}
+	// The client passes over a removed node when it looks for one.
+	c := &api.Client{Addrs: []string{ts.URL}, Token: testToken}
+	if _, err := c.Status(context.Background()); err == nil || !strings.Contains(err.Error(), "removed") {
+		t.Fatalf("client status via only a removed node: %v, want an error saying it was removed", err)
+	}
+
+	fake.Lock()
+	fake.NotMemberErr = nil
+	fake.Unlock()
+	if a := call(t, "GET", ts.URL+"/healthz", "", ""); a.code != 200 {
+		t.Fatalf("healthz once a member again: %d %s", a.code, a.body)
+	}
+	if a := call(t, "GET", ts.URL+"/v1/status", testToken, ""); a.code != 200 {
+		t.Fatalf("status once a member again: %d %s", a.code, a.body)
 	}
 }
 

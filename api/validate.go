@@ -33,8 +33,8 @@ var actionRules = map[string]actionRule{
 	ActionRejoin:       {required: []string{"app", "host"}},
 	ActionServerAdd:    {required: []string{"app", "server"}},
 	ActionServerRemove: {required: []string{"app", "host"}},
-	ActionMemberAdd:    {required: []string{"member_id", "member_addr"}},
-	ActionMemberRemove: {required: []string{"member_id"}},
+	ActionMemberAdd:    {required: []string{"member_id", "member_addr"}, optional: []string{"force"}},
+	ActionMemberRemove: {required: []string{"member_id"}, optional: []string{"force"}},
 }
 
 // DecodeAction parses a request body into an Action. Errors are *Error
@@ -90,6 +90,7 @@ func setFields(a *Action) []string {
 	add(a.MemberID != "", "member_id")
 	add(a.MemberAddr != "", "member_addr")
 	add(a.Server != nil, "server")
+	add(a.Force, "force")
 	add(a.Reason != "", "reason")
 	return f
 }

@@ -242,18 +242,12 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 		if a.MemberID == "" || a.MemberAddr == "" {
 			return nil, errors.New("member-add needs member_id and member_addr")
 		}
-		if err := m.node.AddVoter(a.MemberID, a.MemberAddr); err != nil {
-			return nil, err
-		}
-		return &api.ActionResult{OK: true, Message: "added voter " + a.MemberID}, nil
+		return m.memberAdd(ctx, a)
 	case api.ActionMemberRemove:
 		if a.MemberID == "" {
 			return nil, errors.New("member-remove needs member_id")
 		}
-		if err := m.node.RemoveServer(a.MemberID); err != nil {
-			return nil, err
-		}
-		return &api.ActionResult{OK: true, Message: "removed " + a.MemberID}, nil
+		return m.memberRemove(ctx, a)
 	case api.ActionServerAdd:
 		if a.Server == nil {
 			return nil, errors.New("server-add needs a server")

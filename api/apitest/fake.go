@@ -37,6 +37,10 @@ type FakeBackend struct {
 	Result *api.ActionResult
 	Err    error
 
+	// NotMemberErr, when set, is NotMember's answer: the node says it was
+	// removed from the Raft group.
+	NotMemberErr error
+
 	calls       []api.Action
 	unobserved  int
 	statusCalls int
@@ -178,6 +182,13 @@ func (f *FakeBackend) Do(ctx context.Context, a api.Action) (*api.ActionResult, 
 		return &r, nil
 	}
 	return &api.ActionResult{OK: true, Message: fmt.Sprintf("%s %s done", a.Kind, a.App)}, nil
+}
+
+// NotMember answers NotMemberErr (api.MembershipReporter).
+func (f *FakeBackend) NotMember() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.NotMemberErr
 }
 
 // IsLeader answers Leader.
