@@ -647,3 +647,38 @@ func TestInitConfLoadScriptTimeout(t *testing.T) {
 		t.Errorf("a script over hook_timeout held Parse for %v", d)
 	}
 }
+
+// TestServerFromDefaults: a server added at run time gets its credentials
+// and settings from [server default] of both files, its own settings win,
+// and a bad setting is an error naming it (values are not shown).
+func TestServerFromDefaults(t *testing.T) {
+	app, err := parseTest(t, `
+[server default]
+user=mha
+password=s3cret
+repl_user=repl
+repl_password=r3pl
+ssh_user=ops
+[server1]
+hostname=10.0.0.1
+`, "[server default]\nmaster_binlog_dir=/data/binlog\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := app.ServerFromDefaults("server9", map[string]string{"hostname": "10.0.0.9", "port": "3307", "candidate_master": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{s.Name, s.IP, s.Port, s.User, s.Password, s.ReplUser, s.ReplPassword, s.SSHUser, s.MasterBinlogDir, s.CandidateMaster}
+	want := []any{"server9", "10.0.0.9", 3307, "mha", "s3cret", "repl", "r3pl", "ops", "/data/binlog", true}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("server from defaults = %v, want %v", got, want)
+	}
+	for _, bad := range []map[string]string{{"port": "3307"}, {"hostname": "10.0.0.9", "pasword": "x"}} {
+		if _, err := app.ServerFromDefaults("server8", bad); err == nil {
+			t.Errorf("ServerFromDefaults(%v) = nil error, want one", bad)
+		} else if strings.Contains(err.Error(), "pasword\"") && strings.Contains(err.Error(), "x\"") {
+			t.Errorf("error shows a value that may be a secret: %v", err)
+		}
+	}
+}

@@ -133,6 +133,32 @@ func homeDir() string {
 
 func (l *loader) fail(e *Error) { l.errs = append(l.errs, e) }
 
+// ServerFromDefaults builds a server that is not in the application file
+// (added at run time with `mhactl server add`) as if the file had a block
+// [name] holding only settings (hostname, port, candidate_master, ...):
+// everything else, credentials included, comes from [server default] of
+// the application and global files, exactly as for a configured server.
+func (a *App) ServerFromDefaults(name string, settings map[string]string) (*Server, error) {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	sec := &iniSection{name: name}
+	for i, k := range keys {
+		sec.entries = append(sec.entries, iniEntry{key: k, value: settings[k], line: i + 1})
+	}
+	path := "(mhactl server add)"
+	l := newLoader()
+	own := layer{}
+	l.fill(own, path, sec, inServer)
+	s := l.server(path, sec, append(resolver{own}, a.defaults...), a)
+	if len(l.errs) > 0 || s == nil {
+		return nil, fmt.Errorf("server %s of %s: %w", name, a.Name, errors.Join(l.errs...))
+	}
+	return s, nil
+}
+
 // setting is one validated key = value and where it was written.
 type setting struct {
 	value   string // normalised
@@ -236,6 +262,7 @@ func (l *loader) parse(appName string, app io.Reader, appPath string, global io.
 	}
 
 	a := appSettings(appName, defaults)
+	a.defaults = defaults
 	a.File, a.GlobalFile = appPath, globalPath
 	if global == nil {
 		a.GlobalFile = ""

@@ -62,6 +62,10 @@ func (s *Server) String() string { return s.Hostname + "(" + s.Addr() + ")" }
 // App is one application (one replication group), from app1.conf plus the
 // global file.
 type App struct {
+	// defaults is [server default] (application, global, init script
+	// output) as loaded: ServerFromDefaults builds servers from it.
+	defaults resolver
+
 	Name       string // base name of the application file without extension: "app1"
 	File       string // path of the application file
 	GlobalFile string // path of the global file, "" when none

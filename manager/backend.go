@@ -257,7 +257,7 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 		if _, err := m.apply(ctx, fsm.EncodeAddServer(fsm.AddServerCmd{App: a.App, Server: srv})); err != nil {
 			return nil, fmt.Errorf("add server %s to %s: %w", srv.Name, a.App, err)
 		}
-		return &api.ActionResult{OK: true, Message: "server " + srv.Name + " added (add it to every manager's configuration file too: credentials live there)"}, nil
+		return &api.ActionResult{OK: true, Message: "server " + srv.Name + " added: it persists in the replicated state; its credentials come from [server default] of each manager's configuration file unless that file has a [" + srv.Name + "] block"}, nil
 	case api.ActionServerRemove:
 		name := a.Host
 		if st, ok := m.fsm.App(a.App); ok {
@@ -281,8 +281,8 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 // runManual runs an operator's switch or failover under the lock and
 // waits for its report.
 func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*api.ActionResult, error) {
-	app := m.apps[a.App]
 	st, ok := m.fsm.App(a.App)
+	app := m.effectiveApp(a.App, &st)
 	if app == nil || !ok {
 		return nil, fmt.Errorf("%s: app %q: %w", a.Kind, a.App, fsm.ErrUnknownApp)
 	}
@@ -357,11 +357,14 @@ func fillReplica(ss *fsm.ServerStatus, r *dialect.ReplicaStatus) {
 }
 
 // rejoin makes a repaired old master a replica of the current master
-// (failover.Rejoin), with the plan recorded in the replicated journal when
-// the last failover was this server's.
+// (failover.Rejoin) under the failover lock with its own epoch (kind
+// rejoin), like every action that changes a MySQL server: it cannot race
+// an automatic failover, and a deposed leader's rejoin is fenced like a
+// pipeline. The plan of the last failover (when it was this server's) is
+// read before the lock is taken (a new lock starts a new journal).
 func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, error) {
-	app := m.apps[a.App]
 	st, ok := m.fsm.App(a.App)
+	app := m.effectiveApp(a.App, &st)
 	if app == nil || !ok {
 		return nil, fmt.Errorf("rejoin: app %q: %w", a.App, fsm.ErrUnknownApp)
 	}
@@ -376,15 +379,43 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 	if p, err := progressOf(st.Journal); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {
 		plan = p.Plan
 	}
-	log := m.log.With("app", a.App, "server", srv.Name, "epoch", st.LastEpoch)
-	res, err := failover.Rejoin(ctx, failover.RejoinOptions{
-		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log}},
-		Host:    srv.Name, Plan: plan,
-	})
+	lctx, term, ok := m.leaderContext()
+	if !ok {
+		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, errNotEstablished)
+	}
+	if !m.claim(a.App) {
+		return nil, fmt.Errorf("rejoin %s to %s: a pipeline is already running: %w", srv.Name, a.App, fsm.ErrLockHeld)
+	}
+	defer m.setRunning(a.App, false)
+	defer m.haltOnPanic(a.App)
+	resp, err := m.applyAsLeader(lctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+		App: a.App, Holder: m.cfg.ID, Kind: fsm.KindRejoin, OldMaster: fsmAddr(&st, srv.Name), At: m.now(),
+		Seen: &fsm.SeenState{Master: st.Master, Epoch: st.LastEpoch},
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, err)
 	}
+	lock := resp.(fsm.Lock)
+	log := m.log.With("app", a.App, "server", srv.Name, "epoch", lock.Epoch)
+	j := &raftJournal{m: m, app: a.App, server: srv.Name, epoch: lock.Epoch}
+	res, err := failover.Rejoin(lctx, failover.RejoinOptions{
+		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log}, Journal: j,
+			Guard: &leaderGuard{m: m, lctx: lctx, term: term, app: a.App, epoch: lock.Epoch}},
+		Host: srv.Name, Plan: plan,
+	})
+	if err != nil {
+		if isNotLeader(err) || errors.Is(err, failover.ErrNotLeader) || lctx.Err() != nil {
+			return nil, fmt.Errorf("rejoin %s to %s stopped: %w", srv.Name, a.App, err)
+		}
+		result := fsm.ResultHalted
+		if errors.Is(err, failover.ErrRefused) {
+			result = fsm.ResultFailed // refused before it changed anything
+		}
+		m.release(lctx, app, lock, result, "", "rejoin of "+srv.Name+": "+err.Error(), log)
+		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, err)
+	}
+	m.release(lctx, app, lock, fsm.ResultSuccess, "", fmt.Sprintf("%s rejoined as a replica of %s", srv.Name, res.NewMaster), log)
 	log.Info("rejoined", "new_master", res.NewMaster, "mode", res.Mode, "from", res.From)
 	body, _ := json.Marshal(res)
-	return &api.ActionResult{OK: true, Message: fmt.Sprintf("%s replicates from %s (%s, from %s)", res.Server, res.NewMaster, res.Mode, res.From), Report: body}, nil
+	return &api.ActionResult{OK: true, Epoch: lock.Epoch, Message: fmt.Sprintf("%s replicates from %s (%s, from %s)", res.Server, res.NewMaster, res.Mode, res.From), Report: body}, nil
 }

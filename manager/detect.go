@@ -50,11 +50,12 @@ func (m *Manager) detectLoop(ctx context.Context) {
 }
 
 func (m *Manager) retarget(ctx context.Context) {
-	for name, app := range m.apps {
+	for name := range m.apps {
 		st, ok := m.fsm.App(name)
 		if !ok || st.Master == "" {
 			continue
 		}
+		app := m.effectiveApp(name, &st)
 		srv := configServer(app, &st, st.Master)
 		if srv == nil {
 			continue

@@ -44,18 +44,28 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 }
 
 // registerApps registers every configured application that the FSM does
-// not know yet, or whose server set (by name) differs from the
-// configuration. The first registration records the master that discovery
+// not know yet. A known application is registered again only when this
+// leader's configuration file differs from the one that registered it
+// (its server names or last_failover_minute), never while a lock is held,
+// and then merged: servers added or removed at run time (`mhactl server
+// add/remove`) stay added or removed unless the file itself added or
+// dropped them. The first registration records the master that discovery
 // finds; a known master is never overwritten by registration.
 func (m *Manager) registerApps(ctx context.Context) {
 	for name, app := range m.apps {
 		st, known := m.fsm.App(name)
 		cmd := fsm.RegisterFromConfig(app, m.now())
-		if known && sameServerNames(st.Servers, cmd.Servers) && st.LastFailoverMinute == cmd.LastFailoverMinute {
-			if st.Master == "" && st.Lock == nil {
-				m.setDiscoveredMaster(ctx, app)
+		if known {
+			if st.Lock != nil {
+				continue
 			}
-			continue
+			if sameNames(st.ConfigNames, cmd.ConfigNames) && st.LastFailoverMinute == cmd.LastFailoverMinute {
+				if st.Master == "" {
+					m.setDiscoveredMaster(ctx, app)
+				}
+				continue
+			}
+			cmd.Servers = mergeServers(&st, cmd)
 		}
 		if !known || st.Master == "" {
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -73,16 +83,45 @@ func (m *Manager) registerApps(ctx context.Context) {
 	}
 }
 
-func sameServerNames(a, b []fsm.Server) bool {
-	names := func(s []fsm.Server) []string {
-		var out []string
-		for _, x := range s {
-			out = append(out, x.Name)
-		}
-		slices.Sort(out)
-		return out
+// mergeServers is the server list of a re-registration: the cluster's
+// servers, refreshed from the file where the file has them, minus those
+// the file dropped since it last registered the app, plus those the file
+// added (a server removed at run time and still in the file stays removed).
+func mergeServers(st *fsm.AppState, cmd fsm.RegisterAppCmd) []fsm.Server {
+	oldFile := map[string]bool{}
+	for _, n := range st.ConfigNames {
+		oldFile[n] = true
 	}
-	return slices.Equal(names(a), names(b))
+	newFile := map[string]fsm.Server{}
+	for _, s := range cmd.Servers {
+		newFile[s.Name] = s
+	}
+	var out []fsm.Server
+	have := map[string]bool{}
+	for _, s := range st.Servers {
+		if c, ok := newFile[s.Name]; ok {
+			out = append(out, c)
+			have[s.Name] = true
+			continue
+		}
+		if !oldFile[s.Name] {
+			out = append(out, s) // added at run time
+			have[s.Name] = true
+		}
+	}
+	for _, c := range cmd.Servers {
+		if !have[c.Name] && !oldFile[c.Name] {
+			out = append(out, c) // new in the file
+		}
+	}
+	return out
+}
+
+func sameNames(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 // setDiscoveredMaster records the master discovery sees when the FSM has none.
@@ -114,11 +153,12 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		for name, app := range m.apps {
+		for name := range m.apps {
 			st, ok := m.fsm.App(name)
 			if !ok {
 				continue
 			}
+			app := m.effectiveApp(name, &st)
 			dctx, cancel := context.WithTimeout(lctx, 5*time.Second)
 			topo := topology.Discover(dctx, app)
 			cancel()
@@ -216,8 +256,8 @@ func (m *Manager) managers() []detector.Manager {
 // ctx is the leadership period's context and term its Raft term: the
 // pipeline started here stops when the period ends.
 func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
-	app := m.apps[name]
 	st, ok := m.fsm.App(name)
+	app := m.effectiveApp(name, &st)
 	if !ok || app == nil || st.Master == "" || st.Lock != nil {
 		return
 	}
@@ -232,10 +272,14 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	if master == nil {
 		return
 	}
-	now := m.now()
+	// Freshness is decided on the Raft leader's own clock: observations
+	// carry the time at which this leader appended them (LoggedAt, in this
+	// term), and now is the same process clock that raft stamps with, so
+	// no other manager's clock enters the decision (DESIGN invariant 9).
+	now := time.Now()
 	window := detector.DefaultWindow(app)
 	in := detector.Input{
-		Master: master.Name, Managers: m.managers(), Now: now, Window: window,
+		Master: master.Name, Managers: m.managers(), Now: now, Window: window, Term: term,
 		SecondaryCheckConfigured: app.SecondaryCheckScript != "",
 	}
 	suspect := false
@@ -245,9 +289,10 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 			continue
 		}
 		do := detector.Observation{App: name, Manager: mgr, Server: master.Name, Reachable: o.Reachable,
-			Kind: o.Kind, Since: o.Since, At: o.At, Detail: o.Detail}
+			Kind: o.Kind, Since: o.Since, At: o.At, Detail: o.Detail,
+			LoggedAt: o.LoggedAt, LoggedTerm: o.LoggedTerm, SinceLogged: o.SinceLogged}
 		in.Observations = append(in.Observations, do)
-		if !o.Reachable && do.Fresh(now, window) {
+		if !o.Reachable && do.FreshAt(now, term, window) {
 			suspect = true
 		}
 	}
@@ -255,7 +300,7 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 		// Replica testimony is read only when some manager cannot reach
 		// the master: a fresh sample, with the watch loop's history.
 		in.Replicas = ad.d.CheckReplicas(ctx, app, master)
-		in.Now = m.now()
+		in.Now = time.Now()
 	}
 	v := detector.Evaluate(in)
 	if v.NeedSecondaryCheck {
@@ -267,14 +312,15 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	if !v.Actionable() {
 		return
 	}
-	if why := localRefusal(&st, now); why != "" {
+	if why := localRefusal(&st, m.now()); why != "" {
 		m.noteRefusal(name, master, why, st.LastEpoch)
 		return
 	}
 	if !m.claim(name) {
 		return
 	}
-	m.runClaimed(name, func() { m.autoFailover(ctx, term, app, st, master, v, now) })
+	verdictAt := now.Add(m.cfg.TestClockOffset)
+	m.runClaimed(name, func() { m.autoFailover(ctx, term, app, st, master, v, verdictAt) })
 }
 
 // claim marks app as having a pipeline running on this node; it is false
@@ -373,6 +419,9 @@ func (m *Manager) autoFailover(ctx context.Context, term uint64, app *config.App
 	log := m.log.With("app", app.Name, "server", master.Name)
 	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
 		App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindAuto, OldMaster: st.Master, At: verdictAt,
+		// Compare-and-set: refused if the master or the last epoch changed
+		// since the state this verdict was computed from.
+		Seen: &fsm.SeenState{Master: st.Master, Epoch: st.LastEpoch},
 	}))
 	if err != nil {
 		m.noteRefusal(app.Name, master, err.Error(), st.LastEpoch)
@@ -403,11 +452,12 @@ func (m *Manager) autoFailover(ctx context.Context, term uint64, app *config.App
 // resumeUnfinished looks for failovers whose holder stopped before the
 // end (lock held, not halted, not running here) and takes them over.
 func (m *Manager) resumeUnfinished(ctx context.Context, term uint64) {
-	for name, app := range m.apps {
+	for name := range m.apps {
 		st, ok := m.fsm.App(name)
 		if !ok || st.Lock == nil || st.Lock.Halted {
 			continue
 		}
+		app := m.effectiveApp(name, &st)
 		if !m.claim(name) {
 			continue
 		}
@@ -451,7 +501,8 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 	app = withoutFormerMasters(app, &st, m.fsm.History(app.Name), lock.OldMaster)
 	opts := failover.Options{
 		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: origIsNewSlave,
-		Out: &logWriter{log: log},
+		Out:   &logWriter{log: log},
+		Guard: &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: lock.Epoch},
 	}
 	var rep *failover.Report
 	var err error
@@ -568,7 +619,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 func withoutFormerMasters(app *config.App, st *fsm.AppState, history []fsm.HistoryEntry, current string) *config.App {
 	former := map[string]bool{}
 	for _, h := range history {
-		if h.Result == fsm.ResultSuccess && h.Kind != fsm.KindSwitch && h.OldMaster != "" && h.OldMaster != current {
+		if h.Result == fsm.ResultSuccess && h.Kind != fsm.KindSwitch && h.Kind != fsm.KindRejoin && h.OldMaster != "" && h.OldMaster != current {
 			if s, ok := st.Server(h.OldMaster); ok {
 				former[s.Name] = true
 			}

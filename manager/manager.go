@@ -100,6 +100,7 @@ type Manager struct {
 	refusals    map[string]string       // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector // per app: the probe of the current master
 	lead        *leadership             // the current leadership period, nil when not an established leader
+	warned      map[string]bool         // warnOnce keys
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -124,6 +125,7 @@ func New(cfg Config) (*Manager, error) {
 		verdictKeys: map[string]string{},
 		refusals:    map[string]string{},
 		detectors:   map[string]*appDetector{},
+		warned:      map[string]bool{},
 	}
 	for _, a := range cfg.Apps {
 		if _, dup := m.apps[a.Name]; dup {

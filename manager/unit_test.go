@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,19 +109,40 @@ func TestProgressOf(t *testing.T) {
 	}
 }
 
-func TestSameServerNames(t *testing.T) {
-	a := []fsm.Server{{Name: "server1"}, {Name: "server2"}}
-	tests := []struct {
-		b    []fsm.Server
-		want bool
-	}{
-		{[]fsm.Server{{Name: "server2"}, {Name: "server1", Port: 9}}, true},
-		{[]fsm.Server{{Name: "server1"}}, false},
-		{[]fsm.Server{{Name: "server1"}, {Name: "server3"}}, false},
-	}
-	for i, tc := range tests {
-		if got := sameServerNames(a, tc.b); got != tc.want {
-			t.Errorf("case %d: got %v want %v", i, got, tc.want)
+// TestMergeServers: a re-registration after the configuration file
+// changed keeps run-time additions and removals unless the file itself
+// added or dropped the server.
+func TestMergeServers(t *testing.T) {
+	srv := func(name string, port int) fsm.Server { return fsm.Server{Name: name, Hostname: "h", Port: port} }
+	names := func(ss []fsm.Server) string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, fmt.Sprintf("%s:%d", s.Name, s.Port))
 		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		name    string
+		have    []fsm.Server // the cluster's servers
+		oldFile []string     // names of the file that registered them
+		newFile []fsm.Server // the file now
+		want    string
+	}{
+		{"run-time addition kept", []fsm.Server{srv("s1", 1), srv("s2", 2), srv("s9", 9)}, []string{"s1", "s2"},
+			[]fsm.Server{srv("s1", 1), srv("s2", 2), srv("s3", 3)}, "s1:1,s2:2,s9:9,s3:3"},
+		{"run-time removal kept", []fsm.Server{srv("s1", 1)}, []string{"s1", "s2"},
+			[]fsm.Server{srv("s1", 1), srv("s2", 2), srv("s3", 3)}, "s1:1,s3:3"},
+		{"file drop wins", []fsm.Server{srv("s1", 1), srv("s2", 2)}, []string{"s1", "s2"},
+			[]fsm.Server{srv("s1", 1)}, "s1:1"},
+		{"file values refresh", []fsm.Server{srv("s1", 1)}, []string{"s1"},
+			[]fsm.Server{srv("s1", 7), srv("s2", 2)}, "s1:7,s2:2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &fsm.AppState{Servers: tc.have, ConfigNames: tc.oldFile}
+			if got := names(mergeServers(st, fsm.RegisterAppCmd{Servers: tc.newFile})); got != tc.want {
+				t.Fatalf("merged %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
