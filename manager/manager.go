@@ -76,6 +76,11 @@ type Config struct {
 	// clock in everything it stamps (observations, commands), to prove that
 	// no decision depends on two managers' clocks agreeing.
 	TestClockOffset time.Duration
+
+	// Rejoin (mhanode --rejoin) starts a manager that joins an existing
+	// group instead of founding one: no bootstrap of an empty data dir, no
+	// stored-peers check; the leader adds it (mhactl members add).
+	Rejoin bool
 }
 
 // Manager is one running mhanode.
@@ -162,6 +167,7 @@ func New(cfg Config) (*Manager, error) {
 		Token:      cfg.Token,
 		Logger:     hl,
 		TLS:        tlsCfg,
+		Rejoin:     cfg.Rejoin,
 	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
 	if err != nil {
 		ln.Close()

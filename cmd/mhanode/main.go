@@ -8,7 +8,14 @@
 //	  --conf /etc/mha/app1.conf [--conf app2.conf] [--global-conf /etc/masterha_default.cnf] \
 //	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info] \
 //	  [--tls-cert node.crt --tls-key node.key --tls-ca ca.crt] [--metrics-open] \
-//	  [--detection fast|mha]
+//	  [--detection fast|mha] [--rejoin]
+//
+// --rejoin starts a manager that joins an existing group instead of
+// founding one (a new manager, or one removed with `mhactl members remove`
+// and restarted): an empty data dir is not bootstrapped from --peers and
+// the stored peers are not checked against --peers; run `mhactl members
+// add ID RAFT_ADDR` once it runs. A removed manager that kept running needs
+// no restart: `mhactl members add` alone brings it back.
 //
 // --detection mha reproduces MHA's detection cadence (4 failed pings at
 // ping_interval) as the baseline of the chaos benchmark; it is not for
@@ -78,6 +85,8 @@ func run(args []string) int {
 		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
 	clockOffset := fs.Duration("test-clock-offset", 0, "TEST ONLY (chaos tests): shift this manager's wall clock by this much (e.g. 45s or -45s) "+
 		"in everything it stamps, to prove that no decision depends on managers' clocks agreeing; never set it in production")
+	rejoin := fs.Bool("rejoin", false, "join an existing group instead of founding one (a new manager, or a removed one restarted): "+
+		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run `mhactl members add ID RAFT_ADDR`")
 	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -134,7 +143,7 @@ func run(args []string) int {
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
 		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, LogLevel: *logLevel,
 		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
-		DetectionMode: *detection, TestClockOffset: *clockOffset,
+		DetectionMode: *detection, TestClockOffset: *clockOffset, Rejoin: *rejoin,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)
