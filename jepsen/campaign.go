@@ -18,6 +18,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // Options of a campaign.
@@ -33,7 +34,11 @@ type Options struct {
 	KeepDirs     bool     // keep every round's directory, not only failed ones
 	MhanodeBin   string   // default: built from this module
 	Writers      int      // default 3
-	Log          io.Writer
+	// TailMB is the size of the dead master's tail (rows the replicas never
+	// received) that leader-pause-mid-apply writes before killing the
+	// master; leader-partition-mid-phase writes a quarter of it. Default 20.
+	TailMB int
+	Log    io.Writer
 }
 
 // Round is one round of a campaign: what was done and what the checkers
@@ -72,17 +77,55 @@ type Round struct {
 	Checksums     map[string]string `json:"checksums,omitempty"`
 	ConvergeNote  string            `json:"converge_note,omitempty"`
 	EpochError    string            `json:"epoch_error,omitempty"`
-	Errors        []string          `json:"errors,omitempty"`
-	Events        []Event           `json:"events"`
-	AckBuckets    []int             `json:"ack_buckets"` // acknowledged writes per 100 ms since Start
-	Passed        bool              `json:"passed"`
-	Dir           string            `json:"dir,omitempty"`
+	// Duplicates are workload values present more than once on the final
+	// master (jepsen.nk has no key): a transaction applied twice.
+	Duplicates []int64 `json:"duplicates,omitempty"`
+	// TailRows were written to the master (and acknowledged to the
+	// harness) where no replica received them, just before its kill;
+	// TailRowsFound of them (distinct values) are on the final master, and
+	// TailDuplicateRows are extra copies of them there.
+	TailRows          int `json:"tail_rows,omitempty"`
+	TailRowsFound     int `json:"tail_rows_found,omitempty"`
+	TailDuplicateRows int `json:"tail_duplicate_rows,omitempty"`
+	// ActorSpans and OneActor: the one-actor checker (oneactor.go) on the
+	// servers' general logs.
+	ActorSpans []ActorSpan         `json:"actor_spans,omitempty"`
+	OneActor   []OneActorViolation `json:"one_actor,omitempty"`
+	// HistoryEntries is the number of history entries the round added;
+	// NemesisChecks are the nemesis's own assertions that failed.
+	HistoryEntries int      `json:"history_entries"`
+	NemesisChecks  []string `json:"nemesis_checks,omitempty"`
+	Errors         []string `json:"errors,omitempty"`
+	Events         []Event  `json:"events"`
+	AckBuckets     []int    `json:"ack_buckets"` // acknowledged writes per 100 ms since Start
+	Passed         bool     `json:"passed"`
+	Dir            string   `json:"dir,omitempty"`
 
-	env      *Env
-	obs      *Observer
-	rng      *rand.Rand
-	histBase int
-	mu       sync.Mutex
+	env        *Env
+	obs        *Observer
+	rng        *rand.Rand
+	histBase   int
+	maxHistory int // > 0: the round fails when it adds more history entries
+	tailMB     int
+	// clock-skew and refused-failover remember their Setup's choices.
+	skewed         string
+	skew           time.Duration
+	refusedReplica string
+	mu             sync.Mutex
+}
+
+// nemesisCheck records a failed assertion of the nemesis itself.
+func (r *Round) nemesisCheck(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.NemesisChecks = append(r.NemesisChecks, fmt.Sprintf(format, args...))
+}
+
+// harnessError records an error of the harness (the round fails).
+func (r *Round) harnessError(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Errors = append(r.Errors, err.Error())
 }
 
 func (r *Round) event(kind, detail string) {
@@ -210,6 +253,9 @@ func NewCampaign(ctx context.Context, o Options) (*Campaign, error) {
 	if o.Writers == 0 {
 		o.Writers = 3
 	}
+	if o.TailMB == 0 {
+		o.TailMB = 20
+	}
 	if o.OutDir == "" {
 		o.OutDir = "out/jepsen"
 	}
@@ -256,7 +302,8 @@ func (c *Campaign) logf(format string, args ...any) {
 // RunRound runs one round with nemesis n.
 func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand.Rand) *Round {
 	r := &Round{Index: index, Nemesis: n.Name, GTID: rng.IntN(2) == 1, ExpectFailover: n.ExpectFailover,
-		MasterSSHReachable: n.MasterSSHReachable, env: c.Env, rng: rng, Start: time.Now()}
+		MasterSSHReachable: n.MasterSSHReachable, env: c.Env, rng: rng, Start: time.Now(),
+		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB}
 	r.Dir = filepath.Join(c.Opts.Dir, fmt.Sprintf("round%03d", index))
 	c.logf("round %d: %s (gtid=%v)", index, n.Name, r.GTID)
 	defer func() {
@@ -273,7 +320,11 @@ func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand
 		c.logf("round %d: harness error: %v", index, err)
 		return r
 	}
-	if err := c.Env.StartRound(ctx, r.Dir, r.GTID); err != nil {
+	setup := RoundSetup{GTID: r.GTID}
+	if n.Setup != nil {
+		n.Setup(r, &setup)
+	}
+	if err := c.Env.StartRound(ctx, r.Dir, setup); err != nil {
 		return fail(fmt.Errorf("start round: %w", err))
 	}
 	r.OldMaster = c.Env.DBs[0].Name()
@@ -376,12 +427,16 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 	}
 	r.History = h
 	if len(h) > r.histBase {
+		r.HistoryEntries = len(h) - r.histBase
 		r.Failovers = AutoFailovers(h[r.histBase:])
 		f := h[r.histBase]
 		r.FailoverStarted, r.FailoverFinished = &f.Started, &f.Finished
 	}
 	if err := CheckEpochs(h); err != nil {
 		r.EpochError = err.Error()
+	}
+	if r.maxHistory > 0 && r.HistoryEntries > r.maxHistory {
+		r.nemesisCheck("the round added %d history entries, at most %d allowed: refused attempts must be retried with a bounded policy, not in a loop", r.HistoryEntries, r.maxHistory)
 	}
 	r.FalseFailover, r.Missed = FailoverVerdict(r.ExpectFailover, r.Failovers)
 	r.Events = append(r.Events, r.obs.Events()...)
@@ -417,19 +472,65 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 	if fm == nil {
 		r.Errors = append(r.Errors, "no final master")
 	} else {
-		present, err := readIDs(ctx, fm)
+		present, dups, err := readIDs(ctx, fm)
 		if err != nil {
 			r.Errors = append(r.Errors, err.Error())
 		} else {
 			r.Lost, r.FailedPresent = LostWrites(writes, present)
+			r.Duplicates = dups
+		}
+		if r.TailRows > 0 {
+			var total int
+			if err := fm.Server.Root().QueryRowContext(ctx, "SELECT COUNT(*), COUNT(DISTINCT v) FROM jepsen.big").Scan(&total, &r.TailRowsFound); err != nil {
+				r.Errors = append(r.Errors, fmt.Sprintf("count the tail rows on %s: %v", fm.Name(), err))
+			}
+			r.TailDuplicateRows = total - r.TailRowsFound
 		}
 		r.Converged, r.Checksums, r.ConvergeNote = converge(ctx, c.Env, fm)
 	}
+	c.checkOneActor(r)
+	tailLost := r.TailRows > 0 && r.TailRowsFound < r.TailRows && r.MasterSSHReachable
 	r.Passed = len(r.Errors) == 0 && len(r.SplitBrain) == 0 && !r.FalseFailover && !r.Missed &&
 		r.Converged && r.EpochError == "" && len(r.FailedPresent) == 0 &&
-		(len(r.Lost) == 0 || !r.MasterSSHReachable)
-	c.logf("round %d: %s: passed=%v failovers=%d acked=%d lost=%d split=%d converged=%v %s",
-		r.Index, r.Nemesis, r.Passed, r.Failovers, r.Acked, len(r.Lost), len(r.SplitBrain), r.Converged, strings.Join(r.Errors, "; "))
+		(len(r.Lost) == 0 || !r.MasterSSHReachable) &&
+		len(r.Duplicates) == 0 && r.TailDuplicateRows == 0 && !tailLost &&
+		len(r.OneActor) == 0 && len(r.NemesisChecks) == 0
+	c.logf("round %d: %s: passed=%v failovers=%d acked=%d lost=%d split=%d converged=%v duplicates=%d tail=%d/%d(+%d) one-actor=%d %s %s",
+		r.Index, r.Nemesis, r.Passed, r.Failovers, r.Acked, len(r.Lost), len(r.SplitBrain), r.Converged,
+		len(r.Duplicates), r.TailRowsFound, r.TailRows, r.TailDuplicateRows, len(r.OneActor),
+		strings.Join(r.NemesisChecks, "; "), strings.Join(r.Errors, "; "))
+}
+
+// checkOneActor reads every server's general log and runs the one-actor
+// checker over the spans of the managers' (and any other client's)
+// changes; every span also goes on the timeline.
+func (c *Campaign) checkOneActor(r *Round) {
+	actors := map[string]string{c.Env.Net.ClientIP: "harness-client"}
+	for _, m := range c.Env.Managers {
+		actors[m.Net.IP] = m.ID
+	}
+	var spans []ActorSpan
+	for _, d := range c.Env.DBs {
+		if d.Server == nil {
+			continue
+		}
+		b, err := os.ReadFile(d.GeneralLogPath())
+		if err != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("one actor: read the general log of %s: %v", d.Name(), err))
+			continue
+		}
+		recs, err := ParseGeneralLogCSV(b, time.Local)
+		if err != nil {
+			r.Errors = append(r.Errors, fmt.Sprintf("one actor: general log of %s (%s): %v", d.Name(), d.GeneralLogPath(), err))
+		}
+		spans = append(spans, ActorSpans(d.Name(), recs, testbed.MHAUser, actors)...)
+	}
+	r.ActorSpans = spans
+	r.OneActor = CheckOneActor(spans)
+	for _, s := range spans {
+		r.Events = append(r.Events, Event{At: s.First, Kind: "actor", Detail: fmt.Sprintf("%s first change on %s: %s", s.Actor, s.Server, s.FirstStmt)},
+			Event{At: s.Last, Kind: "actor", Detail: fmt.Sprintf("%s last change on %s (%d statements): %s", s.Actor, s.Server, s.N, s.LastStmt)})
+	}
 }
 
 // stonithEvent parses a power switch log line: "<unix>.<nanos> <ip> <command>".
@@ -458,22 +559,35 @@ func ackBuckets(ops []Op, start time.Time) []int {
 	return b
 }
 
-// readIDs reads every workload id on d (as root over the socket).
-func readIDs(ctx context.Context, d *DBHost) (map[int64]bool, error) {
-	rows, err := d.Server.Root().QueryContext(ctx, "SELECT id FROM jepsen.w")
-	if err != nil {
-		return nil, fmt.Errorf("read written ids on %s: %w", d.Name(), err)
-	}
-	defer rows.Close()
+// readIDs reads every workload id on d (as root over the socket): the ids
+// of jepsen.w and the values of jepsen.nk, and the values present more
+// than once in jepsen.nk.
+func readIDs(ctx context.Context, d *DBHost) (map[int64]bool, []int64, error) {
 	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+	var nk []int64
+	for _, q := range []string{"SELECT id FROM jepsen.w", "SELECT v FROM jepsen.nk"} {
+		rows, err := d.Server.Root().QueryContext(ctx, q)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read written ids on %s (%s): %w", d.Name(), q, err)
 		}
-		out[id] = true
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			out[id] = true
+			if strings.Contains(q, "nk") {
+				nk = append(nk, id)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("read written ids on %s (%s): %w", d.Name(), q, err)
+		}
 	}
-	return out, rows.Err()
+	return out, Duplicates(nk), nil
 }
 
 // converge waits until every running server replicates from the final
@@ -510,7 +624,7 @@ func converge(ctx context.Context, env *Env, fm *DBHost) (bool, map[string]strin
 				continue
 			}
 		}
-		rows, err := d.Server.QueryRows(ctx, "CHECKSUM TABLE jepsen.w, jepsen.probe")
+		rows, err := d.Server.QueryRows(ctx, "CHECKSUM TABLE jepsen.w, jepsen.probe, jepsen.nk, jepsen.big")
 		if err != nil {
 			ok = false
 			notes = append(notes, err.Error())

@@ -56,6 +56,12 @@ type Env struct {
 	app                string // application config path of the current round
 	roundDir           string
 	gtid               bool
+	setup              RoundSetup
+	clockOnce          sync.Once
+	clockFlag          bool
+	mhactlOnce         sync.Once
+	mhactlBin          string
+	mhactlErr          error
 }
 
 // DBHost is one MariaDB host: a namespace, its sshd and (during a round)
@@ -236,18 +242,48 @@ func poll(ctx context.Context, timeout, interval time.Duration, f func() error) 
 	}
 }
 
+// RoundSetup is what a round changes in the deployment before it starts;
+// a nemesis's Setup fills it in.
+type RoundSetup struct {
+	GTID bool
+	// NoIgnoreFail names the servers whose app1.conf section lacks
+	// ignore_fail=1: the failover must refuse while one is down.
+	NoIgnoreFail []string
+	// ManagerArgs are extra mhanode arguments per manager ID.
+	ManagerArgs map[string][]string
+	// LeadFirst, when set, is started alone StaggerStart before the
+	// others, so that it is likely to win the first election; StartLast is
+	// started StaggerStart after the others, so that it is likely a
+	// follower.
+	LeadFirst, StartLast string
+}
+
+// StaggerStart separates the manager that starts first (or last) from the
+// others: long enough for its election timeout to pass alone.
+const StaggerStart = 2 * time.Second
+
+// GeneralLogPath is the CSV file of d's mysql.general_log (every server of
+// a round logs with log_output=TABLE, see oneactor.go).
+func (d *DBHost) GeneralLogPath() string {
+	return filepath.Join(d.Server.DataDir, "mysql", "general_log.CSV")
+}
+
 // StartRound starts fresh mariadbd servers (db1 master, the others
 // replicating, in GTID or file/position mode), the schema, app1.conf and
 // the managers, below dir.
-func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
-	e.roundDir, e.gtid = dir, gtid
+func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) error {
+	gtid := setup.GTID
+	e.roundDir, e.gtid, e.setup = dir, gtid, setup
 	errs := make([]error, len(e.DBs))
 	var wg sync.WaitGroup
 	for i, d := range e.DBs {
 		// Replicas notice a silent master within a few seconds (heartbeat
 		// 1 s, net timeout 4 s) instead of MariaDB's default 60 s, as a
 		// production setup tuned for fast failover would.
-		so := testbed.ServerOptions{Host: d.Net.IP, NetNS: d.Net.NS, Extra: []string{"slave_net_timeout=4"}}
+		// Every statement goes to mysql.general_log (a CSV file that
+		// survives kill -9): the one-actor checker reads who changed what.
+		so := testbed.ServerOptions{Host: d.Net.IP, NetNS: d.Net.NS, Extra: []string{"slave_net_timeout=4",
+			"general_log=1", "log_output=TABLE"}}
 		if i > 0 {
 			// A replica restarted by a nemesis must not come back writable.
 			so.Extra = append(so.Extra, "read_only=1")
@@ -281,7 +317,11 @@ func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
 	}
 	if err := master.Exec(ctx, "CREATE DATABASE IF NOT EXISTS jepsen",
 		"CREATE TABLE jepsen.w (id BIGINT PRIMARY KEY, writer INT NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6))",
-		"CREATE TABLE jepsen.probe (id BIGINT PRIMARY KEY, srv VARCHAR(32) NOT NULL)"); err != nil {
+		"CREATE TABLE jepsen.probe (id BIGINT PRIMARY KEY, srv VARCHAR(32) NOT NULL)",
+		// No key at all: a transaction applied twice leaves two rows
+		// instead of failing on a duplicate key.
+		"CREATE TABLE jepsen.nk (v BIGINT NOT NULL, writer INT NOT NULL, at DATETIME(6) NOT NULL DEFAULT NOW(6))",
+		"CREATE TABLE jepsen.big (v BIGINT NOT NULL, pad VARCHAR(2000) NOT NULL)"); err != nil {
 		return err
 	}
 	for _, d := range e.DBs[1:] {
@@ -303,6 +343,7 @@ func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
 	for _, m := range e.Managers {
 		peers = append(peers, m.ID+"="+m.RaftAddr())
 	}
+	var first, middle, last []*ManagerHost
 	for _, m := range e.Managers {
 		m.DataDir = filepath.Join(dir, m.ID)
 		m.LogPath = filepath.Join(dir, m.ID+".log")
@@ -312,11 +353,56 @@ func (e *Env) StartRound(ctx context.Context, dir string, gtid bool) error {
 		if e.Opts.Detection != "" {
 			m.args = append(m.args, "--detection", e.Opts.Detection)
 		}
-		if err := e.StartManager(m); err != nil {
-			return err
+		m.args = append(m.args, setup.ManagerArgs[m.ID]...)
+		switch m.ID {
+		case setup.LeadFirst:
+			first = append(first, m)
+		case setup.StartLast:
+			last = append(last, m)
+		default:
+			middle = append(middle, m)
 		}
 	}
+	started := false
+	for _, group := range [][]*ManagerHost{first, middle, last} {
+		if len(group) == 0 {
+			continue
+		}
+		if started {
+			pause(ctx, StaggerStart) // a deliberate head start, not a wait for a condition
+		}
+		for _, m := range group {
+			if err := e.StartManager(m); err != nil {
+				return err
+			}
+		}
+		started = true
+	}
 	return nil
+}
+
+// SignalManager sends sig (SIGSTOP, SIGCONT) to m's mhanode.
+func (e *Env) SignalManager(m *ManagerHost, sig syscall.Signal) error {
+	m.mu.Lock()
+	cmd := m.cmd
+	m.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return fmt.Errorf("signal mhanode %s: not started", m.ID)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("signal mhanode %s (pid %d) with %s: %w", m.ID, cmd.Process.Pid, sig, err)
+	}
+	return nil
+}
+
+// SupportsClockOffset reports whether the mhanode binary has the test-only
+// --test-clock-offset flag (it lists it in --help).
+func (e *Env) SupportsClockOffset() bool {
+	e.clockOnce.Do(func() {
+		out, _ := exec.Command(e.Opts.MhanodeBin, "--help").CombinedOutput()
+		e.clockFlag = strings.Contains(string(out), "test-clock-offset")
+	})
+	return e.clockFlag
 }
 
 // replicate points replica at master with a 1 s heartbeat.
@@ -357,8 +443,15 @@ func (e *Env) appConfig(workdir string) string {
 	fmt.Fprintf(&b, "shutdown_script=%s\n", e.stonithScript)
 	for _, d := range e.DBs {
 		// ignore_fail=1: a replica that is down must not stop the failover
-		// (MHA refuses without it); the combination nemeses kill one.
-		fmt.Fprintf(&b, "\n[%s]\nhostname=%s\nport=3306\nmaster_binlog_dir=%s\ncandidate_master=1\nignore_fail=1\n", d.Name(), d.Net.IP, d.Server.DataDir)
+		// (MHA refuses without it); the combination nemeses kill one. The
+		// refused-failover nemesis leaves it out on one replica.
+		ignore := "ignore_fail=1\n"
+		for _, n := range e.setup.NoIgnoreFail {
+			if n == d.Name() {
+				ignore = ""
+			}
+		}
+		fmt.Fprintf(&b, "\n[%s]\nhostname=%s\nport=3306\nmaster_binlog_dir=%s\ncandidate_master=1\n%s", d.Name(), d.Net.IP, d.Server.DataDir, ignore)
 	}
 	return b.String()
 }

@@ -19,12 +19,17 @@ type Nemesis struct {
 	// MasterSSHReachable: the old master's host stays reachable over SSH,
 	// so no acknowledged write may be lost.
 	MasterSSHReachable bool
-	Inject             func(ctx context.Context, r *Round) error
+	// MaxHistory > 0 fails a round that adds more history entries.
+	MaxHistory int
+	// Setup, when set, changes the deployment before the round starts
+	// (and may change r.ExpectFailover).
+	Setup  func(r *Round, s *RoundSetup)
+	Inject func(ctx context.Context, r *Round) error
 }
 
 // Nemeses is every nemesis the campaign draws from.
 func Nemeses() []Nemesis {
-	return []Nemesis{
+	return append([]Nemesis{
 		{Name: "kill-master", ExpectFailover: true, MasterSSHReachable: true, Inject: killMaster},
 		{Name: "pause-master-long", ExpectFailover: true, MasterSSHReachable: true, Inject: pauseMasterLong},
 		{Name: "pause-master-short", MasterSSHReachable: true, Inject: pauseMasterShort},
@@ -37,12 +42,12 @@ func Nemeses() []Nemesis {
 		{Name: "kill-replica", MasterSSHReachable: true, Inject: killReplica},
 		{Name: "kill-master+isolate-manager", ExpectFailover: true, MasterSSHReachable: true, Inject: killMasterIsolateManager},
 		{Name: "kill-master+kill-replica", ExpectFailover: true, MasterSSHReachable: true, Inject: killMasterKillReplica},
-	}
+	}, safetyNemeses()...)
 }
 
-// NemesisByName finds a nemesis.
+// NemesisByName finds a nemesis, the deliberately broken ones included.
 func NemesisByName(name string) (Nemesis, bool) {
-	for _, n := range Nemeses() {
+	for _, n := range append(Nemeses(), brokenNemeses()...) {
 		if n.Name == name {
 			return n, true
 		}

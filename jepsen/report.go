@@ -31,6 +31,10 @@ type Report struct {
 	UnconvergedRounds      int       `json:"unconverged_rounds"`
 	EpochViolations        int       `json:"epoch_violations"`
 	FailedButPresent       int       `json:"failed_but_present_writes"`
+	OneActorViolations     int       `json:"one_actor_violations"`   // overlapping pairs of actor spans
+	DuplicatedRows         int       `json:"duplicated_rows"`        // workload values and tail rows present twice
+	LostTailRows           int       `json:"lost_tail_rows"`         // tail rows missing where the old master was reachable
+	NemesisCheckFailures   int       `json:"nemesis_check_failures"` // failed assertions of the nemeses themselves
 	HarnessErrors          int       `json:"rounds_with_errors"`
 	Acked                  int       `json:"acked_writes"`
 	Failed                 int       `json:"failed_writes"`
@@ -98,6 +102,12 @@ func (r *Report) finish() {
 			r.HarnessErrors++
 		}
 		r.FailedButPresent += len(rd.FailedPresent)
+		r.OneActorViolations += len(rd.OneActor)
+		r.DuplicatedRows += len(rd.Duplicates) + rd.TailDuplicateRows
+		if rd.MasterSSHReachable && rd.TailRowsFound < rd.TailRows {
+			r.LostTailRows += rd.TailRows - rd.TailRowsFound
+		}
+		r.NemesisCheckFailures += len(rd.NemesisChecks)
 		r.Acked += rd.Acked
 		r.Failed += rd.Failed
 		r.Unknown += rd.Unknown
@@ -177,6 +187,8 @@ func (r *Report) WriteText(w io.Writer) {
 		r.LostAcknowledgedWrites.ReachableOldMaster, r.LostAcknowledgedWrites.UnreachableOldMaster)
 	fmt.Fprintf(w, "split brain: %d   false failovers: %d   missed failovers: %d   unconverged rounds: %d   epoch violations: %d   refused-but-present writes: %d   rounds with harness errors: %d\n",
 		r.SplitBrain, r.FalseFailovers, r.MissedFailovers, r.UnconvergedRounds, r.EpochViolations, r.FailedButPresent, r.HarnessErrors)
+	fmt.Fprintf(w, "one actor violations: %d   rows applied twice: %d   lost tail rows: %d   failed nemesis checks: %d\n",
+		r.OneActorViolations, r.DuplicatedRows, r.LostTailRows, r.NemesisCheckFailures)
 	if len(r.FailedRounds) > 0 {
 		fmt.Fprintf(w, "failed rounds: %v\n", r.FailedRounds)
 	}
@@ -207,6 +219,22 @@ func (r *Report) WriteText(w io.Writer) {
 		if rd.EpochError != "" {
 			fmt.Fprintf(w, "          epochs: %s\n", rd.EpochError)
 		}
+		if rd.TailRows > 0 {
+			fmt.Fprintf(w, "          tail: %d rows written, %d distinct on the final master, %d extra copies\n", rd.TailRows, rd.TailRowsFound, rd.TailDuplicateRows)
+		}
+		if len(rd.Duplicates) > 0 {
+			fmt.Fprintf(w, "          rows applied twice: %d workload values (first %v)\n", len(rd.Duplicates), rd.Duplicates[:min(5, len(rd.Duplicates))])
+		}
+		for i, v := range rd.OneActor {
+			if i == 3 {
+				fmt.Fprintf(w, "          one actor: ... %d more\n", len(rd.OneActor)-3)
+				break
+			}
+			fmt.Fprintf(w, "          one actor: %s\n", v.Detail)
+		}
+		for _, c := range rd.NemesisChecks {
+			fmt.Fprintf(w, "          nemesis check: %s\n", c)
+		}
 	}
 	if r.Files != nil {
 		fmt.Fprintf(w, "\nJSON: %s\ntext: %s\ntimeline: %s\n", r.Files["json"], r.Files["text"], r.Files["html"])
@@ -232,6 +260,7 @@ func sortedKeys[V any](m map[string]V) []string {
 var eventColor = map[string]string{
 	"fault": "#d62728", "heal": "#1f77b4", "verdict": "#ff7f0e", "lock": "#9467bd",
 	"master": "#2ca02c", "stonith": "#000000", "leader": "#8c564b", "phase": "#bcbd22",
+	"actor": "#e377c2", "tail": "#17becf", "check": "#7f7f7f",
 }
 
 // WriteHTML draws one strip per round: acknowledged writes per 100 ms

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,8 @@ const (
 // Op is one write of the workload or of the prober.
 type Op struct {
 	ID      int64     `json:"id"`
-	Server  string    `json:"server"` // server name (server1)
+	Table   string    `json:"table,omitempty"` // "w" (primary key id) or "nk" (no key: value v)
+	Server  string    `json:"server"`          // server name (server1)
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Outcome Outcome   `json:"outcome"`
@@ -73,6 +75,8 @@ type Observer struct {
 	leader     string
 	lockSeen   bool
 	lockHolder string
+	lockHeld   bool
+	started    map[string]time.Time // journal phase -> when a "started" entry for it was first seen
 	verdict    string
 	byNode     map[string]*api.Client
 }
@@ -96,7 +100,7 @@ func NewObserver(env *Env) *Observer {
 	return &Observer{byNode: byNode,
 		Client: &api.Client{Addrs: addrs, Token: env.token, HTTP: &http.Client{Timeout: 1500 * time.Millisecond},
 			ProbeTimeout: 500 * time.Millisecond},
-		App: "app1", env: env, journal: map[string]bool{},
+		App: "app1", env: env, journal: map[string]bool{}, started: map[string]time.Time{},
 	}
 }
 
@@ -150,6 +154,7 @@ func (o *Observer) pollOnce(ctx context.Context) {
 			o.master = name
 		}
 		o.verdict = a.Verdict
+		o.lockHeld = a.Lock != nil
 		if a.Lock != nil {
 			o.lockHolder = a.Lock.Holder
 		}
@@ -163,6 +168,11 @@ func (o *Observer) pollOnce(ctx context.Context) {
 				continue
 			}
 			o.journal[key] = true
+			if j.Status == "started" {
+				if _, ok := o.started[j.Phase]; !ok {
+					o.started[j.Phase] = now
+				}
+			}
 			kind := "phase"
 			if j.Phase == "verdict" || j.Phase == "0.verdict" {
 				kind = "verdict"
@@ -198,6 +208,26 @@ func (o *Observer) Verdict() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.verdict
+}
+
+// LockHeld reports whether the last poll saw a failover lock.
+func (o *Observer) LockHeld() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lockHeld
+}
+
+// PhaseStarted reports whether the journal showed a "started" entry of a
+// phase whose name starts with prefix ("failover.3").
+func (o *Observer) PhaseStarted(prefix string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for p := range o.started {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // LockSeen reports whether a failover lock was observed.
@@ -279,9 +309,15 @@ func (w *Workload) writer(ctx context.Context, writer int) {
 			continue
 		}
 		id := w.nextID.Add(1)
-		op := Op{ID: id, Server: name, Start: time.Now()}
+		// Odd writers write the table without a key: a transaction
+		// applied twice shows there as a value present twice.
+		table, stmt := "w", "INSERT INTO jepsen.w (id, writer) VALUES (?, ?)"
+		if writer%2 == 1 {
+			table, stmt = "nk", "INSERT INTO jepsen.nk (v, writer) VALUES (?, ?)"
+		}
+		op := Op{ID: id, Table: table, Server: name, Start: time.Now()}
 		wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := w.pool(d, false).ExecContext(wctx, "INSERT INTO jepsen.w (id, writer) VALUES (?, ?)", id, writer)
+		_, err := w.pool(d, false).ExecContext(wctx, stmt, id, writer)
 		cancel()
 		op.End, op.Outcome = time.Now(), classify(err)
 		if err != nil {

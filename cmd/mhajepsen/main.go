@@ -21,12 +21,14 @@ import (
 func main() {
 	rounds := flag.Int("rounds", 50, "number of rounds")
 	seed := flag.Int64("seed", 0, "random seed (0: from the clock; the seed used is printed)")
-	nemeses := flag.String("nemeses", "", "comma-separated nemeses to draw from (default all: "+strings.Join(names(), ",")+")")
+	nemeses := flag.String("nemeses", "", "comma-separated nemeses to draw from (default all: "+strings.Join(names(), ",")+
+		"; rogue-local-failover is a deliberately broken deployment, never drawn by default)")
 	out := flag.String("out", "out/jepsen", "directory for report.json, report.txt and timeline.html")
 	managers := flag.Int("managers", 3, "number of mhanode managers")
 	ping := flag.Int("ping-interval", 1, "ping_interval of app1.conf (seconds)")
 	keep := flag.Bool("keep", false, "keep every round's directory (failed rounds are always kept)")
 	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory)")
+	tailMB := flag.Int("tail-mb", 20, "MB of dead-master tail (rows no replica received) that leader-pause-mid-apply writes before the kill")
 	flag.Parse()
 
 	// SIGINT/SIGTERM cancel the campaign; Run's cleanup then removes every
@@ -38,7 +40,7 @@ func main() {
 		list = strings.Split(*nemeses, ",")
 	}
 	rep, err := jepsen.Run(ctx, jepsen.Options{Rounds: *rounds, Seed: *seed, Nemeses: list, OutDir: *out,
-		Managers: *managers, PingInterval: *ping, KeepDirs: *keep, Dir: *dir, Log: os.Stderr})
+		Managers: *managers, PingInterval: *ping, KeepDirs: *keep, Dir: *dir, TailMB: *tailMB, Log: os.Stderr})
 	if rep != nil {
 		rep.WriteText(os.Stdout)
 	}

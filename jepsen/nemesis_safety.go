@@ -1,0 +1,457 @@
+package jepsen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// The nemeses of issue 12: a Raft leader deposed while it acts (cut from
+// the other managers, or paused in the middle of a long apply), a manager
+// whose clock is off, and a failover that must be refused. See doc.go.
+
+// safetyNemeses are added to Nemeses().
+func safetyNemeses() []Nemesis {
+	return []Nemesis{
+		{Name: "leader-partition-mid-phase", ExpectFailover: true, MasterSSHReachable: true, Inject: leaderPartitionMidPhase},
+		{Name: "leader-pause-mid-apply", ExpectFailover: true, MasterSSHReachable: true, Inject: leaderPauseMidApply},
+		{Name: "clock-skew", MasterSSHReachable: true, Setup: clockSkewSetup, Inject: clockSkew},
+		{Name: "refused-failover", ExpectFailover: true, MasterSSHReachable: true, MaxHistory: RefusedHistoryBound,
+			Setup: refusedFailoverSetup, Inject: refusedFailover},
+	}
+}
+
+// brokenNemeses deploy something deliberately wrong, to show that a
+// checker fails: NemesisByName finds them, a campaign never draws them.
+func brokenNemeses() []Nemesis {
+	return []Nemesis{
+		{Name: "rogue-local-failover", ExpectFailover: true, MasterSSHReachable: true, Inject: rogueLocalFailover},
+	}
+}
+
+// RefusedHistoryBound is the most history entries a refused-failover round
+// may add (its refused attempts and the failover after the ack).
+const RefusedHistoryBound = 10
+
+// actingPhases are the failover phases that change servers.
+var actingPhases = []string{"failover.2", "failover.3", "failover.4", "failover.5"}
+
+// tail leaves mb MB on the master that no replica has: every replica's IO
+// thread is stopped, then ten transactions of ~1 KB rows go into
+// jepsen.big (as root over the socket, kept out of the general log with
+// sql_log_off). The workload keeps writing meanwhile; those writes are in
+// the tail too. Call resumeReplicaIO after killing the master.
+func (r *Round) tail(ctx context.Context, mb int) error {
+	for _, d := range r.env.DBs[1:] {
+		if err := d.Server.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
+			return fmt.Errorf("tail: stop the IO thread of %s: %w", d.Name(), err)
+		}
+	}
+	conn, err := r.master().Server.Root().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("tail: connect to %s: %w", r.master().Name(), err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_off=1"); err != nil {
+		return fmt.Errorf("tail: %s: %w", r.master().Name(), err)
+	}
+	const txs = 10
+	perTx := mb * 1000 / txs
+	start := time.Now()
+	for i := 0; i < txs; i++ {
+		q := fmt.Sprintf("INSERT INTO jepsen.big (v, pad) SELECT seq + %d, REPEAT('x', 1000) FROM seq_1_to_%d", i*perTx, perTx)
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("tail: write transaction %d on %s: %w", i+1, r.master().Name(), err)
+		}
+		r.TailRows += perTx
+	}
+	r.event("tail", fmt.Sprintf("%d rows (~%d MB, %d transactions) written to %s in %s that no replica received",
+		r.TailRows, mb, txs, r.master().Name(), time.Since(start).Round(time.Millisecond)))
+	return nil
+}
+
+// resumeReplicaIO starts the replicas' IO threads again after the master's
+// kill: they keep trying the dead master, as replicas of a crashed master
+// do.
+func (r *Round) resumeReplicaIO(ctx context.Context) error {
+	for _, d := range r.env.DBs[1:] {
+		if !d.Server.Running() {
+			continue
+		}
+		if err := d.Server.Exec(ctx, "START SLAVE IO_THREAD"); err != nil {
+			return fmt.Errorf("start the IO thread of %s again: %w", d.Name(), err)
+		}
+	}
+	return nil
+}
+
+// killMasterWithTail writes a tail of mb MB, kills the master and lets the
+// replicas retry it.
+func (r *Round) killMasterWithTail(ctx context.Context, mb int) error {
+	if err := r.tail(ctx, mb); err != nil {
+		return err
+	}
+	r.fault(fmt.Sprintf("kill -9 mariadbd on %s (its last ~%d MB reached no replica)", r.master().Name(), mb))
+	if err := r.master().Server.Kill9(); err != nil {
+		return err
+	}
+	return r.resumeReplicaIO(ctx)
+}
+
+// waitActing polls until the failover lock is held and the journal shows
+// one of phases started; it returns the manager that holds the lock.
+func (r *Round) waitActing(ctx context.Context, timeout time.Duration, phases ...string) (*ManagerHost, string, error) {
+	var seen string
+	err := poll(ctx, timeout, 20*time.Millisecond, func() error {
+		if !r.obs.LockHeld() {
+			return errors.New("no failover lock held")
+		}
+		for _, p := range phases {
+			if r.obs.PhaseStarted(p) {
+				seen = p
+				return nil
+			}
+		}
+		return fmt.Errorf("lock held by %s but none of %v started yet", r.obs.LockHolder(), phases)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	m := r.env.ManagerByID(r.obs.LockHolder())
+	if m == nil {
+		m = r.env.ManagerByID(r.obs.Leader())
+	}
+	if m == nil {
+		return nil, "", fmt.Errorf("cannot tell the acting manager (lock holder %q, leader %q)", r.obs.LockHolder(), r.obs.Leader())
+	}
+	return m, seen, nil
+}
+
+// electionHold is how long a deposed leader stays cut off: several
+// election timeouts, so that the others elect a new leader that resumes.
+const electionHold = 8 * time.Second
+
+// leaderPartitionMidPhase cuts the acting Raft leader from the other
+// managers (not from the DB hosts) in the middle of a failover phase.
+func leaderPartitionMidPhase(ctx context.Context, r *Round) error {
+	mb := max(r.tailMB/4, 4)
+	if err := r.killMasterWithTail(ctx, mb); err != nil {
+		return err
+	}
+	m, phase, err := r.waitActing(ctx, 60*time.Second, actingPhases...)
+	if err != nil {
+		return fmt.Errorf("wait for an acting phase: %w", err)
+	}
+	r.event("fault", fmt.Sprintf("cut leader %s (lock holder, in %s) from the other managers for %s; it still reaches the DB hosts", m.ID, phase, electionHold))
+	for _, o := range r.env.Managers {
+		if o != m {
+			if err := r.env.Net.Cut(m.Net, o.Net); err != nil {
+				return err
+			}
+		}
+	}
+	hold(ctx, electionHold)
+	r.healNet()
+	return r.waitFailover(ctx, 120*time.Second)
+}
+
+// leaderPauseMidApply pauses the leader while it applies a large dead
+// master tail, waits until another manager finished the failover, then
+// lets the old leader run again.
+func leaderPauseMidApply(ctx context.Context, r *Round) error {
+	if err := r.killMasterWithTail(ctx, r.tailMB); err != nil {
+		return err
+	}
+	m, phase, err := r.waitActing(ctx, 60*time.Second, "failover.3")
+	if err != nil {
+		return fmt.Errorf("wait for phase 3 (applying): %w", err)
+	}
+	r.event("fault", fmt.Sprintf("SIGSTOP mhanode %s (leader, lock holder, in %s)", m.ID, phase))
+	if err := r.env.SignalManager(m, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	werr := poll(ctx, 180*time.Second, 200*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		h, err := r.obs.Client.History(cctx, "app1")
+		if err != nil {
+			return err
+		}
+		for _, e := range h[min(r.histBase, len(h)):] {
+			if e.Result == "success" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no manager other than the paused %s finished the failover yet", m.ID)
+	})
+	resumed := time.Now()
+	if err := r.env.SignalManager(m, syscall.SIGCONT); err != nil && werr == nil {
+		werr = err
+	}
+	r.heal("SIGCONT mhanode " + m.ID)
+	if werr != nil {
+		return werr
+	}
+	// Give the old leader time to do damage: until it changed nothing on
+	// any server for 5 s.
+	last, err := waitActorQuiet(ctx, r.env, m, resumed, 5*time.Second, 120*time.Second)
+	if !last.IsZero() {
+		r.event("actor", fmt.Sprintf("%s (resumed) changed servers until %s", m.ID, last.Format("15:04:05.000")))
+	}
+	return err
+}
+
+// waitActorQuiet polls the DB hosts' general logs until m has issued no
+// state-changing statement for quiet (counted from since at the
+// earliest), and returns the time of its last one after since.
+func waitActorQuiet(ctx context.Context, env *Env, m *ManagerHost, since time.Time, quiet, timeout time.Duration) (time.Time, error) {
+	offsets := map[string]int64{}
+	for _, d := range env.DBs {
+		if fi, err := os.Stat(d.GeneralLogPath()); err == nil {
+			offsets[d.Name()] = fi.Size()
+		}
+	}
+	var last time.Time
+	err := poll(ctx, timeout, 250*time.Millisecond, func() error {
+		for _, d := range env.DBs {
+			recs, next := readNewRecords(d.GeneralLogPath(), offsets[d.Name()])
+			offsets[d.Name()] = next
+			for _, rec := range recs {
+				if rec.IP == m.Net.IP && rec.User == testbed.MHAUser && IsStateChange(rec.Command, rec.Argument) && rec.At.After(last) {
+					last = rec.At
+				}
+			}
+		}
+		from := since
+		if last.After(from) {
+			from = last
+		}
+		if d := time.Since(from); d < quiet {
+			return fmt.Errorf("%s changed a server %s ago", m.ID, d.Round(time.Millisecond))
+		}
+		return nil
+	})
+	return last, err
+}
+
+// readNewRecords parses the complete records of a general log file from
+// offset on and returns the offset after them.
+func readNewRecords(path string, offset int64) ([]GenLogRecord, int64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, offset
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= offset {
+		return nil, offset
+	}
+	buf := make([]byte, fi.Size()-offset)
+	n, _ := f.ReadAt(buf, offset)
+	buf = buf[:n]
+	end := bytes.LastIndexByte(buf, '\n') + 1
+	recs, _ := ParseGeneralLogCSV(buf[:end], time.Local)
+	return recs, offset + int64(end)
+}
+
+// clockSkewOffsets: tens of seconds, either way.
+var clockSkewOffsets = []time.Duration{45 * time.Second, -45 * time.Second, 30 * time.Second, -60 * time.Second}
+
+// clockSkewSetup starts one manager with a test-only clock offset: in
+// even rounds it starts first (likely the leader), in odd rounds last
+// (likely a follower).
+func clockSkewSetup(r *Round, s *RoundSetup) {
+	m := r.env.Managers[r.rng.IntN(len(r.env.Managers))]
+	off := clockSkewOffsets[r.rng.IntN(len(clockSkewOffsets))]
+	r.skewed, r.skew = m.ID, off
+	if r.Index%2 == 0 {
+		s.LeadFirst = m.ID
+	} else {
+		s.StartLast = m.ID
+	}
+	if !r.env.SupportsClockOffset() {
+		r.harnessError(fmt.Errorf("clock-skew: mhanode has no --test-clock-offset flag (`mhanode --help` does not list it): %s ran with the true clock", m.ID))
+		return
+	}
+	s.ManagerArgs = map[string][]string{m.ID: {"--test-clock-offset=" + off.String()}}
+}
+
+// clockSkew: when the skewed manager is the leader, the master is killed
+// and a failover must follow. When it is a follower, it is first cut from
+// the master (it reports "cannot reach"), then isolated, so that its last
+// vote ages; after two detection windows the leader and every replica are
+// cut from the master. A leader that judged the follower's vote on the
+// follower's clock (running ahead) would still count it, and fail over a
+// master the third manager and the clients still reach: a false failover.
+func clockSkew(ctx context.Context, r *Round) error {
+	s := r.env.ManagerByID(r.skewed)
+	leader := r.env.ManagerByID(r.obs.Leader())
+	if s == nil || leader == nil {
+		return fmt.Errorf("clock-skew: skewed manager %q, leader %q", r.skewed, r.obs.Leader())
+	}
+	if s == leader {
+		r.ExpectFailover = true
+		r.fault(fmt.Sprintf("%s (clock %s) is the leader: kill -9 mariadbd on %s", s.ID, signed(r.skew), r.master().Name()))
+		if err := r.master().Server.Kill9(); err != nil {
+			return err
+		}
+		return r.waitFailover(ctx, 90*time.Second)
+	}
+	r.ExpectFailover = false
+	r.fault(fmt.Sprintf("%s (clock %s) is a follower of %s: cut it from %s", s.ID, signed(r.skew), leader.ID, r.master().Name()))
+	if err := r.env.Net.Cut(s.Net, r.master().Net); err != nil {
+		return err
+	}
+	hold(ctx, r.env.window()+time.Second)
+	r.event("fault", "isolate "+s.ID+": its last vote (cannot reach) must age out")
+	if err := r.env.Net.Isolate(s.Net); err != nil {
+		return err
+	}
+	hold(ctx, 2*r.env.window()+time.Second)
+	r.event("fault", fmt.Sprintf("cut leader %s and every replica from %s", leader.ID, r.master().Name()))
+	if err := r.env.Net.Cut(leader.Net, r.master().Net); err != nil {
+		return err
+	}
+	for _, d := range r.env.DBs[1:] {
+		if err := r.env.Net.Cut(d.Net, r.master().Net); err != nil {
+			return err
+		}
+	}
+	hold(ctx, r.quiet())
+	r.healNet()
+	return nil
+}
+
+// refusedFailoverSetup takes ignore_fail=1 off one replica.
+func refusedFailoverSetup(r *Round, s *RoundSetup) {
+	d := r.randomReplica()
+	r.refusedReplica = d.Name()
+	s.NoIgnoreFail = []string{d.Name()}
+}
+
+// refusedHold is how long the master stays dead while the replica without
+// ignore_fail is down: every attempt in that time must be refused.
+func (r *Round) refusedHold() time.Duration { return 3*r.env.window() + 5*time.Second }
+
+// refusedFailover kills the replica without ignore_fail, then the master:
+// the failover must be refused (no new master, few history entries) until
+// the replica is back and `mhactl ack` is run; then it may proceed.
+func refusedFailover(ctx context.Context, r *Round) error {
+	d := r.env.DBByAddr(r.refusedReplica)
+	if d == nil {
+		return fmt.Errorf("refused-failover: no replica %q", r.refusedReplica)
+	}
+	r.fault(fmt.Sprintf("kill -9 mariadbd on %s (no ignore_fail), then on master %s", d.Name(), r.master().Name()))
+	if err := d.Server.Kill9(); err != nil {
+		return err
+	}
+	if err := r.master().Server.Kill9(); err != nil {
+		return err
+	}
+	hold(ctx, r.refusedHold())
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	h, err := r.obs.Client.History(hctx, "app1")
+	cancel()
+	if err != nil {
+		return fmt.Errorf("refused-failover: read history: %w", err)
+	}
+	h = h[min(r.histBase, len(h)):]
+	for _, e := range h {
+		if e.Result == "success" {
+			r.nemesisCheck("a failover to %s succeeded at %s although %s (no ignore_fail) was down", e.NewMaster, e.Finished.Format("15:04:05.000"), d.Name())
+			break
+		}
+	}
+	r.event("check", fmt.Sprintf("%d history entries while %s was down", len(h), d.Name()))
+	if len(h) > RefusedHistoryBound {
+		r.nemesisCheck("%d history entries in %s while %s was down (at most %d): refused attempts flood the history",
+			len(h), r.refusedHold().Round(time.Second), d.Name(), RefusedHistoryBound)
+	}
+	r.heal("restart " + d.Name() + " (replicating from the dead master again)")
+	if err := d.Server.Start(ctx); err != nil {
+		return err
+	}
+	if err := d.Server.Exec(ctx, "START SLAVE"); err != nil {
+		return fmt.Errorf("start replication on %s: %w", d.Name(), err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	res, err := r.obs.Client.Do(actx, api.Action{Kind: api.ActionAck, App: "app1"})
+	cancel()
+	switch {
+	case err != nil:
+		r.event("heal", "mhactl ack: "+err.Error())
+	case res != nil:
+		r.event("heal", fmt.Sprintf("mhactl ack: ok=%v %s", res.OK, res.Message))
+	}
+	return poll(ctx, 120*time.Second, 200*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		a, err := r.obs.Client.App(cctx, "app1")
+		if err != nil {
+			return err
+		}
+		if a.Lock == nil && r.env.DBByAddr(a.Master) != nil && r.env.DBByAddr(a.Master) != r.master() {
+			return nil
+		}
+		return fmt.Errorf("no failover after the ack yet (master %s, lock %v)", a.Master, a.Lock != nil)
+	})
+}
+
+// rogueLocalFailover is a deliberately broken deployment: while the
+// cluster's leader applies the dead master's tail, the harness runs
+// `mhactl failover --local` against the same servers from its own address.
+// Two actors change the servers at once: the one-actor checker must fail
+// the round.
+func rogueLocalFailover(ctx context.Context, r *Round) error {
+	bin, err := r.env.mhactl(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.killMasterWithTail(ctx, max(r.tailMB/4, 4)); err != nil {
+		return err
+	}
+	m, phase, err := r.waitActing(ctx, 60*time.Second, actingPhases...)
+	if err != nil {
+		return fmt.Errorf("wait for an acting phase: %w", err)
+	}
+	r.event("fault", fmt.Sprintf("mhactl failover --local from the harness while %s is in %s", m.ID, phase))
+	cctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, bin, "failover", "--local", "--conf", r.env.app, "--dead-master", r.master().Addr(),
+		"--yes", "--ignore-last-failover").CombinedOutput()
+	os.WriteFile(filepath.Join(r.Dir, "rogue-mhactl.log"), out, 0o644)
+	r.event("fault", fmt.Sprintf("mhactl failover --local ended: %v (output in rogue-mhactl.log)", err))
+	return r.waitFailover(ctx, 90*time.Second)
+}
+
+// mhactl builds cmd/mhactl once per environment.
+func (e *Env) mhactl(ctx context.Context) (string, error) {
+	e.mhactlOnce.Do(func() {
+		bin := filepath.Join(e.Opts.Dir, "mhactl")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mharaft/mharaft/cmd/mhactl").CombinedOutput()
+		if err != nil {
+			e.mhactlErr = fmt.Errorf("build mhactl: %w: %s", err, strings.TrimSpace(string(out)))
+			return
+		}
+		e.mhactlBin = bin
+	})
+	return e.mhactlBin, e.mhactlErr
+}
+
+// signed prints a duration with its sign: +45s, -45s.
+func signed(d time.Duration) string {
+	if d >= 0 {
+		return "+" + d.String()
+	}
+	return d.String()
+}
