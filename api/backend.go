@@ -112,8 +112,11 @@ type HistoryEntry struct {
 	NewMaster  string    `json:"new_master"`
 	Started    time.Time `json:"started"`
 	Finished   time.Time `json:"finished"`
-	Result     string    `json:"result"` // success, failed, halted
+	Result     string    `json:"result"` // success, failed, halted, refused
 	Summary    string    `json:"summary,omitempty"`
+	// Attempts counts the identical refused attempts this entry stands for
+	// (a refused automatic failover retried with backoff is one entry).
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // Action kinds.

@@ -151,7 +151,7 @@ func (m *Manager) History(ctx context.Context, app string) ([]api.HistoryEntry, 
 				kind = "failover (manual)"
 			}
 			e := api.HistoryEntry{App: h.App, Kind: kind, Epoch: h.Epoch, NewMaster: h.NewMaster,
-				Started: h.Started, Finished: h.Finished, Result: h.Result, Summary: h.Summary}
+				Started: h.Started, Finished: h.Finished, Result: h.Result, Summary: h.Summary, Attempts: h.Attempts}
 			if h.Kind == fsm.KindSwitch {
 				e.OldMaster = h.OldMaster
 			} else {

@@ -357,19 +357,13 @@ func (m *Manager) setRunning(app string, v bool) {
 	wake(m.evalWake)
 }
 
-// localRefusal predicts the FSM's refusal of an automatic lock so that a
-// dead master inside the anti-flapping window does not commit a refused
-// AcquireLock on every evaluation. The FSM stays the authority.
+// localRefusal predicts the FSM's refusal of an automatic lock (paused,
+// anti-flapping, a refused failover's retry backoff, automatic failover
+// halted after too many refusals) so that a dead master that cannot be
+// failed over does not commit a refused AcquireLock on every evaluation.
+// The FSM stays the authority.
 func localRefusal(st *fsm.AppState, now time.Time) string {
-	if st.Paused {
-		return "application paused by " + st.PausedBy
-	}
-	if lf := st.LastFailover; lf != nil && !lf.Acknowledged &&
-		now.Sub(lf.Finished) < time.Duration(st.LastFailoverMinute)*time.Minute {
-		return fmt.Sprintf("last failover (epoch %d) finished at %s, within last_failover_minute=%d and not acknowledged: run `mhactl ack`",
-			lf.Epoch, lf.Finished.Format(time.RFC3339), st.LastFailoverMinute)
-	}
-	return ""
+	return st.AutoLockRefusal(now)
 }
 
 func (m *Manager) noteVerdict(app string, master *config.Server, v detector.Verdict, epoch uint64) {
@@ -538,11 +532,19 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 		}
 	}
 	if err != nil {
-		result := fsm.ResultHalted
 		if errors.Is(err, failover.ErrRefused) && !anyActingPhaseStarted(app.Name, m) {
-			result = fsm.ResultFailed
+			// Nothing was changed: the lock is released without arming
+			// the anti-flapping block. An automatic failover is retried
+			// with the FSM's bounded policy (backoff, then halted until
+			// `mhactl ack`); history keeps one entry per distinct refusal.
+			result := fsm.ResultFailed
+			if lock.Kind == fsm.KindAuto {
+				result = fsm.ResultRefused
+			}
+			m.release(ctx, app, lock, result, "", "refused: "+err.Error(), log)
+			return rep, err
 		}
-		m.release(ctx, app, lock, result, newMaster, "stopped: "+err.Error()+"; fix the cause and run `mhactl ack` to clear", log)
+		m.release(ctx, app, lock, fsm.ResultHalted, newMaster, "stopped: "+err.Error()+"; fix the cause and run `mhactl ack` to clear", log)
 		return rep, err
 	}
 	summary := "success"
