@@ -561,7 +561,7 @@ func (r *run) catchUpByGTID(ctx context.Context, newM, latest *node) error {
 		}
 	}
 	r.logf("Replicating %s from the latest replica %s until %s.", newM, latest, target)
-	if err := newM.changeMaster(ctx, latest.srv, true, dialect.Pos{}); err != nil {
+	if err := newM.changeMaster(ctx, latest.srv, true, dialect.Pos{}, r.opts.replicaStartTimeout()); err != nil {
 		return err
 	}
 	if err := newM.waitGTID(ctx, target, r.opts.waitTimeout()); err != nil {
@@ -935,7 +935,7 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 		if err := r.journal.Begin(ctx, step, r.plan.Detail()); err != nil {
 			return fmt.Errorf("begin %s: %w: %v", step, ErrNotLeader, err)
 		}
-		if err := n.changeMaster(ctx, newM.srv, r.plan.GTID, pos); err != nil {
+		if err := n.changeMaster(ctx, newM.srv, r.plan.GTID, pos, r.opts.replicaStartTimeout()); err != nil {
 			return err
 		}
 		if err := r.journal.Done(ctx, step, r.plan.Detail()); err != nil {

@@ -322,10 +322,12 @@ func (n *node) isReplicaOf(m *config.Server) bool {
 // writable reports a server that is not read_only and not a replica.
 func (n *node) writable() bool { return !n.readOnly && n.replica == nil }
 
-// changeMaster points n at m and starts replication. With gtid the replica
-// positions itself by GTID (MariaDB slave_pos / MySQL auto-position),
-// otherwise at pos.
-func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, pos dialect.Pos) error {
+// changeMaster points n at m, starts replication and waits (bounded by
+// timeout) until it runs: the IO thread connected to m and the SQL thread
+// running; otherwise it fails naming n, m and the replication errors.
+// With gtid the replica positions itself by GTID (MariaDB slave_pos /
+// MySQL auto-position), otherwise at pos.
+func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, pos dialect.Pos, timeout time.Duration) error {
 	o := dialect.ChangeMasterOpts{Host: m.IP, Port: m.Port, User: n.srv.ReplUser, Password: n.srv.ReplPassword,
 		ConnectRetry: time.Second}
 	if m.IP == "" {
@@ -336,7 +338,59 @@ func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, po
 	} else {
 		o.Mode, o.File, o.Pos = dialect.FilePos, pos.File, pos.Pos
 	}
-	return n.exec(ctx, n.d.StopReplica(), n.d.ResetReplicaAll(), n.d.ChangeMaster(o), n.d.StartReplica())
+	if err := n.exec(ctx, n.d.StopReplica(), n.d.ResetReplicaAll(), n.d.ChangeMaster(o), n.d.StartReplica()); err != nil {
+		return err
+	}
+	if err := n.waitReplicaRunning(ctx, timeout); err != nil {
+		return fmt.Errorf("repoint %s to %s as %s: %w", n, m, n.srv.ReplUser, err)
+	}
+	return nil
+}
+
+// authErrors are Last_IO_Errno values that retrying does not cure.
+var authErrors = map[int]bool{1044: true, 1045: true, 1130: true, 1251: true}
+
+// waitReplicaRunning polls the replica status every 50 ms until the IO
+// thread is connected (Slave_IO_Running=Yes) and the SQL thread runs. An
+// SQL thread error or a refused login fails at once; otherwise it fails
+// after timeout (default 15 s) with Last_IO_Error / Last_SQL_Error (the
+// server's texts hold no password).
+func (n *node) waitReplicaRunning(ctx context.Context, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := n.refreshReplica(ctx); err != nil {
+			return err
+		}
+		r := n.replica
+		if r == nil {
+			return fmt.Errorf("%s is not a replica after START SLAVE", n)
+		}
+		if r.IOThreadRunning() && r.SQLRunning {
+			return nil
+		}
+		state := fmt.Sprintf("replication on %s from %s:%d is not running: Slave_IO_Running=%s, Slave_SQL_Running=%s",
+			n, r.MasterHost, r.MasterPort, r.IORunning, map[bool]string{true: "Yes", false: "No"}[r.SQLRunning])
+		if r.LastIOError != "" {
+			state += fmt.Sprintf(", Last_IO_Error (%d): %s", r.LastIOErrno, r.LastIOError)
+		}
+		if r.LastSQLError != "" {
+			state += fmt.Sprintf(", Last_SQL_Error (%d): %s", r.LastSQLErrno, r.LastSQLError)
+		}
+		switch {
+		case !r.SQLRunning && r.LastSQLErrno != 0, authErrors[r.LastIOErrno]:
+			return errors.New(state + "; fix it, then START SLAVE on it")
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s after %s; check repl_user/repl_password and that %s can reach its master", state, timeout, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // isUnreachable tells "the server did not answer" (dialect.Classify)

@@ -142,7 +142,7 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 		return nil, fmt.Errorf("rejoin %s: %w", srv, err)
 	}
 	pos := dialect.Pos{File: plan.NewMasterPos.File, Pos: plan.NewMasterPos.Pos}
-	if err := old.changeMaster(ctx, newSrv, plan.GTID, pos); err != nil {
+	if err := old.changeMaster(ctx, newSrv, plan.GTID, pos, opts.replicaStartTimeout()); err != nil {
 		return nil, fmt.Errorf("rejoin %s: %w", srv, err)
 	}
 	res.From = pos.String()

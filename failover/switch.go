@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -48,122 +49,77 @@ func Switch(ctx context.Context, opts Options) (*Report, error) {
 	return r.finish(ctx, err, slaves), err
 }
 
+// switchState is what the phases of a switch share besides the plan.
+type switchState struct {
+	orig, newM *node
+	others     []*node // replicas other than the new master
+	errs       map[string]error
+}
+
+// doSwitch runs the phases. Every phase can be resumed (Options.Resume):
+// the servers are connected (and fenced) first, outside any phase; a
+// resume binds the plan's servers, fences the old master again while the
+// new master is not promoted yet (the earlier run's FLUSH TABLES WITH READ
+// LOCK ended with it), skips what a server's state shows done, and halts
+// with ErrUnsafeResume naming the phase and what to check where it cannot
+// tell.
 func (r *run) doSwitch(ctx context.Context) error {
 	app := r.opts.App
-	var orig, newM *node
-	var others []*node
-
-	err := r.phase(ctx, SwitchCheck, func() error {
-		// Unreachable servers are refused unless they have ignore_fail
-		// (then they are left out, as MHA does).
-		errs := r.connectAll(ctx)
-		if err := notLeader(errs); err != nil {
-			return err
-		}
-		var msgs []string
-		r.plan.Ignored = nil
-		for _, s := range app.Servers {
-			e, failed := errs[s.Name]
-			if !failed {
-				continue
-			}
-			if s.IgnoreFail {
-				r.logf("%s is unreachable (%v); ignored (ignore_fail).", s, e)
-				r.plan.Ignored = append(r.plan.Ignored, s.Name)
-				continue
-			}
-			msgs = append(msgs, fmt.Sprintf("%s: %v", s.Name, e))
-		}
-		if len(msgs) > 0 {
-			sort.Strings(msgs)
-			return fmt.Errorf("%w: every server without ignore_fail must be reachable for an online switch: %s", ErrRefused, strings.Join(msgs, "; "))
-		}
-		if app.FenceMode == "shutdown" && r.opts.OrigMasterIsNewSlave {
-			return fmt.Errorf("%w: fence_mode=shutdown stops the old master, so it cannot become a replica (--orig_master_is_new_slave)", ErrRefused)
-		}
-		// The current master is the server that is not a replica and that
-		// every replica replicates from.
-		for _, s := range app.Servers {
-			n, ok := r.nodes[s.Name]
-			if !ok {
-				continue
-			}
-			if n.replica == nil {
-				if orig != nil {
-					return fmt.Errorf("%w: two servers are not replicas: %s and %s", ErrRefused, orig, n)
-				}
-				orig = n
-			}
-		}
-		if orig == nil {
-			return fmt.Errorf("%w: no current master: every server is a replica", ErrRefused)
-		}
-		r.plan.OldMaster = orig.srv.Name
-		var cands []*Candidate
-		for _, s := range app.Servers {
-			n, ok := r.nodes[s.Name]
-			if !ok || n == orig {
-				continue
-			}
-			if !n.isReplicaOf(orig.srv) {
-				return fmt.Errorf("%w: %s does not replicate from the current master %s", ErrRefused, n, orig)
-			}
-			if !n.replica.IOThreadRunning() || !n.replica.SQLRunning {
-				return fmt.Errorf("%w: replication on %s is not running (io=%s sql=%v)", ErrRefused, n, n.replica.IORunning, n.replica.SQLRunning)
-			}
-			lag := app.MaxLagForSwitch
-			if lag <= 0 {
-				lag = time.Second
-			}
-			if sbm := n.replica.SecondsBehindMaster; sbm == nil || time.Duration(*sbm)*time.Second > lag {
-				return fmt.Errorf("%w: %s is %v seconds behind the master (limit %s)", ErrRefused, n, fmtLag(sbm), lag)
-			}
-			cands = append(cands, &Candidate{Server: n.srv, LogBin: n.logBin, Version: n.version, Read: n.readCoord(), Exec: n.execCoord()})
-		}
-		r.plan.GTID = len(cands) > 0
-		for _, c := range cands {
-			if !r.nodes[c.Server.Name].usesGTID() {
-				r.plan.GTID = false
-			}
-		}
-		if err := r.checkRunningUpdates(ctx, orig); err != nil {
-			return err
-		}
-		el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
-			DeadMasterDC: orig.srv.Datacenter, PreventCrossDC: app.PreventCrossDCFailover})
-		for _, l := range el.logLines() {
-			r.logf("%s", l)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrRefused, err)
-		}
-		newM = r.nodes[el.NewMaster.Server.Name]
-		r.plan.NewMaster = newM.srv.Name
-		var oldRepl, newRepl []*config.Server
-		for _, c := range cands {
-			oldRepl = append(oldRepl, c.Server)
-			if c.Server != newM.srv {
-				newRepl = append(newRepl, c.Server)
-				r.plan.Replicas = append(r.plan.Replicas, c.Server.Name)
-			}
-		}
-		if r.opts.OrigMasterIsNewSlave {
-			newRepl = append(newRepl, orig.srv)
-		}
-		fmt.Fprintf(r.out, "\n%s\n", Topology(orig.srv, oldRepl, newM.srv, newRepl, "current master"))
-		return r.confirm(fmt.Sprintf("Starting master switch from %s to %s?", orig.srv, newM.srv))
-	})
-	if err != nil {
+	st := &switchState{}
+	if p := r.opts.Resume; p != nil && p.Interrupted != "" {
+		r.logf("Resuming a switch interrupted in %q.", p.Interrupted)
+	}
+	t0 := time.Now()
+	st.errs = r.connectAll(ctx)
+	r.rep.phase("connect to all servers", time.Since(t0))
+	if err := notLeader(st.errs); err != nil {
 		return err
 	}
-	for _, name := range r.plan.Replicas {
-		others = append(others, r.nodes[name])
+	if err := r.phase(ctx, SwitchCheck, func() error { return r.checkSwitch(ctx, st) }); err != nil {
+		return err
+	}
+	if err := r.bindSwitch(st); err != nil {
+		return err
+	}
+	orig, newM, others := st.orig, st.newM, st.others
+	promoted := r.done[SwitchPromote]
+	if !promoted && newM != nil && newM.replica == nil {
+		// Resumed: the new master is no longer a replica, so the earlier
+		// run got past RESET SLAVE ALL of the promotion.
+		promoted = true
 	}
 
 	// Fence the old master. From here on, until the promotion, a failure
 	// undoes the fence.
 	var f *fence
-	err = r.phase(ctx, SwitchFence, func() error {
+	if !promoted && r.done[SwitchFence] {
+		// Resumed after the fence: its FLUSH TABLES WITH READ LOCK ended
+		// with the earlier run (read_only=1 may remain). Fence again and
+		// read the final position again: a write that slipped in since is
+		// in the new position, which the waits below then cover.
+		kind, _ := dialect.Classify(st.errs[r.plan.OldMaster])
+		switch {
+		case orig == nil && app.FenceMode == "shutdown" && r.done[SwitchWait] && kind == dialect.KindRefused:
+			r.logf("The old master %s is down (connection refused), as fence_mode=shutdown leaves it.", r.plan.OldMaster)
+		case orig == nil:
+			return fmt.Errorf("%w: resuming the switch after %q: the old master %s is unreachable (%v), so it cannot be fenced again "+
+				"before %s is promoted; check that it takes no writes, then run a dead-master failover (or repair it and switch again)",
+				ErrUnsafeResume, SwitchFence, r.plan.OldMaster, st.errs[r.plan.OldMaster], r.plan.NewMaster)
+		default:
+			var err error
+			if f, err = r.fenceAndReadPos(ctx, orig); err != nil {
+				return r.undoFence(ctx, orig, f, err)
+			}
+			// The final position may have moved: wait for it again.
+			delete(r.done, SwitchWait)
+		}
+	}
+	err := r.phase(ctx, SwitchFence, func() error {
+		if orig == nil {
+			return fmt.Errorf("%w: resuming the switch: the old master %s is unreachable (%v), so it cannot be fenced; "+
+				"check that it takes no writes (it may be read_only=1 already), then run a dead-master failover or, once it answers, a new switch",
+				ErrUnsafeResume, r.plan.OldMaster, st.errs[r.plan.OldMaster])
+		}
 		if app.MasterIPOnlineChangeScript != "" {
 			res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("stop", orig.srv, newM.srv, r.opts.OrigMasterIsNewSlave))
 			if err != nil {
@@ -177,52 +133,308 @@ func (r *run) doSwitch(ctx context.Context) error {
 			}
 		}
 		var err error
-		f, err = r.fenceOldMaster(ctx, orig)
-		if err != nil {
-			return err
-		}
-		pos, err := orig.masterStatus(ctx)
-		if err != nil {
-			return err
-		}
-		r.plan.OrigMasterPos = Coord{pos.File, pos.Pos}
-		if err := orig.refreshGTID(ctx); err != nil {
-			return err
-		}
-		r.plan.OrigGTID = orig.gtidBinlogPos
-		if !orig.d.V.IsMariaDB() {
-			r.plan.OrigGTID = orig.gtidExecuted
-		}
-		r.logf("Orig master binlog:pos is %s (GTID %s).", r.plan.OrigMasterPos, r.plan.OrigGTID)
-		return nil
+		f, err = r.fenceAndReadPos(ctx, orig)
+		return err
 	})
 	if err != nil {
 		return r.undoFence(ctx, orig, f, err)
 	}
 
-	err = r.phase(ctx, SwitchWait, func() error {
-		if app.FenceMode != "shutdown" {
-			return r.waitReached(ctx, newM)
-		}
-		// The old master is about to stop: every replica must have
-		// received and executed all it wrote first.
-		all := append([]*node{newM}, others...)
-		if errs := parallel(all, func(n *node) error { return r.waitReached(ctx, n) }); len(errs) > 0 {
-			return fmt.Errorf("replicas did not reach the old master's final position: %v", errs)
-		}
-		return nil
-	})
-	if err != nil {
-		return r.undoFence(ctx, orig, f, err)
-	}
-	if app.FenceMode == "shutdown" {
-		// Before the new master is writable: the old master stops for good.
-		if err := r.shutdownOldMaster(ctx, orig, f); err != nil {
+	if !promoted {
+		err = r.phase(ctx, SwitchWait, func() error {
+			if app.FenceMode != "shutdown" {
+				return r.waitReached(ctx, newM)
+			}
+			// The old master is about to stop: every replica must have
+			// received and executed all it wrote first.
+			all := append([]*node{newM}, others...)
+			if errs := parallel(all, func(n *node) error { return r.waitReached(ctx, n) }); len(errs) > 0 {
+				return fmt.Errorf("replicas did not reach the old master's final position: %v", errs)
+			}
+			return nil
+		})
+		if err != nil {
 			return r.undoFence(ctx, orig, f, err)
 		}
+		if app.FenceMode == "shutdown" && orig != nil {
+			// Before the new master is writable: the old master stops for good.
+			if err := r.shutdownOldMaster(ctx, orig, f); err != nil {
+				return r.undoFence(ctx, orig, f, err)
+			}
+		}
 	}
 
-	err = r.phase(ctx, SwitchPromote, func() error {
+	err = r.phase(ctx, SwitchPromote, func() error { return r.promoteSwitch(ctx, st, f) })
+	if err != nil {
+		if newM.refresh(ctx) == nil && newM.replica != nil {
+			// Not promoted yet (still a replica): safe to give the old master back.
+			return r.undoFence(ctx, orig, f, err)
+		}
+		r.releaseFence(f)
+		return err
+	}
+
+	err = r.phase(ctx, SwitchReplicas, func() error {
+		pos := dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}
+		errs := parallel(others, func(n *node) error {
+			if err := n.refreshReplica(ctx); err != nil {
+				return err
+			}
+			if n.isReplicaOf(newM.srv) {
+				r.logf("%s already replicates from %s (an earlier run repointed it).", n, newM)
+				return n.waitReplicaRunning(ctx, r.opts.replicaStartTimeout())
+			}
+			if err := r.waitReached(ctx, n); err != nil {
+				return err
+			}
+			return n.changeMaster(ctx, newM.srv, r.plan.GTID, pos, r.opts.replicaStartTimeout())
+		})
+		for _, n := range others {
+			if e := errs[n.srv.Name]; e != nil {
+				r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, State: e.Error()})
+				r.rep.addf("%s: FAILED: %v", n.srv, e)
+			} else {
+				r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, OK: true, State: "replicating from " + newM.srv.String()})
+				r.rep.addf("%s: OK: replicating from %s.", n.srv, newM.srv)
+			}
+		}
+		for _, name := range r.plan.Ignored {
+			r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: name, State: "unreachable; ignored (ignore_fail)"})
+			r.rep.addf("%s: unreachable; ignored (ignore_fail): repoint it to %s by hand.", name, newM.srv)
+		}
+		if len(errs) > 0 {
+			var names []string
+			var all []error
+			for _, n := range others {
+				if e := errs[n.srv.Name]; e != nil {
+					names = append(names, n.srv.Name)
+					all = append(all, fmt.Errorf("%s: %w", n.srv.Name, e))
+				}
+			}
+			return fmt.Errorf("%d replica(s) could not be repointed (%s): %w", len(errs), strings.Join(names, ", "), errors.Join(all...))
+		}
+		return nil
+	})
+	if err != nil {
+		r.releaseFence(f)
+		return err
+	}
+
+	if !r.opts.OrigMasterIsNewSlave {
+		r.releaseFence(f) // read_only=1 stays
+		if orig != nil {
+			r.rep.addf("%s: left read_only=1 (not made a replica).", orig.srv)
+		}
+		r.rep.addf("Master switch to %s completed successfully.", newM.srv)
+		return nil
+	}
+	err = r.phase(ctx, SwitchOldSlave, func() error {
+		r.releaseFence(f)
+		if orig == nil {
+			return fmt.Errorf("the old master %s is unreachable (%v): it cannot become a replica of %s; "+
+				"repair it and make it a replica (mhactl rejoin), or leave it out", r.plan.OldMaster, st.errs[r.plan.OldMaster], newM.srv)
+		}
+		if err := orig.refreshReplica(ctx); err != nil {
+			return err
+		}
+		if orig.isReplicaOf(newM.srv) {
+			r.logf("%s already replicates from %s (an earlier run made it a replica).", orig, newM)
+			if err := orig.waitReplicaRunning(ctx, r.opts.replicaStartTimeout()); err != nil {
+				return err
+			}
+		} else {
+			if orig.d.V.IsMariaDB() && r.plan.GTID {
+				if err := orig.exec(ctx, orig.d.StopReplica(), "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos"); err != nil {
+					return err
+				}
+			}
+			if err := orig.changeMaster(ctx, newM.srv, r.plan.GTID, dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}, r.opts.replicaStartTimeout()); err != nil {
+				return err
+			}
+		}
+		r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: orig.srv.Name, OK: true, State: "old master, replicating from " + newM.srv.String()})
+		r.rep.addf("%s: OK: old master now replicates from %s.", orig.srv, newM.srv)
+		return nil
+	})
+	if err == nil {
+		r.rep.addf("Master switch to %s completed successfully.", newM.srv)
+	}
+	return err
+}
+
+// checkSwitch is phase 1: every server reachable (or ignore_fail), one
+// current master that every replica follows with little lag, no long
+// update running; elect the new master, print the plan, confirm.
+func (r *run) checkSwitch(ctx context.Context, st *switchState) error {
+	app := r.opts.App
+	// Unreachable servers are refused unless they have ignore_fail
+	// (then they are left out, as MHA does).
+	var msgs []string
+	r.plan.Ignored = nil
+	for _, s := range app.Servers {
+		e, failed := st.errs[s.Name]
+		if !failed {
+			continue
+		}
+		if s.IgnoreFail {
+			r.logf("%s is unreachable (%v); ignored (ignore_fail).", s, e)
+			r.plan.Ignored = append(r.plan.Ignored, s.Name)
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%s: %v", s.Name, e))
+	}
+	if len(msgs) > 0 {
+		sort.Strings(msgs)
+		return fmt.Errorf("%w: every server without ignore_fail must be reachable for an online switch: %s", ErrRefused, strings.Join(msgs, "; "))
+	}
+	if app.FenceMode == "shutdown" && r.opts.OrigMasterIsNewSlave {
+		return fmt.Errorf("%w: fence_mode=shutdown stops the old master, so it cannot become a replica (--orig_master_is_new_slave)", ErrRefused)
+	}
+	// The current master is the server that is not a replica and that
+	// every replica replicates from.
+	var orig *node
+	for _, s := range app.Servers {
+		n, ok := r.nodes[s.Name]
+		if !ok {
+			continue
+		}
+		if n.replica == nil {
+			if orig != nil {
+				return fmt.Errorf("%w: two servers are not replicas: %s and %s", ErrRefused, orig, n)
+			}
+			orig = n
+		}
+	}
+	if orig == nil {
+		return fmt.Errorf("%w: no current master: every server is a replica", ErrRefused)
+	}
+	r.plan.OldMaster = orig.srv.Name
+	var cands []*Candidate
+	for _, s := range app.Servers {
+		n, ok := r.nodes[s.Name]
+		if !ok || n == orig {
+			continue
+		}
+		if !n.isReplicaOf(orig.srv) {
+			return fmt.Errorf("%w: %s does not replicate from the current master %s", ErrRefused, n, orig)
+		}
+		if !n.replica.IOThreadRunning() || !n.replica.SQLRunning {
+			return fmt.Errorf("%w: replication on %s is not running (io=%s sql=%v)", ErrRefused, n, n.replica.IORunning, n.replica.SQLRunning)
+		}
+		lag := app.MaxLagForSwitch
+		if lag <= 0 {
+			lag = time.Second
+		}
+		if sbm := n.replica.SecondsBehindMaster; sbm == nil || time.Duration(*sbm)*time.Second > lag {
+			return fmt.Errorf("%w: %s is %v seconds behind the master (limit %s)", ErrRefused, n, fmtLag(sbm), lag)
+		}
+		cands = append(cands, &Candidate{Server: n.srv, LogBin: n.logBin, Version: n.version, Read: n.readCoord(), Exec: n.execCoord()})
+	}
+	r.plan.GTID = len(cands) > 0
+	for _, c := range cands {
+		if !r.nodes[c.Server.Name].usesGTID() {
+			r.plan.GTID = false
+		}
+	}
+	if err := r.checkRunningUpdates(ctx, orig); err != nil {
+		return err
+	}
+	el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
+		DeadMasterDC: orig.srv.Datacenter, PreventCrossDC: app.PreventCrossDCFailover})
+	for _, l := range el.logLines() {
+		r.logf("%s", l)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	newM := r.nodes[el.NewMaster.Server.Name]
+	r.plan.NewMaster = newM.srv.Name
+	r.plan.Replicas = nil
+	var oldRepl, newRepl []*config.Server
+	for _, c := range cands {
+		oldRepl = append(oldRepl, c.Server)
+		if c.Server != newM.srv {
+			newRepl = append(newRepl, c.Server)
+			r.plan.Replicas = append(r.plan.Replicas, c.Server.Name)
+		}
+	}
+	if r.opts.OrigMasterIsNewSlave {
+		newRepl = append(newRepl, orig.srv)
+	}
+	fmt.Fprintf(r.out, "\n%s\n", Topology(orig.srv, oldRepl, newM.srv, newRepl, "current master"))
+	return r.confirm(fmt.Sprintf("Starting master switch from %s to %s?", orig.srv, newM.srv))
+}
+
+// bindSwitch finds the plan's servers among the connected nodes (after
+// phase 1, or on a resume where phase 1 was skipped). The new master and
+// the replicas must be reachable; the old master may be missing only
+// where the phases left to run do not need it (checked by them).
+func (r *run) bindSwitch(st *switchState) error {
+	resumed := func(what string, name string) error {
+		phase := SwitchCheck
+		if r.opts.Resume != nil && r.opts.Resume.Interrupted != "" {
+			phase = r.opts.Resume.Interrupted
+		}
+		return fmt.Errorf("%w: resuming the switch (interrupted in %q): %s %s of the plan is unreachable (%v); "+
+			"check the servers' replication by hand (SHOW SLAVE STATUS, @@read_only on %s and %s), then finish the switch by hand or run a new one",
+			ErrUnsafeResume, phase, what, name, st.errs[name], r.plan.OldMaster, r.plan.NewMaster)
+	}
+	if r.plan.OldMaster == "" || r.plan.NewMaster == "" {
+		return fmt.Errorf("%w: the journal of the switch holds no plan (old master %q, new master %q); check the servers and run a new switch",
+			ErrUnsafeResume, r.plan.OldMaster, r.plan.NewMaster)
+	}
+	var ok bool
+	if st.newM, ok = r.nodes[r.plan.NewMaster]; !ok {
+		return resumed("the new master", r.plan.NewMaster)
+	}
+	st.orig = r.nodes[r.plan.OldMaster] // nil when unreachable
+	if st.orig == nil && !r.done[SwitchCheck] {
+		return resumed("the old master", r.plan.OldMaster)
+	}
+	st.others = nil
+	for _, name := range r.plan.Replicas {
+		n, ok := r.nodes[name]
+		if !ok {
+			return resumed("the replica", name)
+		}
+		st.others = append(st.others, n)
+	}
+	return nil
+}
+
+// fenceAndReadPos fences the old master and records its final position.
+func (r *run) fenceAndReadPos(ctx context.Context, orig *node) (*fence, error) {
+	f, err := r.fenceOldMaster(ctx, orig)
+	if err != nil {
+		return f, err
+	}
+	pos, err := orig.masterStatus(ctx)
+	if err != nil {
+		return f, err
+	}
+	r.plan.OrigMasterPos = Coord{pos.File, pos.Pos}
+	if err := orig.refreshGTID(ctx); err != nil {
+		return f, err
+	}
+	r.plan.OrigGTID = orig.gtidBinlogPos
+	if !orig.d.V.IsMariaDB() {
+		r.plan.OrigGTID = orig.gtidExecuted
+	}
+	r.logf("Orig master binlog:pos is %s (GTID %s).", r.plan.OrigMasterPos, r.plan.OrigGTID)
+	return f, nil
+}
+
+// promoteSwitch is phase 4: the new master stops replicating, its
+// position is recorded, it forgets its master, the IP hook moves the
+// address, it becomes writable. A resumed phase skips what the new
+// master's state shows done.
+func (r *run) promoteSwitch(ctx context.Context, st *switchState, f *fence) error {
+	app := r.opts.App
+	orig, newM := st.orig, st.newM
+	if err := newM.refresh(ctx); err != nil {
+		return err
+	}
+	if newM.replica != nil {
 		if err := newM.exec(ctx, newM.d.StopReplica()); err != nil {
 			return err
 		}
@@ -238,88 +450,51 @@ func (r *run) doSwitch(ctx context.Context) error {
 		if err := newM.exec(ctx, newM.d.ResetReplicaAll()); err != nil {
 			return err
 		}
-		if app.MasterIPOnlineChangeScript != "" {
-			res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("start", orig.srv, newM.srv, r.opts.OrigMasterIsNewSlave))
+	} else {
+		// Resumed after RESET SLAVE ALL. Without GTID the replicas need the
+		// position the earlier run read before the new master took writes.
+		if r.plan.NewMasterPos.IsZero() {
+			if !newM.readOnly && !r.plan.GTID {
+				return fmt.Errorf("%w: resuming %q: the new master %s is already writable and the earlier run recorded no position "+
+					"for the replicas (file/position replication); find the position in %s's binlog where it was promoted and repoint the replicas by hand",
+					ErrUnsafeResume, SwitchPromote, newM, newM)
+			}
+			// read_only=1 and the old master fenced: nothing was written since.
+			pos, err := newM.masterStatus(ctx)
 			if err != nil {
 				return err
 			}
-			if IPHookOutcome(res.ExitCode) == HookAbort {
-				return fmt.Errorf("%w: master_ip_online_change_script --command=start exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
-			}
+			r.plan.NewMasterPos = Coord{pos.File, pos.Pos}
+			r.plan.NewMasterGTID = newM.gtidBinlogPos
 		}
-		if err := newM.exec(ctx, newM.d.SetReadOnly(false)...); err != nil {
+		r.logf("%s is no longer a replica: an earlier run promoted it at %s.", newM, r.plan.NewMasterPos)
+	}
+	if app.MasterIPOnlineChangeScript != "" {
+		var origSrv = newM.srv
+		if orig != nil {
+			origSrv = orig.srv
+		} else if s := app.Server(r.plan.OldMaster); s != nil {
+			origSrv = s
+		}
+		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("start", origSrv, newM.srv, r.opts.OrigMasterIsNewSlave))
+		if err != nil {
 			return err
 		}
-		if f != nil {
-			r.rep.WritesBlocked = time.Since(f.started)
-			r.rep.WritesBlockedSecs = r.rep.WritesBlocked.Seconds()
+		if IPHookOutcome(res.ExitCode) == HookAbort {
+			return fmt.Errorf("%w: master_ip_online_change_script --command=start exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
 		}
-		r.logf("New master %s is writable at %s; writes were blocked for %.3f s.", newM, r.plan.NewMasterPos, r.rep.WritesBlockedSecs)
-		r.rep.addf("%s: OK: promoted to master at %s.", newM.srv, r.plan.NewMasterPos)
-		return nil
-	})
-	if err != nil {
-		if newM.refresh(ctx) == nil && newM.replica != nil {
-			// Not promoted yet (still a replica): safe to give the old master back.
-			return r.undoFence(ctx, orig, f, err)
-		}
-		r.releaseFence(f)
+	}
+	if err := newM.exec(ctx, newM.d.SetReadOnly(false)...); err != nil {
 		return err
 	}
-
-	err = r.phase(ctx, SwitchReplicas, func() error {
-		errs := parallel(others, func(n *node) error {
-			if err := r.waitReached(ctx, n); err != nil {
-				return err
-			}
-			return n.changeMaster(ctx, newM.srv, r.plan.GTID, dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos})
-		})
-		for _, n := range others {
-			if e := errs[n.srv.Name]; e != nil {
-				r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, State: e.Error()})
-			} else {
-				r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, OK: true, State: "replicating from " + newM.srv.String()})
-				r.rep.addf("%s: OK: replicating from %s.", n.srv, newM.srv)
-			}
-		}
-		for _, name := range r.plan.Ignored {
-			r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: name, State: "unreachable; ignored (ignore_fail)"})
-			r.rep.addf("%s: unreachable; ignored (ignore_fail): repoint it to %s by hand.", name, newM.srv)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%d replica(s) could not be repointed", len(errs))
-		}
-		return nil
-	})
-	if err != nil {
-		r.releaseFence(f)
-		return err
+	newM.readOnly = false
+	if f != nil {
+		r.rep.WritesBlocked = time.Since(f.started)
+		r.rep.WritesBlockedSecs = r.rep.WritesBlocked.Seconds()
 	}
-
-	if !r.opts.OrigMasterIsNewSlave {
-		r.releaseFence(f) // read_only=1 stays
-		r.rep.addf("%s: left read_only=1 (not made a replica).", orig.srv)
-		r.rep.addf("Master switch to %s completed successfully.", newM.srv)
-		return nil
-	}
-	err = r.phase(ctx, SwitchOldSlave, func() error {
-		r.releaseFence(f)
-		if orig.d.V.IsMariaDB() && r.plan.GTID {
-			if err := orig.exec(ctx, orig.d.StopReplica(), "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos"); err != nil {
-				return err
-			}
-		}
-		if err := orig.changeMaster(ctx, newM.srv, r.plan.GTID, dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}); err != nil {
-			return err
-		}
-		r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: orig.srv.Name, OK: true, State: "old master, replicating from " + newM.srv.String()})
-		r.rep.addf("%s: OK: old master now replicates from %s.", orig.srv, newM.srv)
-		return nil
-	})
-	if err == nil {
-		r.rep.addf("Master switch to %s completed successfully.", newM.srv)
-	}
-	return err
+	r.logf("New master %s is writable at %s; writes were blocked for %.3f s.", newM, r.plan.NewMasterPos, r.rep.WritesBlockedSecs)
+	r.rep.addf("%s: OK: promoted to master at %s.", newM.srv, r.plan.NewMasterPos)
+	return nil
 }
 
 func fmtLag(p *int64) string {
