@@ -242,32 +242,43 @@ func newMembersListCmd() *cobra.Command {
 func newMembersAddCmd() *cobra.Command {
 	var out outputFormat
 	var reason string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "add ID RAFT_ADDR",
-		Short: "Add a manager to the Raft group as a voter",
-		Args:  cobra.ExactArgs(2),
+		Short: "Add a manager to the Raft group as a voter (start its mhanode first, with --rejoin)",
+		Long: "Add a manager to the Raft group as a voter. Its mhanode must already run at RAFT_ADDR, started with --rejoin\n" +
+			"(a new manager, or a removed one that was restarted); a removed manager that kept running needs no restart.\n" +
+			"The leader refuses an address where nothing answers unless --force.",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runClusterAction(cmd, api.Action{Kind: api.ActionMemberAdd, MemberID: args[0], MemberAddr: args[1], Reason: reason})
+			return runClusterAction(cmd, api.Action{Kind: api.ActionMemberAdd, MemberID: args[0], MemberAddr: args[1], Force: force, Reason: reason})
 		},
 	}
 	out.add(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the cluster's log")
+	cmd.Flags().BoolVar(&force, "force", false, "add the voter even if nothing answers at RAFT_ADDR (it then counts toward the majority without voting)")
 	return cmd
 }
 
 func newMembersRemoveCmd() *cobra.Command {
 	var out outputFormat
 	var reason string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "remove ID",
-		Short: "Remove a manager from the Raft group",
-		Args:  cobra.ExactArgs(1),
+		Short: "Remove a manager from the Raft group (the leader hands its leadership over first)",
+		Long: "Remove a manager from the Raft group. Removing the leader makes it hand the leadership over first; the\n" +
+			"new leader removes it. A removal that leaves fewer than 3 voters is refused unless --force. The removed\n" +
+			"mhanode keeps running, reports \"removed\" on /healthz and serves no status; bring it back with\n" +
+			"`mhactl members add ID RAFT_ADDR` (after restarting it with --rejoin if it was restarted).",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runClusterAction(cmd, api.Action{Kind: api.ActionMemberRemove, MemberID: args[0], Reason: reason})
+			return runClusterAction(cmd, api.Action{Kind: api.ActionMemberRemove, MemberID: args[0], Force: force, Reason: reason})
 		},
 	}
 	out.add(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, kept in the cluster's log")
+	cmd.Flags().BoolVar(&force, "force", false, "remove it even if fewer than 3 voters are left (losing one more manager then stops the group)")
 	return cmd
 }
 

@@ -296,6 +296,15 @@ func TestClusterActions(t *testing.T) {
 		{name: "members remove unknown", args: []string{"members", "remove", "node9"}, code: exitUsage, err: `no manager "node9"`},
 		{name: "members remove", args: []string{"members", "remove", "node3"}, code: 0,
 			want: &api.Action{Kind: api.ActionMemberRemove, MemberID: "node3"}},
+		{name: "members remove --force", args: []string{"members", "remove", "node3", "--force", "--reason", "host retired"}, code: 0,
+			want: &api.Action{Kind: api.ActionMemberRemove, MemberID: "node3", Force: true, Reason: "host retired"}},
+		{name: "members add --force", args: []string{"members", "add", "node4", "127.0.0.1:7004", "--force"}, code: 0,
+			want: &api.Action{Kind: api.ActionMemberAdd, MemberID: "node4", MemberAddr: "127.0.0.1:7004", Force: true}},
+		{name: "members remove refused below 3 voters", args: []string{"members", "remove", "node3"}, code: exitProblem, err: "pass --force",
+			setup: func(f *apitest.FakeBackend) {
+				f.Err = api.Errorf(412, "", "remove member node3 refused: it would leave 2 voters (node1, node2) ...; add a voter first, or pass --force")
+			},
+			want: &api.Action{Kind: api.ActionMemberRemove, MemberID: "node3"}},
 		{name: "server add", args: []string{"server", "add", "--app", "app1", "--name", "server4", "--hostname", "127.0.0.1", "--port", "3309", "--candidate-master"}, code: 0,
 			want: &api.Action{Kind: api.ActionServerAdd, App: "app1", Server: &api.ServerSpec{Name: "server4", Hostname: "127.0.0.1", Port: 3309, CandidateMaster: true}}},
 		{name: "server remove the master", args: []string{"server", "remove", "--app", "app1", "--host", "127.0.0.1:3306"}, code: exitUsage, err: "is the master of app1"},
@@ -493,6 +502,27 @@ func TestClusterMembersAndVersion(t *testing.T) {
 	r = runClusterCLI(t, "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "mhactl ") {
 		t.Fatalf("version without a cluster: %v", r)
+	}
+}
+
+// TestClusterRemovedNode: a manager removed from the Raft group is passed
+// over; when it is the only address given, mhactl says it was removed and
+// how to bring it back (exit 3: nothing could be asked).
+func TestClusterRemovedNode(t *testing.T) {
+	removed := apitest.NewFakeBackend()
+	removed.NotMemberErr = errors.New("node1 was removed from the raft group; to bring it back, run `mhactl members add node1 127.0.0.1:7001`")
+	fr := startFakeCluster(t, removed)
+	r := fr.mhactl(t, "members", "list")
+	if r.code != exitInternal || !strings.Contains(r.stderr, "removed from the raft group") || !strings.Contains(r.stderr, "mhactl members add node1") {
+		t.Fatalf("members list via a removed node only: %v", r)
+	}
+	fl := startFakeCluster(t, apitest.NewFakeBackend())
+	r = runClusterCLI(t, "--addr", fr.url+","+fl.url, "--token-file", fl.tokenFile, "members", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "node1    leader") {
+		t.Fatalf("members list via a removed node and a member: %v", r)
+	}
+	if removed.StatusCalls() != 0 {
+		t.Fatalf("the removed node served %d status reads", removed.StatusCalls())
 	}
 }
 
