@@ -4,7 +4,9 @@
 // read_only, relay logs, binlogs, filters, threads, SSH).
 //
 // It reads and never writes: Discover only runs SHOW / SELECT statements,
-// CheckSSH only runs `test -d` over SSH. Invariants: every configured server
+// CheckSSH only runs `test -d` over SSH, CheckReplLogin only logs in as
+// repl_user (with repl_password) to every server that could become the
+// master, as its replicas would after a failover. Invariants: every configured server
 // appears in a Topology exactly once, reachable or not, with the reason when
 // not; a master that cannot be reached but that the replicas point at is
 // still identified as the master (dead master); problems name the server

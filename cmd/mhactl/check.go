@@ -61,6 +61,7 @@ severity error was found, 1 otherwise, 3 when the configuration cannot be loaded
 			defer cancel()
 			topo := topology.Discover(ctx, app)
 			problems := topology.Check(topo)
+			problems = append(problems, topology.CheckReplLogin(ctx, app, 0)...)
 			if !repl.skipSSH {
 				problems = append(problems, topology.CheckSSH(ctx, app)...)
 			}
