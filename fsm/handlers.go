@@ -33,6 +33,12 @@ func applyRegisterApp(f *FSM, c *RegisterAppCmd) any {
 		f.apps[c.App] = a
 	}
 	a.state.Servers = append([]Server(nil), c.Servers...)
+	a.state.ConfigNames = append([]string(nil), c.ConfigNames...)
+	if c.ConfigNames == nil {
+		for _, s := range c.Servers {
+			a.state.ConfigNames = append(a.state.ConfigNames, s.Name)
+		}
+	}
 	a.state.LastFailoverMinute = c.LastFailoverMinute
 	if a.state.Master == "" && c.Master != "" {
 		a.state.Master = c.Master
@@ -52,6 +58,9 @@ func pruneObservations(s *AppState) {
 		if len(byServer) == 0 {
 			delete(s.Observations, m)
 		}
+	}
+	if len(s.Observations) == 0 {
+		s.Observations = nil // as a snapshot restores it
 	}
 }
 
@@ -137,7 +146,11 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 		Started:   c.At,
 		Granted:   c.At,
 	}
-	s.Journal = nil
+	if c.Kind != KindRejoin {
+		// A rejoin journals nothing and keeps the last failover's journal
+		// (its plan is what a later rejoin of the same server reads).
+		s.Journal = nil
+	}
 	return *s.Lock
 }
 

@@ -397,9 +397,8 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 	}
 	lock := resp.(fsm.Lock)
 	log := m.log.With("app", a.App, "server", srv.Name, "epoch", lock.Epoch)
-	j := &raftJournal{m: m, app: a.App, server: srv.Name, epoch: lock.Epoch}
 	res, err := failover.Rejoin(lctx, failover.RejoinOptions{
-		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log}, Journal: j,
+		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log},
 			Guard: &leaderGuard{m: m, lctx: lctx, term: term, app: a.App, epoch: lock.Epoch}},
 		Host: srv.Name, Plan: plan,
 	})

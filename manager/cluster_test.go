@@ -277,8 +277,9 @@ func TestKillMasterFailsOverOnce(t *testing.T) {
 	if rows, err := old.Rows(ctx); err != nil || !slices.Equal(rows, []int{1, 2, 3, 100}) {
 		t.Fatalf("rejoined %s rows %v (%v), want [1 2 3 100]", old.Name(), rows, err)
 	}
-	if h := e.history(ctx); len(h) != 1 {
-		t.Fatalf("history has %d entries after one master death: %+v", len(h), h)
+	h = e.history(ctx)
+	if len(h) != 2 || h[0].Kind != "failover (auto)" || h[1].Kind != "rejoin" {
+		t.Fatalf("history after one master death and a rejoin: %+v, want the failover then the rejoin", h)
 	}
 	st, err := e.mc.Client().Status(ctx)
 	if err != nil {
