@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/testbed"
@@ -233,4 +236,80 @@ func TestGuardStopsPipeline(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConnectRemovesLeftoverApply: a replication connection that an
+// earlier actor's binlog.Apply left on a server (its IO thread fed by that
+// actor's event server) is stopped and removed when a run's fenced pool
+// connects, before the state is read; an unfenced (read-only) pool leaves
+// it alone.
+func TestConnectRemovesLeftoverApply(t *testing.T) {
+	ctx := context.Background()
+	c := testbed.Start(t, testbed.Options{N: 2, NoSSH: true})
+	app := loadApp(t, c)
+	s2 := c.Servers[1]
+	port, err := testbed.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "'" + binlog.ApplyConnection + "'"
+	if err := s2.Exec(ctx, fmt.Sprintf("CHANGE MASTER %s TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='x', MASTER_PASSWORD='x', MASTER_CONNECT_RETRY=1", q, port),
+		"START SLAVE "+q); err != nil {
+		t.Fatal(err)
+	}
+	channels := func() int {
+		rows, err := s2.QueryRows(ctx, "SHOW ALL SLAVES STATUS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range rows {
+			if r["Connection_name"] == binlog.ApplyConnection {
+				n++
+			}
+		}
+		return n
+	}
+	plain, err := connect(ctx, app.Servers[1], 2*time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.close()
+	if channels() != 1 {
+		t.Fatalf("an unfenced connect removed the apply connection")
+	}
+	n, err := connect(ctx, app.Servers[1], 2*time.Second, newFencing(app.Name, nil, 0, t.Logf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	if got := channels(); got != 0 {
+		t.Errorf("%d leftover apply connection(s) after a fenced connect, want 0", got)
+	}
+	if n.replica == nil || n.replica.MasterPort != c.Servers[0].Port {
+		t.Errorf("the default replication of server2 was touched: %+v", n.replica)
+	}
+}
+
+// TestIsUnreachable: the failover decides "dead" with dialect.Classify
+// (no route to host is dead, as for the detector); a refusal of the guard
+// or of the fencing is not "dead".
+func TestIsUnreachable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("connect: %w", syscall.EHOSTUNREACH), true},
+		{fmt.Errorf("connect: %w", syscall.ECONNREFUSED), true},
+		{fmt.Errorf("connect: %w", context.DeadlineExceeded), true},
+		{fmt.Errorf("connect: %w", &mysql.MySQLError{Number: 1045}), false},
+		{fmt.Errorf("fence: %w: %w", ErrNotLeader, errDeposed), false},
+		{fmt.Errorf("fence: %w: all slots held", errFenceFailed), false},
+		{nil, false},
+	}
+	for _, tc := range cases {
+		if got := isUnreachable(tc.err); got != tc.want {
+			t.Errorf("isUnreachable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
