@@ -49,8 +49,9 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// TestShortCampaign is the CI campaign: one round of each main nemesis,
-// against three real mhanode managers and three real mariadbd hosts.
+// TestShortCampaign is the CI campaign: one round of each main nemesis
+// and of each nemesis of issue 12, against three real mhanode managers
+// and three real mariadbd hosts.
 func TestShortCampaign(t *testing.T) {
 	needRoot(t)
 	if testing.Short() {
@@ -58,7 +59,8 @@ func TestShortCampaign(t *testing.T) {
 	}
 	out := filepath.Join("..", "out", "jepsen-short")
 	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "pause-master-short",
-		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover"}
+		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover",
+		"leader-partition-mid-phase", "leader-pause-mid-apply", "clock-skew", "refused-failover"}
 	var log bytes.Buffer
 	start := time.Now()
 	rep, err := Run(context.Background(), Options{Rounds: len(nemeses), Seed: 20261125, Nemeses: nemeses,
@@ -81,6 +83,15 @@ func TestShortCampaign(t *testing.T) {
 	}
 	if rep.SplitBrain != 0 || rep.FalseFailovers != 0 || rep.UnconvergedRounds != 0 {
 		t.Errorf("split brain %d, false failovers %d, unconverged rounds %d", rep.SplitBrain, rep.FalseFailovers, rep.UnconvergedRounds)
+	}
+	if rep.OneActorViolations != 0 || rep.DuplicatedRows != 0 || rep.LostTailRows != 0 || rep.NemesisCheckFailures != 0 {
+		t.Errorf("one-actor violations %d, rows applied twice %d, lost tail rows %d, failed nemesis checks %d",
+			rep.OneActorViolations, rep.DuplicatedRows, rep.LostTailRows, rep.NemesisCheckFailures)
+	}
+	for _, n := range nemeses {
+		if rep.PerNemesis[n] == nil || rep.PerNemesis[n].Rounds == 0 {
+			t.Errorf("nemesis %s did not run", n)
+		}
 	}
 	if !rep.Passed {
 		t.Errorf("campaign failed: rounds %v (see %s)", rep.FailedRounds, rep.Files["text"])
@@ -112,6 +123,41 @@ func TestBrokenDetectionCaught(t *testing.T) {
 	}
 	if rep.Passed {
 		t.Fatal("the campaign passed a broken build")
+	}
+}
+
+// TestTwoActorsCaught runs a deliberately broken deployment: while the
+// cluster's leader applies a dead master's tail, the harness runs
+// `mhactl failover --local` against the same servers from its own
+// address. Two actors change the servers at once, and the one-actor
+// checker must say so from the servers' general logs.
+func TestTwoActorsCaught(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"rogue-local-failover"},
+		OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), TailMB: 16, Log: &log})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	rep.WriteText(&txt)
+	t.Log(txt.String())
+	rd := rep.RoundList[0]
+	found := false
+	for _, v := range rd.OneActor {
+		if v.A.Actor == "harness-client" || v.B.Actor == "harness-client" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("one-actor checker found no overlap with the rogue mhactl (violations %d, spans %+v)", len(rd.OneActor), rd.ActorSpans)
+	}
+	if rep.Passed {
+		t.Fatal("the campaign passed a deployment where two actors changed the servers at once")
 	}
 }
 

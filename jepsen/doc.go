@@ -17,12 +17,21 @@
 // app1.conf of a round uses ping_interval=1 (configurable), replicas with a
 // 1 s replication heartbeat, and a shutdown_script that is an out-of-band
 // power switch (it kills the named host's mariadbd, as IPMI would), which is
-// how MHA deployments fence a dead master.
+// how MHA deployments fence a dead master. Every mariadbd runs with
+// general_log=1 and log_output=TABLE: mysql.general_log is a CSV file in
+// the datadir, written as each statement arrives and kept across kill -9,
+// which the one-actor checker reads at the end of the round. A nemesis's
+// Setup may change the round's deployment first (RoundSetup: a server
+// without ignore_fail, extra mhanode arguments, which manager starts
+// first or last).
 //
 // Workload (workload.go): writers insert uniquely numbered rows as the
 // application user (no SUPER: read_only really stops it) into whichever
 // server the API names master, recording each write as ack, fail (server
-// error or refused connection: not applied) or unknown (sent, no answer). A
+// error or refused connection: not applied) or unknown (sent, no answer).
+// Even writers write jepsen.w (primary key id), odd writers jepsen.nk,
+// which has NO key (the value column v is unique by construction only): a
+// transaction applied twice leaves two rows there instead of failing. A
 // prober tries a write on EVERY server every 50 ms and records successes.
 //
 // Nemeses (nemesis.go), drawn by a printed seed (same seed, same
@@ -30,7 +39,38 @@
 // (below the detection window), isolation of one manager, manager split,
 // one manager cut from the master, one manager and the replicas cut from
 // the master, kill of the Raft leader once it holds the failover lock,
-// kill of a replica, and combinations.
+// kill of a replica, and combinations. The nemeses of issue 12
+// (nemesis_safety.go) depose or confuse the manager that acts:
+//   - leader-partition-mid-phase: a dead-master tail (TailMB/4, at least
+//     4 MB, that no replica received: their IO threads are stopped while
+//     it is written) makes the failover long; once the lock is held and
+//     the journal shows an acting phase (failover.2-5), the lock holder is
+//     cut from the OTHER managers only (it still reaches the DB hosts) for
+//     8 s, longer than an election, then healed;
+//   - leader-pause-mid-apply: a TailMB (default 20) MB tail; the lock
+//     holder is SIGSTOPped once failover.3 (applying) started; when
+//     another manager has finished the failover (a successful history
+//     entry) it gets SIGCONT and the round waits until it changed no
+//     server for 5 s (read from the general logs) before the checkers run;
+//   - clock-skew: one manager runs with mhanode's test-only
+//     --test-clock-offset (±30-60 s); even rounds start it first (likely
+//     leader), odd rounds last (likely follower). As leader: the master is
+//     killed and a failover must follow. As follower: it is cut from the
+//     master (votes "cannot reach"), then isolated for two detection
+//     windows so its vote ages, then the leader and every replica are cut
+//     from the master; the third manager still reaches it, so a failover
+//     is false (it would mean the stale vote was counted on the skewed
+//     clock). Without the flag in mhanode the round records a harness
+//     error and runs unskewed;
+//   - refused-failover: one replica has no ignore_fail; it is killed, then
+//     the master. For 3 windows + 5 s every attempt must be refused: no
+//     successful failover, at most RefusedHistoryBound (10) history
+//     entries in the round. Then the replica is restarted, `ack` is sent
+//     and a failover must follow.
+//
+// rogue-local-failover is never drawn: it is a deliberately broken
+// deployment (the harness runs `mhactl failover --local` while the
+// cluster's leader applies a tail) that the one-actor checker must fail.
 //
 // Checkers (checker.go), each round:
 //   - lost writes: every acknowledged write is on the final master; a loss
@@ -43,8 +83,34 @@
 //     due is reported as "missed" (liveness);
 //   - convergence: every running server replicates from the final master,
 //     catches up, and has the same CHECKSUM TABLE;
-//   - epochs: history epochs unique and increasing.
+//   - epochs: history epochs unique and increasing;
+//   - rows never applied twice: no value of jepsen.nk, and no row of the
+//     tail table jepsen.big, is present more than once on the final
+//     master; every tail row is there when the old master's host stayed
+//     reachable over SSH;
+//   - one actor (oneactor.go): from each server's general log, take the
+//     rows sent by the managers' MySQL account (mha) from a network
+//     address — each manager connects from its own namespace's address,
+//     an unknown address is an actor of its own (the harness's is
+//     "harness-client"); keep the state-changing ones: SHUTDOWN, KILL and
+//     REFRESH commands, and queries with any statement starting with
+//     CHANGE MASTER, START/STOP/RESET SLAVE, RESET MASTER, FLUSH, UNLOCK
+//     TABLES, KILL, BINLOG, INSERT, UPDATE, DELETE, REPLACE, LOAD, XA,
+//     SHUTDOWN, CREATE, DROP, ALTER, TRUNCATE, RENAME, PURGE, GRANT,
+//     REVOKE, or a SET of a GLOBAL variable (the detector's
+//     infra.chk_masterha pings excluded). Per (actor, server) the span is
+//     [first, last] of those rows' times (the server's microsecond clock).
+//     The round fails when two spans of DIFFERENT actors on servers of
+//     the same application share an instant. So within a round, once a
+//     second manager has started changing servers, the first may never
+//     change one again: a deposed leader that wakes up and applies more
+//     is caught, a leader killed before its successor acts is not. (A
+//     legitimate A, B, A sequence — leadership handed back and a second
+//     failover in one round — would be reported too; no nemesis does
+//     that.)
+//   - the nemesis's own checks (refused-failover's bound).
 //
 // Reports (report.go): report.txt, report.json and timeline.html (inline
-// SVG: writes per 100 ms and events per round) under Options.OutDir.
+// SVG: writes per 100 ms and events per round, the first and last change
+// of every actor span among them) under Options.OutDir.
 package jepsen

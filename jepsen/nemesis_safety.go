@@ -69,7 +69,7 @@ func (r *Round) tail(ctx context.Context, mb int) error {
 	perTx := mb * 1000 / txs
 	start := time.Now()
 	for i := 0; i < txs; i++ {
-		q := fmt.Sprintf("INSERT INTO jepsen.big (v, pad) SELECT seq + %d, REPEAT('x', 1000) FROM seq_1_to_%d", i*perTx, perTx)
+		q := fmt.Sprintf("INSERT INTO jepsen.big (v, pad) SELECT seq + %d, REPEAT('x', 1000) FROM jepsen.seq_1_to_%d", i*perTx, perTx)
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("tail: write transaction %d on %s: %w", i+1, r.master().Name(), err)
 		}
@@ -148,9 +148,19 @@ func leaderPartitionMidPhase(ctx context.Context, r *Round) error {
 	if err := r.killMasterWithTail(ctx, mb); err != nil {
 		return err
 	}
+	// Half the rounds cut the leader as soon as it acts (phase 2, the
+	// dead master's shutdown, or later), half once it applies the tail.
+	offsets := logOffsets(r.env)
 	m, phase, err := r.waitActing(ctx, 60*time.Second, actingPhases...)
 	if err != nil {
 		return fmt.Errorf("wait for an acting phase: %w", err)
+	}
+	if r.rng.IntN(2) == 1 {
+		stmt, err := waitApplying(ctx, r.env, m, offsets, 60*time.Second)
+		if err != nil {
+			return fmt.Errorf("wait for %s to apply the tail: %w", m.ID, err)
+		}
+		phase = "failover.3, applying: " + stmt
 	}
 	r.event("fault", fmt.Sprintf("cut leader %s (lock holder, in %s) from the other managers for %s; it still reaches the DB hosts", m.ID, phase, electionHold))
 	for _, o := range r.env.Managers {
@@ -172,11 +182,19 @@ func leaderPauseMidApply(ctx context.Context, r *Round) error {
 	if err := r.killMasterWithTail(ctx, r.tailMB); err != nil {
 		return err
 	}
+	offsets := logOffsets(r.env)
 	m, phase, err := r.waitActing(ctx, 60*time.Second, "failover.3")
 	if err != nil {
 		return fmt.Errorf("wait for phase 3 (applying): %w", err)
 	}
-	r.event("fault", fmt.Sprintf("SIGSTOP mhanode %s (leader, lock holder, in %s)", m.ID, phase))
+	// Phase 3 first reads the dead master's binlog; stop the leader once
+	// its first batch of events reached a server, in the middle of the
+	// apply.
+	stmt, err := waitApplying(ctx, r.env, m, offsets, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("wait for %s to apply the tail: %w", m.ID, err)
+	}
+	r.event("fault", fmt.Sprintf("SIGSTOP mhanode %s (leader, lock holder, in %s, applying: %s)", m.ID, phase, stmt))
 	if err := r.env.SignalManager(m, syscall.SIGSTOP); err != nil {
 		return err
 	}
@@ -211,16 +229,47 @@ func leaderPauseMidApply(ctx context.Context, r *Round) error {
 	return err
 }
 
-// waitActorQuiet polls the DB hosts' general logs until m has issued no
-// state-changing statement for quiet (counted from since at the
-// earliest), and returns the time of its last one after since.
-func waitActorQuiet(ctx context.Context, env *Env, m *ManagerHost, since time.Time, quiet, timeout time.Duration) (time.Time, error) {
+// logOffsets are the current sizes of the DB hosts' general logs.
+func logOffsets(env *Env) map[string]int64 {
 	offsets := map[string]int64{}
 	for _, d := range env.DBs {
 		if fi, err := os.Stat(d.GeneralLogPath()); err == nil {
 			offsets[d.Name()] = fi.Size()
 		}
 	}
+	return offsets
+}
+
+// waitApplying polls the general logs (from offsets on) until m sent a
+// statement that applies events (BINLOG, INSERT, or START SLAVE for an
+// apply through replication) and returns it, shortened.
+func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[string]int64, timeout time.Duration) (string, error) {
+	var found string
+	err := poll(ctx, timeout, 10*time.Millisecond, func() error {
+		for _, d := range env.DBs {
+			recs, next := readNewRecords(d.GeneralLogPath(), offsets[d.Name()])
+			offsets[d.Name()] = next
+			for _, rec := range recs {
+				if rec.IP != m.Net.IP || rec.User != testbed.MHAUser || !IsStateChange(rec.Command, rec.Argument) {
+					continue
+				}
+				up := strings.ToUpper(rec.Argument)
+				if strings.Contains(up, "BINLOG") || strings.Contains(up, "INSERT") || strings.HasPrefix(up, "START SLAVE") {
+					found = d.Name() + ": " + short(rec.Command, rec.Argument)
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("%s has applied nothing yet", m.ID)
+	})
+	return found, err
+}
+
+// waitActorQuiet polls the DB hosts' general logs until m has issued no
+// state-changing statement for quiet (counted from since at the
+// earliest), and returns the time of its last one after since.
+func waitActorQuiet(ctx context.Context, env *Env, m *ManagerHost, since time.Time, quiet, timeout time.Duration) (time.Time, error) {
+	offsets := logOffsets(env)
 	var last time.Time
 	err := poll(ctx, timeout, 250*time.Millisecond, func() error {
 		for _, d := range env.DBs {
