@@ -75,6 +75,28 @@
 //   - ignore_fail: an unreachable server with ignore_fail is left out of a
 //     failover or a switch and named in the report.
 //   - The old master is fenced before the new master is made writable.
+//   - Every phase of Switch resumes: the servers are connected (and
+//     fenced) before phase 1; a resume binds the plan's servers, fences
+//     the old master again while the new master is not promoted (the
+//     earlier run's FLUSH TABLES WITH READ LOCK ended with it) and waits
+//     again for its final position, skips a promotion or a repoint that a
+//     server's state shows done, and halts with ErrUnsafeResume naming the
+//     phase and what to check where it cannot tell (the new master or a
+//     replica unreachable; the old master unreachable before the
+//     promotion; a promoted, writable new master whose position for
+//     file/position replicas was never recorded). A resumed switch never
+//     dereferences a server it did not bind.
+//   - A repointed replica is verified: after START SLAVE, changeMaster
+//     polls (50 ms) until Slave_IO_Running=Yes and Slave_SQL_Running=Yes,
+//     bounded by Options.ReplicaStartTimeout (15 s); a refused login
+//     (1044, 1045, 1130, 1251) or an SQL thread error fails at once. The
+//     error names the server, its master, the repl user and
+//     Last_IO_Error / Last_SQL_Error (server texts, no password).
+//     Failover, switch and rejoin all repoint through it.
+//   - "Is it dead" is dialect.Classify, the detector's classifier (by
+//     error value, never by text): a server is never dead for one and
+//     alive for the other. A refusal of the guard or of the fencing is
+//     never read as "dead".
 //   - Passwords are passed to hooks as arguments (as MHA does) and never
 //     written to logs, reports or the journal: they print as xxx.
 //
