@@ -13,24 +13,67 @@
 //
 // Invariants:
 //
-//  1. Only the Raft leader acts on MySQL servers, and only after a
-//     committed AcquireLock gave it an epoch; every journal entry, the
-//     SetMaster and the ReleaseLock carry that epoch (the fencing token), so
-//     a manager that lost the lock to a newer epoch is refused by the FSM.
-//  2. Every phase is journaled (committed) before it acts: the Journal's
-//     Begin fails when this node is no longer the leader, which stops the
-//     pipeline before its next phase.
-//  3. A new leader that finds an unfinished journal (lock held, not halted,
-//     no final release) takes the lock over with a new epoch and resumes
-//     from the last completed phase through the failover package, or halts
-//     with ResultHalted and a report; `ack` clears a halted lock.
-//     A failed pipeline also halts (the lock stays, Halted): an automatic
-//     failover is never retried on its own. `mhactl ack` force-unlocks a
-//     halted lock and acknowledges the last failover; automatic failover
-//     is then possible again, so repair the topology before acking.
-//  4. Observations name the manager that made them; no node ever writes an
+//  1. Leader work belongs to a leadership period (leadership.go), as in
+//     Consul's and Nomad's leader loops: when this node becomes leader it
+//     runs a Raft Barrier first (so the FSM holds every lock and journal
+//     entry that earlier leaders committed), then opens a period whose
+//     context every piece of leader work (registration, discovery,
+//     evaluation, pipelines, operator actions) derives from. The period is
+//     cancelled the moment the node is no longer leader or its term
+//     changed: a leadership lost and regained is a new period, and the old
+//     period's work does not continue into it.
+//  2. Only the leader acts on MySQL servers, and only after a committed
+//     AcquireLock gave it an epoch. Every command a pipeline commits (lock,
+//     journal, SetMaster, release) goes to this node's own Raft log
+//     (consensus.Node.ApplyLocal) and fails when it is not the leader: it is
+//     never forwarded to a new leader, so a deposed leader's entry cannot
+//     commit through its successor. Every entry carries the lock's epoch
+//     (the fencing token): the FSM refuses a stale one.
+//  3. The previous holder of a lock cannot touch a server once another
+//     manager acts on it: every connection a pipeline opens to a server it
+//     may change is fenced (failover/doc.go: an advisory-lock slot, then the
+//     run's Guard, then every earlier actor's connection killed and waited
+//     for). The Guard of a run here is leaderGuard: the period is alive,
+//     a quorum still accepts this leader (raft VerifyLeader), the term is
+//     the one in which the lock was taken, and the FSM's lock still carries
+//     the run's epoch with this node as holder. A manager paused or cut off
+//     for minutes fails that check when it wakes, and its connections that
+//     were open before the pause were killed by the taker.
+//  4. Every phase is journaled (committed) before it acts. A new leader
+//     that finds an unfinished journal (lock held, not halted) takes the
+//     lock over with a new epoch and resumes from the last completed phase
+//     (failover, switch) or halts with a report (an interrupted rejoin).
+//     A failed pipeline halts (the lock stays, Halted) until `mhactl ack`;
+//     a panic inside a pipeline halts its lock too, with the stack in the
+//     log, instead of crashing every leader that resumes it.
+//  5. An automatic lock is a compare-and-set on what the verdict saw: it
+//     names the master and last epoch of the state the evaluation read, and
+//     the FSM refuses it when either changed meanwhile.
+//  6. A refused automatic failover (phase 1 refused, nothing changed) is
+//     released as "refused": no anti-flapping block, one history entry per
+//     distinct refusal, and the FSM's bounded retry policy (backoff, then
+//     automatic failover halted until `mhactl ack`) decides when the next
+//     attempt may start; the evaluator predicts it (localRefusal) so that a
+//     refused attempt costs no Raft entry while it waits.
+//  7. Freshness of observations is decided on the leader's clock only: the
+//     FSM records on each observation the time and term of the Raft entry
+//     that stored it (stamped by the leader that appended it), and the
+//     evaluator compares that with its own clock in its own term. A
+//     manager whose clock is wrong changes nothing but the times it shows.
+//  8. Every action that changes a MySQL server runs under the lock with an
+//     epoch: failover, switch, and rejoin (kind rejoin, which journals
+//     nothing, keeps the last failover's journal and arms no anti-flapping).
+//  9. Servers: the replicated state is authoritative once an application
+//     is registered. `mhactl server add/remove` change it and persist across
+//     restarts; the leader registers an application again only when its
+//     configuration file differs from the one that registered it (server
+//     names, last_failover_minute), never while a lock is held, and merges
+//     (run-time additions and removals stay unless the file itself added or
+//     dropped the server). A server that is not in a node's file takes its
+//     settings and credentials from the file's [server default].
+//  10. Observations name the manager that made them; no node ever writes an
 //     observation for another.
-//  5. Passwords never reach a log line: loggers only ever get server names,
+//  11. Passwords never reach a log line: loggers only ever get server names,
 //     addresses, epochs and error texts that the lower layers redact.
 //
 // Metrics (Config.Metrics, served on GET /metrics, see metrics.go): raft
