@@ -26,7 +26,9 @@
 // as the Apply response, an error wrapping one of the sentinel errors of
 // errors.go.
 //
-// Invariants:
+// Invariants (random_test.go applies long random command sequences, with
+// snapshots and restores, and checks them after every command; run
+// `go test -fuzz=FuzzFSM ./fsm/` to search further):
 //
 //  1. Epochs are monotonic per application: each granted lock has epoch
 //     LastEpoch+1 and LastEpoch never decreases, across releases, force
