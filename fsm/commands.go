@@ -41,6 +41,9 @@ type RegisterAppCmd struct {
 	LastFailoverMinute int       `json:"last_failover_minute"`
 	Master             string    `json:"master,omitempty"`
 	At                 time.Time `json:"at"`
+	// ConfigNames: the configuration file's server names (default: the
+	// names of Servers), see AppState.ConfigNames.
+	ConfigNames []string `json:"config_names,omitempty"`
 }
 
 // SetTopologyCmd stores the last discovered topology.
@@ -215,6 +218,7 @@ func RegisterFromConfig(app *config.App, at time.Time) RegisterAppCmd {
 	c := RegisterAppCmd{App: app.Name, LastFailoverMinute: app.LastFailoverMinute, At: at}
 	for _, s := range app.Servers {
 		c.Servers = append(c.Servers, ServerFromConfig(s))
+		c.ConfigNames = append(c.ConfigNames, s.Name)
 	}
 	return c
 }

@@ -226,6 +226,11 @@ type AppState struct {
 	// AutoRetry is the retry policy state after refused automatic
 	// failovers; nil when there is none.
 	AutoRetry *AutoRetry `json:"auto_retry,omitempty"`
+	// ConfigNames are the server names of the configuration file that
+	// last registered the app. Servers added or removed at run time
+	// (`mhactl server add/remove`) differ from it and persist until the
+	// configuration file itself changes.
+	ConfigNames []string `json:"config_names,omitempty"`
 }
 
 // Server returns the server whose Name or Addr equals key.
@@ -242,6 +247,7 @@ func (a *AppState) Server(key string) (Server, bool) {
 func (a *AppState) Clone() AppState {
 	c := *a
 	c.Servers = slices.Clone(a.Servers)
+	c.ConfigNames = slices.Clone(a.ConfigNames)
 	if a.Topology != nil {
 		t := *a.Topology
 		t.Servers = slices.Clone(a.Topology.Servers)
