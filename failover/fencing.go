@@ -58,20 +58,42 @@ type fencing struct {
 	app   string
 	guard Guard
 	wait  time.Duration // bound on waiting for a killed connection to end
+	// query bounds each statement of the fence: a server that answered
+	// the handshake and then stopped answering (paused) must not hold
+	// the run for the driver's read timeout.
+	query time.Duration
 	logf  func(format string, args ...any)
 
 	mu  sync.Mutex
 	own map[string]map[string]bool // server address -> own connection ids
 }
 
-func newFencing(app string, guard Guard, wait time.Duration, logf func(string, ...any)) *fencing {
+// newFencing: connectTimeout (<= 0: 2 s) plus 3 s bounds each statement
+// of a fence, wait (<= 0: 1 minute) the wait for a killed connection.
+func newFencing(app string, guard Guard, wait, connectTimeout time.Duration, logf func(string, ...any)) *fencing {
 	if wait <= 0 {
 		wait = time.Minute
+	}
+	if connectTimeout <= 0 {
+		connectTimeout = 2 * time.Second
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &fencing{app: app, guard: guard, wait: wait, logf: logf, own: map[string]map[string]bool{}}
+	return &fencing{app: app, guard: guard, wait: wait, query: connectTimeout + 3*time.Second, logf: logf,
+		own: map[string]map[string]bool{}}
+}
+
+// boundedSession bounds every statement of s by d.
+type boundedSession struct {
+	s session
+	d time.Duration
+}
+
+func (b boundedSession) QueryRow(ctx context.Context, query string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	return b.s.QueryRow(ctx, query)
 }
 
 // mayAct calls the guard (nil: always allowed); its refusal wraps ErrNotLeader.
@@ -117,6 +139,7 @@ type session interface {
 //	   released, which happens only when its thread ends (after the
 //	   rollback of whatever it had open).
 func (f *fencing) fence(ctx context.Context, name, addr string, s session) error {
+	s = boundedSession{s, f.query}
 	names := make([]string, fenceSlots)
 	used := make([]string, fenceSlots)
 	for i := range names {

@@ -62,7 +62,7 @@ func TestFenceKillsStaleActor(t *testing.T) {
 		}
 		return errDeposed
 	})
-	stale := newFencing(app.Name, staleGuard, 0, t.Logf)
+	stale := newFencing(app.Name, staleGuard, 0, 0, t.Logf)
 	staleNode, err := connect(ctx, srv, 2*time.Second, stale)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestFenceKillsStaleActor(t *testing.T) {
 	// The stale actor is deposed; a new run connects.
 	staleAllowed.Store(false)
 	var out bytes.Buffer
-	fresh := newFencing(app.Name, guardFunc(func(context.Context) error { return nil }), 20*time.Second,
+	fresh := newFencing(app.Name, guardFunc(func(context.Context) error { return nil }), 20*time.Second, 0,
 		func(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) })
 	t0 := time.Now()
 	n, err := connect(ctx, srv, 2*time.Second, fresh)
@@ -278,7 +278,7 @@ func TestConnectRemovesLeftoverApply(t *testing.T) {
 	if channels() != 1 {
 		t.Fatalf("an unfenced connect removed the apply connection")
 	}
-	n, err := connect(ctx, app.Servers[1], 2*time.Second, newFencing(app.Name, nil, 0, t.Logf))
+	n, err := connect(ctx, app.Servers[1], 2*time.Second, newFencing(app.Name, nil, 0, 0, t.Logf))
 	if err != nil {
 		t.Fatal(err)
 	}

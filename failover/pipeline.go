@@ -137,7 +137,7 @@ func newRun(opts Options, kind string) *run {
 	}
 	r.rep = &Report{Kind: kind, App: opts.App.Name, Started: start, Plan: r.plan}
 	r.hooks = &Hooks{App: opts.App, Log: r.logf}
-	r.fence = newFencing(opts.App.Name, opts.Guard, opts.FenceWait, r.logf)
+	r.fence = newFencing(opts.App.Name, opts.Guard, opts.FenceWait, opts.connectTimeout(), r.logf)
 	return r
 }
 

@@ -84,7 +84,7 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	fc := newFencing(app.Name, opts.Guard, opts.FenceWait, func(format string, args ...any) {
+	fc := newFencing(app.Name, opts.Guard, opts.FenceWait, timeout, func(format string, args ...any) {
 		fmt.Fprintf(out, "%s - [info] %s\n", time.Now().Format("Mon Jan _2 15:04:05.000 2006"), fmt.Sprintf(format, args...))
 	})
 	old, err := connect(ctx, srv, timeout, fc)
