@@ -107,6 +107,7 @@ type Round struct {
 	histBase   int
 	maxHistory int // > 0: the round fails when it adds more history entries
 	tailMB     int
+	broken     bool // a deliberately broken deployment: no waits for a healthy end, no convergence check
 	// clock-skew and refused-failover remember their Setup's choices.
 	skewed         string
 	skew           time.Duration
@@ -303,7 +304,7 @@ func (c *Campaign) logf(format string, args ...any) {
 func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand.Rand) *Round {
 	r := &Round{Index: index, Nemesis: n.Name, GTID: rng.IntN(2) == 1, ExpectFailover: n.ExpectFailover,
 		MasterSSHReachable: n.MasterSSHReachable, env: c.Env, rng: rng, Start: time.Now(),
-		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB}
+		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB, broken: n.Broken}
 	r.Dir = filepath.Join(c.Opts.Dir, fmt.Sprintf("round%03d", index))
 	c.logf("round %d: %s (gtid=%v)", index, n.Name, r.GTID)
 	defer func() {
@@ -365,19 +366,22 @@ func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand
 	if r.HealAt.IsZero() {
 		r.heal("nothing to heal")
 	}
-	// Let things converge: no lock, a master, and a write acknowledged by it.
-	if err := r.waitNoLock(ctx, 60*time.Second); err != nil {
-		r.Errors = append(r.Errors, "after heal: "+err.Error())
-	}
-	r.FinalMaster = r.obs.Master()
-	healAt := r.HealAt
-	if err := poll(ctx, 30*time.Second, 50*time.Millisecond, func() error {
-		if n := acksOnSince(wl.Writes(), r.obs.Master(), healAt); n < 50 {
-			return fmt.Errorf("%d acknowledged writes on %s since the heal, want 50", n, r.obs.Master())
+	// Let things converge: no lock, a master, and a write acknowledged by
+	// it (a deliberately broken deployment may never get there).
+	if !n.Broken {
+		if err := r.waitNoLock(ctx, 60*time.Second); err != nil {
+			r.Errors = append(r.Errors, "after heal: "+err.Error())
 		}
-		return nil
-	}); err != nil {
-		r.Errors = append(r.Errors, "after heal: "+err.Error())
+		r.FinalMaster = r.obs.Master()
+		healAt := r.HealAt
+		if err := poll(ctx, 30*time.Second, 50*time.Millisecond, func() error {
+			if n := acksOnSince(wl.Writes(), r.obs.Master(), healAt); n < 50 {
+				return fmt.Errorf("%d acknowledged writes on %s since the heal, want 50", n, r.obs.Master())
+			}
+			return nil
+		}); err != nil {
+			r.Errors = append(r.Errors, "after heal: "+err.Error())
+		}
 	}
 	stopWorkload()
 	ocancel()
@@ -486,7 +490,11 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 			}
 			r.TailDuplicateRows = total - r.TailRowsFound
 		}
-		r.Converged, r.Checksums, r.ConvergeNote = converge(ctx, c.Env, fm)
+		if r.broken {
+			r.ConvergeNote = "not checked: a deliberately broken deployment"
+		} else {
+			r.Converged, r.Checksums, r.ConvergeNote = converge(ctx, c.Env, fm)
+		}
 	}
 	c.checkOneActor(r)
 	tailLost := r.TailRows > 0 && r.TailRowsFound < r.TailRows && r.MasterSSHReachable

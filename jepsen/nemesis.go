@@ -19,6 +19,10 @@ type Nemesis struct {
 	// MasterSSHReachable: the old master's host stays reachable over SSH,
 	// so no acknowledged write may be lost.
 	MasterSSHReachable bool
+	// Broken marks a deliberately broken deployment (a checker must fail
+	// it): the round skips waiting for a healthy cluster and the
+	// convergence check, which would only spend minutes.
+	Broken bool
 	// MaxHistory > 0 fails a round that adds more history entries.
 	MaxHistory int
 	// Setup, when set, changes the deployment before the round starts
