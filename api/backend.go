@@ -64,6 +64,18 @@ type AppStatus struct {
 	Unfinished   bool           `json:"unfinished"` // a journal without its final phase
 	LastFailover *time.Time     `json:"last_failover,omitempty"`
 	Acked        bool           `json:"acked"`
+	// AutoRetry is set while refused automatic failovers are being retried
+	// (or automatic failover is halted after too many refusals).
+	AutoRetry *AutoRetry `json:"auto_retry,omitempty"`
+}
+
+// AutoRetry is the retry state of refused automatic failovers.
+type AutoRetry struct {
+	Refusals    int       `json:"refusals"`
+	LastReason  string    `json:"last_reason,omitempty"`
+	NextAttempt time.Time `json:"next_attempt"`
+	Halted      bool      `json:"halted"` // automatic failover halted until `mhactl ack`
+	HaltReason  string    `json:"halt_reason,omitempty"`
 }
 
 // ServerStatus is one MySQL server of an application.

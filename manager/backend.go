@@ -112,6 +112,10 @@ func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
 		a.LastFailover = &t
 		a.Acked = lf.Acknowledged
 	}
+	if r := st.AutoRetry; r != nil && (r.Refusals > 0 || r.Halted) {
+		a.AutoRetry = &api.AutoRetry{Refusals: r.Refusals, LastReason: r.LastReason, NextAttempt: r.NextAttempt,
+			Halted: r.Halted, HaltReason: r.HaltReason}
+	}
 	return a
 }
 

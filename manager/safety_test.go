@@ -56,6 +56,13 @@ func TestRefusedFailoverRetriedBounded(t *testing.T) {
 	if ro, err := e.db.Servers[1].QueryString(ctx, "SELECT @@read_only"); err != nil || ro != "1" {
 		t.Fatalf("%s read_only=%q (%v) after refused failovers: something was promoted", e.db.Servers[1].Name(), ro, err)
 	}
+	st, err := e.mc.Client().Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Apps[0].AutoRetry; r == nil || r.Refusals < 1 || r.NextAttempt.IsZero() {
+		t.Fatalf("status shows no retry state after refused failovers: %+v", r)
+	}
 	// The replica comes back: a retry succeeds without any ack (a refusal
 	// in phase 1 arms no anti-flapping block).
 	if err := down.Start(ctx); err != nil {

@@ -503,6 +503,8 @@ func classifyApp(st *api.Status, name string) appHealth {
 		h.Code, h.Status, h.Detail = stFailoverError, "FAILOVER_ERROR", "the last failover's journal is unfinished"
 	case app.Paused:
 		h.Code, h.Status, h.Detail = stPartiallyRunning, "PARTIALLY_RUNNING", "automatic failover is paused (mhactl resume)"
+	case app.AutoRetry != nil && app.AutoRetry.Halted:
+		h.Code, h.Status, h.Detail = stFailoverError, "FAILOVER_ERROR", "automatic failover halted after refused attempts: "+app.AutoRetry.HaltReason+" (fix it, then mhactl ack)"
 	case app.Verdict == "" || app.Verdict == "NoQuorum":
 		h.Code, h.Status, h.Detail = stInitializingMonitor, "INITIALIZING_MONITOR", "no verdict yet ("+orDash(app.Verdict)+")"
 	case app.Verdict == "Healthy":

@@ -117,6 +117,11 @@ func printApp(w io.Writer, a *api.AppStatus) {
 	if a.Paused {
 		monitoring = "automatic failover PAUSED"
 	}
+	if r := a.AutoRetry; r != nil && r.Halted {
+		monitoring = "automatic failover HALTED after refusals (mhactl ack)"
+	} else if r != nil {
+		monitoring = fmt.Sprintf("automatic failover refused %d time(s), next attempt %s", r.Refusals, r.NextAttempt.Local().Format("15:04:05"))
+	}
 	last := "never"
 	if a.LastFailover != nil {
 		last = a.LastFailover.Local().Format("2006-01-02 15:04:05")
