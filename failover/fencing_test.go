@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/mharaft/mharaft/binlog"
+	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -311,5 +314,31 @@ func TestIsUnreachable(t *testing.T) {
 		if got := isUnreachable(tc.err); got != tc.want {
 			t.Errorf("isUnreachable(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestHookAsksGuard: hooks cannot be fenced through MySQL, so the guard
+// is asked right before each one: a refusal runs nothing and wraps
+// ErrNotLeader; report_script is not asked.
+func TestHookAsksGuard(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	script := "touch " + marker + " #"
+	app := &config.App{Name: "app1", MasterIPFailoverScript: script, ReportScript: "true #"}
+	var asked int
+	r := newRun(Options{App: app, Guard: guardFunc(func(context.Context) error { asked++; return errDeposed })}, "failover")
+	d, _ := testServers()
+	_, err := r.runHook(context.Background(), script, FailoverStopArgs(d, false))
+	if !errors.Is(err, ErrNotLeader) || !errors.Is(err, errDeposed) {
+		t.Errorf("hook with a refusing guard: %v, want ErrNotLeader", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the hook ran although the guard refused")
+	}
+	if _, err := r.runHook(context.Background(), app.ReportScript, nil); err != nil {
+		t.Errorf("report_script: %v", err)
+	}
+	if asked != 1 {
+		t.Errorf("the guard was asked %d time(s), want 1 (not for report_script)", asked)
 	}
 }
