@@ -328,7 +328,12 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 	lock := resp.(fsm.Lock)
 	log := m.log.With("app", a.App, "server", old, "epoch", lock.Epoch)
 	j := &raftJournal{m: m, app: a.App, server: lock.OldMaster, epoch: lock.Epoch}
-	if err := j.record(lctx, PhaseLock, fsm.PhaseDone, map[string]string{"by": "operator"}, m.now()); err != nil {
+	detail := map[string]string{"by": "operator"}
+	if a.OrigMasterIsNewSlave {
+		// Journaled so that a leader that resumes the switch does it too.
+		detail[origIsNewSlaveKey] = "1"
+	}
+	if err := j.record(lctx, PhaseLock, fsm.PhaseDone, detail, m.now()); err != nil {
 		return nil, err
 	}
 	// The pipeline must not die with the HTTP request: it runs to its end

@@ -484,8 +484,18 @@ func (m *Manager) resume(ctx context.Context, term uint64, app *config.App, st f
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("the rejoin of %s by %s (epoch %d) was interrupted: check that server's replication and run `mhactl rejoin` again after `mhactl ack`", old.NewMaster, old.Holder, old.Epoch), log)
 		return
 	}
-	m.runPipeline(ctx, term, app, lock, j, &prog, false, log)
+	origIsNewSlave := false
+	for _, e := range cur.Journal {
+		if e.Phase == PhaseLock && e.Detail[origIsNewSlaveKey] == "1" {
+			origIsNewSlave = true
+		}
+	}
+	m.runPipeline(ctx, term, app, lock, j, &prog, origIsNewSlave, log)
 }
+
+// origIsNewSlaveKey, in the lock phase's journal detail, records an
+// operator's --orig-master-is-new-slave for a leader that resumes.
+const origIsNewSlaveKey = "orig_master_is_new_slave"
 
 // runPipeline runs the pipeline of the lock's kind and releases the lock
 // with its result. A pipeline stopped because this node may no longer act

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/failover"
+	"github.com/mharaft/mharaft/manager"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -90,4 +92,54 @@ func TestRefusedSwitchReleasesLock(t *testing.T) {
 	if err != nil || !res.OK {
 		t.Fatalf("switch after the replica came back: %+v %v", res, err)
 	}
+}
+
+// TestSwitchResumedAfterLeaderDeath (issue 12 finding 2): the leader dies
+// right after the online switch fenced the old master; the next leader
+// resumes the switch (old code: a nil dereference in every leader that
+// resumed it, one after the other) and finishes it: the new master is
+// writable, the old one replicates from it, no manager crashed.
+func TestSwitchResumedAfterLeaderDeath(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, func(c *testbed.Cluster) {
+		if err := c.Master().Exec(ctx, "CREATE DATABASE test", "CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}, nil, manager.TestPauseAfterPhaseEnv+"="+failover.SwitchFence)
+	e.waitHealthy(e.db.Master())
+	old, target, other := e.db.Servers[0], e.db.Servers[1], e.db.Servers[2]
+	li, err := e.mc.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.mc.NodeClient(li).Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name(), OrigMasterIsNewSlave: true})
+	a, err := e.mc.WaitApp(ctxT(t, 60*time.Second), li, "app1", func(a *api.AppStatus) bool {
+		for _, j := range a.Journal {
+			if j.Phase == failover.SwitchFence && j.Status == "done" {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstEpoch := a.Lock.Epoch
+	t.Logf("killing leader %s paused after %q at epoch %d", e.mc.Nodes[li].ID, failover.SwitchFence, firstEpoch)
+	if err := e.mc.Kill(li); err != nil {
+		t.Fatal(err)
+	}
+	h := e.waitHistory(ctxT(t, 60*time.Second), 1)
+	if h[0].Kind != "switch" || h[0].Result != "success" || h[0].Epoch <= firstEpoch || h[0].NewMaster != target.Addr() {
+		t.Fatalf("history %+v: want the switch to %s finished at an epoch after %d", h[0], target.Addr(), firstEpoch)
+	}
+	for i := range e.mc.Nodes {
+		if i != li && !e.mc.Running(i) {
+			t.Fatalf("manager %s is not running after resuming the switch:\n%s", e.mc.Nodes[i].ID, tail(e.mc.Log(i), 4000))
+		}
+	}
+	e.checkNewTopology(ctx, target, old, other)
 }
