@@ -108,6 +108,7 @@ type Round struct {
 	maxHistory int // > 0: the round fails when it adds more history entries
 	tailMB     int
 	broken     bool // a deliberately broken deployment: no waits for a healthy end, no convergence check
+	nth        int  // rounds of the same nemesis before this one in the campaign
 	// clock-skew and refused-failover remember their Setup's choices.
 	skewed         string
 	skew           time.Duration
@@ -219,6 +220,7 @@ type Campaign struct {
 	Env    *Env
 	nextID atomic.Int64
 	log    io.Writer
+	ran    map[string]int // rounds run per nemesis
 }
 
 var envCounter atomic.Int32
@@ -304,7 +306,11 @@ func (c *Campaign) logf(format string, args ...any) {
 func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand.Rand) *Round {
 	r := &Round{Index: index, Nemesis: n.Name, GTID: rng.IntN(2) == 1, ExpectFailover: n.ExpectFailover,
 		MasterSSHReachable: n.MasterSSHReachable, env: c.Env, rng: rng, Start: time.Now(),
-		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB, broken: n.Broken}
+		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB, broken: n.Broken, nth: c.ran[n.Name]}
+	if c.ran == nil {
+		c.ran = map[string]int{}
+	}
+	c.ran[n.Name]++
 	r.Dir = filepath.Join(c.Opts.Dir, fmt.Sprintf("round%03d", index))
 	c.logf("round %d: %s (gtid=%v)", index, n.Name, r.GTID)
 	defer func() {

@@ -53,15 +53,15 @@
 //     entry) it gets SIGCONT and the round waits until it changed no
 //     server for 5 s (read from the general logs) before the checkers run;
 //   - clock-skew: one manager runs with mhanode's test-only
-//     --test-clock-offset (±30-60 s); even rounds start it first (likely
-//     leader), odd rounds last (likely follower). As leader: the master is
-//     killed and a failover must follow. As follower: it is cut from the
-//     master (votes "cannot reach"), then isolated for two detection
-//     windows so its vote ages, then the leader and every replica are cut
-//     from the master; the third manager still reaches it, so a failover
-//     is false (it would mean the stale vote was counted on the skewed
-//     clock). Without the flag in mhanode the round records a harness
-//     error and runs unskewed;
+//     --test-clock-offset (±30-60 s); the campaign's odd-numbered
+//     clock-skew rounds start it last (likely follower), the even-numbered
+//     ones first (likely leader). As leader: the master is killed and a
+//     failover must follow. As follower: every other manager and every
+//     replica are cut from the master for three windows; the skewed
+//     follower still reaches it, and a manager that reaches the master is
+//     a veto, so a failover is false (it would mean the follower's fresh
+//     observation was judged stale on its clock). Without the flag in
+//     mhanode the round records a harness error and runs unskewed;
 //   - refused-failover: one replica has no ignore_fail; it is killed, then
 //     the master. For 3 windows + 5 s every attempt must be refused: no
 //     successful failover, at most RefusedHistoryBound (10) history

@@ -316,14 +316,14 @@ func readNewRecords(path string, offset int64) ([]GenLogRecord, int64) {
 // clockSkewOffsets: tens of seconds, either way.
 var clockSkewOffsets = []time.Duration{45 * time.Second, -45 * time.Second, 30 * time.Second, -60 * time.Second}
 
-// clockSkewSetup starts one manager with a test-only clock offset: in
-// even rounds it starts first (likely the leader), in odd rounds last
-// (likely a follower).
+// clockSkewSetup starts one manager with a test-only clock offset: the
+// campaign's 1st, 3rd, ... clock-skew rounds start it last (likely a
+// follower), the 2nd, 4th, ... first (likely the leader).
 func clockSkewSetup(r *Round, s *RoundSetup) {
 	m := r.env.Managers[r.rng.IntN(len(r.env.Managers))]
 	off := clockSkewOffsets[r.rng.IntN(len(clockSkewOffsets))]
 	r.skewed, r.skew = m.ID, off
-	if r.Index%2 == 0 {
+	if r.nth%2 == 1 {
 		s.LeadFirst = m.ID
 	} else {
 		s.StartLast = m.ID
@@ -336,12 +336,14 @@ func clockSkewSetup(r *Round, s *RoundSetup) {
 }
 
 // clockSkew: when the skewed manager is the leader, the master is killed
-// and a failover must follow. When it is a follower, it is first cut from
-// the master (it reports "cannot reach"), then isolated, so that its last
-// vote ages; after two detection windows the leader and every replica are
-// cut from the master. A leader that judged the follower's vote on the
-// follower's clock (running ahead) would still count it, and fail over a
-// master the third manager and the clients still reach: a false failover.
+// and a failover must follow (a leader whose clock runs ahead must not
+// find every other manager's observation stale). When it is a follower,
+// every OTHER manager and every replica are cut from the master: only the
+// skewed follower still reaches it, and its "reachable" observation is a
+// veto (a manager that reaches the master means it is alive), so there
+// must be no failover. A leader that judged that observation on the
+// follower's clock (running behind) would find it stale, drop the veto
+// and fail over a master the follower and the clients still reach.
 func clockSkew(ctx context.Context, r *Round) error {
 	s := r.env.ManagerByID(r.skewed)
 	leader := r.env.ManagerByID(r.obs.Leader())
@@ -357,25 +359,22 @@ func clockSkew(ctx context.Context, r *Round) error {
 		return r.waitFailover(ctx, 90*time.Second)
 	}
 	r.ExpectFailover = false
-	r.fault(fmt.Sprintf("%s (clock %s) is a follower of %s: cut it from %s", s.ID, signed(r.skew), leader.ID, r.master().Name()))
-	if err := r.env.Net.Cut(s.Net, r.master().Net); err != nil {
-		return err
-	}
-	hold(ctx, r.env.window()+time.Second)
-	r.event("fault", "isolate "+s.ID+": its last vote (cannot reach) must age out")
-	if err := r.env.Net.Isolate(s.Net); err != nil {
-		return err
-	}
-	hold(ctx, 2*r.env.window()+time.Second)
-	r.event("fault", fmt.Sprintf("cut leader %s and every replica from %s", leader.ID, r.master().Name()))
-	if err := r.env.Net.Cut(leader.Net, r.master().Net); err != nil {
-		return err
+	var cut []string
+	for _, m := range r.env.Managers {
+		if m != s {
+			cut = append(cut, m.ID)
+			if err := r.env.Net.Cut(m.Net, r.master().Net); err != nil {
+				return err
+			}
+		}
 	}
 	for _, d := range r.env.DBs[1:] {
 		if err := r.env.Net.Cut(d.Net, r.master().Net); err != nil {
 			return err
 		}
 	}
+	r.fault(fmt.Sprintf("%s (clock %s) is a follower of %s: cut %s and every replica from %s; only %s reaches it",
+		s.ID, signed(r.skew), leader.ID, strings.Join(cut, ", "), r.master().Name(), s.ID))
 	hold(ctx, r.quiet())
 	r.healNet()
 	return nil
