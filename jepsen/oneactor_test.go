@@ -161,3 +161,34 @@ func TestDuplicates(t *testing.T) {
 		t.Fatalf("Duplicates = %v, want none", d)
 	}
 }
+
+// TestReportShowsSafetyChecks: the new checkers' findings reach the
+// totals, report.txt and the timeline.
+func TestReportShowsSafetyChecks(t *testing.T) {
+	v := OneActorViolation{A: ActorSpan{Actor: "m1", Server: "server2"}, B: ActorSpan{Actor: "m2", Server: "server2"}, Detail: "m1 changed server2 while m2 did"}
+	rep := &Report{Seed: 3, Started: t0, RoundList: []*Round{
+		{Index: 1, Nemesis: "leader-pause-mid-apply", MasterSSHReachable: true, Converged: true, Start: at(0), End: at(4000),
+			OneActor: []OneActorViolation{v}, Duplicates: []int64{7}, TailRows: 100, TailRowsFound: 90, TailDuplicateRows: 40,
+			Events: []Event{{At: at(1000), Kind: "actor", Detail: "m1 first change on server2: STOP SLAVE"}}},
+		{Index: 2, Nemesis: "refused-failover", MasterSSHReachable: true, Converged: true, Passed: false, Start: at(0), End: at(4000),
+			NemesisChecks: []string{"the round added 120 history entries"}},
+	}}
+	rep.finish()
+	if rep.OneActorViolations != 1 || rep.DuplicatedRows != 41 || rep.LostTailRows != 10 || rep.NemesisCheckFailures != 1 || rep.Passed {
+		t.Fatalf("totals: one actor %d, duplicated %d, lost tail %d, nemesis checks %d, passed %v",
+			rep.OneActorViolations, rep.DuplicatedRows, rep.LostTailRows, rep.NemesisCheckFailures, rep.Passed)
+	}
+	var txt strings.Builder
+	rep.WriteText(&txt)
+	for _, want := range []string{"one actor violations: 1", "one actor: m1 changed server2 while m2 did", "rows applied twice: 1 workload values",
+		"tail: 100 rows written, 90 distinct on the final master, 40 extra copies", "nemesis check: the round added 120 history entries"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("report.txt lacks %q:\n%s", want, txt.String())
+		}
+	}
+	var h strings.Builder
+	rep.WriteHTML(&h)
+	if !strings.Contains(h.String(), "m1 first change on server2") {
+		t.Error("the timeline lacks the actor event")
+	}
+}
