@@ -23,6 +23,9 @@ const publishTimeout = 3 * time.Second
 // publish is the detector.Publisher of this node: it commits an Observe
 // command (forwarded to the leader from a follower).
 func (m *Manager) publish(ctx context.Context, o detector.Observation) error {
+	if m.NotMember() != nil {
+		return nil // removed from the group: its view counts for nothing, so it writes none
+	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	_, err := m.apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
