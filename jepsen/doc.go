@@ -44,11 +44,15 @@
 //   - leader-partition-mid-phase: a dead-master tail (TailMB/4, at least
 //     4 MB, that no replica received: their IO threads are stopped while
 //     it is written) makes the failover long; once the lock is held and
-//     the journal shows an acting phase (failover.2-5), the lock holder is
-//     cut from the OTHER managers only (it still reaches the DB hosts) for
-//     8 s, longer than an election, then healed;
+//     the journal shows an acting phase (failover.2-5) — in half the
+//     rounds (seeded) also once the holder's first batch of tail events
+//     reached a server (its general log) — the lock holder is cut from the
+//     OTHER managers only (it still reaches the DB hosts) for 8 s, longer
+//     than an election, then healed;
 //   - leader-pause-mid-apply: a TailMB (default 20) MB tail; the lock
-//     holder is SIGSTOPped once failover.3 (applying) started; when
+//     holder is SIGSTOPped once failover.3 started and its first batch of
+//     events (BINLOG/INSERT, or START SLAVE for a replication apply)
+//     reached a server, read from the general logs every 10 ms; when
 //     another manager has finished the failover (a successful history
 //     entry) it gets SIGCONT and the round waits until it changed no
 //     server for 5 s (read from the general logs) before the checkers run;
@@ -70,7 +74,9 @@
 //
 // rogue-local-failover is never drawn: it is a deliberately broken
 // deployment (the harness runs `mhactl failover --local` while the
-// cluster's leader applies a tail) that the one-actor checker must fail.
+// cluster's leader applies a tail) that the one-actor checker must fail
+// (TestTwoActorsCaught). Like every Broken nemesis it skips the waits for
+// a healthy end and the convergence check.
 //
 // Checkers (checker.go), each round:
 //   - lost writes: every acknowledged write is on the final master; a loss
@@ -107,7 +113,10 @@
 //     is caught, a leader killed before its successor acts is not. (A
 //     legitimate A, B, A sequence — leadership handed back and a second
 //     failover in one round — would be reported too; no nemesis does
-//     that.)
+//     that.) A row's time is when the statement arrived, not when it
+//     finished: a statement of a paused leader still executing when its
+//     successor starts is not an overlap (the successor's KILL of that
+//     connection is what ends it).
 //   - the nemesis's own checks (refused-failover's bound).
 //
 // Reports (report.go): report.txt, report.json and timeline.html (inline
