@@ -109,8 +109,9 @@ func TestBrokenDetectionCaught(t *testing.T) {
 		t.Skip("-short")
 	}
 	var log bytes.Buffer
+	// Dir: the failed round's directory is kept, t.TempDir removes it.
 	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"cut-master-backend"},
-		Managers: 1, OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), Log: &log})
+		Managers: 1, Dir: t.TempDir(), OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), Log: &log})
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestTwoActorsCaught(t *testing.T) {
 	}
 	var log bytes.Buffer
 	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"rogue-local-failover"},
-		OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), TailMB: 16, Log: &log})
+		Dir: t.TempDir(), OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), TailMB: 16, Log: &log})
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
