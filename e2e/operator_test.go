@@ -214,7 +214,7 @@ func TestMalformedAction(t *testing.T) {
 		{"broken JSON", `{"kind":"switch","app":"app1"`, "", []string{"malformed JSON", "byte offset"}},
 		{"not JSON", `kind=switch`, "", []string{"malformed JSON at byte offset 1"}},
 		{"unknown kind", `{"kind":"explode","app":"app1"}`, "kind", []string{`unknown action kind "explode"`, "switch", "failover"}},
-		{"unknown field", `{"kind":"pause","app":"app1","force":true}`, "force", []string{`unknown field "force"`}},
+		{"unknown field", `{"kind":"pause","app":"app1","forse":true}`, "forse", []string{`unknown field "forse"`}},
 		{"unknown app", `{"kind":"pause","app":"app9"}`, "app", []string{`unknown application "app9"`}},
 	}
 	for _, tc := range cases {
