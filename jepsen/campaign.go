@@ -36,7 +36,9 @@ type Options struct {
 	Writers      int      // default 3
 	// TailMB is the size of the dead master's tail (rows the replicas never
 	// received) that leader-pause-mid-apply writes before killing the
-	// master; leader-partition-mid-phase writes a quarter of it. Default 20.
+	// master, in transactions of ~5 MB (each bigger than an apply batch);
+	// leader-partition-mid-phase writes a quarter of it in ten
+	// transactions. Default 20.
 	TailMB int
 	Log    io.Writer
 }

@@ -48,14 +48,29 @@
 //     rounds (seeded) also once the holder's first batch of tail events
 //     reached a server (its general log) — the lock holder is cut from the
 //     OTHER managers only (it still reaches the DB hosts) for 8 s, longer
-//     than an election, then healed;
-//   - leader-pause-mid-apply: a TailMB (default 20) MB tail; the lock
+//     than an election, then healed. Its tail is ten smaller
+//     transactions;
+//   - leader-pause-mid-apply: issue 12 finding 1. A TailMB (default 20,
+//     at least 5) MB tail of a few LARGE transactions, each one INSERT ...
+//     SELECT of ~5 MB into the keyless jepsen.big (20 MB: 4 of them;
+//     108 MB: 21, as the issue's 19), so every transaction spans more
+//     than one apply batch (binlog.Apply sends ~3 MB of events per
+//     batch); the campaign's 1st, 3rd, ... rounds of it replicate by GTID
+//     (the issue's setup), the others by file and position. The lock
 //     holder is SIGSTOPped once failover.3 started and its first batch of
-//     events (BINLOG/INSERT, or START SLAVE for a replication apply)
-//     reached a server, read from the general logs every 10 ms; when
-//     another manager has finished the failover (a successful history
-//     entry) it gets SIGCONT and the round waits until it changed no
-//     server for 5 s (read from the general logs) before the checkers run;
+//     tail events (a BINLOG statement, or START SLAVE 'mharaft_apply' for
+//     an apply through replication; not phase 3's catch-up START SLAVE)
+//     reached a server, read from the general logs every 10 ms: inside
+//     the tail's first transaction. When another manager has finished the
+//     failover (a successful history entry) it gets SIGCONT and the round
+//     waits until it changed no server for 5 s (read from the general
+//     logs) before the checkers run. A build without fencing (the one of
+//     commit 1cb8b61) fails it: the resumed leader commits the rest of
+//     its transaction on the new master (+5000 tail rows) and the
+//     one-actor checker sees its batches after the successor's changes;
+//     it then stops at the first workload row of the tail that hits a
+//     primary key (jepsen.w), where the issue's all-big-table tail let it
+//     re-apply all 19 transactions;
 //   - clock-skew: one manager runs with mhanode's test-only
 //     --test-clock-offset (±30-60 s); the campaign's odd-numbered
 //     clock-skew rounds start it last (likely follower), the even-numbered

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -24,7 +25,7 @@ import (
 func safetyNemeses() []Nemesis {
 	return []Nemesis{
 		{Name: "leader-partition-mid-phase", ExpectFailover: true, MasterSSHReachable: true, Inject: leaderPartitionMidPhase},
-		{Name: "leader-pause-mid-apply", ExpectFailover: true, MasterSSHReachable: true, Inject: leaderPauseMidApply},
+		{Name: "leader-pause-mid-apply", ExpectFailover: true, MasterSSHReachable: true, Setup: leaderPauseSetup, Inject: leaderPauseMidApply},
 		{Name: "clock-skew", MasterSSHReachable: true, Setup: clockSkewSetup, Inject: clockSkew},
 		{Name: "refused-failover", ExpectFailover: true, MasterSSHReachable: true, MaxHistory: RefusedHistoryBound,
 			Setup: refusedFailoverSetup, Inject: refusedFailover},
@@ -46,12 +47,28 @@ const RefusedHistoryBound = 10
 // actingPhases are the failover phases that change servers.
 var actingPhases = []string{"failover.2", "failover.3", "failover.4", "failover.5"}
 
+// smallTailTxs is the number of transactions of tail when the nemesis
+// wants many small ones (leader-partition-mid-phase).
+const smallTailTxs = 10
+
+// bigTxMB is the size of one transaction of a large-transaction tail
+// (leader-pause-mid-apply): more than one apply batch (binlog.Apply sends
+// at most 4 MiB of base64 text, ~3 MB of events, per batch), so every
+// transaction spans batches and a pause lands inside one, as in issue 12
+// finding 1 (19 transactions of ~5.7 MB).
+const bigTxMB = 5
+
+// bigTailTxs is how many ~bigTxMB transactions make an mb MB tail.
+func bigTailTxs(mb int) int { return max(mb/bigTxMB, 1) }
+
 // tail leaves mb MB on the master that no replica has: every replica's IO
-// thread is stopped, then ten transactions of ~1 KB rows go into
-// jepsen.big (as root over the socket, kept out of the general log with
-// sql_log_off). The workload keeps writing meanwhile; those writes are in
-// the tail too. Call resumeReplicaIO after killing the master.
-func (r *Round) tail(ctx context.Context, mb int) error {
+// thread is stopped, then txs transactions of ~1 KB rows go into the
+// keyless jepsen.big, each a single INSERT ... SELECT (one transaction of
+// mb/txs MB of row events), as root over the socket, kept out of the
+// general log with sql_log_off. The workload keeps writing meanwhile;
+// those writes are in the tail too. Call resumeReplicaIO after killing the
+// master.
+func (r *Round) tail(ctx context.Context, mb, txs int) error {
 	for _, d := range r.env.DBs[1:] {
 		if err := d.Server.Exec(ctx, "STOP SLAVE IO_THREAD"); err != nil {
 			return fmt.Errorf("tail: stop the IO thread of %s: %w", d.Name(), err)
@@ -65,7 +82,6 @@ func (r *Round) tail(ctx context.Context, mb int) error {
 	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_off=1"); err != nil {
 		return fmt.Errorf("tail: %s: %w", r.master().Name(), err)
 	}
-	const txs = 10
 	perTx := mb * 1000 / txs
 	start := time.Now()
 	for i := 0; i < txs; i++ {
@@ -75,8 +91,8 @@ func (r *Round) tail(ctx context.Context, mb int) error {
 		}
 		r.TailRows += perTx
 	}
-	r.event("tail", fmt.Sprintf("%d rows (~%d MB, %d transactions) written to %s in %s that no replica received",
-		r.TailRows, mb, txs, r.master().Name(), time.Since(start).Round(time.Millisecond)))
+	r.event("tail", fmt.Sprintf("%d rows (~%d MB, %d transactions of ~%d KB) written to %s in %s that no replica received",
+		r.TailRows, mb, txs, perTx, r.master().Name(), time.Since(start).Round(time.Millisecond)))
 	return nil
 }
 
@@ -95,10 +111,10 @@ func (r *Round) resumeReplicaIO(ctx context.Context) error {
 	return nil
 }
 
-// killMasterWithTail writes a tail of mb MB, kills the master and lets the
-// replicas retry it.
-func (r *Round) killMasterWithTail(ctx context.Context, mb int) error {
-	if err := r.tail(ctx, mb); err != nil {
+// killMasterWithTail writes a tail of mb MB in txs transactions, kills the
+// master and lets the replicas retry it.
+func (r *Round) killMasterWithTail(ctx context.Context, mb, txs int) error {
+	if err := r.tail(ctx, mb, txs); err != nil {
 		return err
 	}
 	r.fault(fmt.Sprintf("kill -9 mariadbd on %s (its last ~%d MB reached no replica)", r.master().Name(), mb))
@@ -145,7 +161,7 @@ const electionHold = 8 * time.Second
 // managers (not from the DB hosts) in the middle of a failover phase.
 func leaderPartitionMidPhase(ctx context.Context, r *Round) error {
 	mb := max(r.tailMB/4, 4)
-	if err := r.killMasterWithTail(ctx, mb); err != nil {
+	if err := r.killMasterWithTail(ctx, mb, smallTailTxs); err != nil {
 		return err
 	}
 	// Half the rounds cut the leader as soon as it acts (phase 2, the
@@ -175,11 +191,21 @@ func leaderPartitionMidPhase(ctx context.Context, r *Round) error {
 	return r.waitFailover(ctx, 120*time.Second)
 }
 
+// leaderPauseSetup: the campaign's 1st, 3rd, ... leader-pause-mid-apply
+// rounds replicate by GTID (as in issue 12 finding 1), the others by file
+// and position.
+func leaderPauseSetup(r *Round, s *RoundSetup) {
+	s.GTID = r.nth%2 == 0
+	r.GTID = s.GTID
+}
+
 // leaderPauseMidApply pauses the leader while it applies a large dead
-// master tail, waits until another manager finished the failover, then
-// lets the old leader run again.
+// master tail (transactions bigger than an apply batch), waits until
+// another manager finished the failover, then lets the old leader run
+// again.
 func leaderPauseMidApply(ctx context.Context, r *Round) error {
-	if err := r.killMasterWithTail(ctx, r.tailMB); err != nil {
+	mb := max(r.tailMB, bigTxMB)
+	if err := r.killMasterWithTail(ctx, mb, bigTailTxs(mb)); err != nil {
 		return err
 	}
 	offsets := logOffsets(r.env)
@@ -187,9 +213,10 @@ func leaderPauseMidApply(ctx context.Context, r *Round) error {
 	if err != nil {
 		return fmt.Errorf("wait for phase 3 (applying): %w", err)
 	}
-	// Phase 3 first reads the dead master's binlog; stop the leader once
-	// its first batch of events reached a server, in the middle of the
-	// apply.
+	// Phase 3 first catches up with the latest replica (by GTID through
+	// replication, or a relay diff), then applies the dead master's tail;
+	// stop the leader once its first batch of tail events reached a
+	// server: inside the tail's first transaction, which spans batches.
 	stmt, err := waitApplying(ctx, r.env, m, offsets, 60*time.Second)
 	if err != nil {
 		return fmt.Errorf("wait for %s to apply the tail: %w", m.ID, err)
@@ -241,8 +268,10 @@ func logOffsets(env *Env) map[string]int64 {
 }
 
 // waitApplying polls the general logs (from offsets on) until m sent a
-// statement that applies events (BINLOG, INSERT, or START SLAVE for an
-// apply through replication) and returns it, shortened.
+// statement that applies binlog events (a BINLOG statement, or START SLAVE
+// of binlog.Apply's own replication connection) and returns it,
+// shortened. A plain START SLAVE (phase 3's catch-up by GTID with the
+// latest replica) or a CHANGE MASTER is not an apply of the tail.
 func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[string]int64, timeout time.Duration) (string, error) {
 	var found string
 	err := poll(ctx, timeout, 10*time.Millisecond, func() error {
@@ -253,9 +282,8 @@ func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[str
 				if rec.IP != m.Net.IP || rec.User != testbed.MHAUser || !IsStateChange(rec.Command, rec.Argument) {
 					continue
 				}
-				up := strings.ToUpper(rec.Argument)
-				if strings.Contains(up, "BINLOG") || strings.Contains(up, "INSERT") || strings.HasPrefix(up, "START SLAVE") {
-					found = d.Name() + ": " + short(rec.Command, rec.Argument)
+				if appliesEvents(rec.Argument) {
+					found = fmt.Sprintf("%s: a batch of %d KB: %s", d.Name(), len(rec.Argument)>>10, short(rec.Command, rec.Argument))
 					return nil
 				}
 			}
@@ -263,6 +291,25 @@ func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[str
 		return fmt.Errorf("%s has applied nothing yet", m.ID)
 	})
 	return found, err
+}
+
+// appliesEvents reports whether a general log argument applies binlog
+// events: one of its statements is a BINLOG statement or starts
+// binlog.Apply's replication connection.
+func appliesEvents(arg string) bool {
+	for rest := arg; rest != ""; {
+		var stmt string
+		stmt, rest = nextStatement(rest)
+		s := stripLeadingComments(stmt)
+		if len(s) > 200 {
+			s = s[:200]
+		}
+		s = strings.Join(strings.Fields(strings.ToUpper(s)), " ")
+		if strings.HasPrefix(s, "BINLOG ") || strings.HasPrefix(s, "START SLAVE '"+strings.ToUpper(binlog.ApplyConnection)+"'") {
+			return true
+		}
+	}
+	return false
 }
 
 // waitActorQuiet polls the DB hosts' general logs until m has issued no
@@ -465,7 +512,7 @@ func rogueLocalFailover(ctx context.Context, r *Round) error {
 	if err != nil {
 		return err
 	}
-	if err := r.killMasterWithTail(ctx, max(r.tailMB/4, 4)); err != nil {
+	if err := r.killMasterWithTail(ctx, max(r.tailMB/4, 4), smallTailTxs); err != nil {
 		return err
 	}
 	m, phase, err := r.waitActing(ctx, 60*time.Second, actingPhases...)

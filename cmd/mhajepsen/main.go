@@ -28,7 +28,9 @@ func main() {
 	ping := flag.Int("ping-interval", 1, "ping_interval of app1.conf (seconds)")
 	keep := flag.Bool("keep", false, "keep every round's directory (failed rounds are always kept)")
 	dir := flag.String("dir", "", "scratch directory (default: a new temporary directory)")
-	tailMB := flag.Int("tail-mb", 20, "MB of dead-master tail (rows no replica received) that leader-pause-mid-apply writes before the kill")
+	tailMB := flag.Int("tail-mb", 20, "MB of dead-master tail (rows no replica received) that leader-pause-mid-apply writes before the kill, in transactions of ~5 MB (each bigger than one apply batch)")
+	mhanode := flag.String("mhanode", os.Getenv("MHANODE_BIN"), "mhanode binary the managers run (default $MHANODE_BIN, else built from this module); "+
+		"an older build may lack newer flags: clock-skew then records a harness error")
 	flag.Parse()
 
 	// SIGINT/SIGTERM cancel the campaign; Run's cleanup then removes every
@@ -40,7 +42,7 @@ func main() {
 		list = strings.Split(*nemeses, ",")
 	}
 	rep, err := jepsen.Run(ctx, jepsen.Options{Rounds: *rounds, Seed: *seed, Nemeses: list, OutDir: *out,
-		Managers: *managers, PingInterval: *ping, KeepDirs: *keep, Dir: *dir, TailMB: *tailMB, Log: os.Stderr})
+		Managers: *managers, PingInterval: *ping, KeepDirs: *keep, Dir: *dir, TailMB: *tailMB, MhanodeBin: *mhanode, Log: os.Stderr})
 	if rep != nil {
 		rep.WriteText(os.Stdout)
 	}
