@@ -283,7 +283,7 @@ func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[str
 					continue
 				}
 				if appliesEvents(rec.Argument) {
-					found = fmt.Sprintf("%s: a batch of %d KB: %s", d.Name(), len(rec.Argument)>>10, short(rec.Command, rec.Argument))
+					found = d.Name() + ": " + short(rec.Command, rec.Argument)
 					return nil
 				}
 			}
