@@ -161,8 +161,16 @@ func NewHandler(b Backend, cfg ServerConfig, reg *prometheus.Registry) http.Hand
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The body limit first, then the token, and only then the body.
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		refuseBody(w, r)
+		writeError(w, Errorf(http.StatusRequestEntityTooLarge, "",
+			"request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, h.cfg.MaxBodyBytes))
+		return
+	}
 	open := r.URL.Path == "/healthz" || (h.cfg.MetricsOpen && r.URL.Path == "/metrics")
 	if !open && !h.authorized(w, r) {
+		refuseBody(w, r)
 		return
 	}
 	if r.URL.Path != "/healthz" && r.URL.Path != "/metrics" {
@@ -308,6 +316,11 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// An authenticated, valid action may run (or wait for the leader)
+	// longer than the server's timeouts allow a response.
+	if err := extendDeadlines(w, h.cfg.ActionTimeout+time.Minute); err != nil {
+		h.log.Debug("action answered within the server's write timeout only", "err", err)
+	}
 	if !h.b.IsLeader() {
 		h.forward(w, r, body)
 		return
@@ -420,12 +433,11 @@ func BaseURL(addr string, useTLS bool) string {
 }
 
 // Serve serves h on ln until ctx ends, with TLS when cfg has a
-// certificate, then shuts down gracefully (waiting up to 5 s).
+// certificate, then shuts down gracefully (waiting up to 5 s). The server
+// has the default Limits (NewHTTPServer, LimitListener).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfig) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	if cfg.Logger != nil {
-		srv.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
-	}
+	srv := NewHTTPServer(h, Limits{}, cfg.Logger)
+	ln = LimitListener(ln, Limits{})
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.tlsEnabled() {

@@ -308,7 +308,7 @@ func TestRequestErrors(t *testing.T) {
 		{"GET on actions", "GET", "/v1/actions", "", 405, "method GET not allowed on /v1/actions (use POST)"},
 		{"DELETE on status", "DELETE", "/v1/status", "", 405, "use GET"},
 		{"POST on metrics", "POST", "/metrics", "{}", 405, "use GET"},
-		{"body too large", "POST", "/v1/actions", `{"kind":"ack","app":"app1","reason":"` + strings.Repeat("x", 100) + `"}`, 413, "larger than 64 bytes"},
+		{"body too large", "POST", "/v1/actions", `{"kind":"ack","app":"app1","reason":"` + strings.Repeat("x", 100) + `"}`, 413, "request body of 139 bytes is larger than the limit of 64 bytes"},
 		{"unknown app", "GET", "/v1/apps/app9", "", 404, `unknown application "app9"`},
 		{"history of unknown app", "GET", "/v1/history?app=app9", "", 404, `unknown application "app9"`},
 		{"unknown endpoint", "GET", "/v2/status", "", 404, "no such endpoint /v2/status"},

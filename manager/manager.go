@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/consensus"
 	"github.com/mharaft/mharaft/detector"
@@ -242,14 +243,17 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.cancel = cancel
 	defer cancel()
 
-	m.httpSrv = &http.Server{Handler: m.handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts, a bounded number of connections and the body limit before
+	// any token check: an unauthenticated client cannot hold the listener.
+	m.httpSrv = api.NewHTTPServer(m.handler(), api.Limits{}, m.log.With("component", "http"))
+	ln := api.LimitListener(m.httpLn, api.Limits{})
 	srvErr := make(chan error, 1)
 	go func() {
 		if m.tlsEnabled() {
-			srvErr <- m.httpSrv.ServeTLS(m.httpLn, m.cfg.TLSCert, m.cfg.TLSKey)
+			srvErr <- m.httpSrv.ServeTLS(ln, m.cfg.TLSCert, m.cfg.TLSKey)
 			return
 		}
-		srvErr <- m.httpSrv.Serve(m.httpLn)
+		srvErr <- m.httpSrv.Serve(ln)
 	}()
 
 	m.log.Info("mhanode started", "raft_addr", m.cfg.RaftAddr, "http_addr", m.cfg.HTTPAddr,
