@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,9 +53,16 @@ type Config struct {
 	HTTPAddr string
 	// Datacenter of this manager, advertised through gossip.
 	Datacenter string
-	// Token is the shared secret for forwarded commands (required). It also
-	// keys the gossip encryption (AES-256 of its SHA-256).
+	// Token is the cluster's secret (required): every connection to the
+	// Raft port must prove it (auth.go), forwarded commands carry it as a
+	// bearer token, and it keys the gossip encryption (AES-256 of its
+	// SHA-256). It is what this node sends.
 	Token string
+	// AcceptTokens are accepted besides Token, never sent: during a token
+	// rotation (docs/SECURITY.md) a manager accepts the old and the new
+	// token. The Raft handshake, forwarded commands and gossip (secondary
+	// keyring keys) accept them.
+	AcceptTokens []string
 	// Logger receives raft and memberlist logs; default hclog.Default().
 	Logger hclog.Logger
 	// TLS, when set, secures the Raft transport and the forwarding client
@@ -120,6 +128,17 @@ func (c Config) withDefaults() (Config, error) {
 		c.ApplyTimeout = DefaultApplyTimeout
 	}
 	return c, nil
+}
+
+// tokens is Token then AcceptTokens (without empty or repeated ones).
+func (c Config) tokens() []string {
+	out := []string{c.Token}
+	for _, t := range c.AcceptTokens {
+		if t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // gossipSeeds returns the gossip addresses of the other peers.

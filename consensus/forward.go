@@ -228,11 +228,16 @@ func (n *Node) Handler() http.Handler {
 	})
 }
 
-// validToken compares "Bearer <token>" in constant time.
+// validToken compares "Bearer <token>" in constant time with Token and
+// every AcceptTokens.
 func (n *Node) validToken(header string) bool {
 	got, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(n.cfg.Token)) == 1
+	valid := 0
+	for _, t := range n.cfg.tokens() {
+		valid |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+	}
+	return valid == 1
 }

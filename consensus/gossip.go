@@ -56,8 +56,16 @@ func newGossip(cfg Config) (*memberlist.Memberlist, error) {
 	mc.PushPullInterval = 10 * time.Second
 	mc.SuspicionMult = 3
 	mc.TCPTimeout = 2 * time.Second
-	key := sha256.Sum256([]byte("mharaft-gossip:" + cfg.Token))
-	mc.SecretKey = key[:]
+	var accepted [][]byte
+	for _, t := range cfg.tokens()[1:] {
+		accepted = append(accepted, gossipKey(t))
+	}
+	keyring, err := memberlist.NewKeyring(accepted, gossipKey(cfg.Token))
+	if err != nil {
+		return nil, fmt.Errorf("gossip keyring: %w", err)
+	}
+	mc.Keyring = keyring
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Logger = cfg.Logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	if ip := net.ParseIP(host); ip == nil {
 		return nil, fmt.Errorf("gossip address %s: the host must be an IP address", cfg.GossipAddr)
@@ -67,6 +75,13 @@ func newGossip(cfg Config) (*memberlist.Memberlist, error) {
 		return nil, bindError("gossip", cfg.GossipAddr, err)
 	}
 	return ml, nil
+}
+
+// gossipKey is the AES-256 key of the gossip ring for a token: messages
+// are encrypted with Token's and decrypted with any accepted token's.
+func gossipKey(token string) []byte {
+	k := sha256.Sum256([]byte("mharaft-gossip:" + token))
+	return k[:]
 }
 
 // joinLoop joins the seeds that are not alive members, and keeps trying

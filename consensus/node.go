@@ -150,31 +150,23 @@ func prepareDataDir(dir string) error {
 	return nil
 }
 
-// newTransport binds the Raft TCP (or TLS) transport.
+// newTransport binds the Raft transport: TCP (or mutual TLS) where every
+// connection proves the cluster token before raft reads it (auth.go).
 func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 	advertise, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
 	if err != nil {
 		return nil, fmt.Errorf("resolve raft address %s: %w", cfg.RaftAddr, err)
 	}
-	tc := &raft.NetworkTransportConfig{
-		ServerAddressProvider: nil,
-		MaxPool:               3,
-		Timeout:               10 * time.Second,
-		Logger:                cfg.Logger.Named("raft-net"),
-	}
-	if cfg.TLS != nil {
-		layer, err := newTLSStreamLayer(cfg.RaftAddr, advertise, cfg.TLS)
-		if err != nil {
-			return nil, bindError("raft", cfg.RaftAddr, err)
-		}
-		tc.Stream = layer
-		return raft.NewNetworkTransportWithConfig(tc), nil
-	}
-	trans, err := raft.NewTCPTransportWithConfig(cfg.RaftAddr, advertise, tc)
+	layer, err := newAuthLayer(cfg.RaftAddr, advertise, cfg.tokens(), cfg.TLS, cfg.Logger.Named("raft-auth").With("id", cfg.ID))
 	if err != nil {
 		return nil, bindError("raft", cfg.RaftAddr, err)
 	}
-	return trans, nil
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  cfg.Logger.Named("raft-net"),
+	}), nil
 }
 
 // bindError explains a failed listen.

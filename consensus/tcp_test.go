@@ -75,6 +75,8 @@ type tcpNode struct {
 	srv     *http.Server
 	current atomic.Pointer[Node]
 	fsm     *fsm.FSM
+	token   string   // default testToken
+	accept  []string // Config.AcceptTokens
 }
 
 type tcpCluster struct {
@@ -118,9 +120,13 @@ func newTCPCluster(t *testing.T, n int) *tcpCluster {
 }
 
 func (c *tcpCluster) config(tn *tcpNode) Config {
+	token := tn.token
+	if token == "" {
+		token = testToken
+	}
 	return Config{
 		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raft, Peers: c.peers,
-		HTTPAddr: tn.httpL.Addr().String(), Datacenter: "dc1", Token: testToken,
+		HTTPAddr: tn.httpL.Addr().String(), Datacenter: "dc1", Token: token, AcceptTokens: tn.accept,
 		Logger: testLogger(c.t, tn.id), TLS: c.tls,
 	}
 }
