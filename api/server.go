@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mharaft/mharaft/internal/secret"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -73,7 +74,9 @@ type ServerConfig struct {
 	Logger        *slog.Logger // discards when nil
 }
 
-// LoadToken returns the configured token: Token, else TokenFile's content.
+// LoadToken returns the configured token: Token, else TokenFile's content
+// (surrounding whitespace trimmed). A token file that group or others can
+// access, or that holds fewer than 16 bytes, is refused (internal/secret).
 // The daemon should call it at start and refuse to run without a token.
 func (c ServerConfig) LoadToken() (string, error) {
 	if c.Token != "" {
@@ -82,15 +85,7 @@ func (c ServerConfig) LoadToken() (string, error) {
 	if c.TokenFile == "" {
 		return "", errors.New("no API token configured (set a token or a token file)")
 	}
-	b, err := os.ReadFile(c.TokenFile)
-	if err != nil {
-		return "", fmt.Errorf("read API token file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("API token file %s is empty", c.TokenFile)
-	}
-	return tok, nil
+	return secret.Token(c.TokenFile)
 }
 
 func (c ServerConfig) tlsEnabled() bool { return c.TLSCert != "" && c.TLSKey != "" }

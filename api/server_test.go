@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,19 +125,34 @@ func TestAuthentication(t *testing.T) {
 func TestTokenFile(t *testing.T) {
 	dir := t.TempDir()
 	file := dir + "/token"
-	if err := writeFile(file, "  from-file\n"); err != nil {
+	if err := writeFile(file, "  from-file-0123456789\n"); err != nil {
 		t.Fatal(err)
 	}
 	fake := apitest.NewFakeBackend()
 	ts := serve(t, fake, api.ServerConfig{TokenFile: file})
-	if a := call(t, "GET", ts.URL+"/v1/status", "from-file", ""); a.code != 200 {
+	if a := call(t, "GET", ts.URL+"/v1/status", "from-file-0123456789", ""); a.code != 200 {
 		t.Fatalf("token from file refused: %d %s", a.code, a.body)
 	}
 	// A missing token file fails closed: nothing is served without auth.
 	ts2 := serve(t, fake, api.ServerConfig{TokenFile: dir + "/missing"})
-	for _, tok := range []string{"", "from-file"} {
+	for _, tok := range []string{"", "from-file-0123456789"} {
 		if a := call(t, "GET", ts2.URL+"/v1/status", tok, ""); a.code != 500 || !strings.Contains(a.err.Msg, "token") {
 			t.Fatalf("missing token file, token %q: got %d %s, want 500 naming the token", tok, a.code, a.body)
+		}
+	}
+	// A token file others can read, or a short token, fails closed too,
+	// with the message that says how to fix it.
+	open, short := dir+"/open", dir+"/short"
+	writeFile(open, "from-file-0123456789")
+	os.Chmod(open, 0o644)
+	writeFile(short, "s3cret-token")
+	for file, want := range map[string]string{
+		open:  "API server misconfigured: token file " + open + " has mode 0644: group or others can access it and it holds a secret; run `chmod 600 " + open + "`",
+		short: "API server misconfigured: token file " + short + " holds a 12-byte token, shorter than the 16 bytes required; make one with `head -c 32 /dev/urandom | base64 > " + short + " && chmod 600 " + short + "`",
+	} {
+		ts := serve(t, fake, api.ServerConfig{TokenFile: file})
+		if a := call(t, "GET", ts.URL+"/v1/status", "s3cret-token", ""); a.code != 500 || a.err.Msg != want {
+			t.Errorf("token file %s: got %d %q, want 500 %q", file, a.code, a.err.Msg, want)
 		}
 	}
 }

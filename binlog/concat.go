@@ -6,14 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 func concatFiles(files []string, out string) (CopyResult, error) {
 	if len(files) == 0 {
 		return CopyResult{}, fmt.Errorf("concat into %s: no files", out)
 	}
-	f, err := os.Create(out)
+	f, err := secret.Create(out)
 	if err != nil {
 		return CopyResult{}, fmt.Errorf("concat: %w", err)
 	}

@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Incomplete describes a tail that was not copied because it does not end
@@ -174,7 +175,7 @@ func TransactionGTIDs(file string) ([]string, error) {
 // applied). The output starts with in's magic number and format
 // description event and ends at a transaction boundary.
 func SkipTransactions(in string, n int, out string) (CopyResult, error) {
-	f, err := os.Create(out)
+	f, err := secret.Create(out)
 	if err != nil {
 		return CopyResult{}, fmt.Errorf("skip %d transactions of %s: %w", n, in, err)
 	}

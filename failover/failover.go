@@ -14,6 +14,7 @@ import (
 	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Phases of the dead-master failover, as journaled (MHA's phase numbers).
@@ -56,7 +57,7 @@ func DeadMaster(ctx context.Context, opts FailoverOptions) (*Report, error) {
 	}
 	rep := r.finish(ctx, err, slaves)
 	if err == nil && r.opts.App.ManagerWorkdir != "" {
-		os.WriteFile(filepath.Join(r.opts.App.ManagerWorkdir, r.opts.App.Name+".failover.complete"), nil, 0o644)
+		secret.WriteFile(filepath.Join(r.opts.App.ManagerWorkdir, r.opts.App.Name+".failover.complete"), nil)
 	}
 	return rep, err
 }
@@ -399,7 +400,7 @@ func (r *run) saveTail(ctx context.Context, dead *config.Server, from Coord, id 
 		return tailOutcome{lost: "master_binlog_dir is not set for " + dead.String()}
 	}
 	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.SavedMasterBinlogName(dead.Hostname, dead.Port, id))
-	if err := os.MkdirAll(r.opts.App.ManagerWorkdir, 0o755); err != nil {
+	if err := secret.MkdirAll(r.opts.App.ManagerWorkdir); err != nil {
 		return tailOutcome{lost: err.Error()}
 	}
 	res, err := r.opts.Recovery.SaveTail(ctx, dead, dead.MasterBinlogDir, from, out)
@@ -708,7 +709,7 @@ func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, latest *no
 	src := RelaySource{Server: latest.srv, Dir: path.Dir(latest.relayBase), IndexFile: latest.relayBase + ".index",
 		ServerID: latest.serverID, ReadMaster: latestRead}
 	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.RelayDiffName(n.srv.Hostname, n.srv.Port, r.plan.ID))
-	if err := os.MkdirAll(r.opts.App.ManagerWorkdir, 0o755); err != nil {
+	if err := secret.MkdirAll(r.opts.App.ManagerWorkdir); err != nil {
 		return nil, fmt.Errorf("relay diff for %s: %w", n, err)
 	}
 	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, latestRead, latest)

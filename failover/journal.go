@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Journal records the phases of a pipeline. Begin is called before a phase
@@ -80,7 +82,7 @@ func (j *LocalJournal) add(phase, event string, detail map[string]string) error 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(j.Path), 0o755); err != nil {
+	if err := secret.MkdirAll(filepath.Dir(j.Path)); err != nil {
 		return fmt.Errorf("journal %s: %w", j.Path, err)
 	}
 	tmp := j.Path + ".tmp"

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/internal/secret"
 	"github.com/mharaft/mharaft/remote"
 )
 
@@ -126,7 +126,7 @@ func (b *binlogRecovery) SaveTail(ctx context.Context, dead *config.Server, binl
 	if err != nil {
 		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", dead, err)
 	}
-	f, err := os.Create(out)
+	f, err := secret.Create(out)
 	if err != nil {
 		return TailResult{}, err
 	}
@@ -155,7 +155,7 @@ func (b *binlogRecovery) RelayDiff(ctx context.Context, src RelaySource, from Co
 	if err != nil {
 		return false, fmt.Errorf("relay diff on %s: %w", src.Server, err)
 	}
-	f, err := os.Create(out)
+	f, err := secret.Create(out)
 	if err != nil {
 		return false, err
 	}

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Plan is what a pipeline decided and recorded; it is serialised into the
@@ -204,10 +204,10 @@ func (r *Report) WriteJSON(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := secret.MkdirAll(dir); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := secret.WriteFile(path, append(b, '\n')); err != nil {
 		return "", fmt.Errorf("write report %s: %w", path, err)
 	}
 	r.Path = path

@@ -13,6 +13,7 @@ import (
 	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // A failover may be resumed by another manager (a new Raft leader on
@@ -141,7 +142,7 @@ func (r *run) resave(ctx context.Context, dead *config.Server, f savedFile, out 
 	if dead.MasterBinlogDir == "" {
 		return fmt.Errorf("master_binlog_dir is not set for %s", dead)
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := secret.MkdirAll(filepath.Dir(out)); err != nil {
 		return err
 	}
 	if err := r.opts.Recovery.Reach(ctx, dead); err != nil {
@@ -215,7 +216,7 @@ func cutAfterGTID(in, gtid, out string) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := os.Create(out)
+	dst, err := secret.Create(out)
 	if err != nil {
 		return err
 	}

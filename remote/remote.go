@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Config says how to reach one host.
@@ -133,6 +135,12 @@ func loadSigners(keyFile, home string) ([]ssh.Signer, error) {
 	}
 	var signers []ssh.Signer
 	for _, f := range files {
+		if err := secret.File("ssh key", f); err != nil {
+			if keyFile == "" && errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			if keyFile != "" {

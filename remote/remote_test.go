@@ -236,3 +236,29 @@ func TestHostStopsAnswering(t *testing.T) {
 		t.Fatal("run after the host stopped answering still blocked 5 s later: it ignored its 300 ms context")
 	}
 }
+
+// An ssh key that group or others can read is refused before any
+// connection, as OpenSSH refuses it, with the file, its mode and the fix.
+func TestOpenKeyRefused(t *testing.T) {
+	d := startSSHD(t)
+	cfg := cfgFor(d)
+	key := filepath.Join(t.TempDir(), "id_ed25519")
+	b, err := os.ReadFile(d.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeyFile = key
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("0600 key: %v", err)
+	}
+	c.Close()
+	os.Chmod(key, 0o644)
+	want := "ssh key " + key + " has mode 0644: group or others can access it and it holds a secret; run `chmod 600 " + key + "`"
+	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("0644 key: err = %v, want it to contain %q", err, want)
+	}
+}

@@ -17,6 +17,10 @@
 // add ID RAFT_ADDR` once it runs. A removed manager that kept running needs
 // no restart: `mhactl members add` alone brings it back.
 //
+// The log goes to standard error, or to manager_log when the configuration
+// files set it (the same file in every one: one mhanode writes one log),
+// created 0600 and reopened on SIGHUP (logrotate's postrotate: kill -HUP).
+//
 // --detection mha reproduces MHA's detection cadence (4 failed pings at
 // ping_interval) as the baseline of the chaos benchmark; it is not for
 // production.
@@ -29,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -38,6 +43,7 @@ import (
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/detector"
+	"github.com/mharaft/mharaft/internal/secret"
 	"github.com/mharaft/mharaft/manager"
 	"github.com/mharaft/mharaft/metrics"
 )
@@ -105,16 +111,6 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "mhanode: --log-level %q: want debug, info, warn or error\n", *logLevel)
 		return exitUsage
 	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)
-	if *logJSON {
-		h = slog.NewJSONHandler(os.Stderr, hopts)
-	}
-	log := slog.New(h)
-	if *clockOffset != 0 {
-		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", clockOffset.String())
-	}
-
 	peerMap, err := parsePeers(*peers)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode:", err)
@@ -138,10 +134,60 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "mhanode: --token-file:", err)
 		return exitUsage
 	}
+	if *tlsKey != "" {
+		if err := secret.File("TLS key", *tlsKey); err != nil {
+			fmt.Fprintln(os.Stderr, "mhanode: --tls-key:", err)
+			return exitUsage
+		}
+	}
+
+	// The log: manager_log of the configuration files when set (0600,
+	// reopened on SIGHUP for logrotate), else standard error. Errors
+	// before this point go to standard error.
+	logPath, err := managerLog(apps)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mhanode:", err)
+		return exitUsage
+	}
+	var out io.Writer = os.Stderr
+	var lf *logFile
+	if logPath != "" {
+		if lf, err = openLogFile(logPath); err != nil {
+			fmt.Fprintln(os.Stderr, "mhanode:", err)
+			return exitUsage
+		}
+		defer lf.Close()
+		out = lf
+		fmt.Fprintf(os.Stderr, "mhanode: logging to %s (manager_log); send SIGHUP to reopen it after rotation\n", logPath)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(out, hopts)
+	if *logJSON {
+		h = slog.NewJSONHandler(out, hopts)
+	}
+	log := slog.New(h)
+	if *clockOffset != 0 {
+		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", clockOffset.String())
+	}
+	if lf != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := lf.Reopen(); err != nil {
+					// The old file stays open: nothing is lost.
+					log.Error("SIGHUP: cannot reopen the log file; still writing to the previous one", "err", err)
+					continue
+				}
+				log.Info("SIGHUP: reopened the log file", "path", logPath)
+			}
+		}()
+	}
 
 	m, err := manager.New(manager.Config{
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
-		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, LogLevel: *logLevel,
+		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: *logLevel,
 		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
 		DetectionMode: *detection, TestClockOffset: *clockOffset, Rejoin: *rejoin,
 	})

@@ -86,7 +86,7 @@ type Cluster struct {
 // New prepares n nodes (m1..mn) below dir with free ports; confs(i) gives
 // node i's --conf files. Nothing starts until Start.
 func New(bin, dir string, n int, confs func(i int) []string) (*Cluster, error) {
-	c := &Cluster{Bin: bin, Dir: dir, Token: "test-token-" + strconv.Itoa(os.Getpid()), TokenFile: filepath.Join(dir, "token")}
+	c := &Cluster{Bin: bin, Dir: dir, Token: "test-token-0123456789-" + strconv.Itoa(os.Getpid()), TokenFile: filepath.Join(dir, "token")}
 	if err := os.WriteFile(c.TokenFile, []byte(c.Token+"\n"), 0o600); err != nil {
 		return nil, err
 	}
