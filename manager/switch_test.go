@@ -1,6 +1,10 @@
 package manager_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +146,51 @@ func TestSwitchResumedAfterLeaderDeath(t *testing.T) {
 		}
 	}
 	e.checkNewTopology(ctx, target, old, other)
+}
+
+// TestSwitchWrongReplPasswordFails (issue 12 finding 8): with a wrong
+// repl_password in the managers' configuration, an online switch through
+// the cluster does not report success (old code: exit 0 while the replicas
+// sat in "Connecting, Access denied"): the action fails naming the
+// replica and MariaDB's error, and the history says so.
+func TestSwitchWrongReplPasswordFails(t *testing.T) {
+	ctx := ctxT(t, 2*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, nil, func(i int, conf string) []string {
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(filepath.Dir(conf), fmt.Sprintf("m%d", i+1), "app1.conf")
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(string(b), "repl_password="+testbed.ReplPassword+"\n", "repl_password=not-the-password\n", 1)
+		if text == string(b) {
+			t.Fatal("the test configuration has no repl_password line to change")
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{path}
+	})
+	e.waitHealthy(e.db.Master())
+	target := e.db.Servers[1]
+	res, err := e.mc.Client().Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name(), OrigMasterIsNewSlave: true})
+	if err == nil && res.OK {
+		t.Fatalf("switch with a wrong repl_password reported success: %+v", res)
+	}
+	msg := fmt.Sprint(err)
+	if res != nil {
+		msg += " " + res.Message
+	}
+	if !strings.Contains(msg, "Access denied") {
+		t.Fatalf("switch failure %q does not give MariaDB's error (Access denied)", msg)
+	}
+	if strings.Contains(msg, "not-the-password") {
+		t.Fatalf("switch failure shows the password: %q", msg)
+	}
+	h := e.waitHistory(ctxT(t, 20*time.Second), 1)
+	if h[0].Result == "success" {
+		t.Fatalf("history %+v: a switch whose replicas cannot connect is not a success", h[0])
+	}
 }
