@@ -1,7 +1,8 @@
 // Package consensus runs the Raft group of the managers: hashicorp/raft
 // with raft-boltdb log and stable stores and a file snapshot store in the
 // data directory, a TCP transport (optionally TLS), bootstrap from a
-// static peer list, forwarding of commands from followers to the leader
+// static peer list, a token handshake on every Raft connection
+// (auth.go), forwarding of commands from followers to the leader
 // over HTTP, and a memberlist gossip ring that tells every manager the
 // HTTP address and datacenter of the others.
 //
@@ -37,6 +38,11 @@
 //     gossip knows it, its API's /healthz, within ProbeTimeout, 2 s).
 //     Removing the last voter, or adding an ID or address already in the
 //     configuration, is refused even with Force.
+//  7. Raft reads nothing from a connection that has not proved the token
+//     (Token or one of AcceptTokens) by the mutual HMAC challenge-response
+//     of auth.go, run inside mutual TLS when TLS is set; a refused
+//     connection is closed and logged (remote address, reason, never a
+//     token). Forwarded commands and gossip take the same tokens.
 //
 // # Membership
 //

@@ -157,7 +157,7 @@ func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve raft address %s: %w", cfg.RaftAddr, err)
 	}
-	layer, err := newAuthLayer(cfg.RaftAddr, advertise, cfg.tokens(), cfg.TLS, cfg.Logger.Named("raft-auth").With("id", cfg.ID))
+	layer, err := newAuthLayer(cfg.RaftAddr, advertise, cfg.tokens(), cfg.TLS, cfg.Logger.Named("raft-auth"))
 	if err != nil {
 		return nil, bindError("raft", cfg.RaftAddr, err)
 	}
