@@ -54,6 +54,9 @@ type ServerConfig struct {
 	// every authenticated request with 500 (it fails closed).
 	Token     string
 	TokenFile string
+	// AcceptTokens are accepted besides the token, during a rotation
+	// (docs/SECURITY.md); clients are never sent them.
+	AcceptTokens []string
 
 	// TLSCert and TLSKey, both set, make Serve speak HTTPS. TLSCAFile is
 	// the CA that verifies the leader's certificate when a follower
@@ -94,6 +97,7 @@ type handler struct {
 	b        Backend
 	cfg      ServerConfig
 	tokenSum [sha256.Size]byte
+	accepted [][sha256.Size]byte // sums of cfg.AcceptTokens
 	tokenErr error
 	mux      *http.ServeMux
 	fwd      *http.Client
@@ -122,6 +126,9 @@ func NewHandler(b Backend, cfg ServerConfig, reg *prometheus.Registry) http.Hand
 	tok, err := cfg.LoadToken()
 	h.tokenErr = err
 	h.tokenSum = sha256.Sum256([]byte(tok))
+	for _, t := range cfg.AcceptTokens {
+		h.accepted = append(h.accepted, sha256.Sum256([]byte(t)))
+	}
 	h.fwd = cfg.ForwardClient
 	if h.fwd == nil {
 		h.fwd, err = forwardClient(cfg)
@@ -193,7 +200,11 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	sum := sha256.Sum256([]byte(tok))
-	if subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {
+	match := subtle.ConstantTimeCompare(sum[:], h.tokenSum[:])
+	for _, a := range h.accepted {
+		match |= subtle.ConstantTimeCompare(sum[:], a[:])
+	}
+	if match != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mharaft", error="invalid_token"`)
 		h.log.Warn("API request with an invalid token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		writeError(w, Errorf(http.StatusUnauthorized, "", "invalid bearer token"))

@@ -25,7 +25,7 @@ func (m *Manager) handler() http.Handler {
 			reg = m.cfg.Metrics.Registry
 		}
 		h = api.NewHandler(m, api.ServerConfig{
-			Token: m.cfg.Token, Logger: m.log.With("component", "api"),
+			Token: m.cfg.Token, AcceptTokens: m.cfg.AcceptTokens, Logger: m.log.With("component", "api"),
 			TLSCert: m.cfg.TLSCert, TLSKey: m.cfg.TLSKey, TLSCAFile: m.cfg.TLSCAFile,
 			MetricsOpen: m.cfg.MetricsOpen,
 		}, reg)

@@ -43,7 +43,10 @@ type Config struct {
 	Datacenter string            // this manager's datacenter
 	Peers      map[string]string // every voter's ID -> Raft address, this node included
 	Token      string            // bearer token of the API and of forwarding
-	Apps       []*config.App     // the applications to watch (already loaded and valid)
+	// AcceptTokens are accepted besides Token (API, forwarding, Raft
+	// handshake, gossip) and never sent: a token rotation's middle steps.
+	AcceptTokens []string
+	Apps         []*config.App // the applications to watch (already loaded and valid)
 
 	// Logger is the daemon's structured logger; default: text on stderr.
 	Logger *slog.Logger
@@ -158,17 +161,18 @@ func New(cfg Config) (*Manager, error) {
 		JSONFormat: false,
 	}).With("node", cfg.ID)
 	node, err := consensus.New(consensus.Config{
-		ID:         cfg.ID,
-		DataDir:    filepath.Join(cfg.DataDir, "raft"),
-		RaftAddr:   cfg.RaftAddr,
-		Peers:      cfg.Peers,
-		GossipAddr: cfg.GossipAddr,
-		HTTPAddr:   cfg.HTTPAddr,
-		Datacenter: cfg.Datacenter,
-		Token:      cfg.Token,
-		Logger:     hl,
-		TLS:        tlsCfg,
-		Rejoin:     cfg.Rejoin,
+		ID:           cfg.ID,
+		DataDir:      filepath.Join(cfg.DataDir, "raft"),
+		RaftAddr:     cfg.RaftAddr,
+		Peers:        cfg.Peers,
+		GossipAddr:   cfg.GossipAddr,
+		HTTPAddr:     cfg.HTTPAddr,
+		Datacenter:   cfg.Datacenter,
+		Token:        cfg.Token,
+		AcceptTokens: cfg.AcceptTokens,
+		Logger:       hl,
+		TLS:          tlsCfg,
+		Rejoin:       cfg.Rejoin,
 	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
 	if err != nil {
 		ln.Close()

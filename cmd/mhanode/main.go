@@ -74,6 +74,7 @@ func run(args []string) int {
 		peers      = fs.String("peers", "", "every manager as ID=HOST:PORT (Raft address), comma separated, this one included")
 		globalConf = fs.String("global-conf", "", "MHA global configuration file (masterha_default.cnf)")
 		tokenFile  = fs.String("token-file", "", "file holding the bearer token of the API and of forwarding (required)")
+		acceptFile = fs.String("accept-token-file", "", "file of tokens (one per line) accepted besides --token-file's, never sent: the middle steps of a token rotation (docs/SECURITY.md)")
 		dc         = fs.String("datacenter", "", "this manager's datacenter")
 		gossipAddr = fs.String("gossip-addr", "", "HOST:PORT of the gossip ring (default: raft port + 1)")
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
@@ -134,6 +135,13 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "mhanode: --token-file:", err)
 		return exitUsage
 	}
+	var acceptTokens []string
+	if *acceptFile != "" {
+		if acceptTokens, err = secret.AcceptTokens(*acceptFile); err != nil {
+			fmt.Fprintln(os.Stderr, "mhanode: --accept-token-file:", err)
+			return exitUsage
+		}
+	}
 	if *tlsKey != "" {
 		if err := secret.File("TLS key", *tlsKey); err != nil {
 			fmt.Fprintln(os.Stderr, "mhanode: --tls-key:", err)
@@ -187,7 +195,7 @@ func run(args []string) int {
 
 	m, err := manager.New(manager.Config{
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
-		Datacenter: *dc, Peers: peerMap, Token: token, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: *logLevel,
+		Datacenter: *dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: *logLevel,
 		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
 		DetectionMode: *detection, TestClockOffset: *clockOffset, Rejoin: *rejoin,
 	})

@@ -52,6 +52,35 @@ func Token(path string) (string, error) {
 	return tok, nil
 }
 
+// AcceptTokens reads a file of tokens accepted besides the current one
+// during a token rotation (docs/SECURITY.md): one token per line, blank
+// lines and lines starting with # ignored; the file must pass File and
+// every token must be at least MinTokenBytes long.
+func AcceptTokens(path string) ([]string, error) {
+	if err := File("accept-token file", path); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read accept-token file %s: %w", path, err)
+	}
+	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		tok := strings.TrimSpace(line)
+		if tok == "" || strings.HasPrefix(tok, "#") {
+			continue
+		}
+		if len(tok) < MinTokenBytes {
+			return nil, fmt.Errorf("accept-token file %s line %d holds a %d-byte token, shorter than the %d bytes required", path, i+1, len(tok), MinTokenBytes)
+		}
+		out = append(out, tok)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("accept-token file %s holds no token (one per line)", path)
+	}
+	return out, nil
+}
+
 // Files under manager_workdir (saved binlog tails and relay diffs hold row
 // data; reports name servers and positions) are the manager's only: 0600
 // files in 0700 directories. An existing directory keeps its mode (it may
