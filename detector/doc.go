@@ -14,9 +14,10 @@
 // blocked read fails at once, with no polling delay; the detector then
 // reconnects immediately and the reconnect's result is the observation:
 // "refused" (nothing listens: a strong signal), "alive-refusing" or
-// "auth-error" (MHA's alive error codes: 1040 too many connections, 1045
-// access denied, 1129 host blocked, 1203, 1226, ..., plus 4151/3118 account
-// locked: the server is up) or "ok" (it restarted). Measured on the test
+// "auth-error" (MHA's alive error codes: 1040 too many connections, 1129
+// host blocked, 1203, 1226, ...; auth-error when our login itself is
+// refused: 1044/1045 access denied, 1130 host not privileged, 4151/3118
+// account locked: the server is up) or "ok" (it restarted). Measured on the test
 // bed: about 10 ms from the end of kill -9 to a published "refused".
 // Between sleeps it runs the ping_type probe: SELECT 1 on the sentinel
 // (SELECT), a fresh connection (CONNECT), or MHA's upsert into

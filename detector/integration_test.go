@@ -264,7 +264,7 @@ func TestLiveMaster(t *testing.T) {
 		for _, r := range rows {
 			m.Exec(ctx, "KILL "+r["id"])
 		}
-		waitFor(t, "alive-refusing", 10*time.Second, func() bool { return localKind(d) == KindAliveRefusing })
+		waitFor(t, "auth-error (account locked)", 10*time.Second, func() bool { return localKind(d) == KindAuthError })
 		t.Logf("locked account: %+v", d.Local()[0])
 
 		// A wrong password: access denied (1045).

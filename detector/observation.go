@@ -11,7 +11,7 @@ import (
 const (
 	KindOK            = "ok"             // connected and the ping (ping_type) succeeded
 	KindAliveRefusing = "alive-refusing" // the server answered with an error that means "alive but refusing" (1040, 1203, 1129, ...)
-	KindAuthError     = "auth-error"     // access denied (1044, 1045): alive, but our credentials are refused
+	KindAuthError     = "auth-error"     // our login is refused (1044, 1045, 1130, 3118, 4151): alive, but our credentials are refused
 	KindServerError   = "server-error"   // the server answered a SELECT ping with another error: alive
 	KindRefused       = "refused"        // TCP connection refused: nothing listens (mysqld is gone)
 	KindTimeout       = "timeout"        // no answer within the connect/ping timeout (host cut off, mysqld paused)
@@ -53,8 +53,9 @@ func (o Observation) Fresh(now time.Time, window time.Duration) bool {
 
 // aliveErrorCodes are MySQL errors that prove the server is up although it
 // refuses us: MHA's @ALIVE_ERROR_CODES (lib/MHA/ManagerConst.pm) plus the
-// "account locked" errors of MariaDB (4151) and MySQL (3118). 1044 and 1045
-// are reported as KindAuthError, the rest as KindAliveRefusing.
+// "account locked" errors of MariaDB (4151) and MySQL (3118). 1044, 1045,
+// 1130, 3118 and 4151 (our login is refused) are reported as KindAuthError,
+// the rest as KindAliveRefusing (dialect.Classify).
 var aliveErrorCodes = map[uint16]string{
 	1040: "ER_CON_COUNT_ERROR",
 	1042: "ER_BAD_HOST_ERROR",

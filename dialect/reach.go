@@ -18,7 +18,7 @@ import (
 const (
 	KindOK            = "ok"             // no error
 	KindAliveRefusing = "alive-refusing" // the server answered with an error that means "alive but refusing" (1040, 1203, 1129, ...)
-	KindAuthError     = "auth-error"     // access denied (1044, 1045): alive, but our credentials are refused
+	KindAuthError     = "auth-error"     // our login is refused (1044, 1045, 1130, 3118, 4151: see loginRefusedCodes): alive, but our credentials are refused
 	KindServerError   = "server-error"   // the server answered with another error: alive
 	KindRefused       = "refused"        // TCP connection refused: nothing listens (mysqld is gone)
 	KindTimeout       = "timeout"        // no answer within the timeout (host cut off, mysqld paused)
@@ -30,8 +30,9 @@ const (
 
 // aliveErrorCodes are MySQL errors that prove the server is up although it
 // refuses us: MHA's @ALIVE_ERROR_CODES (lib/MHA/ManagerConst.pm) plus the
-// "account locked" errors of MariaDB (4151) and MySQL (3118). 1044 and 1045
-// are reported as KindAuthError, the rest as KindAliveRefusing.
+// "account locked" errors of MariaDB (4151) and MySQL (3118). Those of
+// loginRefusedCodes are reported as KindAuthError, the rest as
+// KindAliveRefusing.
 var aliveErrorCodes = map[uint16]bool{
 	1040: true, // ER_CON_COUNT_ERROR
 	1042: true, // ER_BAD_HOST_ERROR
@@ -44,6 +45,18 @@ var aliveErrorCodes = map[uint16]bool{
 	1226: true, // ER_USER_LIMIT_REACHED
 	1251: true, // ER_NOT_SUPPORTED_AUTH_MODE
 	1275: true, // ER_SERVER_IS_IN_SECURE_AUTH_MODE
+	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	4151: true, // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
+}
+
+// loginRefusedCodes are the alive errors that refuse our account itself
+// (password, grant, host or lock): the server is up, but this manager
+// cannot log in until an operator fixes its credentials or the account.
+// They are KindAuthError.
+var loginRefusedCodes = map[uint16]bool{
+	1044: true, // ER_DBACCESS_DENIED_ERROR
+	1045: true, // ER_ACCESS_DENIED_ERROR (wrong password, no such user)
+	1130: true, // ER_HOST_NOT_PRIVILEGED (no account for our host)
 	3118: true, // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
 	4151: true, // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
 }
@@ -67,7 +80,7 @@ func Classify(err error) (kind string, reachable bool) {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch {
-		case me.Number == 1044 || me.Number == 1045:
+		case loginRefusedCodes[me.Number]:
 			return KindAuthError, true
 		case IsAliveError(me.Number):
 			return KindAliveRefusing, true
