@@ -95,7 +95,22 @@ type ServerStatus struct {
 	ExecPos         string `json:"exec_pos,omitempty"`   // Relay_Master_Log_File:Exec_Master_Log_Pos
 	GTID            string `json:"gtid,omitempty"`
 	Error           string `json:"error,omitempty"`
+	// Health is one word about the server, HealthOK, HealthAuthError,
+	// HealthUnreachable or HealthUnknown; "" from a manager older than it.
+	Health string `json:"health,omitempty"`
+	// HealthDetail says why Health is not ok: for HealthAuthError the
+	// MySQL error of the refused login (it names the user, never the
+	// password), prefixed with the manager that got it.
+	HealthDetail string `json:"health_detail,omitempty"`
 }
+
+// Health of a ServerStatus.
+const (
+	HealthOK          = "ok"          // the leader's last discovery read the server
+	HealthAuthError   = "auth-error"  // the server is up but refuses a manager's login (1044, 1045, 1130, 3118, 4151): fix the user/password or grants
+	HealthUnreachable = "unreachable" // the leader's last discovery could not connect
+	HealthUnknown     = "unknown"     // not discovered yet
+)
 
 // Lock is an application's failover lock.
 type Lock struct {

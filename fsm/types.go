@@ -90,7 +90,10 @@ type ServerStatus struct {
 	ReadOnly        bool          `json:"read_only,omitempty"`
 	Reachable       bool          `json:"reachable"`
 	Error           string        `json:"error,omitempty"`
-	ObservedAt      time.Time     `json:"observed_at"`
+	// ErrorKind is dialect.Classify's kind of Error ("auth-error": the
+	// server refused the leader's login); "" when Error is empty.
+	ErrorKind  string    `json:"error_kind,omitempty"`
+	ObservedAt time.Time `json:"observed_at"`
 }
 
 // Topology is the last discovered topology summary of an application.

@@ -75,10 +75,14 @@ func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
 			topo[ss.Addr] = ss
 		}
 	}
+	cfgApp := m.effectiveApp(st.Name, &st)
+	now := time.Now()
 	for _, srv := range st.Servers {
 		addr := srv.Addr()
 		ss := api.ServerStatus{Name: srv.Name, Addr: addr, Datacenter: srv.Datacenter, Role: "unknown"}
-		if t, ok := topo[addr]; ok {
+		t, discovered := topo[addr]
+		ss.Health, ss.HealthDetail = serverHealth(&st, cfgApp, addr, t, discovered, now)
+		if discovered {
 			ss.Role, ss.Reachable, ss.ReadOnly, ss.ReplicatingFrom = t.Role, t.Reachable, t.ReadOnly, t.ReplicatingFrom
 			ss.IOThread, ss.SQLThread, ss.Error, ss.GTID = t.IORunning, t.SQLRunning, t.Error, t.GTIDPos
 			if t.LagKnown {

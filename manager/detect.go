@@ -26,6 +26,7 @@ func (m *Manager) publish(ctx context.Context, o detector.Observation) error {
 	if m.NotMember() != nil {
 		return nil // removed from the group: its view counts for nothing, so it writes none
 	}
+	m.noteProbeLogin(o)
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	_, err := m.apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{

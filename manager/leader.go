@@ -164,6 +164,7 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 			cancel()
 			m.observeReplicaLag(name, topo)
 			sum := summarize(topo, &st)
+			m.noteDiscoveryLogins(name, topo, &sum, st.LastEpoch)
 			m.mu.Lock()
 			sum.Verdict = m.verdicts[name]
 			m.mu.Unlock()

@@ -483,6 +483,7 @@ type appHealth struct {
 	Master string `json:"master,omitempty"`
 	Leader string `json:"leader,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	state  string // the table's "is running" when the code's default does not fit
 }
 
 // classifyApp maps the cluster's view of app to masterha_check_status's
@@ -505,6 +506,13 @@ func classifyApp(st *api.Status, name string) appHealth {
 		h.Code, h.Status, h.Detail = stPartiallyRunning, "PARTIALLY_RUNNING", "automatic failover is paused (mhactl resume)"
 	case app.AutoRetry != nil && app.AutoRetry.Halted:
 		h.Code, h.Status, h.Detail = stFailoverError, "FAILOVER_ERROR", "automatic failover halted after refused attempts: "+app.AutoRetry.HaltReason+" (fix it, then mhactl ack)"
+	case masterRefusesLogin(app) != nil:
+		// Alive (no failover for it), but the managers are blind to it:
+		// their credentials are configuration, hence CONFIG_ERROR.
+		m := masterRefusesLogin(app)
+		h.Code, h.Status, h.state = stConfigError, "CONFIG_ERROR", "is running but cannot log in to its master"
+		h.Detail = fmt.Sprintf("the master %s refuses the manager's login: %s (fix the password or grants of the manager's user on it, or user=/password= in the managers' configuration)",
+			m.Name, orDash(m.HealthDetail))
 	case app.Verdict == "" || app.Verdict == "NoQuorum":
 		h.Code, h.Status, h.Detail = stInitializingMonitor, "INITIALIZING_MONITOR", "no verdict yet ("+orDash(app.Verdict)+")"
 	case app.Verdict == "Healthy":
@@ -521,6 +529,15 @@ func classifyApp(st *api.Status, name string) appHealth {
 		h.Master = s.Name + "(" + s.Addr + ")"
 	}
 	return h
+}
+
+// masterRefusesLogin is the app's master when it refuses a manager's
+// login (health auth-error), else nil.
+func masterRefusesLogin(app *api.AppStatus) *api.ServerStatus {
+	if s := app.Server(app.Master); s != nil && s.Health == api.HealthAuthError {
+		return s
+	}
+	return nil
 }
 
 func newCheckStatusCmd() *cobra.Command {

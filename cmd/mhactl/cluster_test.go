@@ -166,6 +166,20 @@ func TestClusterStatusTable(t *testing.T) {
 			},
 		},
 		{
+			name: "a replica refuses the manager's login",
+			change: func(st *api.Status) {
+				r := &st.Apps[0].Servers[1]
+				r.Reachable, r.Health = false, api.HealthAuthError
+				r.HealthDetail = strings.ReplaceAll(authDenied, "server1(127.0.0.1:3306)", "server2(127.0.0.1:3307)")
+			},
+			want: []string{
+				"server1(127.0.0.1:3306) (current master)",
+				" +--server2(127.0.0.1:3307) replica, io Yes, sql Yes, lag 0s, AUTH-ERROR",
+				"server2  127.0.0.1:3307  replica  auth-error",
+				"server2: auth-error (cannot log in): connect to server2(127.0.0.1:3307) as mha: Error 1045 (28000): Access denied for user 'mha'@'localhost' (using password: YES)",
+			},
+		},
+		{
 			name: "no leader, orphan replica",
 			change: func(st *api.Status) {
 				st.Leader = ""
@@ -436,6 +450,9 @@ func TestClusterAuthAndReachability(t *testing.T) {
 	}
 }
 
+// authDenied is discovery's error for a server that refuses the login.
+const authDenied = "connect to server1(127.0.0.1:3306) as mha: Error 1045 (28000): Access denied for user 'mha'@'localhost' (using password: YES)"
+
 func TestClusterCheckStatus(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -455,6 +472,15 @@ func TestClusterCheckStatus(t *testing.T) {
 			st.Apps[0].Lock = &api.Lock{Epoch: 4, Holder: "node1", Kind: "failover", Started: time.Now()}
 		}, "app1", 50, "(50:FAILOVER_RUNNING), master:server1(127.0.0.1:3306): failover epoch 4 held by node1"},
 		{"failover halted", func(st *api.Status) { st.Apps[0].Unfinished = true }, "app1", 51, "(51:FAILOVER_ERROR)"},
+		{"master refuses the login", func(st *api.Status) {
+			m := &st.Apps[0].Servers[0]
+			m.Health, m.HealthDetail = api.HealthAuthError, authDenied
+		}, "app1", 31, "app1 is running but cannot log in to its master(31:CONFIG_ERROR), master:server1(127.0.0.1:3306): " +
+			"the master server1 refuses the manager's login: " + authDenied + " (fix the password or grants"},
+		{"a replica refusing the login is not the master's health", func(st *api.Status) {
+			r := &st.Apps[0].Servers[1]
+			r.Health, r.HealthDetail = api.HealthAuthError, authDenied
+		}, "app1", 0, "(0:PING_OK)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

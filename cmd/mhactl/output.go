@@ -143,6 +143,7 @@ func printApp(w io.Writer, a *api.AppStatus) {
 			orDash(s.IOThread), orDash(s.SQLThread), lag(s.LagSeconds), orDash(s.BinlogPos), orDash(s.ReadPos), orDash(s.ExecPos), orDash(s.GTID))
 	}
 	t.Flush()
+	printHealthDetails(w, a)
 	if a.Lock != nil || (a.Unfinished && len(a.Journal) > 0) {
 		fmt.Fprintln(w)
 	}
@@ -213,9 +214,13 @@ func treeNote(a *api.AppStatus, s *api.ServerStatus) string {
 	return strings.Join(notes, ", ")
 }
 
-// health is one word about a server: ok, unreachable, error, degraded.
+// health is one word about a server: ok, auth-error (it refuses a
+// manager's login), unknown (not discovered yet), unreachable, error,
+// degraded. A manager older than ServerStatus.Health sends none.
 func health(s *api.ServerStatus) string {
 	switch {
+	case s.Health == api.HealthAuthError, s.Health == api.HealthUnknown:
+		return s.Health
 	case !s.Reachable:
 		return "unreachable"
 	case s.Error != "":
@@ -224,6 +229,28 @@ func health(s *api.ServerStatus) string {
 		return "degraded"
 	}
 	return "ok"
+}
+
+// printHealthDetails prints, under the servers table, why each server
+// that is not ok is so, e.g.
+//
+//	server2: auth-error: connect to server2(127.0.0.1:3307) as mha: Error 1045 (28000): Access denied for user 'mha'@'localhost' (using password: YES)
+func printHealthDetails(w io.Writer, a *api.AppStatus) {
+	first := true
+	for _, s := range a.Servers {
+		if s.HealthDetail == "" {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w)
+			first = false
+		}
+		what := health(&s)
+		if what == api.HealthAuthError {
+			what += " (cannot log in)"
+		}
+		fmt.Fprintf(w, "%s: %s: %s\n", s.Name, what, s.HealthDetail)
+	}
 }
 
 func lag(l *int64) string {
@@ -324,12 +351,14 @@ func printVersion(w io.Writer, v versionInfo) {
 // "app1 is running(0:PING_OK), master:server1(127.0.0.1:3306)".
 func printAppHealth(w io.Writer, h appHealth) {
 	state := "is running"
-	switch h.Code {
-	case stNotRunning:
+	switch {
+	case h.state != "":
+		state = h.state
+	case h.Code == stNotRunning:
 		state = "is stopped"
-	case stConfigError:
+	case h.Code == stConfigError:
 		state = "is not configured"
-	case exitProblem:
+	case h.Code == exitProblem:
 		state = "status is unknown"
 	}
 	fmt.Fprintf(w, "%s %s(%d:%s)", h.App, state, h.Code, h.Status)
