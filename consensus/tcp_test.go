@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 const testToken = "s3cret-token"
@@ -38,31 +39,15 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // freeRaftPort returns a port p such that p (TCP) and p+1 (TCP and UDP,
-// for gossip) are free on 127.0.0.1.
+// for gossip) are free on 127.0.0.1, from testbed (below the ephemeral
+// range, locked against other test processes).
 func freeRaftPort(t *testing.T) int {
 	t.Helper()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+1))
-		if err != nil {
-			l.Close()
-			continue
-		}
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p+1))
-		l.Close()
-		l2.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return p
+	p, err := testbed.FreePortPair("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port pair")
-	return 0
+	return p
 }
 
 // tcpNode is one consensus.Node with its own HTTP listener, which survives

@@ -107,3 +107,45 @@ func kernelPort(host string) (int, error) {
 	}
 	return 0, fmt.Errorf("find a free port on %s: no new port after 50 tries", host)
 }
+
+// FreePortPair returns a port p on host such that p (TCP) and p+1 (TCP and
+// UDP: a manager's Raft and gossip ports) are free and handed out to this
+// process only, chosen as FreePort chooses.
+func FreePortPair(host string) (int, error) {
+	portMu.Lock()
+	defer portMu.Unlock()
+	top := ephemeralStart()
+	if top-lowestPort < 1000 {
+		return 0, fmt.Errorf("find a free port pair on %s: the ephemeral range starts at %d, too low", host, top)
+	}
+	for i := 0; i < 500; i++ {
+		port := lowestPort + rand.IntN(top-lowestPort-1)
+		if handedOut[port] || handedOut[port+1] || !lockPort(port) || !lockPort(port+1) {
+			continue
+		}
+		if !bindable(host, port, false) || !bindable(host, port+1, true) {
+			continue // something else uses one of them (the locks stay: harmless)
+		}
+		handedOut[port], handedOut[port+1] = true, true
+		return port, nil
+	}
+	return 0, fmt.Errorf("find a free port pair on %s between %d and %d: none after 500 tries", host, lowestPort, top)
+}
+
+// bindable tells whether TCP (and, with udp, UDP) port can be bound on host now.
+func bindable(host string, port int, udp bool) bool {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	if udp {
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		u.Close()
+	}
+	return true
+}

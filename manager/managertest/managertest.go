@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // Build compiles cmd/mhanode into dir and returns the binary's path. It
@@ -361,44 +362,9 @@ func (c *Cluster) WaitApp(ctx context.Context, i int, app string, cond func(*api
 	}
 }
 
-// freePort returns a TCP port nothing listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort and freePortPair take their ports from testbed, below the
+// kernel's ephemeral range and locked against other test processes: a
+// port-0 pick could be taken by another process before mhanode binds it.
+func freePort() (int, error) { return testbed.FreePort("127.0.0.1") }
 
-var pairMu sync.Mutex
-var handedOut = map[int]bool{}
-
-// freePortPair returns a port p such that p (TCP) and p+1 (TCP and UDP,
-// for gossip) are free.
-func freePortPair() (int, error) {
-	pairMu.Lock()
-	defer pairMu.Unlock()
-	for tries := 0; tries < 100; tries++ {
-		p, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		if handedOut[p] || handedOut[p+1] || p >= 65534 {
-			continue
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
-		if err != nil {
-			continue
-		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		handedOut[p], handedOut[p+1] = true, true
-		return p, nil
-	}
-	return 0, errors.New("no free pair of ports on 127.0.0.1")
-}
+func freePortPair() (int, error) { return testbed.FreePortPair("127.0.0.1") }
