@@ -181,7 +181,7 @@ func (r *Round) waitFailover(ctx context.Context, timeout time.Duration) error {
 // restartReplica starts d's mariadbd again and points it (by GTID, which
 // MariaDB keeps crash-safe) at the master the cluster names.
 func (r *Round) restartReplica(ctx context.Context, d *DBHost) error {
-	if err := d.Server.Start(ctx); err != nil {
+	if err := d.RestartServer(ctx); err != nil {
 		return err
 	}
 	if err := r.waitNoLock(ctx, 60*time.Second); err != nil {
@@ -530,14 +530,9 @@ func (c *Campaign) checkOneActor(r *Round) {
 		if d.Server == nil {
 			continue
 		}
-		b, err := os.ReadFile(d.GeneralLogPath())
+		recs, err := readGeneralLog(d)
 		if err != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("one actor: read the general log of %s: %v", d.Name(), err))
-			continue
-		}
-		recs, err := ParseGeneralLogCSV(b, time.Local)
-		if err != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("one actor: general log of %s (%s): %v", d.Name(), d.GeneralLogPath(), err))
+			r.Errors = append(r.Errors, "one actor: "+err.Error())
 		}
 		spans = append(spans, ActorSpans(d.Name(), recs, testbed.MHAUser, actors)...)
 	}

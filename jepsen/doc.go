@@ -20,7 +20,13 @@
 // how MHA deployments fence a dead master. Every mariadbd runs with
 // general_log=1 and log_output=TABLE: mysql.general_log is a CSV file in
 // the datadir, written as each statement arrives and kept across kill -9,
-// which the one-actor checker reads at the end of the round. A nemesis's
+// which the one-actor checker reads at the end of the round. A killed
+// mariadbd is never restarted on its old general log (genlog.go): after a
+// kill -9 the table is marked crashed and MariaDB 10.11's automatic repair
+// of it at start-up can die with signal 11, so DBHost.RestartServer saves
+// general_log.CSV as general_log.CSV.001, .002, ... and starts the server
+// on an empty table; every reader takes the saved parts, in order, then
+// the current file. A nemesis's
 // Setup may change the round's deployment first (RoundSetup: a server
 // without ignore_fail, extra mhanode arguments, which manager starts
 // first or last).

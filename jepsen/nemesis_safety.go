@@ -1,7 +1,6 @@
 package jepsen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -256,27 +255,16 @@ func leaderPauseMidApply(ctx context.Context, r *Round) error {
 	return err
 }
 
-// logOffsets are the current sizes of the DB hosts' general logs.
-func logOffsets(env *Env) map[string]int64 {
-	offsets := map[string]int64{}
-	for _, d := range env.DBs {
-		if fi, err := os.Stat(d.GeneralLogPath()); err == nil {
-			offsets[d.Name()] = fi.Size()
-		}
-	}
-	return offsets
-}
-
 // waitApplying polls the general logs (from offsets on) until m sent a
 // statement that applies binlog events (a BINLOG statement, or START SLAVE
 // of binlog.Apply's own replication connection) and returns it,
 // shortened. A plain START SLAVE (phase 3's catch-up by GTID with the
 // latest replica) or a CHANGE MASTER is not an apply of the tail.
-func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[string]int64, timeout time.Duration) (string, error) {
+func waitApplying(ctx context.Context, env *Env, m *ManagerHost, offsets map[string]logPos, timeout time.Duration) (string, error) {
 	var found string
 	err := poll(ctx, timeout, 10*time.Millisecond, func() error {
 		for _, d := range env.DBs {
-			recs, next := readNewRecords(d.GeneralLogPath(), offsets[d.Name()])
+			recs, next := readNewRecords(d, offsets[d.Name()])
 			offsets[d.Name()] = next
 			for _, rec := range recs {
 				if rec.IP != m.Net.IP || rec.User != testbed.MHAUser || !IsStateChange(rec.Command, rec.Argument) {
@@ -320,7 +308,7 @@ func waitActorQuiet(ctx context.Context, env *Env, m *ManagerHost, since time.Ti
 	var last time.Time
 	err := poll(ctx, timeout, 250*time.Millisecond, func() error {
 		for _, d := range env.DBs {
-			recs, next := readNewRecords(d.GeneralLogPath(), offsets[d.Name()])
+			recs, next := readNewRecords(d, offsets[d.Name()])
 			offsets[d.Name()] = next
 			for _, rec := range recs {
 				if rec.IP == m.Net.IP && rec.User == testbed.MHAUser && IsStateChange(rec.Command, rec.Argument) && rec.At.After(last) {
@@ -338,26 +326,6 @@ func waitActorQuiet(ctx context.Context, env *Env, m *ManagerHost, since time.Ti
 		return nil
 	})
 	return last, err
-}
-
-// readNewRecords parses the complete records of a general log file from
-// offset on and returns the offset after them.
-func readNewRecords(path string, offset int64) ([]GenLogRecord, int64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, offset
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() <= offset {
-		return nil, offset
-	}
-	buf := make([]byte, fi.Size()-offset)
-	n, _ := f.ReadAt(buf, offset)
-	buf = buf[:n]
-	end := bytes.LastIndexByte(buf, '\n') + 1
-	recs, _ := ParseGeneralLogCSV(buf[:end], time.Local)
-	return recs, offset + int64(end)
 }
 
 // clockSkewOffsets: tens of seconds, either way.
@@ -473,7 +441,7 @@ func refusedFailover(ctx context.Context, r *Round) error {
 			len(h), r.refusedHold().Round(time.Second), d.Name(), RefusedHistoryBound)
 	}
 	r.heal("restart " + d.Name() + " (replicating from the dead master again)")
-	if err := d.Server.Start(ctx); err != nil {
+	if err := d.RestartServer(ctx); err != nil {
 		return err
 	}
 	if err := d.Server.Exec(ctx, "START SLAVE"); err != nil {

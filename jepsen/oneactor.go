@@ -13,7 +13,8 @@ import (
 // each mariadbd of a round runs with general_log=1 and log_output=TABLE, so
 // every statement lands in mysql.general_log, a CSV table whose file
 // (<datadir>/mysql/general_log.CSV) is written as each statement arrives
-// and survives kill -9. Every row names the connection's user and client
+// and survives kill -9 (a restart after a kill starts a new file and keeps
+// the old one as a saved part, see genlog.go). Every row names the connection's user and client
 // address, and every manager has its own address in its own namespace, so
 // the rows tell which manager sent which statement. See doc.go for the rule.
 
