@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mharaft/mharaft/config"
@@ -599,15 +600,20 @@ func (m *Manager) release(ctx context.Context, app *config.App, lock fsm.Lock, r
 	}
 }
 
-// logWriter turns the pipeline's progress lines into log records.
+// logWriter turns the pipeline's progress lines into log records. The
+// pipeline writes from several goroutines at once (per-replica work,
+// fencing of parallel connections), so Write is serialised.
 type logWriter struct {
 	log *slog.Logger
+	mu  sync.Mutex
 	buf []byte
 }
 
 var _ io.Writer = (*logWriter)(nil)
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
 	for {
 		i := strings.IndexByte(string(w.buf), '\n')
