@@ -125,6 +125,9 @@ func newRun(opts Options, kind string) *run {
 	if r.out == nil {
 		r.out = io.Discard
 	}
+	// Phases write from several goroutines (per-replica work, background
+	// saves, fencing of parallel connections): one write at a time.
+	r.out = &lockedWriter{w: r.out}
 	start := now()
 	r.plan = &Plan{Kind: kind, App: opts.App.Name, ID: start.Format("20060102150405"), Started: start}
 	if opts.Resume != nil {
@@ -325,4 +328,16 @@ func (r *run) finish(ctx context.Context, err error, newSlaves []string) *Report
 		}
 	}
 	return r.rep
+}
+
+// lockedWriter serialises the writes of a run's goroutines to Options.Out.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
