@@ -310,3 +310,21 @@ func TestKillMasterFailsOverOnce(t *testing.T) {
 		t.Logf("journal: %s %-45s %-8s %s", j.At.Format("15:04:05.000"), j.Phase, j.Status, j.Detail)
 	}
 }
+
+// waitPhaseDone waits until node i (-1: any) shows the journal entry of
+// phase done and returns that status (its lock is the one that did it).
+func (e *env) waitPhaseDone(i int, phase string) *api.AppStatus {
+	e.t.Helper()
+	a, err := e.mc.WaitApp(ctxT(e.t, 60*time.Second), i, "app1", func(a *api.AppStatus) bool {
+		for _, j := range a.Journal {
+			if j.Phase == phase && j.Status == "done" {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}

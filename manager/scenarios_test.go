@@ -196,17 +196,7 @@ func TestLeaderKilledBetweenPhases(t *testing.T) {
 	if err := e.db.Master().Kill9(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := e.mc.WaitApp(ctxT(t, 60*time.Second), -1, "app1", func(a *api.AppStatus) bool {
-		for _, j := range a.Journal {
-			if j.Phase == failover.PhaseShutdown && j.Status == "done" {
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := e.waitPhaseDone(-1, failover.PhaseShutdown)
 	firstEpoch := a.Lock.Epoch
 	li, err := e.mc.Leader(ctx)
 	if err != nil {

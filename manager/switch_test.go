@@ -120,18 +120,7 @@ func TestSwitchResumedAfterLeaderDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	go e.mc.NodeClient(li).Do(ctx, api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: target.Name(), OrigMasterIsNewSlave: true})
-	a, err := e.mc.WaitApp(ctxT(t, 60*time.Second), li, "app1", func(a *api.AppStatus) bool {
-		for _, j := range a.Journal {
-			if j.Phase == failover.SwitchFence && j.Status == "done" {
-				return true
-			}
-		}
-		return false
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	firstEpoch := a.Lock.Epoch
+	firstEpoch := e.waitPhaseDone(li, failover.SwitchFence).Lock.Epoch
 	t.Logf("killing leader %s paused after %q at epoch %d", e.mc.Nodes[li].ID, failover.SwitchFence, firstEpoch)
 	if err := e.mc.Kill(li); err != nil {
 		t.Fatal(err)
