@@ -87,10 +87,13 @@ func loadBenchApp(c *testbed.Cluster, dir string) (*config.App, error) {
 // failover to server2.
 func oneFailover(ctx context.Context, dir string, gtid bool) (*failover.Report, error) {
 	c, err := testbed.New(dir, testbed.Options{N: 3, GTID: gtid})
-	defer c.Close()
 	if err != nil {
+		if c != nil {
+			c.Close()
+		}
 		return nil, err
 	}
+	defer c.Close()
 	if err := c.Walkthrough(ctx); err != nil {
 		return nil, err
 	}
@@ -123,10 +126,13 @@ func oneFailover(ctx context.Context, dir string, gtid bool) (*failover.Report, 
 // oneSwitch: fresh cluster, online switch server1 -> server2.
 func oneSwitch(ctx context.Context, dir string) (time.Duration, error) {
 	c, err := testbed.New(dir, testbed.Options{N: 3})
-	defer c.Close()
 	if err != nil {
+		if c != nil {
+			c.Close()
+		}
 		return 0, err
 	}
+	defer c.Close()
 	app, err := loadBenchApp(c, dir)
 	if err != nil {
 		return 0, err

@@ -69,7 +69,6 @@ type Observer struct {
 
 	mu         sync.Mutex
 	master     string // server name the API names master now
-	changes    []Event
 	journal    map[string]bool
 	events     []Event
 	leader     string

@@ -62,14 +62,14 @@ func TestDatacenters(t *testing.T) {
 		// Move the leadership away from m3: while it is stopped, m1 or m2
 		// is elected, and m3 rejoins as a follower.
 		e.mc.Stop(2)
-		var err error
-		if li, err = e.mc.Leader(ctx); err != nil {
+		if _, err := e.mc.Leader(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.mc.Start(2); err != nil {
 			t.Fatal(err)
 		}
 		e.waitHealthy(e.db.Master())
+		var err error
 		if li, err = e.mc.Leader(ctx); err != nil || li == 2 {
 			t.Fatalf("m3 leads again after rejoining (leader %d, %v): cannot pause it and keep a leader", li, err)
 		}
