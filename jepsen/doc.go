@@ -45,7 +45,19 @@
 // (below the detection window), isolation of one manager, manager split,
 // one manager cut from the master, one manager and the replicas cut from
 // the master, kill of the Raft leader once it holds the failover lock,
-// kill of a replica, and combinations. The nemeses of issue 12
+// kill of a replica, and combinations. power-off-master takes the
+// master's host off the LAN as a power cut does (Network.PowerOff): its
+// link goes down inside its namespace (mariadbd keeps running, reachable
+// by nobody, SSH included), every other host's neighbour entry for it is
+// flushed, and a connect to it fails with "no route to host" once ARP
+// gives up (3 probes PowerOffARPRetrans = 250 ms apart, the kernel's 3 x
+// 1 s scaled to the harness's connect_timeout=1 as MHA's default 4 s is to
+// 3 s), where isolate-master's DROP rules give timeouts; the nemesis checks
+// that with a plain connect from m1. It holds until a failover SUCCEEDED
+// and fails the round if any attempt of the round did not (issue 12
+// finding 4: the session-start build refused its first attempt with "...
+// connect: no route to host): it is not dead"). Heal brings every link up
+// and restores the ARP timing. The nemeses of issue 12
 // (nemesis_safety.go) depose or confuse the manager that acts:
 //   - leader-partition-mid-phase: a dead-master tail (TailMB/4, at least
 //     4 MB, that no replica received: their IO threads are stopped while

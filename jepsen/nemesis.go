@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
+
+	"github.com/mharaft/mharaft/api"
 )
 
 // Nemesis is one kind of fault: Inject applies it, waits for the expected
@@ -38,6 +41,7 @@ func Nemeses() []Nemesis {
 		{Name: "pause-master-long", ExpectFailover: true, MasterSSHReachable: true, Inject: pauseMasterLong},
 		{Name: "pause-master-short", MasterSSHReachable: true, Inject: pauseMasterShort},
 		{Name: "isolate-master", ExpectFailover: true, Inject: isolateMaster},
+		{Name: "power-off-master", ExpectFailover: true, Inject: powerOffMaster},
 		{Name: "isolate-manager", MasterSSHReachable: true, Inject: isolateManager},
 		{Name: "split-managers", MasterSSHReachable: true, Inject: splitManagers},
 		{Name: "cut-manager-from-master", MasterSSHReachable: true, Inject: cutManagerFromMaster},
@@ -122,6 +126,66 @@ func isolateMaster(ctx context.Context, r *Round) error {
 	err := r.waitFailover(ctx, 90*time.Second)
 	r.healNet()
 	return err
+}
+
+// powerOffMaster takes the master's host off the LAN as a power cut
+// does (Network.PowerOff): its mariadbd keeps running but reaches and is
+// reached by nobody, the harness's workload included, and a connect to it
+// fails with "no route to host" once ARP gives up, where isolate-master's
+// DROP rules give timeouts. Issue 12 finding 4: the detector called that
+// error dead and the failover's own string matcher called it alive ("it
+// is not dead"), refusing in a loop. Like isolate-master, the host is out
+// of SSH reach too, so acknowledged writes it never shipped may be lost;
+// the power switch (shutdown_script) kills its mariadbd during the
+// failover, and after the heal the prober's writes to it are checked by
+// the split-brain checker like every server's.
+func powerOffMaster(ctx context.Context, r *Round) error {
+	h := r.master().Net
+	r.fault(fmt.Sprintf("power off host %s: its link down, every other host forgets its MAC (ARP gives up after 3 probes %s apart)", h.Name, PowerOffARPRetrans))
+	if err := r.env.Net.PowerOff(h); err != nil {
+		return err
+	}
+	m := r.env.Managers[0]
+	msg, took := DialFrom(m.Net.NS, h.IP, 3306, 5*time.Second)
+	r.event("net", fmt.Sprintf("plain TCP connect from %s to %s:3306: %q after %s", m.ID, h.IP, msg, took.Round(time.Millisecond)))
+	if !strings.Contains(strings.ToLower(msg), "no route to host") {
+		r.nemesisCheck("power-off: a plain connect from %s to %s:3306 said %q after %s, want \"No route to host\" (a powered-off host on a LAN)", m.ID, h.IP, msg, took.Round(time.Millisecond))
+	}
+	// The master stays off until a failover SUCCEEDED (a refused attempt
+	// is recorded in the history too), so the heal never races a retry.
+	h1, err := r.waitSuccessfulFailover(ctx, 90*time.Second)
+	r.healNet()
+	for _, e := range h1 {
+		if e.Result != "success" {
+			r.nemesisCheck("power-off: failover attempt of epoch %d ended %q (%s): a powered-off master is dead for the detector and the failover alike, the first attempt must fail over (issue 12 finding 4)",
+				e.Epoch, e.Result, e.Summary)
+		}
+	}
+	return err
+}
+
+// waitSuccessfulFailover polls the history until an entry newer than the
+// round's start is a success and returns the round's entries.
+func (r *Round) waitSuccessfulFailover(ctx context.Context, timeout time.Duration) ([]api.HistoryEntry, error) {
+	var since []api.HistoryEntry
+	err := poll(ctx, timeout, 100*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		h, err := r.obs.Client.History(cctx, "app1")
+		if err != nil {
+			return err
+		}
+		if len(h) > r.histBase {
+			since = h[r.histBase:]
+		}
+		for _, e := range since {
+			if e.Result == "success" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no successful failover recorded yet (%d attempts)", len(since))
+	})
+	return since, err
 }
 
 func isolateManager(ctx context.Context, r *Round) error {

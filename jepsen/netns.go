@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // markerDir holds one file per live network of this harness, named after
@@ -212,7 +213,92 @@ func (n *Network) Cut(a, b *NetHost) error {
 	return n.ipt(a, "-A", "OUTPUT", "-d", b.IP, "-j", "DROP")
 }
 
-// Heal removes every rule of every host.
+// PowerOffARPRetrans is how far apart, while a host is powered off, the
+// other hosts' ARP probes go (net.ipv4.neigh.<dev>.retrans_time_ms; the
+// kernel's default is 1000). Linux gives up after mcast_solicit (3)
+// probes and fails every connect waiting for that address with
+// EHOSTUNREACH ("no route to host"): 3 s by default, below MHA's default
+// connect_timeout of 4 s. The harness runs connect_timeout=1, so it
+// scales ARP to 3 x 250 ms = 0.75 s to keep that order.
+const PowerOffARPRetrans = 250 * time.Millisecond
+
+// defaultARPRetrans is the kernel's retrans_time_ms, restored by Heal.
+const defaultARPRetrans = time.Second
+
+// PowerOff makes h vanish from the LAN the way a machine whose power is
+// cut does: its link goes down inside its namespace (its processes keep
+// running but neither send nor receive anything), every other host
+// forgets its MAC (neighbour entry flushed) and resolves it again with
+// PowerOffARPRetrans probes, so a connect to h fails with "no route to
+// host" once ARP gives up, not with a timeout as under Isolate. Heal
+// brings the link back.
+func (n *Network) PowerOff(h *NetHost) error {
+	if err := run("ip", "-n", h.NS, "link", "set", "eth0", "down"); err != nil {
+		return fmt.Errorf("power off %s: %w", h.Name, err)
+	}
+	for _, p := range n.peers(h) {
+		if err := setARPRetrans(p.NS, "eth0", PowerOffARPRetrans); err != nil {
+			return fmt.Errorf("power off %s: %w", h.Name, err)
+		}
+		if err := run("ip", "-n", p.NS, "neigh", "flush", "to", h.IP); err != nil {
+			return fmt.Errorf("power off %s: forget its MAC on %s: %w", h.Name, p.Name, err)
+		}
+	}
+	if err := setARPRetrans("", n.Prefix+"c", PowerOffARPRetrans); err != nil {
+		return fmt.Errorf("power off %s: %w", h.Name, err)
+	}
+	if err := run("ip", "neigh", "flush", "to", h.IP, "dev", n.Prefix+"c"); err != nil {
+		return fmt.Errorf("power off %s: forget its MAC on the harness's veth: %w", h.Name, err)
+	}
+	return nil
+}
+
+// peers returns every host but h.
+func (n *Network) peers(h *NetHost) []*NetHost {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []*NetHost
+	for _, p := range n.hosts {
+		if p != h {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// setARPRetrans sets net.ipv4.neigh.<dev>.retrans_time_ms in namespace ns
+// ("" is the root namespace, used only for the harness's own veth).
+func setARPRetrans(ns, dev string, d time.Duration) error {
+	path := fmt.Sprintf("/proc/sys/net/ipv4/neigh/%s/retrans_time_ms", dev)
+	cmd := []string{"sh", "-c", fmt.Sprintf("echo %d > %s", d.Milliseconds(), path)}
+	if ns != "" {
+		cmd = append([]string{"ip", "netns", "exec", ns}, cmd...)
+	}
+	if err := run(cmd[0], cmd[1:]...); err != nil {
+		return fmt.Errorf("set ARP retransmit time of %s in namespace %q: %w", dev, ns, err)
+	}
+	return nil
+}
+
+// DialFrom connects to ip:port from namespace ns with a plain TCP connect
+// (bash's /dev/tcp, at most timeout) and returns what the connect said
+// ("" when it succeeded) and how long it took.
+func DialFrom(ns, ip string, port int, timeout time.Duration) (string, time.Duration) {
+	start := time.Now()
+	out, err := exec.Command("timeout", fmt.Sprintf("%.1f", timeout.Seconds()), "ip", "netns", "exec", ns,
+		"bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", ip, port)).CombinedOutput()
+	d := time.Since(start)
+	if err == nil {
+		return "", d
+	}
+	if msg := strings.TrimSpace(string(out)); msg != "" {
+		return msg, d
+	}
+	return err.Error(), d
+}
+
+// Heal removes every rule of every host, brings every powered-off link
+// back and restores the kernel's ARP timing.
 func (n *Network) Heal() error {
 	n.mu.Lock()
 	var hs []*NetHost
@@ -225,6 +311,15 @@ func (n *Network) Heal() error {
 		if err := n.ipt(h, "-F"); err != nil {
 			errs = append(errs, err.Error())
 		}
+		if err := run("ip", "-n", h.NS, "link", "set", "eth0", "up"); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if err := setARPRetrans(h.NS, "eth0", defaultARPRetrans); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if err := setARPRetrans("", n.Prefix+"c", defaultARPRetrans); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("heal network %s: %s", n.Prefix, strings.Join(errs, "; "))
