@@ -3,9 +3,13 @@ package jepsen
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,7 +62,7 @@ func TestShortCampaign(t *testing.T) {
 		t.Skip("-short: the chaos campaign takes minutes")
 	}
 	out := filepath.Join("..", "out", "jepsen-short")
-	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "pause-master-short",
+	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "power-off-master", "pause-master-short",
 		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover",
 		"leader-partition-mid-phase", "leader-pause-mid-apply", "clock-skew", "refused-failover"}
 	var log bytes.Buffer
@@ -216,5 +220,60 @@ func TestNetworkCutAndHeal(t *testing.T) {
 	n.Close()
 	if out, _ := runOut("ip", "netns", "list"); bytes.Contains(out, []byte(n.Prefix)) {
 		t.Fatalf("namespaces of %s left after Close:\n%s", n.Prefix, out)
+	}
+}
+
+// TestNetworkPowerOff checks power-off-master's mechanism: while b is
+// powered off a plain connect to it fails with "no route to host" (ARP
+// gave up) within a few retransmits, for a host and for the harness, while
+// b's listener keeps running; Heal brings it back and restores the
+// kernel's ARP timing.
+func TestNetworkPowerOff(t *testing.T) {
+	needRoot(t)
+	n, err := NewNetwork(RunPrefix()[:len(RunPrefix())-1]+"8-", freeSubnet(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	a, err := n.AddHost("a", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.AddHost("b", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := startListener(t, b)
+	if err := nsDial(a, ln); err != nil {
+		t.Fatalf("before the power-off: %v", err)
+	}
+	if err := n.PowerOff(b); err != nil {
+		t.Fatal(err)
+	}
+	msg, took := DialFrom(a.NS, b.IP, 9, 5*time.Second)
+	if !strings.Contains(strings.ToLower(msg), "no route to host") {
+		t.Fatalf("connect from a to powered-off b said %q after %s, want no route to host", msg, took)
+	}
+	if took > 4*PowerOffARPRetrans+time.Second {
+		t.Errorf("no route to host after %s, want about 3 ARP probes of %s", took, PowerOffARPRetrans)
+	}
+	if c, err := net.DialTimeout("tcp", ln, 2*time.Second); err == nil || !errors.Is(err, syscall.EHOSTUNREACH) {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("the harness's connect to powered-off b: %v, want no route to host", err)
+	}
+	if out, err := runOut("ip", "netns", "exec", b.NS, "ss", "-ltn"); err != nil || !strings.Contains(string(out), b.IP+":9") {
+		t.Errorf("b's listener is gone while powered off (err %v):\n%s", err, out)
+	}
+	if err := n.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsDial(a, ln); err != nil {
+		t.Fatalf("after the heal: %v", err)
+	}
+	out, err := runOut("ip", "netns", "exec", a.NS, "cat", "/proc/sys/net/ipv4/neigh/eth0/retrans_time_ms")
+	if err != nil || strings.TrimSpace(string(out)) != "1000" {
+		t.Errorf("ARP retransmit time of a after the heal: %q (%v), want the kernel's 1000", out, err)
 	}
 }
