@@ -172,19 +172,7 @@ func TestTwoActorsCaught(t *testing.T) {
 func TestNetworkCutAndHeal(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
-	n, err := NewNetwork(RunPrefix()[:len(RunPrefix())-1]+"9-", freeSubnet(7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	a, err := n.AddHost("a", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := n.AddHost("b", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, a, b := twoHosts(t, "9-", 7)
 	// A listener inside b: the harness's client reaches it, and so does a.
 	ln := startListener(t, b)
 	reach := func(from *NetHost) bool {
@@ -223,6 +211,24 @@ func TestNetworkCutAndHeal(t *testing.T) {
 	}
 }
 
+// twoHosts is a network of its own (prefix suffix, subnet from
+// freeSubnet(k)) with hosts a and b, closed when the test ends.
+func twoHosts(t *testing.T, suffix string, k int) (n *Network, a, b *NetHost) {
+	t.Helper()
+	n, err := NewNetwork(RunPrefix()[:len(RunPrefix())-1]+suffix, freeSubnet(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	if a, err = n.AddHost("a", 1); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = n.AddHost("b", 2); err != nil {
+		t.Fatal(err)
+	}
+	return n, a, b
+}
+
 // TestNetworkPowerOff checks power-off-master's mechanism: while b is
 // powered off a plain connect to it fails with "no route to host" (ARP
 // gave up) within a few retransmits, for a host and for the harness, while
@@ -230,19 +236,7 @@ func TestNetworkCutAndHeal(t *testing.T) {
 // kernel's ARP timing.
 func TestNetworkPowerOff(t *testing.T) {
 	needRoot(t)
-	n, err := NewNetwork(RunPrefix()[:len(RunPrefix())-1]+"8-", freeSubnet(9))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	a, err := n.AddHost("a", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := n.AddHost("b", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, a, b := twoHosts(t, "8-", 9)
 	ln := startListener(t, b)
 	if err := nsDial(a, ln); err != nil {
 		t.Fatalf("before the power-off: %v", err)
