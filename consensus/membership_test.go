@@ -18,6 +18,13 @@ import (
 // join the group): its HTTP listener serves its consensus handlers.
 func (c *tcpCluster) addTCPNode(id string) *tcpNode {
 	c.t.Helper()
+	return c.newNode(id)
+}
+
+// newNode adds a node with its own data dir, Raft port pair and HTTP
+// listener serving its consensus handlers (503 while it is down).
+func (c *tcpCluster) newNode(id string) *tcpNode {
+	c.t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,24 +73,8 @@ type tcpCluster struct {
 func newTCPCluster(t *testing.T, n int) *tcpCluster {
 	c := &tcpCluster{t: t, peers: map[string]string{}}
 	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn := &tcpNode{id: fmt.Sprintf("m%d", i+1), dir: t.TempDir(), raft: "127.0.0.1:" + strconv.Itoa(freeRaftPort(t)), httpL: l}
-		tn.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			node := tn.current.Load()
-			if node == nil {
-				http.Error(w, "node down", http.StatusServiceUnavailable)
-				return
-			}
-			mux := http.NewServeMux()
-			node.RegisterHandlers(mux)
-			mux.ServeHTTP(w, r)
-		})}
-		go tn.srv.Serve(l)
+		tn := c.newNode(fmt.Sprintf("m%d", i+1))
 		c.peers[tn.id] = tn.raft
-		c.nodes = append(c.nodes, tn)
 	}
 	t.Cleanup(func() {
 		for _, tn := range c.nodes {

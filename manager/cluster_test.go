@@ -47,6 +47,12 @@ type env struct {
 // nodeEnv adds environment variables to every node.
 func startEnv(t *testing.T, opts testbed.Options, prepare func(*testbed.Cluster), confs func(i int, conf string) []string, nodeEnv ...string) *env {
 	t.Helper()
+	return startEnvN(t, 3, opts, prepare, confs, nodeEnv...)
+}
+
+// startEnvN is startEnv with n managers.
+func startEnvN(t *testing.T, n int, opts testbed.Options, prepare func(*testbed.Cluster), confs func(i int, conf string) []string, nodeEnv ...string) *env {
+	t.Helper()
 	db := testbed.Start(t, opts)
 	if prepare != nil {
 		prepare(db)
@@ -59,7 +65,7 @@ func startEnv(t *testing.T, opts testbed.Options, prepare func(*testbed.Cluster)
 	if confs == nil {
 		confs = func(int, string) []string { return []string{conf} }
 	}
-	mc, err := managertest.New(mhanodeBin, dir, 3, func(i int) []string { return confs(i, conf) })
+	mc, err := managertest.New(mhanodeBin, dir, n, func(i int) []string { return confs(i, conf) })
 	if err != nil {
 		t.Fatal(err)
 	}

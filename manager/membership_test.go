@@ -5,14 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mharaft/mharaft/api"
-	"github.com/mharaft/mharaft/manager/managertest"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -20,29 +18,8 @@ import (
 // (no sshd) and waits until the leader sees app1 healthy.
 func startManagers(t *testing.T, n int) *env {
 	t.Helper()
-	db := testbed.Start(t, testbed.Options{N: 2, NoSSH: true})
-	dir := t.TempDir()
-	conf, err := db.WriteAppConfig(dir, "ping_interval=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := managertest.New(mhanodeBin, dir, n, func(int) []string { return []string{conf} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, db: db, mc: mc, conf: conf}
-	t.Cleanup(func() {
-		mc.Close()
-		if t.Failed() || os.Getenv("MHARAFT_TEST_SHOW_LOGS") != "" {
-			for i, n := range mc.Nodes {
-				t.Logf("==== log of %s ====\n%s", n.ID, tail(mc.Log(i), 30000))
-			}
-		}
-	})
-	if err := mc.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	e.waitHealthy(db.Master())
+	e := startEnvN(t, n, testbed.Options{N: 2, NoSSH: true}, nil, nil)
+	e.waitHealthy(e.db.Master())
 	return e
 }
 
