@@ -53,7 +53,7 @@
 //     released as "refused": no anti-flapping block, one history entry per
 //     distinct refusal, and the FSM's bounded retry policy (backoff, then
 //     automatic failover halted until `mhactl ack`) decides when the next
-//     attempt may start; the evaluator predicts it (localRefusal) so that a
+//     attempt may start; the evaluator predicts it (AppState.AutoLockRefusal) so that a
 //     refused attempt costs no Raft entry while it waits.
 //  7. Freshness of observations is decided on the leader's clock only: the
 //     FSM records on each observation the time and term of the Raft entry

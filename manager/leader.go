@@ -314,7 +314,11 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	if !v.Actionable() {
 		return
 	}
-	if why := localRefusal(&st, m.now()); why != "" {
+	// Predict the FSM's refusal of an automatic lock (paused,
+	// anti-flapping, retry backoff, halted) so that a dead master that
+	// cannot be failed over costs no Raft entry per evaluation; the FSM
+	// stays the authority.
+	if why := st.AutoLockRefusal(m.now()); why != "" {
 		m.noteRefusal(name, master, why, st.LastEpoch)
 		return
 	}
@@ -357,15 +361,6 @@ func (m *Manager) setRunning(app string, v bool) {
 	m.running[app] = v
 	m.mu.Unlock()
 	wake(m.evalWake)
-}
-
-// localRefusal predicts the FSM's refusal of an automatic lock (paused,
-// anti-flapping, a refused failover's retry backoff, automatic failover
-// halted after too many refusals) so that a dead master that cannot be
-// failed over does not commit a refused AcquireLock on every evaluation.
-// The FSM stays the authority.
-func localRefusal(st *fsm.AppState, now time.Time) string {
-	return st.AutoLockRefusal(now)
 }
 
 func (m *Manager) noteVerdict(app string, master *config.Server, v detector.Verdict, epoch uint64) {

@@ -37,15 +37,12 @@ func (m *Manager) reconcileLeadership(parent context.Context) {
 	leader, term := m.node.IsLeader(), m.node.Term()
 	m.mu.Lock()
 	cur := m.lead
-	if cur != nil && (!leader || cur.term != term) {
-		cur.cancel()
-		m.lead = nil
-		cur = nil
-		m.mu.Unlock()
-		m.log.Warn("lost raft leadership: leader work stopped", "term", term, "epoch", 0)
-		m.mu.Lock()
-	}
 	m.mu.Unlock()
+	if cur != nil && (!leader || cur.term != term) {
+		m.revokeLeadership()
+		m.log.Warn("lost raft leadership: leader work stopped", "term", term, "epoch", 0)
+		cur = nil
+	}
 	if !leader || cur != nil {
 		return
 	}

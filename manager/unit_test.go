@@ -14,7 +14,7 @@ import (
 	"github.com/mharaft/mharaft/fsm"
 )
 
-func TestLocalRefusal(t *testing.T) {
+func TestAutoLockPrediction(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name string
@@ -30,8 +30,8 @@ func TestLocalRefusal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := localRefusal(&tc.st, now) != ""; got != tc.want {
-				t.Fatalf("refused=%v, want %v (%q)", got, tc.want, localRefusal(&tc.st, now))
+			if got := tc.st.AutoLockRefusal(now) != ""; got != tc.want {
+				t.Fatalf("refused=%v, want %v (%q)", got, tc.want, tc.st.AutoLockRefusal(now))
 			}
 		})
 	}
