@@ -44,7 +44,6 @@ func DeadMaster(ctx context.Context, opts FailoverOptions) (*Report, error) {
 	defer r.opts.Recovery.Close()
 	ctx, cancel := context.WithCancel(ctx) // ends background diff generation
 	defer cancel()
-	ctx = withFencing(ctx, r.fence) // binlogRecovery.Apply fences its connections with it
 	err := r.doFailover(ctx, opts.DeadMaster)
 	r.releaseDeadFence()
 	var slaves []string
@@ -744,7 +743,7 @@ func (r *run) applyLogs(ctx context.Context, n *node, files []string, phase stri
 		return nil
 	}
 	t0 := time.Now()
-	res, err := r.opts.Recovery.Apply(ctx, n.srv, files)
+	res, err := r.opts.Recovery.Apply(ctx, n.srv, files, r.fence.connectHook(n.srv))
 	a := AppliedLogs{Server: n.srv.Name, Files: files, Transactions: res.Transactions, Events: res.Events,
 		LastFile: res.LastFile, LastPos: res.LastPos, LastGTID: res.LastGTID, Seconds: time.Since(t0).Seconds(),
 		Method: string(res.Method), Fallback: res.Fallback}

@@ -319,23 +319,17 @@ func (c *connector) Driver() driver.Driver { return c.base.Driver() }
 // connections fenced by f (nil: not fenced).
 func applyTarget(s *config.Server, f *fencing) binlog.Target {
 	t := binlog.Target{Name: s.String(), Addr: s.Addr(), User: s.User, Password: s.Password}
-	if f != nil {
-		t.OnConnect = func(ctx context.Context, sess binlog.Session) error {
-			return f.fence(ctx, s.String(), s.Addr(), sess)
-		}
-	}
+	t.OnConnect = f.connectHook(s)
 	return t
 }
 
-// fencingKey carries a run's fencing to LogRecovery.Apply (the interface
-// predates it; binlogRecovery reads it from the context).
-type fencingKey struct{}
-
-func withFencing(ctx context.Context, f *fencing) context.Context {
-	return context.WithValue(ctx, fencingKey{}, f)
-}
-
-func fencingFrom(ctx context.Context) *fencing {
-	f, _ := ctx.Value(fencingKey{}).(*fencing)
-	return f
+// connectHook is what fences a connection binlog opens to s (nil when f
+// is nil: not fenced).
+func (f *fencing) connectHook(s *config.Server) func(context.Context, binlog.Session) error {
+	if f == nil {
+		return nil
+	}
+	return func(ctx context.Context, sess binlog.Session) error {
+		return f.fence(ctx, s.String(), s.Addr(), sess)
+	}
 }

@@ -48,7 +48,9 @@ type LogRecovery interface {
 	// original GTIDs (with sql_log_bin=0 when the target has
 	// disable_log_bin), and says exactly what was committed, also when it
 	// fails.
-	Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error)
+	// onConnect, when not nil, runs first on every connection Apply opens
+	// to target (the run's fencing: binlog.Target.OnConnect).
+	Apply(ctx context.Context, target *config.Server, files []string, onConnect func(context.Context, binlog.Session) error) (binlog.ApplyResult, error)
 	// Reach checks that the server's host answers over SSH (and keeps the
 	// connection for the other calls).
 	Reach(ctx context.Context, s *config.Server) error
@@ -174,14 +176,15 @@ func (b *binlogRecovery) RelayDiff(ctx context.Context, src RelaySource, from Co
 }
 
 // Apply applies the files with binlog.Apply over one connection as the
-// server's manager user (the password never leaves this process); the
-// connections are fenced with the run's fencing, which the pipeline puts
-// in ctx.
-func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error) {
+// server's manager user (the password never leaves this process); every
+// connection runs onConnect (the run's fencing) first.
+func (*binlogRecovery) Apply(ctx context.Context, target *config.Server, files []string, onConnect func(context.Context, binlog.Session) error) (binlog.ApplyResult, error) {
 	if len(files) == 0 {
 		return binlog.ApplyResult{}, nil
 	}
-	res, err := binlog.Apply(ctx, applyTarget(target, fencingFrom(ctx)), files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin,
+	t := applyTarget(target, nil)
+	t.OnConnect = onConnect
+	res, err := binlog.Apply(ctx, t, files, binlog.ApplyOptions{DisableLogBin: target.DisableLogBin,
 		ConnectTimeout: 10 * time.Second, Method: binlog.ApplyMethod(target.ApplyMethod)})
 	if err != nil {
 		return res, fmt.Errorf("apply %s to %s: %w", strings.Join(baseNames(files), ", "), target, err)

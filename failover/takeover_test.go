@@ -22,12 +22,12 @@ type pausingRecovery struct {
 	once   atomic.Bool
 }
 
-func (p *pausingRecovery) Apply(ctx context.Context, target *config.Server, files []string) (binlog.ApplyResult, error) {
+func (p *pausingRecovery) Apply(ctx context.Context, target *config.Server, files []string, onConnect func(context.Context, binlog.Session) error) (binlog.ApplyResult, error) {
 	if p.once.CompareAndSwap(false, true) {
 		close(p.paused)
 		<-p.wake
 	}
-	return p.LogRecovery.Apply(ctx, target, files)
+	return p.LogRecovery.Apply(ctx, target, files, onConnect)
 }
 
 // TestDeposedLeaderCannotApplyAfterTakeover is finding 1 of issue 12: a
