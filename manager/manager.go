@@ -102,14 +102,15 @@ type Manager struct {
 	httpSrv *http.Server
 
 	mu          sync.Mutex
-	running     map[string]bool         // apps with a pipeline running on this node
-	dcs         map[string]string       // last known datacenter of every manager ID
-	verdicts    map[string]string       // last verdict per app (status)
-	verdictKeys map[string]string       // last verdict and its managers per app (log dedup)
-	refusals    map[string]string       // last lock refusal per app (log dedup)
-	detectors   map[string]*appDetector // per app: the probe of the current master
-	lead        *leadership             // the current leadership period, nil when not an established leader
-	warned      map[string]bool         // warnOnce keys
+	running     map[string]bool           // apps with a pipeline running on this node
+	dcs         map[string]string         // last known datacenter of every manager ID
+	verdicts    map[string]string         // last verdict per app (status)
+	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
+	refusals    map[string]string         // last lock refusal per app (log dedup)
+	detectors   map[string]*appDetector   // per app: the probe of the current master
+	lead        *leadership               // the current leadership period, nil when not an established leader
+	warned      map[string]bool           // warnOnce keys
+	runtime     map[string]*config.Server // servers added at run time, built once (runtimeServer)
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -135,6 +136,7 @@ func New(cfg Config) (*Manager, error) {
 		refusals:    map[string]string{},
 		detectors:   map[string]*appDetector{},
 		warned:      map[string]bool{},
+		runtime:     map[string]*config.Server{},
 	}
 	for _, a := range cfg.Apps {
 		if _, dup := m.apps[a.Name]; dup {

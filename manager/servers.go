@@ -39,7 +39,7 @@ func (m *Manager) effectiveApp(name string, st *fsm.AppState) *config.App {
 			cp.Servers = append(cp.Servers, cs)
 			continue
 		}
-		cs, err := app.ServerFromDefaults(s.Name, runtimeSettings(s))
+		cs, err := m.runtimeServer(app, s)
 		if err != nil {
 			m.warnOnce(name+"/"+s.Name, "server added at run time cannot be used", "app", name, "server", s.Name,
 				"error", fmt.Sprintf("%v: fix [server default] or remove it with `mhactl server remove`", err))
@@ -48,6 +48,27 @@ func (m *Manager) effectiveApp(name string, st *fsm.AppState) *config.App {
 		cp.Servers = append(cp.Servers, cs)
 	}
 	return &cp
+}
+
+// runtimeServer builds (once per application and server spec: the
+// evaluator asks every 250 ms, and building resolves the hostname) a
+// server added at run time from the file's [server default].
+func (m *Manager) runtimeServer(app *config.App, s fsm.Server) (*config.Server, error) {
+	key := fmt.Sprintf("%s\x00%+v", app.Name, s)
+	m.mu.Lock()
+	cs := m.runtime[key]
+	m.mu.Unlock()
+	if cs != nil {
+		return cs, nil
+	}
+	cs, err := app.ServerFromDefaults(s.Name, runtimeSettings(s))
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.runtime[key] = cs
+	m.mu.Unlock()
+	return cs, nil
 }
 
 // runtimeSettings are the settings of a server added with `mhactl server
