@@ -47,11 +47,7 @@ func newTLSCACreateCmd() *cobra.Command {
 			if days <= 0 {
 				return withCode(exitUsage, fmt.Errorf("--days %d: want a positive number of days", days))
 			}
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				return withCode(exitInternal, err)
-			}
-			serial, err := randomSerial()
+			key, serial, err := newKeyAndSerial()
 			if err != nil {
 				return withCode(exitInternal, err)
 			}
@@ -107,11 +103,7 @@ func newTLSCertCreateCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitInternal, err)
 			}
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				return withCode(exitInternal, err)
-			}
-			serial, err := randomSerial()
+			key, serial, err := newKeyAndSerial()
 			if err != nil {
 				return withCode(exitInternal, err)
 			}
@@ -194,6 +186,19 @@ func ipStrings(ips []net.IP) []string {
 		out[i] = ip.String()
 	}
 	return out
+}
+
+// newKeyAndSerial is a new ECDSA P-256 key and a random certificate serial.
+func newKeyAndSerial() (*ecdsa.PrivateKey, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, serial, nil
 }
 
 func randomSerial() (*big.Int, error) {
