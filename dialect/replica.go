@@ -204,3 +204,13 @@ func (p *rowParser) fail(name, v string, err error) {
 		p.err = fmt.Errorf("parse replica status column %s=%q: %w", name, v, err)
 	}
 }
+
+// SQLThreadIdle reports whether a Slave_SQL_Running_State (Replica_SQL_
+// Running_State on MySQL 8) says the SQL thread has executed everything its
+// relay log holds and waits for more: "Slave has read all relay log;
+// waiting for more updates" (MariaDB, MySQL 5.x), "Replica has read all
+// relay log; ..." (MySQL 8.0.26+). With Exec_Master_Log_Pos still below
+// Read_Master_Log_Pos, the relay log ends inside a transaction.
+func SQLThreadIdle(state string) bool {
+	return strings.Contains(strings.ToLower(state), "has read all relay log")
+}

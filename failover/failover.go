@@ -262,6 +262,9 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 		return fmt.Errorf("reading replica status failed: %v", errs)
 	}
 	r.identifyLatest(st)
+	if err := r.settleLatest(ctx, st); err != nil {
+		return err
+	}
 
 	// Read-only preparation while the dead master is dealt with: the tail
 	// and the relay diffs of the replicas behind the latest one (started
@@ -458,7 +461,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 	}
 	if newM.replica != nil {
 		r.logf("Waiting until all relay logs are applied on %s.", newM)
-		if err := newM.waitRelayApplied(ctx, r.opts.waitTimeout()); err != nil {
+		if err := r.waitRelayApplied(ctx, newM); err != nil {
 			return err
 		}
 	}
@@ -537,7 +540,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 // GTID until it has everything the latest replica received (MHA's
 // recover_master_gtid_internal), then stops it.
 func (r *run) catchUpByGTID(ctx context.Context, newM, latest *node) error {
-	if err := latest.waitRelayApplied(ctx, r.opts.waitTimeout()); err != nil {
+	if err := r.waitRelayApplied(ctx, latest); err != nil {
 		return err
 	}
 	if err := latest.refreshGTID(ctx); err != nil {
@@ -912,7 +915,7 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 		if n.isReplicaOf(newM.srv) {
 			return nil // done by an earlier run
 		}
-		if err := n.waitRelayApplied(ctx, r.opts.waitTimeout()); err != nil {
+		if err := r.waitRelayApplied(ctx, n); err != nil {
 			return err
 		}
 		if err := n.exec(ctx, n.d.StopReplica()); err != nil {

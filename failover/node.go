@@ -27,6 +27,14 @@ type node struct {
 	serverID  uint32
 	relayBase string                 // @@relay_log_basename
 	replica   *dialect.ReplicaStatus // nil when not a replica
+	// partial is set once waitRelayApplied found the relay log ending
+	// inside a transaction that will never be completed (the IO thread is
+	// stopped and the SQL thread waits at the end of the relay log). The
+	// server then counts as having received its master's binlog up to the
+	// start of that transaction (readCoord is execCoord): STOP SLAVE rolls
+	// the transaction's applied part back, and the whole transaction comes
+	// from the latest replica's relay log or the dead master's binlog.
+	partial bool
 
 	// MariaDB GTID state (empty on MySQL).
 	gtidBinlogPos, gtidSlavePos, gtidCurrentPos string
@@ -231,10 +239,16 @@ func (n *node) masterStatus(ctx context.Context) (dialect.Pos, error) {
 // usesGTID reports whether the server replicates by GTID.
 func (n *node) usesGTID() bool { return n.replica != nil && n.replica.UsesGTID() }
 
-// readCoord and execCoord are the replica's coordinates in its master's binlog.
+// readCoord and execCoord are the replica's coordinates in its master's
+// binlog. readCoord is where the last transaction it received in full ends:
+// Read_Master_Log_Pos, or Exec_Master_Log_Pos once the relay log was found
+// to end inside a transaction (partial).
 func (n *node) readCoord() Coord {
 	if n.replica == nil {
 		return Coord{}
+	}
+	if n.partial {
+		return n.execCoord()
 	}
 	return Coord{n.replica.MasterLogFile, n.replica.ReadMasterLogPos}
 }
@@ -249,6 +263,14 @@ func (n *node) execCoord() Coord {
 // waitRelayApplied waits until the SQL thread executed everything the IO
 // thread had read (MHA's wait_until_relay_log_applied). A stopped SQL thread
 // is started first; an SQL error fails at once.
+//
+// A relay log can end inside a transaction: the IO thread was stopped, or
+// the server restarted, while a transaction streamed in. With the IO thread
+// stopped, the rest never comes; the SQL thread executes what it can and
+// waits at the end of the relay log with Exec_Master_Log_Pos below
+// Read_Master_Log_Pos for good. Seen for 100 ms with the same coordinates,
+// that state ends the wait and marks the node partial (see node.partial):
+// waiting longer would only run into the timeout.
 func (n *node) waitRelayApplied(ctx context.Context, timeout time.Duration) error {
 	if err := n.refreshReplica(ctx); err != nil {
 		return err
@@ -262,6 +284,8 @@ func (n *node) waitRelayApplied(ctx context.Context, timeout time.Duration) erro
 		}
 	}
 	deadline := time.Now().Add(timeout)
+	var idleAt Coord // exec coordinate since idleSince, while the SQL thread waits for more
+	var idleSince time.Time
 	for {
 		if err := n.refreshReplica(ctx); err != nil {
 			return err
@@ -272,6 +296,17 @@ func (n *node) waitRelayApplied(ctx context.Context, timeout time.Duration) erro
 		}
 		if n.execCoord().Compare(n.readCoord()) >= 0 {
 			return nil
+		}
+		if r.SQLRunning && !r.IOThreadRunning() && dialect.SQLThreadIdle(r.SQLState) {
+			switch {
+			case idleAt != n.execCoord():
+				idleAt, idleSince = n.execCoord(), time.Now()
+			case time.Since(idleSince) >= 100*time.Millisecond:
+				n.partial = true
+				return nil
+			}
+		} else {
+			idleAt = Coord{}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("wait for relay log apply on %s: executed %s of %s after %s", n, n.execCoord(), n.readCoord(), timeout)
