@@ -46,8 +46,7 @@ type Server struct {
 	NetNS    string // network namespace it runs in, "" for the host's
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *Proc // nil until Start
 	root *sql.DB
 }
 
@@ -207,14 +206,12 @@ func (s *Server) Start(ctx context.Context) error {
 	} else {
 		cmd = exec.Command("mariadbd", args...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	proc, err := StartProc(cmd)
+	if err != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("start mariadbd %s: %w", s.Name(), err)
 	}
-	done := make(chan struct{})
-	s.cmd, s.done = cmd, done
-	go func() { cmd.Wait(); close(done) }()
+	s.proc = proc
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -226,7 +223,7 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}
 		select {
-		case <-done:
+		case <-proc.Done():
 			return fmt.Errorf("mariadbd %s exited during start-up; see %s: %s", s.Name(), s.LogPath, tail(s.LogPath))
 		case <-ctx.Done():
 			return ctx.Err()
@@ -342,17 +339,9 @@ func (s *Server) createUsers(ctx context.Context) error {
 // Running reports whether the mariadbd process is alive.
 func (s *Server) Running() bool {
 	s.mu.Lock()
-	done := s.done
+	proc := s.proc
 	s.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	return proc != nil && proc.Running()
 }
 
 // Kill9 sends SIGKILL to mariadbd and waits for it to be gone.
@@ -367,41 +356,35 @@ func (s *Server) Shutdown() error { return s.signalAndWait(syscall.SIGTERM, 60*t
 
 func (s *Server) signal(sig syscall.Signal) error {
 	s.mu.Lock()
-	cmd := s.cmd
+	proc := s.proc
 	s.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	if proc == nil {
 		return fmt.Errorf("signal %s: %s was never started", sig, s.Name())
 	}
-	// Signal the process group: under `ip netns exec` mariadbd is a child.
-	return syscall.Kill(-cmd.Process.Pid, sig)
+	if err := proc.Signal(sig); err != nil {
+		return fmt.Errorf("mariadbd %s: %w", s.Name(), err)
+	}
+	return nil
 }
 
+// signalAndWait sends SIGTERM or SIGKILL and waits for mariadbd to exit,
+// killing it after timeout.
 func (s *Server) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
 	s.mu.Lock()
-	done := s.done
+	proc := s.proc
 	root := s.root
 	s.root = nil
 	s.mu.Unlock()
 	if root != nil {
 		root.Close()
 	}
-	if done == nil || !s.Running() {
+	if proc == nil || !proc.Running() {
 		return nil
 	}
-	if err := s.signal(sig); err != nil {
-		return err
+	if err := proc.Stop(sig, timeout); err != nil {
+		return fmt.Errorf("mariadbd %s: %w", s.Name(), err)
 	}
-	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(timeout):
-		s.signal(syscall.SIGKILL)
-		<-done
-		return fmt.Errorf("%s did not stop within %s after %s; killed", s.Name(), timeout, sig)
-	}
+	return nil
 }
 
 // Stop kills the server whatever its state (used by Close).

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -23,8 +22,7 @@ type SSHD struct {
 	KnownHosts string // known_hosts file holding the server's host key
 	HostKeyPub string // the host public key line ("ssh-ed25519 AAAA...")
 	NetNS      string
-	cmd        *exec.Cmd
-	done       chan struct{}
+	proc       *Proc // nil until started
 }
 
 // Addr is host:port.
@@ -95,22 +93,20 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 		return nil, err
 	}
 	args := []string{"-D", "-e", "-f", cfg}
+	var cmd *exec.Cmd
 	if netns != "" {
-		d.cmd = exec.Command("ip", append([]string{"netns", "exec", netns, "/usr/sbin/sshd"}, args...)...)
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, "/usr/sbin/sshd"}, args...)...)
 	} else {
-		d.cmd = exec.Command("/usr/sbin/sshd", args...)
+		cmd = exec.Command("/usr/sbin/sshd", args...)
 	}
 	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
 	if err != nil {
 		return nil, err
 	}
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := d.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if d.proc, err = StartProc(cmd, logf); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
 	}
-	d.done = make(chan struct{})
-	go func() { d.cmd.Wait(); logf.Close(); close(d.done) }()
 	if netns != "" {
 		return d, nil // the caller polls: the namespace's address is not ours to dial
 	}
@@ -122,7 +118,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 			return d, nil
 		}
 		select {
-		case <-d.done:
+		case <-d.proc.Done():
 			log, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
 			return d, fmt.Errorf("sshd exited during start-up: %s", log)
 		default:
@@ -134,11 +130,10 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 	}
 }
 
-// Stop kills sshd.
+// Stop kills sshd and its connections' processes (its process group).
 func (d *SSHD) Stop() {
-	if d.cmd != nil && d.cmd.Process != nil {
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
+	if d.proc != nil {
+		d.proc.Kill()
 	}
 }
 
