@@ -66,15 +66,14 @@ type manager struct {
 	ID, RaftAddr, GossipAddr, HTTPAddr string
 	DataDir, LogPath                   string
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testbed.Proc // nil until started
 }
 
 // newManagers picks free loopback ports for n managers m1..mn below dir.
 func newManagers(dir string, n int) ([]*manager, error) {
 	var ms []*manager
 	for i := 1; i <= n; i++ {
-		raft, err := freePortPair()
+		raft, err := testbed.FreePortPair("127.0.0.1")
 		if err != nil {
 			return nil, err
 		}
@@ -93,27 +92,6 @@ func newManagers(dir string, n int) ([]*manager, error) {
 		})
 	}
 	return ms, nil
-}
-
-// freePortPair finds a port p such that p and p+1 are free (Raft and
-// gossip).
-func freePortPair() (int, error) {
-	for try := 0; try < 50; try++ {
-		p, err := testbed.FreePort("127.0.0.1")
-		if err != nil {
-			return 0, err
-		}
-		if p >= 65535 {
-			continue
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return p, nil
-	}
-	return 0, errors.New("no free pair of consecutive ports on 127.0.0.1")
 }
 
 // peers is the --peers value shared by every manager.
@@ -141,7 +119,7 @@ func (m *manager) args(all []*manager, conf, tokenFile string) []string {
 }
 
 // start runs bin with args; its output goes to m.LogPath. The process gets
-// its own process group and dies with this one (SIGKILL on our death).
+// its own process group and dies with this one (testbed.StartProc).
 func (m *manager) start(bin string, args []string) error {
 	if err := os.MkdirAll(filepath.Dir(m.LogPath), 0o755); err != nil {
 		return err
@@ -152,42 +130,22 @@ func (m *manager) start(bin string, args []string) error {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	if m.proc, err = testbed.StartProc(cmd, logf); err != nil {
 		return fmt.Errorf("start mhanode %s: %w", m.ID, err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	m.cmd, m.done = cmd, done
 	return nil
 }
 
-// exited reports whether the process has ended.
+// exited reports whether the process has ended (or never started).
 func (m *manager) exited() bool {
-	if m.done == nil {
-		return true
-	}
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
+	return m.proc == nil || !m.proc.Running()
 }
 
-// stop asks mhanode to shut down (SIGTERM) and kills its process group
-// when it has not exited within grace.
+// stop asks mhanode to shut down (SIGTERM) and kills it when it has not
+// exited within grace.
 func (m *manager) stop(grace time.Duration) {
-	if m.cmd == nil || m.exited() {
-		return
-	}
-	syscall.Kill(m.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(grace):
-		syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
+	if m.proc != nil {
+		m.proc.Stop(syscall.SIGTERM, grace)
 	}
 }
 

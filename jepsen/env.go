@@ -59,9 +59,6 @@ type Env struct {
 	setup              RoundSetup
 	clockOnce          sync.Once
 	clockFlag          bool
-	mhactlOnce         sync.Once
-	mhactlBin          string
-	mhactlErr          error
 }
 
 // DBHost is one MariaDB host: a namespace, its sshd and (during a round)
@@ -87,8 +84,7 @@ type ManagerHost struct {
 	args    []string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testbed.Proc // nil until started
 }
 
 // RaftAddr and APIAddr of the manager.
@@ -96,13 +92,13 @@ func (m *ManagerHost) RaftAddr() string { return fmt.Sprintf("%s:%d", m.Net.IP, 
 func (m *ManagerHost) APIAddr() string  { return fmt.Sprintf("%s:%d", m.Net.IP, httpPort) }
 
 // BuildMhanode builds cmd/mhanode into dir and returns the binary's path.
+// It runs from the module root (testbed.BuildBinaries), which must be at or
+// above the working directory.
 func BuildMhanode(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "mhanode")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mharaft/mharaft/cmd/mhanode").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build mhanode: %w: %s", err, out)
+	if err := testbed.BuildBinaries(ctx, dir, "./cmd/mhanode"); err != nil {
+		return "", fmt.Errorf("build mhanode: %w", err)
 	}
-	return bin, nil
+	return filepath.Join(dir, "mhanode"), nil
 }
 
 // NewEnv creates the network and the hosts and starts one sshd per DB
@@ -384,13 +380,13 @@ func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) erro
 // SignalManager sends sig (SIGSTOP, SIGCONT) to m's mhanode.
 func (e *Env) SignalManager(m *ManagerHost, sig syscall.Signal) error {
 	m.mu.Lock()
-	cmd := m.cmd
+	proc := m.proc
 	m.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	if proc == nil {
 		return fmt.Errorf("signal mhanode %s: not started", m.ID)
 	}
-	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
-		return fmt.Errorf("signal mhanode %s (pid %d) with %s: %w", m.ID, cmd.Process.Pid, sig, err)
+	if err := proc.Signal(sig); err != nil {
+		return fmt.Errorf("signal mhanode %s: %w", m.ID, err)
 	}
 	return nil
 }
@@ -464,15 +460,12 @@ func (e *Env) StartManager(m *ManagerHost) error {
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", m.Net.NS, e.Opts.MhanodeBin}, m.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	proc, err := testbed.StartProc(cmd, logf)
+	if err != nil {
 		return fmt.Errorf("start mhanode %s: %w", m.ID, err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
 	m.mu.Lock()
-	m.cmd, m.done = cmd, done
+	m.proc = proc
 	m.mu.Unlock()
 	return nil
 }
@@ -480,29 +473,19 @@ func (e *Env) StartManager(m *ManagerHost) error {
 // KillManager sends SIGKILL to m's mhanode and waits until it is gone.
 func (e *Env) KillManager(m *ManagerHost) {
 	m.mu.Lock()
-	cmd, done := m.cmd, m.done
+	proc := m.proc
 	m.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return
+	if proc != nil {
+		proc.Kill()
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
 }
 
 // Running reports whether m's mhanode runs.
 func (m *ManagerHost) Running() bool {
 	m.mu.Lock()
-	done := m.done
+	proc := m.proc
 	m.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	return proc != nil && proc.Running()
 }
 
 // ManagerByID returns the manager called id, or nil.

@@ -500,18 +500,13 @@ func rogueLocalFailover(ctx context.Context, r *Round) error {
 	return nil
 }
 
-// mhactl builds cmd/mhactl once per environment.
+// mhactl builds cmd/mhactl into the run's directory, once per process
+// (testbed.BuildBinaries).
 func (e *Env) mhactl(ctx context.Context) (string, error) {
-	e.mhactlOnce.Do(func() {
-		bin := filepath.Join(e.Opts.Dir, "mhactl")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/mharaft/mharaft/cmd/mhactl").CombinedOutput()
-		if err != nil {
-			e.mhactlErr = fmt.Errorf("build mhactl: %w: %s", err, strings.TrimSpace(string(out)))
-			return
-		}
-		e.mhactlBin = bin
-	})
-	return e.mhactlBin, e.mhactlErr
+	if err := testbed.BuildBinaries(ctx, e.Opts.Dir, "./cmd/mhactl"); err != nil {
+		return "", fmt.Errorf("build mhactl: %w", err)
+	}
+	return filepath.Join(e.Opts.Dir, "mhactl"), nil
 }
 
 // signed prints a duration with its sign: +45s, -45s.

@@ -24,37 +24,13 @@ import (
 	"github.com/mharaft/mharaft/testbed"
 )
 
-// Build compiles cmd/mhanode into dir and returns the binary's path. It
-// runs `go build` from the module root (found from the working directory).
+// Build compiles cmd/mhanode into dir and returns the binary's path
+// (testbed.BuildBinaries: from the module root, once per process).
 func Build(dir string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
+	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhanode"); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "mhanode")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/mhanode")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/mhanode: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/mharaft/mharaft") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("module root of github.com/mharaft/mharaft not found above the working directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(dir, "mhanode"), nil
 }
 
 // Node is one mhanode process.
@@ -69,10 +45,8 @@ type Node struct {
 	Env        []string // extra environment (KEY=VALUE)
 	ExtraArgs  []string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error
+	mu   sync.Mutex
+	proc *testbed.Proc // nil until started
 }
 
 // Cluster is a group of mhanode processes sharing a token and a peer list.
@@ -163,60 +137,43 @@ func (c *Cluster) StartWith(i int, args []string) error {
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), n.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
+	proc, err := testbed.StartProc(cmd, logf)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", n.ID, err)
 	}
-	exited := make(chan struct{})
 	n.mu.Lock()
-	n.cmd, n.exited, n.err = cmd, exited, nil
+	n.proc = proc
 	n.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		n.mu.Lock()
-		n.err = err
-		n.mu.Unlock()
-		close(exited)
-	}()
 	return nil
+}
+
+// process is node i's process, nil when it was never started.
+func (c *Cluster) process(i int) *testbed.Proc {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc
 }
 
 // Running reports whether node i's process is alive.
 func (c *Cluster) Running(i int) bool {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	exited := n.exited
-	n.mu.Unlock()
-	if exited == nil {
-		return false
-	}
-	select {
-	case <-exited:
-		return false
-	default:
-		return true
-	}
+	p := c.process(i)
+	return p != nil && p.Running()
 }
 
 // Wait waits for node i's process to exit and returns its exit error.
 func (c *Cluster) Wait(i int, timeout time.Duration) error {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	exited := n.exited
-	n.mu.Unlock()
-	if exited == nil {
-		return errors.New(n.ID + " was never started")
+	p := c.process(i)
+	if p == nil {
+		return errors.New(c.Nodes[i].ID + " was never started")
 	}
-	select {
-	case <-exited:
-	case <-time.After(timeout):
-		return fmt.Errorf("%s still running after %s", n.ID, timeout)
+	if err := p.Wait(timeout); err != nil {
+		if errors.Is(err, testbed.ErrStillRunning) {
+			return fmt.Errorf("%s still running after %s", c.Nodes[i].ID, timeout)
+		}
+		return err
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.err
+	return nil
 }
 
 // Pause stops node i with SIGSTOP (alive for the kernel, silent for the
@@ -227,39 +184,29 @@ func (c *Cluster) Pause(i int) error { return c.send(i, syscall.SIGSTOP) }
 func (c *Cluster) Resume(i int) error { return c.send(i, syscall.SIGCONT) }
 
 func (c *Cluster) send(i int, sig syscall.Signal) error {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	cmd := n.cmd
-	n.mu.Unlock()
-	if cmd == nil || !c.Running(i) {
-		return fmt.Errorf("%s is not running", n.ID)
+	p := c.process(i)
+	if p == nil || !p.Running() {
+		return fmt.Errorf("%s is not running", c.Nodes[i].ID)
 	}
-	return cmd.Process.Signal(sig)
+	return p.Signal(sig)
 }
 
 // Kill sends SIGKILL to node i and waits for it to die.
 func (c *Cluster) Kill(i int) error { return c.signal(i, syscall.SIGKILL) }
 
-// Stop sends SIGTERM to node i and waits for it to exit.
+// Stop sends SIGTERM to node i and waits for it to exit (15 s, then it
+// kills it and returns an error).
 func (c *Cluster) Stop(i int) error { return c.signal(i, syscall.SIGTERM) }
 
 func (c *Cluster) signal(i int, sig syscall.Signal) error {
-	n := c.Nodes[i]
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.mu.Unlock()
-	if cmd == nil || !c.Running(i) {
+	p := c.process(i)
+	if p == nil || !p.Running() {
 		return nil
 	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("%s did not exit within 15s of %v; killed", n.ID, sig)
+	if err := p.Stop(sig, 15*time.Second); err != nil {
+		return fmt.Errorf("%s: %w", c.Nodes[i].ID, err)
 	}
+	return nil
 }
 
 // Close kills every node still running (paused ones too).
