@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // binDir holds mhactl and mhanode, built once for the package exactly as
@@ -29,10 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/mhactl", "./cmd/mhanode")
-	cmd.Dir = ".." // the module root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/mhactl ./cmd/mhanode: %v\n%s", err, out)
+	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhactl", "./cmd/mhanode"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

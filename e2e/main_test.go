@@ -146,15 +146,8 @@ func run(m *testing.M) (code int, err error) {
 
 // build compiles mhanode and mhactl into dir from the module root.
 func build(dir string) error {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/mhanode", "./cmd/mhactl")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/mhanode ./cmd/mhactl: %w\n%s", err, out)
+	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhanode", "./cmd/mhactl"); err != nil {
+		return err
 	}
 	mhanodeBin, mhactlBin = filepath.Join(dir, "mhanode"), filepath.Join(dir, "mhactl")
 	return nil

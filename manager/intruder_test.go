@@ -20,6 +20,7 @@ import (
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/consensus"
 	"github.com/mharaft/mharaft/manager/managertest"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // The intruder tests start three real mhanode processes as the README
@@ -235,11 +236,10 @@ func TestIntruderNoTLS(t *testing.T) {
 // one without TLS, are refused; leader and term stay.
 func TestIntruderTLS(t *testing.T) {
 	dir := t.TempDir()
-	mhactl := filepath.Join(dir, "mhactl")
-	build := exec.Command("go", "build", "-o", mhactl, "./cmd/mhactl")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/mhactl: %v\n%s", err, out)
+	// Beside the package's mhanode: built once per test process.
+	mhactl := filepath.Join(filepath.Dir(mhanodeBin), "mhactl")
+	if err := testbed.BuildBinaries(context.Background(), filepath.Dir(mhanodeBin), "./cmd/mhactl"); err != nil {
+		t.Fatal(err)
 	}
 	run := func(args ...string) string {
 		t.Helper()

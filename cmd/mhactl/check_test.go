@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -20,11 +21,11 @@ func mhactlBinary(t *testing.T) string {
 	if bin := os.Getenv("MHACTL_BIN"); bin != "" {
 		return bin
 	}
-	bin := filepath.Join(t.TempDir(), "mhactl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build mhactl: %v\n%s", err, out)
+	dir := t.TempDir()
+	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhactl"); err != nil {
+		t.Fatal(err)
 	}
-	return bin
+	return filepath.Join(dir, "mhactl")
 }
 
 // runMhactl runs the binary and returns its stdout, stderr and exit code.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/api/apitest"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // clusterBin is the mhactl binary TestMain builds once for every test of
@@ -38,8 +40,8 @@ func buildAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	clusterBin = filepath.Join(dir, "mhactl")
-	if out, err := exec.Command("go", "build", "-o", clusterBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build mhactl: %v\n%s", err, out)
+	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhactl"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
 	os.Setenv("MHACTL_BIN", clusterBin)
