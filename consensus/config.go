@@ -34,7 +34,7 @@ type Config struct {
 	// Empty means a single-node cluster of this node.
 	Peers map[string]string
 	// SkipPeerCheck allows a restart whose stored configuration differs from
-	// Peers (after AddVoter/RemoveServer changed the membership).
+	// Peers (after AddMember/RemoveMember changed the membership).
 	SkipPeerCheck bool
 	// Rejoin starts a node that joins an existing group instead of
 	// founding one: an empty data dir is not bootstrapped from Peers (the
@@ -71,12 +71,28 @@ type Config struct {
 	TLS *tls.Config
 	// HTTPClient forwards commands; default: a client with a 15 s timeout.
 	HTTPClient *http.Client
+	// Responses carries the FSM's Apply responses from the leader back to
+	// the follower that forwarded the command (required).
+	Responses ResponseCodec
 
 	HeartbeatTimeout   time.Duration // default DefaultHeartbeatTimeout
 	ElectionTimeout    time.Duration // default DefaultElectionTimeout
 	LeaderLeaseTimeout time.Duration // default DefaultLeaderLeaseTimeout
 	// ApplyTimeout bounds Apply when the context has no deadline.
 	ApplyTimeout time.Duration
+}
+
+// ResponseCodec is the contract between consensus and the FSM for
+// forwarded commands: the leader encodes the FSM's Apply response (a value
+// or an error, the FSM's refusal) with Encode, and the follower that
+// forwarded the command decodes it with Decode. Decode returns a refusal as
+// its value (an error value, which Apply then returns as its error) and
+// uses its own error only for a body it cannot read. An error value should
+// keep the identity callers test with errors.Is (mharaft: fsm.MarshalResponse
+// and fsm.UnmarshalResponse keep the fsm sentinels).
+type ResponseCodec struct {
+	Encode func(resp any) ([]byte, error)
+	Decode func(body []byte) (any, error)
 }
 
 // withDefaults validates the configuration and fills in defaults.
@@ -89,6 +105,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Token == "" {
 		return c, errors.New("consensus config: Token (the shared secret for forwarding) is required")
+	}
+	if c.Responses.Encode == nil || c.Responses.Decode == nil {
+		return c, errors.New("consensus config: Responses (how the FSM's Apply responses travel to a forwarding follower) needs Encode and Decode")
 	}
 	host, port, err := splitHostPort(c.RaftAddr)
 	if err != nil {

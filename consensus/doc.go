@@ -6,8 +6,15 @@
 // over HTTP, and a memberlist gossip ring that tells every manager the
 // HTTP address and datacenter of the others.
 //
-// It knows nothing of MySQL; the state machine is any raft.FSM (mharaft
-// uses fsm.FSM, and forwarded responses travel with fsm.MarshalResponse).
+// It knows nothing of MySQL and imports no other mharaft package: the
+// state machine is any raft.FSM, and Config.Responses (ResponseCodec) says
+// how its Apply responses travel from the leader to a follower that
+// forwarded the command (package manager passes fsm.FSM with
+// fsm.MarshalResponse and fsm.UnmarshalResponse).
+//
+// ErrNotLeader is mharaft's one "this node is not the leader" sentinel:
+// package api forwards an action whose Backend.Do error wraps it, and
+// package manager wraps it in every refusal of leader-only work.
 //
 // Invariants:
 //

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/mharaft/mharaft/fsm"
 )
 
 // ApplyPath is where the leader accepts forwarded commands.
@@ -24,10 +22,20 @@ const ApplyPath = "/internal/v1/apply"
 const maxCommandBytes = 4 << 20
 
 // Apply commits cmd and returns the FSM's response. On the leader it is
-// raft.Apply; on a follower the command is forwarded to the leader. A
-// response that is an error (an fsm refusal) is returned as the error.
-// Apply waits for a leader until ctx ends (or ApplyTimeout without a
-// deadline).
+// raft.Apply; on a follower the command is forwarded to the leader's
+// ApplyPath over HTTP. A response that is an error (the FSM's refusal) is
+// returned as the error.
+//
+// Apply tries again, every 25 ms until ctx ends (ApplyTimeout when ctx has
+// no deadline), only while the command certainly did not reach a leader's
+// log: no leader (or no HTTP address of it) known yet, Raft refused it as
+// not leader, the connection to the leader was refused, or the leader
+// answered "not leader"; when ctx ends meanwhile the error wraps
+// ErrNoLeader. Any other failure ends Apply at once: a forwarded request
+// that failed after it was sent, or a leader that lost the leadership
+// after logging the command, wraps ErrOutcomeUnknown. A forwarded request
+// is bounded by ctx and by Config.HTTPClient's timeout (15 s by default);
+// on the leader, Apply waits for the commit as ApplyLocal does.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -63,7 +71,17 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 // the leader, and never forwards it: a pipeline's journal entries and lock
 // commands must be refused, not handed to a new leader, once this node has
 // lost leadership (a deposed leader's entry must never commit). A response
-// that is an error (an fsm refusal) is returned as the error.
+// that is an error (the FSM's refusal) is returned as the error.
+//
+// It never retries and never waits for a leader: a node that is not the
+// leader when it is called, or that Raft refuses as not leader, gets an
+// error wrapping ErrNotLeader at once. ctx (ApplyTimeout when it has no
+// deadline) bounds only the hand-over of the command to Raft
+// (raft.ErrEnqueueTimeout); once Raft holds it, ApplyLocal waits until the
+// entry is applied, or this node loses the leadership (an error wrapping
+// ErrOutcomeUnknown: a leader cut off from the majority steps down within
+// LeaderLeaseTimeout), or shuts down (ErrShutdown). Cancelling ctx does not
+// end that wait. Apply's leader path waits the same way.
 func (n *Node) ApplyLocal(ctx context.Context, cmd []byte) (any, error) {
 	if !n.IsLeader() {
 		return nil, fmt.Errorf("apply command type %d on %s: %w", cmdType(cmd), n.cfg.ID, ErrNotLeader)
@@ -73,7 +91,7 @@ func (n *Node) ApplyLocal(ctx context.Context, cmd []byte) (any, error) {
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 		defer cancel()
 	}
-	resp, err := n.applyLocal(ctx, cmd)
+	resp, err := n.raftApply(ctx, cmd)
 	if errors.Is(err, raft.ErrNotLeader) {
 		return nil, fmt.Errorf("apply command type %d on %s: %w: %w", cmdType(cmd), n.cfg.ID, ErrNotLeader, err)
 	}
@@ -97,7 +115,7 @@ func cmdType(cmd []byte) int {
 // certainly did not reach a leader's log.
 func (n *Node) applyOnce(ctx context.Context, cmd []byte) (resp any, err error, retry bool) {
 	if n.IsLeader() {
-		resp, err := n.applyLocal(ctx, cmd)
+		resp, err := n.raftApply(ctx, cmd)
 		if errors.Is(err, raft.ErrNotLeader) {
 			return nil, err, true // refused before it was logged
 		}
@@ -110,8 +128,9 @@ func (n *Node) applyOnce(ctx context.Context, cmd []byte) (resp any, err error, 
 	return n.forward(ctx, addr, cmd)
 }
 
-// applyLocal applies on this node, which believes it is leader.
-func (n *Node) applyLocal(ctx context.Context, cmd []byte) (any, error) {
+// raftApply is one raft.Apply on this node, which believes it is leader
+// (Apply and ApplyLocal decide what to do with its errors).
+func (n *Node) raftApply(ctx context.Context, cmd []byte) (any, error) {
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
@@ -162,7 +181,7 @@ func (n *Node) forward(ctx context.Context, addr string, cmd []byte) (any, error
 	}
 	switch res.StatusCode {
 	case http.StatusOK:
-		resp, err := fsm.UnmarshalResponse(body)
+		resp, err := n.cfg.Responses.Decode(body)
 		if err != nil {
 			return nil, fmt.Errorf("forward to leader %s: %w", addr, err), false
 		}
@@ -187,8 +206,9 @@ func (n *Node) RegisterHandlers(mux *http.ServeMux) {
 // Handler serves forwarded commands: POST ApplyPath with the command as
 // body and "Authorization: Bearer <token>". It answers 401 for a wrong
 // token, 503 "not leader" when this node is not the leader (the sender
-// retries), and 200 with an fsm.MarshalResponse body once the command is
-// applied (a refusal is a 200 too: it is the FSM's answer).
+// retries), and 200 with the FSM's response encoded by Config.Responses
+// once the command is applied (a refusal is a 200 too: it is the FSM's
+// answer).
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -209,7 +229,7 @@ func (n *Node) Handler() http.Handler {
 			http.Error(w, errNotLeaderBody, http.StatusServiceUnavailable)
 			return
 		}
-		resp, err := n.applyLocal(r.Context(), cmd)
+		resp, err := n.raftApply(r.Context(), cmd)
 		if errors.Is(err, raft.ErrNotLeader) {
 			http.Error(w, errNotLeaderBody, http.StatusServiceUnavailable)
 			return
@@ -218,7 +238,7 @@ func (n *Node) Handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		body, err := fsm.MarshalResponse(resp)
+		body, err := n.cfg.Responses.Encode(resp)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -350,22 +350,6 @@ func (n *Node) WaitForLeader(ctx context.Context) error {
 	}
 }
 
-// AddVoter adds a voter (leader only).
-func (n *Node) AddVoter(id, addr string) error {
-	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-		return fmt.Errorf("add voter %s=%s via %s: %w", id, addr, n.cfg.ID, mapRaftErr(err))
-	}
-	return nil
-}
-
-// RemoveServer removes a server from the configuration (leader only).
-func (n *Node) RemoveServer(id string) error {
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
-		return fmt.Errorf("remove server %s via %s: %w", id, n.cfg.ID, mapRaftErr(err))
-	}
-	return nil
-}
-
 // mapRaftErr adds our sentinels to raft's errors.
 func mapRaftErr(err error) error {
 	switch {

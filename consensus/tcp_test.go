@@ -96,6 +96,7 @@ func (c *tcpCluster) config(tn *tcpNode) Config {
 		ID: tn.id, DataDir: tn.dir, RaftAddr: tn.raft, Peers: c.peers,
 		HTTPAddr: tn.httpL.Addr().String(), Datacenter: "dc1", Token: token, AcceptTokens: tn.accept,
 		Logger: testLogger(c.t, tn.id), TLS: c.tls,
+		Responses: ResponseCodec{Encode: fsm.MarshalResponse, Decode: fsm.UnmarshalResponse},
 	}
 }
 

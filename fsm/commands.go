@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/mharaft/mharaft/config"
 )
 
 // CommandType is the first byte of every log entry.
@@ -197,28 +195,3 @@ func EncodeResume(c ResumeCmd) []byte             { return mustEncode(ResumeType
 func EncodeAddServer(c AddServerCmd) []byte       { return mustEncode(AddServerType, c) }
 func EncodeRemoveServer(c RemoveServerCmd) []byte { return mustEncode(RemoveServerType, c) }
 func EncodeForceUnlock(c ForceUnlockCmd) []byte   { return mustEncode(ForceUnlockType, c) }
-
-// ServerFromConfig keeps the identity fields of a configured server.
-func ServerFromConfig(s *config.Server) Server {
-	return Server{
-		Name:            s.Name,
-		Hostname:        s.Hostname,
-		IP:              s.IP,
-		Port:            s.Port,
-		Datacenter:      s.Datacenter,
-		CandidateMaster: s.CandidateMaster,
-		NoMaster:        s.NoMaster,
-		BinlogDir:       s.MasterBinlogDir,
-	}
-}
-
-// RegisterFromConfig builds the RegisterApp command of a configured
-// application.
-func RegisterFromConfig(app *config.App, at time.Time) RegisterAppCmd {
-	c := RegisterAppCmd{App: app.Name, LastFailoverMinute: app.LastFailoverMinute, At: at}
-	for _, s := range app.Servers {
-		c.Servers = append(c.Servers, ServerFromConfig(s))
-		c.ConfigNames = append(c.ConfigNames, s.Name)
-	}
-	return c
-}

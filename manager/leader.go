@@ -55,7 +55,7 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 func (m *Manager) registerApps(ctx context.Context) {
 	for name, app := range m.apps {
 		st, known := m.fsm.App(name)
-		cmd := fsm.RegisterFromConfig(app, m.now())
+		cmd := registerCmd(app, m.now())
 		if known {
 			if st.Lock != nil {
 				continue
@@ -73,7 +73,7 @@ func (m *Manager) registerApps(ctx context.Context) {
 			topo := topology.Discover(dctx, app)
 			cancel()
 			if topo.Master != nil {
-				cmd.Master = fsm.ServerFromConfig(topo.Master.Server).Addr()
+				cmd.Master = fsmServer(topo.Master.Server).Addr()
 			}
 		}
 		if _, err := m.applyAsLeader(ctx, fsm.EncodeRegisterApp(cmd)); err != nil {
@@ -133,7 +133,7 @@ func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
 	if topo.Master == nil {
 		return
 	}
-	addr := fsm.ServerFromConfig(topo.Master.Server).Addr()
+	addr := fsmServer(topo.Master.Server).Addr()
 	if _, err := m.applyAsLeader(ctx, fsm.EncodeSetMaster(fsm.SetMasterCmd{App: app.Name, Master: addr, At: m.now()})); err != nil {
 		m.log.Warn("record discovered master", "app", app.Name, "server", addr, "error", err, "epoch", 0)
 	}

@@ -175,6 +175,7 @@ func New(cfg Config) (*Manager, error) {
 		Logger:       hl,
 		TLS:          tlsCfg,
 		Rejoin:       cfg.Rejoin,
+		Responses:    consensus.ResponseCodec{Encode: fsm.MarshalResponse, Decode: fsm.UnmarshalResponse},
 	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
 	if err != nil {
 		ln.Close()

@@ -3,6 +3,7 @@ package manager
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/fsm"
@@ -102,4 +103,30 @@ func (m *Manager) warnOnce(key, msg string, args ...any) {
 	if !seen {
 		m.log.Warn(msg, append(args, "epoch", 0)...)
 	}
+}
+
+// fsmServer is the replicated identity of a configured server: what every
+// manager shares about it (never credentials or per-node settings).
+func fsmServer(s *config.Server) fsm.Server {
+	return fsm.Server{
+		Name:            s.Name,
+		Hostname:        s.Hostname,
+		IP:              s.IP,
+		Port:            s.Port,
+		Datacenter:      s.Datacenter,
+		CandidateMaster: s.CandidateMaster,
+		NoMaster:        s.NoMaster,
+		BinlogDir:       s.MasterBinlogDir,
+	}
+}
+
+// registerCmd is the RegisterApp command of a configured application: its
+// servers as fsmServer and the file's server names (ConfigNames).
+func registerCmd(app *config.App, at time.Time) fsm.RegisterAppCmd {
+	c := fsm.RegisterAppCmd{App: app.Name, LastFailoverMinute: app.LastFailoverMinute, At: at}
+	for _, s := range app.Servers {
+		c.Servers = append(c.Servers, fsmServer(s))
+		c.ConfigNames = append(c.ConfigNames, s.Name)
+	}
+	return c
 }

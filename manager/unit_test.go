@@ -45,7 +45,7 @@ func TestWithoutFormerMasters(t *testing.T) {
 	}}
 	st := &fsm.AppState{Name: "app1"}
 	for _, s := range app.Servers {
-		st.Servers = append(st.Servers, fsm.ServerFromConfig(s))
+		st.Servers = append(st.Servers, fsmServer(s))
 	}
 	ok := func(old string, kind, result string) fsm.HistoryEntry {
 		return fsm.HistoryEntry{OldMaster: old, Kind: kind, Result: result}
