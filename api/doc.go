@@ -52,7 +52,8 @@
 //
 // member-add and member-remove take "force": true to skip those two
 // checks. A member-remove of the leader itself makes the leader hand its
-// leadership over and answer ErrNotLeader, so the request is forwarded to
+// leadership over and return an error wrapping consensus.ErrNotLeader once
+// it knows the new leader's API address, so the request is forwarded to
 // the new leader, which removes the old one.
 //
 // # Actions
@@ -62,13 +63,27 @@
 // kind needs and accepts, the app, its servers by name or host:port, the
 // members), and only then either runs Backend.Do (on the leader) or forwards
 // the original body with the caller's Authorization header to
-// LeaderAPIAddr (on a follower), incrementing the X-Mharaft-Hops header; a
-// request that would exceed MaxHops (2) gets 508 instead. If Do returns
-// ErrNotLeader (leadership lost meanwhile) the request is forwarded too.
-// Do runs with a context that the client's disconnect does not cancel
-// (bounded by ActionTimeout): a failover is never abandoned halfway
-// because mhactl went away. Do is expected to block until the action has
-// finished; clients follow its progress on GET /v1/apps/{app} (journal).
+// LeaderAPIAddr (on a follower), incrementing the X-Mharaft-Hops header. If
+// Do returns an error wrapping consensus.ErrNotLeader (leadership lost
+// meanwhile) the request is forwarded the same way.
+//
+// Forwarding is one attempt, never retried and never waiting: no leader
+// known (LeaderAPIAddr "") is 503 at once; a request that arrived with
+// MaxHops (2) hops already is 508 (so an action is forwarded at most
+// twice); a forward that gets no answer from the leader is 502 saying the
+// action may or may not have run. A forward is bounded by ActionTimeout,
+// and the caller's disconnect does not cancel it.
+//
+// Do runs with a context that the client's disconnect does not cancel and
+// that ends ActionTimeout (30 min) after the action started: a failover is
+// never abandoned halfway because mhactl went away. That context is the
+// only bound the API puts on Do; the response waits for Do (the server's
+// write deadline is extended to ActionTimeout plus a minute). Do is expected
+// to block until the action has finished; clients follow its progress on
+// GET /v1/apps/{app} (journal). (Package manager runs a switch, failover or
+// rejoin in its leadership period rather than in this context: such a run
+// ends with the pipeline, or when this manager stops leading, not at
+// ActionTimeout.)
 //
 // # Client
 //

@@ -6,15 +6,14 @@ import (
 	"net/http"
 )
 
-// Sentinel errors. A Backend may return ErrNotLeader from Do when it lost
-// the leadership after the handler checked IsLeader: the handler then
-// forwards the request to the new leader (within the hop limit).
-// Client errors wrap ErrUnreachable when no node could be reached at all.
-var (
-	ErrNotLeader   = errors.New("this manager is not the raft leader")
-	ErrNoLeader    = errors.New("no raft leader elected")
-	ErrUnreachable = errors.New("no mharaft node reachable")
-)
+// ErrUnreachable: Client errors wrap it when no node could be reached at
+// all.
+//
+// The API has no "not leader" sentinel of its own: a Backend whose Do finds
+// that it lost the leadership after the handler checked IsLeader returns an
+// error wrapping consensus.ErrNotLeader, and the handler then forwards the
+// request to the new leader (within the hop limit).
+var ErrUnreachable = errors.New("no mharaft node reachable")
 
 // Error is the JSON body of every 4xx/5xx answer, and the error the Client
 // returns for one. A Backend may return an *Error from Do to choose the

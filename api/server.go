@@ -19,9 +19,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mharaft/mharaft/internal/secret"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mharaft/mharaft/consensus"
+	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // BuildVersion is the version GET /healthz reports and mhactl prints; set
@@ -337,7 +339,7 @@ func (h *handler) action(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	h.log.Info("running action", "kind", a.Kind, "app", a.App, "remote", r.RemoteAddr)
 	res, err := h.b.Do(ctx, *a)
-	if errors.Is(err, ErrNotLeader) {
+	if errors.Is(err, consensus.ErrNotLeader) {
 		h.forward(w, r, body)
 		return
 	}
@@ -370,7 +372,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	leader := h.b.LeaderAPIAddr()
 	if leader == "" {
-		writeError(w, Errorf(http.StatusServiceUnavailable, "", "%v: the action was not run; retry when the managers have a leader", ErrNoLeader))
+		writeError(w, Errorf(http.StatusServiceUnavailable, "", "%v: the action was not run; retry when the managers have a leader", consensus.ErrNoLeader))
 		return
 	}
 	url := BaseURL(leader, h.cfg.tlsEnabled()) + r.URL.RequestURI()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/api/apitest"
+	"github.com/mharaft/mharaft/consensus"
 	"github.com/mharaft/mharaft/metrics"
 	"github.com/mharaft/mharaft/testbed"
 	"github.com/prometheus/common/expfmt"
@@ -487,7 +488,7 @@ func TestLostLeadershipForwards(t *testing.T) {
 	newLeader := apitest.NewFakeBackend()
 	nts := serve(t, newLeader, api.ServerConfig{})
 	old := apitest.NewFakeBackend() // believes it leads, but Do finds out it does not
-	old.Err = api.ErrNotLeader
+	old.Err = consensus.ErrNotLeader
 	old.LeaderA = nts.URL
 	ots := serve(t, old, api.ServerConfig{})
 	a := call(t, "POST", ots.URL+"/v1/actions", testToken, `{"kind":"resume","app":"app1"}`)

@@ -176,7 +176,7 @@ func (m *Manager) History(ctx context.Context, app string) ([]api.HistoryEntry, 
 // HTTP status the API should answer with.
 func (m *Manager) Do(ctx context.Context, a api.Action) (*api.ActionResult, error) {
 	if !m.node.IsLeader() {
-		return nil, fmt.Errorf("action %s on %s (leader: %q): %w", a.Kind, m.cfg.ID, m.node.LeaderID(), api.ErrNotLeader)
+		return nil, fmt.Errorf("action %s on %s (leader: %q): %w", a.Kind, m.cfg.ID, m.node.LeaderID(), consensus.ErrNotLeader)
 	}
 	res, err := m.do(ctx, a)
 	if err != nil {
@@ -185,12 +185,14 @@ func (m *Manager) Do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 	return res, nil
 }
 
-// apiError gives an FSM refusal its HTTP status.
+// apiError gives an FSM refusal its HTTP status. An error wrapping
+// consensus.ErrNotLeader stays as it is, so that the API forwards the
+// request to the leader.
 func apiError(err error) error {
 	status := 0
 	switch {
 	case errors.Is(err, consensus.ErrNotLeader):
-		return fmt.Errorf("%w: %w", api.ErrNotLeader, err)
+		return err
 	case errors.Is(err, fsm.ErrUnknownApp), errors.Is(err, fsm.ErrUnknownServer):
 		status = 404
 	case errors.Is(err, fsm.ErrLockHeld), errors.Is(err, fsm.ErrServerExists), errors.Is(err, fsm.ErrServerIsMaster):

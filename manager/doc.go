@@ -3,11 +3,14 @@
 // (detector), discovery (topology) and the recovery pipelines (failover)
 // into one loop per node, and it implements api.Backend.
 //
-// On every node it registers the configured applications (leader only,
-// idempotent), probes each application's current master (as the FSM knows
-// it) and publishes its observations through Raft. On the leader it
-// evaluates the quorum verdict whenever the replicated state changes
-// (event-driven: every applied command wakes the evaluator), and on
+// On every node it probes each application's current master (as the FSM
+// knows it) and publishes its observations through Raft
+// (consensus.Node.Apply, forwarded to the leader from a follower; one
+// publish is bounded by 3 s). On the leader it registers the configured
+// applications (idempotent), evaluates the quorum verdict whenever the
+// replicated state changes (every applied command wakes the evaluator; so
+// does a change of the local detector's view, and a 250 ms backstop
+// re-evaluates because freshness expires with time alone), and on
 // DeadMaster it takes the failover lock and runs the dead-master pipeline
 // with a Journal backed by the FSM.
 //
@@ -18,17 +21,30 @@
 //     runs a Raft Barrier first (so the FSM holds every lock and journal
 //     entry that earlier leaders committed), then opens a period whose
 //     context every piece of leader work (registration, discovery,
-//     evaluation, pipelines, operator actions) derives from. The period is
-//     cancelled the moment the node is no longer leader or its term
-//     changed: a leadership lost and regained is a new period, and the old
-//     period's work does not continue into it.
+//     evaluation, pipelines, switch, failover and rejoin actions) derives
+//     from. The leader loop compares the period with Raft on every
+//     leadership notification and at least once a second: it cancels the
+//     period when the node is no longer leader or its term changed (a
+//     leadership lost and regained is a new period, and the old period's
+//     work does not continue into it), and a Barrier that failed (10 s
+//     bound) is tried again at the next notification or tick, with no
+//     leader work before it succeeds. Safety does not wait for that
+//     cancellation: every command of invariant 2 is refused as soon as Raft
+//     says this node is not the leader, and the Guard of invariant 3 asks
+//     a quorum before every connection.
 //  2. Only the leader acts on MySQL servers, and only after a committed
-//     AcquireLock gave it an epoch. Every command a pipeline commits (lock,
-//     journal, SetMaster, release) goes to this node's own Raft log
-//     (consensus.Node.ApplyLocal) and fails when it is not the leader: it is
-//     never forwarded to a new leader, so a deposed leader's entry cannot
-//     commit through its successor. Every entry carries the lock's epoch
-//     (the fencing token): the FSM refuses a stale one.
+//     AcquireLock gave it an epoch. Every command of the leader's own work
+//     (registration, discovered master, topology, lock, journal, release)
+//     goes to this node's own Raft log (applyAsLeader:
+//     consensus.Node.ApplyLocal) and fails when it is not the leader: it is
+//     never forwarded to a new leader, so a
+//     deposed leader's entry cannot commit through its successor, and it is
+//     never retried (a refused journal entry stops the pipeline; the next
+//     leader resumes from the journal). Every lock, journal and release
+//     entry carries the lock's epoch (the fencing token): the FSM refuses a
+//     stale one. Observations and the operator's ack, pause, resume and
+//     server add/remove go through consensus.Node.Apply instead, which
+//     forwards to the leader and waits for one (see its doc).
 //  3. The previous holder of a lock cannot touch a server once another
 //     manager acts on it: every connection a pipeline opens to a server it
 //     may change is fenced (failover/doc.go: an advisory-lock slot, then the
@@ -64,7 +80,9 @@
 //     epoch: failover, switch, and rejoin (kind rejoin, which journals
 //     nothing, keeps the last failover's journal and arms no anti-flapping).
 //  9. Servers: the replicated state is authoritative once an application
-//     is registered. `mhactl server add/remove` change it and persist across
+//     is registered (registration turns this node's configuration into a
+//     RegisterApp command here, registerCmd: package fsm knows nothing of
+//     configuration files). `mhactl server add/remove` change it and persist across
 //     restarts; the leader registers an application again only when its
 //     configuration file differs from the one that registered it (server
 //     names, last_failover_minute), never while a lock is held, and merges

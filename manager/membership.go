@@ -61,8 +61,9 @@ func (m *Manager) memberRemove(ctx context.Context, a api.Action) (*api.ActionRe
 }
 
 // membershipError gives a refused membership change its HTTP status; a
-// lost (or handed over) leadership stays an error apiError maps to
-// api.ErrNotLeader, so that the API forwards the request to the leader.
+// lost (or handed over) leadership stays an error wrapping
+// consensus.ErrNotLeader, so that the API forwards the request to the
+// leader.
 func membershipError(err error) error {
 	status := 0
 	switch {
