@@ -112,7 +112,9 @@
 // binlog.RemoveLeftoverApply's) is fenced when it is opened, before any
 // other statement runs on it, in this order (fencing.go):
 //
-//	a) it takes a free advisory-lock slot of the application:
+//	a) it takes a free advisory-lock slot of the application (the first
+//	   statement carries the comment "/* mharaft run <tag> */", a random
+//	   tag per run, so the servers' logs tell runs apart):
 //	   GET_LOCK('mharaft.<app>.<i>', 0), i in 0..63 (the app's name hashed
 //	   when the name would exceed 64 characters); the connection's id is
 //	   registered as the run's own before, so two connections of one run

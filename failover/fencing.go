@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql/driver"
 	"encoding/hex"
@@ -56,6 +57,7 @@ func slotName(app string, i int) string {
 // run's own connection ids per server, so that it never kills its own.
 type fencing struct {
 	app   string
+	run   string // this run's tag, in a comment of each connection's first statement
 	guard Guard
 	wait  time.Duration // bound on waiting for a killed connection to end
 	// query bounds each statement of the fence: a server that answered
@@ -80,8 +82,20 @@ func newFencing(app string, guard Guard, wait, connectTimeout time.Duration, log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &fencing{app: app, guard: guard, wait: wait, query: connectTimeout + 3*time.Second, logf: logf,
+	return &fencing{app: app, run: newRunTag(), guard: guard, wait: wait, query: connectTimeout + 3*time.Second, logf: logf,
 		own: map[string]map[string]bool{}}
+}
+
+// newRunTag is a random tag that names one run of a pipeline in the
+// servers' logs: every fenced connection's first statement carries it as
+// the comment "/* mharaft run <tag> */", so a general log or a processlist
+// tells the connections of two runs apart, also two runs of one manager.
+func newRunTag() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 16)
+	}
+	return hex.EncodeToString(b[:])
 }
 
 // boundedSession bounds every statement of s by d.
@@ -146,7 +160,7 @@ func (f *fencing) fence(ctx context.Context, name, addr string, s session) error
 		names[i] = slotName(f.app, i)
 		used[i] = "IS_USED_LOCK('" + names[i] + "')"
 	}
-	row, err := s.QueryRow(ctx, "SELECT CONNECTION_ID(), "+strings.Join(used, ", "))
+	row, err := s.QueryRow(ctx, "SELECT /* mharaft run "+f.run+" */ CONNECTION_ID(), "+strings.Join(used, ", "))
 	if err != nil || len(row) != fenceSlots+1 {
 		return fmt.Errorf("fence a connection to %s: read the advisory lock slots: %w", name, errOr(err, "no row"))
 	}

@@ -539,8 +539,8 @@ func (c *Campaign) checkOneActor(r *Round) {
 	r.ActorSpans = spans
 	r.OneActor = CheckOneActor(spans)
 	for _, s := range spans {
-		r.Events = append(r.Events, Event{At: s.First, Kind: "actor", Detail: fmt.Sprintf("%s first change on %s: %s", s.Actor, s.Server, s.FirstStmt)},
-			Event{At: s.Last, Kind: "actor", Detail: fmt.Sprintf("%s last change on %s (%d statements): %s", s.Actor, s.Server, s.N, s.LastStmt)})
+		r.Events = append(r.Events, Event{At: s.First, Kind: "actor", Detail: fmt.Sprintf("%s first change on %s: %s", s.Name(), s.Server, s.FirstStmt)},
+			Event{At: s.Last, Kind: "actor", Detail: fmt.Sprintf("%s last change on %s (%d statements): %s", s.Name(), s.Server, s.N, s.LastStmt)})
 	}
 }
 

@@ -137,23 +137,25 @@
 //     TABLES, KILL, BINLOG, INSERT, UPDATE, DELETE, REPLACE, LOAD, XA,
 //     SHUTDOWN, CREATE, DROP, ALTER, TRUNCATE, RENAME, PURGE, GRANT,
 //     REVOKE, or a SET of a GLOBAL variable (the detector's
-//     infra.chk_masterha pings excluded). Per (actor, server) the span is
-//     [first, last] of those rows' times (the server's microsecond clock).
-//     The round fails when two spans of DIFFERENT actors on servers of
-//     the same application share an instant. So within a round, once a
-//     second manager has started changing servers, the first may never
-//     change one again: a deposed leader that wakes up and applies more
-//     is caught, a leader killed before its successor acts is not. (A
-//     legitimate A, B, A sequence — leadership handed back and a second
-//     takeover in one round — is reported too. Round 173 of the 200-round
-//     campaign with seed 20261208 was such a false positive under heavy
-//     load: m2 (epoch 1) lost leadership, m3 (epochs 2, 3) acted, m2 was
-//     elected again (epoch 4) and KILLed m3's connections before its first
-//     change, as the general log shows. Per-connection spans would not
-//     report it, but they miss the rogue test below too (the fencing
-//     makes the two actors kill each other's connections in turn): the
-//     span that fits is one per run (epoch), which the log does not name
-//     yet.) A row's time is when the statement arrived, not when it
+//     infra.chk_masterha pings excluded). Every connection of a failover
+//     run starts with a statement carrying "/* mharaft run <tag> */" (the
+//     fencing's first query, a random tag per run), which assigns that
+//     connection to the run. Per (actor, run, server) the span is
+//     [first, last] of those rows' times (the server's microsecond clock);
+//     untagged connections of an actor form one span of their own, judged
+//     against that actor's runs as one run (no overlap reported).
+//     The round fails when two spans of DIFFERENT runs (of different
+//     actors, or two runs of one actor) on servers of the same application
+//     share an instant. So within a round, once a run has started changing
+//     servers, no earlier run may change one again: a deposed leader that
+//     wakes up and applies more is caught, a leader killed before its
+//     successor acts is not, and a legitimate A, B, A sequence (leadership
+//     handed back, a second takeover in one round: round 173 of the
+//     200-round campaign with seed 20261208, a false positive while spans
+//     were per actor) is three runs one after the other. Spans per
+//     connection would not do: the fencing makes two actors kill each
+//     other's connections in turn, so the rogue test below would pass.
+//     A row's time is when the statement arrived, not when it
 //     finished: a statement of a paused leader still executing when its
 //     successor starts is not an overlap (the successor's KILL of that
 //     connection is what ends it).

@@ -226,11 +226,12 @@ func nextStatement(s string) (stmt, rest string) {
 	return s, ""
 }
 
-// ActorSpan is what one actor (a manager, named by its address) changed
-// on one server: the times of its first and last state-changing
-// statements there.
+// ActorSpan is what one run of one actor (a manager, named by its
+// address) changed on one server: the times of its first and last
+// state-changing statements there.
 type ActorSpan struct {
-	Actor     string    `json:"actor"` // manager ID, or the client address when it is no manager's
+	Actor     string    `json:"actor"`         // manager ID, or the client address when it is no manager's
+	Run       string    `json:"run,omitempty"` // the run's tag (see RunTag); "" for untagged connections
 	Server    string    `json:"server"`
 	First     time.Time `json:"first"`
 	Last      time.Time `json:"last"`
@@ -239,27 +240,63 @@ type ActorSpan struct {
 	LastStmt  string    `json:"last_statement"`
 }
 
+// Name is the span's actor, with its run when it has one.
+func (s ActorSpan) Name() string {
+	if s.Run == "" {
+		return s.Actor
+	}
+	return s.Actor + " (run " + s.Run + ")"
+}
+
+// RunTag returns the run tag of a statement that carries one: the failover
+// package's fencing starts every connection of a run with a statement
+// holding the comment "/* mharaft run <tag> */".
+func RunTag(arg string) string {
+	const marker = "/* mharaft run "
+	i := strings.Index(arg, marker)
+	if i < 0 {
+		return ""
+	}
+	tag, _, ok := strings.Cut(arg[i+len(marker):], " */")
+	if !ok {
+		return ""
+	}
+	return tag
+}
+
 // ActorSpans computes, for one server's general log, the span of
-// state-changing statements of every client that logged in as user
-// (the managers' account) over the network. actors maps a client address
-// to its manager's ID; an address that is in no map entry is an actor of
-// its own (named by the address).
+// state-changing statements of every run of every client that logged in
+// as user (the managers' account) over the network. actors maps a client
+// address to its manager's ID; an address that is in no map entry is an
+// actor of its own (named by the address). A connection belongs to the run
+// named by the first tagged statement on it (RunTag); the statements of
+// untagged connections form one span per actor.
 func ActorSpans(server string, recs []GenLogRecord, user string, actors map[string]string) []ActorSpan {
-	by := map[string]*ActorSpan{}
-	var order []string
+	runOf := map[int64]string{} // connection id -> run tag
+	by := map[[2]string]*ActorSpan{}
+	var order [][2]string
 	for _, r := range recs {
-		if r.User != user || r.IP == "" || r.IP == "127.0.0.1" || r.IP == "::1" || !IsStateChange(r.Command, r.Argument) {
+		if r.User != user || r.IP == "" || r.IP == "127.0.0.1" || r.IP == "::1" {
+			continue
+		}
+		if _, tagged := runOf[r.Thread]; !tagged {
+			if tag := RunTag(r.Argument); tag != "" {
+				runOf[r.Thread] = tag
+			}
+		}
+		if !IsStateChange(r.Command, r.Argument) {
 			continue
 		}
 		name := actors[r.IP]
 		if name == "" {
 			name = r.IP
 		}
-		s := by[name]
+		key := [2]string{name, runOf[r.Thread]}
+		s := by[key]
 		if s == nil {
-			s = &ActorSpan{Actor: name, Server: server, First: r.At, Last: r.At, FirstStmt: short(r.Command, r.Argument)}
-			by[name] = s
-			order = append(order, name)
+			s = &ActorSpan{Actor: name, Run: key[1], Server: server, First: r.At, Last: r.At, FirstStmt: short(r.Command, r.Argument)}
+			by[key] = s
+			order = append(order, key)
 		}
 		if r.At.Before(s.First) {
 			s.First, s.FirstStmt = r.At, short(r.Command, r.Argument)
@@ -270,8 +307,8 @@ func ActorSpans(server string, recs []GenLogRecord, user string, actors map[stri
 		s.N++
 	}
 	out := make([]ActorSpan, 0, len(order))
-	for _, n := range order {
-		s := by[n]
+	for _, k := range order {
+		s := by[k]
 		if s.LastStmt == "" {
 			s.LastStmt = s.FirstStmt
 		}
@@ -291,8 +328,9 @@ func short(command, arg string) string {
 	return s
 }
 
-// OneActorViolation is two actors that changed servers of the same
-// application in overlapping intervals.
+// OneActorViolation is two runs (of different actors, or two runs of one
+// actor) that changed servers of the same application in overlapping
+// intervals.
 type OneActorViolation struct {
 	A      ActorSpan `json:"a"`
 	B      ActorSpan `json:"b"`
@@ -300,9 +338,9 @@ type OneActorViolation struct {
 }
 
 // CheckOneActor takes the spans of every server of ONE application and
-// returns every pair of spans of different actors that overlap in time
+// returns every pair of spans of different runs that overlap in time
 // (closed intervals: [First, Last] of A and of B share an instant). See
-// doc.go.
+// sameRun and doc.go.
 func CheckOneActor(spans []ActorSpan) []OneActorViolation {
 	s := append([]ActorSpan(nil), spans...)
 	sort.SliceStable(s, func(i, j int) bool { return s[i].First.Before(s[j].First) })
@@ -310,16 +348,23 @@ func CheckOneActor(spans []ActorSpan) []OneActorViolation {
 	for i := range s {
 		for j := i + 1; j < len(s); j++ {
 			a, b := s[i], s[j]
-			if a.Actor == b.Actor || b.First.After(a.Last) {
+			if sameRun(a, b) || b.First.After(a.Last) {
 				continue
 			}
 			out = append(out, OneActorViolation{A: a, B: b, Detail: fmt.Sprintf(
 				"%s changed %s from %s to %s (%d statements, last %q) while %s changed %s from %s to %s (%d statements, first %q)",
-				a.Actor, a.Server, a.First.Format("15:04:05.000000"), a.Last.Format("15:04:05.000000"), a.N, a.LastStmt,
-				b.Actor, b.Server, b.First.Format("15:04:05.000000"), b.Last.Format("15:04:05.000000"), b.N, b.FirstStmt)})
+				a.Name(), a.Server, a.First.Format("15:04:05.000000"), a.Last.Format("15:04:05.000000"), a.N, a.LastStmt,
+				b.Name(), b.Server, b.First.Format("15:04:05.000000"), b.Last.Format("15:04:05.000000"), b.N, b.FirstStmt)})
 		}
 	}
 	return out
+}
+
+// sameRun: spans of one actor are of one run when their run tags are equal
+// or either has none (an untagged connection cannot be told apart from the
+// actor's runs, so it is judged as per actor).
+func sameRun(a, b ActorSpan) bool {
+	return a.Actor == b.Actor && (a.Run == b.Run || a.Run == "" || b.Run == "")
 }
 
 // Duplicates returns the values that occur more than once in vals, sorted.

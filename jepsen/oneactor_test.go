@@ -124,6 +124,27 @@ func TestOneActorCaught(t *testing.T) {
 			glRow(1000, mgr("10.0.0.21"), 6, "Query", "STOP SLAVE") +
 				glRow(6000, mgr("10.0.0.21"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.13'"),
 			[]string{"m1/m2"}},
+		// Round 173 of the 2026-12-07 campaign: m1 acts (run a), m2 takes
+		// over (run b), m1 is elected again and acts in a new run (c),
+		// each run after the previous one's last change.
+		{"leadership handed back and forth, one run at a time", workload +
+			glRow(900, mgr("10.0.0.21"), 5, "Query", tagged("a")) +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(1500, mgr("10.0.0.21"), 5, "Query", "BINLOG 'x'") +
+			glRow(4900, mgr("10.0.0.22"), 8, "Query", tagged("b")) +
+			glRow(5000, mgr("10.0.0.22"), 8, "Query", "BINLOG 'y'") +
+			glRow(7900, mgr("10.0.0.21"), 12, "Query", tagged("c")) +
+			glRow(7950, mgr("10.0.0.21"), 12, "Query", "KILL CONNECTION 8") +
+			glRow(8000, mgr("10.0.0.21"), 12, "Query", "SET GLOBAL read_only=0"),
+			glRow(5200, mgr("10.0.0.22"), 6, "Query", tagged("b")) +
+				glRow(5300, mgr("10.0.0.22"), 6, "Query", "CHANGE MASTER TO MASTER_HOST='10.0.0.12'"), nil},
+		{"a deposed run of a manager acts beside its own new run", workload +
+			glRow(900, mgr("10.0.0.21"), 5, "Query", tagged("a")) +
+			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
+			glRow(7900, mgr("10.0.0.21"), 12, "Query", tagged("c")) +
+			glRow(8000, mgr("10.0.0.21"), 12, "Query", "SET GLOBAL read_only=0") +
+			glRow(9000, mgr("10.0.0.21"), 5, "Query", "INSERT INTO jepsen.big VALUES (2)"),
+			"", []string{"m1/m1"}},
 		{"a rogue client outside the cluster", workload +
 			glRow(1000, mgr("10.0.0.21"), 5, "Query", "STOP SLAVE") +
 			glRow(3000, mgr("10.0.0.21"), 5, "Query", "SET GLOBAL read_only=0"),
@@ -142,7 +163,7 @@ func TestOneActorCaught(t *testing.T) {
 			var got []string
 			for _, v := range CheckOneActor(spans) {
 				got = append(got, v.A.Actor+"/"+v.B.Actor)
-				if !strings.Contains(v.Detail, v.A.Actor+" changed") {
+				if !strings.Contains(v.Detail, v.A.Name()+" changed") {
 					t.Errorf("detail does not name the actor: %s", v.Detail)
 				}
 			}
@@ -150,6 +171,23 @@ func TestOneActorCaught(t *testing.T) {
 				t.Fatalf("violations %v, want %v (spans %+v)", got, tc.violations, spans)
 			}
 		})
+	}
+}
+
+// tagged is the first statement of a fenced connection of run tag.
+func tagged(tag string) string {
+	return "SELECT /* mharaft run " + tag + " */ CONNECTION_ID(), IS_USED_LOCK('mharaft.app1.0')"
+}
+
+func TestRunTag(t *testing.T) {
+	for arg, want := range map[string]string{
+		tagged("0123abcd"):         "0123abcd",
+		"SELECT CONNECTION_ID()":   "",
+		"SELECT /* mharaft run 5f": "",
+	} {
+		if got := RunTag(arg); got != want {
+			t.Errorf("RunTag(%q) = %q, want %q", arg, got, want)
+		}
 	}
 }
 
