@@ -59,7 +59,10 @@
 //
 // # Verdict (Evaluate)
 //
-// Evaluate is pure. Invariant 2 of DESIGN.md: DeadMaster needs
+// Evaluate is pure. A master is declared dead only when a majority of
+// managers fail to reach it within the detection window and its replicas
+// confirm: one manager cut off from the master never causes a failover.
+// DeadMaster needs
 //
 //   - fresh (within the window) "cannot reach" observations from MORE than
 //     half of ALL managers; a stale or missing observation is unknown,
@@ -91,10 +94,13 @@
 // A replica whose IO thread an operator stopped confirms (it receives
 // nothing), as MHA would fail over in that state too; the cost is that if
 // every replica is stopped AND a majority of managers lose the master, the
-// failover relies on the fence (invariant 5).
+// failover relies on the fencing of the old master (package failover: where
+// it still answers it gets read_only, its connections killed and FLUSH
+// TABLES WITH READ LOCK before the new master is made writable).
 //
-// Timestamps (DESIGN invariant 9): freshness is decided on the Raft log's
-// clock, never on the observing managers' clocks. Observation.At and Since
+// Timestamps: no decision depends on two managers' wall clocks agreeing.
+// Freshness is decided on the Raft log's clock, never on the observing
+// managers' clocks. Observation.At and Since
 // are the observer's clock and are kept for operators only. When the FSM
 // applies an Observe entry it records the entry's AppendedAt (stamped by
 // the leader that appended it) as LoggedAt, the leader's term as
@@ -105,7 +111,7 @@
 // clock stamped LoggedAt and reads Now, and Now-LoggedAt is at most the
 // window. An entry logged in an earlier term is never fresh: after an
 // election every manager republishes within RefreshEvery (Window/3), and
-// until then the verdict is NoQuorum or UnreachableMaster, never an
+// until then the verdict is NoFreshObservation or UnreachableMaster, never an
 // action. A manager whose clock runs ahead therefore cannot keep a "cannot
 // reach" vote alive, and one whose clock runs behind keeps its veto as
 // long as it keeps publishing. Observations without LoggedAt (entries

@@ -15,8 +15,11 @@ type VerdictKind string
 const (
 	// Healthy: no manager has a fresh "cannot reach" observation.
 	Healthy VerdictKind = "Healthy"
-	// NoQuorum: no manager has a fresh observation at all.
-	NoQuorum VerdictKind = "NoQuorum"
+	// NoFreshObservation: no manager has a fresh observation of the master
+	// at all (after a start or an election, until the managers publish in
+	// the new term). Its value stays "NoQuorum", the name it had: it is in
+	// the API's AppStatus.Verdict, and mhactl check-status reads it.
+	NoFreshObservation VerdictKind = "NoQuorum"
 	// UnreachableMaster: some managers cannot reach the master, but the
 	// conditions of DeadMaster do not hold. No action.
 	UnreachableMaster VerdictKind = "UnreachableMaster"
@@ -87,7 +90,8 @@ func (v Verdict) Actionable() bool {
 //     Now, on the leader's clock; the observer's At only for observations
 //     not logged); a stale or missing one is "unknown", never "cannot
 //     reach".
-//  2. No fresh non-reacher: Healthy if any fresh observation, else NoQuorum.
+//  2. No fresh non-reacher: Healthy if any fresh observation, else
+//     NoFreshObservation.
 //  3. Non-reachers must be MORE than half of ALL managers, else
 //     UnreachableMaster.
 //  4. Any fresh reacher (including "alive but refusing") vetoes: a manager
@@ -145,7 +149,7 @@ func Evaluate(in Input) Verdict {
 		if len(v.Reachers) > 0 {
 			v.Kind = Healthy
 		} else {
-			v.Kind = NoQuorum
+			v.Kind = NoFreshObservation
 			v.Reasons = append(v.Reasons, "no manager has a fresh observation of "+in.Master)
 		}
 		return v

@@ -73,10 +73,10 @@ func TestEvaluate(t *testing.T) {
 	}{
 		{"all managers reach it", Input{Managers: three, Observations: []Observation{up("m1"), up("m2"), up("m3")}, Replicas: dead},
 			Healthy, false},
-		{"no observation at all", Input{Managers: three}, NoQuorum, false},
+		{"no observation at all", Input{Managers: three}, NoFreshObservation, false},
 		{"only stale observations", Input{Managers: three, Observations: []Observation{
 			obs("m1", false, KindRefused, 10*time.Second), obs("m2", false, KindRefused, 10*time.Second)}, Replicas: dead},
-			NoQuorum, false},
+			NoFreshObservation, false},
 		{"majority cannot reach, replicas confirm", Input{Managers: three, Observations: []Observation{down("m1"), down("m2"), down("m3")}, Replicas: dead},
 			DeadMaster, false},
 		{"bare majority (2 of 3) cannot reach, third stale", Input{Managers: three, Observations: []Observation{

@@ -229,22 +229,22 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 		}
 		msg := "last failover acknowledged"
 		if st.Lock != nil && st.Lock.Halted {
-			if _, err := m.apply(ctx, fsm.EncodeForceUnlock(fsm.ForceUnlockCmd{App: a.App, Epoch: st.Lock.Epoch, By: by, Reason: "ack of halted failover", At: now})); err != nil {
+			if _, err := m.node.Apply(ctx, fsm.EncodeForceUnlock(fsm.ForceUnlockCmd{App: a.App, Epoch: st.Lock.Epoch, By: by, Reason: "ack of halted failover", At: now})); err != nil {
 				return nil, fmt.Errorf("clear halted failover of %s at epoch %d: %w", a.App, st.Lock.Epoch, err)
 			}
 			msg = fmt.Sprintf("halted failover (epoch %d) cleared; %s", st.Lock.Epoch, msg)
 		}
-		if _, err := m.apply(ctx, fsm.EncodeAck(fsm.AckCmd{App: a.App, By: by, At: now})); err != nil {
+		if _, err := m.node.Apply(ctx, fsm.EncodeAck(fsm.AckCmd{App: a.App, By: by, At: now})); err != nil {
 			return nil, fmt.Errorf("ack %s: %w", a.App, err)
 		}
 		return &api.ActionResult{OK: true, Message: msg}, nil
 	case api.ActionPause:
-		if _, err := m.apply(ctx, fsm.EncodePause(fsm.PauseCmd{App: a.App, By: by, Reason: a.Reason, At: now})); err != nil {
+		if _, err := m.node.Apply(ctx, fsm.EncodePause(fsm.PauseCmd{App: a.App, By: by, Reason: a.Reason, At: now})); err != nil {
 			return nil, fmt.Errorf("pause %s: %w", a.App, err)
 		}
 		return &api.ActionResult{OK: true, Message: "automatic failover paused for " + a.App}, nil
 	case api.ActionResume:
-		if _, err := m.apply(ctx, fsm.EncodeResume(fsm.ResumeCmd{App: a.App, By: by, At: now})); err != nil {
+		if _, err := m.node.Apply(ctx, fsm.EncodeResume(fsm.ResumeCmd{App: a.App, By: by, At: now})); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", a.App, err)
 		}
 		return &api.ActionResult{OK: true, Message: "automatic failover resumed for " + a.App}, nil
@@ -264,7 +264,7 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 		}
 		srv := fsm.Server{Name: a.Server.Name, Hostname: a.Server.Hostname, Port: a.Server.Port,
 			CandidateMaster: a.Server.CandidateMaster, NoMaster: a.Server.NoMaster, Datacenter: a.Server.Datacenter}
-		if _, err := m.apply(ctx, fsm.EncodeAddServer(fsm.AddServerCmd{App: a.App, Server: srv})); err != nil {
+		if _, err := m.node.Apply(ctx, fsm.EncodeAddServer(fsm.AddServerCmd{App: a.App, Server: srv})); err != nil {
 			return nil, fmt.Errorf("add server %s to %s: %w", srv.Name, a.App, err)
 		}
 		return &api.ActionResult{OK: true, Message: "server " + srv.Name + " added: it persists in the replicated state; its credentials come from [server default] of each manager's configuration file unless that file has a [" + srv.Name + "] block"}, nil
@@ -275,7 +275,7 @@ func (m *Manager) do(ctx context.Context, a api.Action) (*api.ActionResult, erro
 				name = s.Name
 			}
 		}
-		if _, err := m.apply(ctx, fsm.EncodeRemoveServer(fsm.RemoveServerCmd{App: a.App, Server: a.Host})); err != nil {
+		if _, err := m.node.Apply(ctx, fsm.EncodeRemoveServer(fsm.RemoveServerCmd{App: a.App, Server: a.Host})); err != nil {
 			return nil, fmt.Errorf("remove server %s from %s: %w", a.Host, a.App, err)
 		}
 		m.cfg.Metrics.ForgetServer(a.App, name)
@@ -418,7 +418,7 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 		Host: srv.Name, Plan: plan,
 	})
 	if err != nil {
-		if isNotLeader(err) || errors.Is(err, failover.ErrNotLeader) || lctx.Err() != nil {
+		if mayNoLongerAct(err) || lctx.Err() != nil {
 			return nil, fmt.Errorf("rejoin %s to %s stopped: %w", srv.Name, a.App, err)
 		}
 		result := fsm.ResultHalted

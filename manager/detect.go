@@ -29,7 +29,7 @@ func (m *Manager) publish(ctx context.Context, o detector.Observation) error {
 	m.noteProbeLogin(o)
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	_, err := m.apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
+	_, err := m.node.Apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
 		Manager: o.Manager, Server: o.Server, Reachable: o.Reachable, Kind: o.Kind,
 		Since: o.Since.Add(m.cfg.TestClockOffset), At: o.At.Add(m.cfg.TestClockOffset), Detail: o.Detail,
 	}}))
@@ -70,7 +70,7 @@ func (m *Manager) retarget(ctx context.Context) {
 			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode},
 				detector.PublisherFunc(m.publish), m.log.With("app", name))}
 			m.detectors[name] = ad
-			go m.forwardDetectorChanges(ctx, ad.d)
+			go m.wakeOnDetectorChange(ctx, ad.d)
 		}
 		retarget := ad.master != srv.Name
 		if retarget {
@@ -84,8 +84,8 @@ func (m *Manager) retarget(ctx context.Context) {
 	}
 }
 
-// forwardDetectorChanges wakes the evaluator when the local view changes.
-func (m *Manager) forwardDetectorChanges(ctx context.Context, d *detector.Detector) {
+// wakeOnDetectorChange wakes the evaluator when the local view changes.
+func (m *Manager) wakeOnDetectorChange(ctx context.Context, d *detector.Detector) {
 	for {
 		select {
 		case <-ctx.Done():

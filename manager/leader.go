@@ -277,7 +277,7 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	// Freshness is decided on the Raft leader's own clock: observations
 	// carry the time at which this leader appended them (LoggedAt, in this
 	// term), and now is the same process clock that raft stamps with, so
-	// no other manager's clock enters the decision (DESIGN invariant 9).
+	// no other manager's clock enters the decision (invariant 7, doc.go).
 	now := time.Now()
 	window := detector.DefaultWindow(app)
 	in := detector.Input{
@@ -499,7 +499,7 @@ const origIsNewSlaveKey = "orig_master_is_new_slave"
 // leaves the lock alone: the next leader resumes it.
 func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, origIsNewSlave bool, log *slog.Logger) (*failover.Report, error) {
 	st, _ := m.fsm.App(app.Name)
-	app = withoutFormerMasters(app, &st, m.fsm.History(app.Name), lock.OldMaster)
+	app = withFormerMastersIgnoreFail(app, &st, m.fsm.History(app.Name), lock.OldMaster)
 	opts := failover.Options{
 		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: origIsNewSlave,
 		Out:   &logWriter{log: log},
@@ -528,7 +528,7 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 		}
 		rep, err = deadMasterPipeline(ctx, opts, dead.Name)
 	}
-	if err != nil && (errors.Is(err, failover.ErrNotLeader) || isNotLeader(err) || ctx.Err() != nil || !m.node.IsLeader()) {
+	if err != nil && (mayNoLongerAct(err) || ctx.Err() != nil || !m.node.IsLeader()) {
 		log.Warn("pipeline stopped: this manager may no longer act; the next leader resumes it", "error", err)
 		return rep, err
 	}
@@ -624,13 +624,13 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// withoutFormerMasters returns a copy of app in which every server that
-// was the dead master of an earlier successful failover is marked
-// ignore_fail: MHA's operator removes it from app1.conf after a failover
+// withFormerMastersIgnoreFail returns app, or a copy of it in which every
+// server that was the dead master of an earlier successful failover is
+// marked ignore_fail (none is left out): MHA's operator removes it from app1.conf after a failover
 // (--remove_dead_master_conf); a daemon that keeps running must not let
 // that server block the next failover. A server that discovery sees
 // replicating again (rejoined) counts as a normal replica.
-func withoutFormerMasters(app *config.App, st *fsm.AppState, history []fsm.HistoryEntry, current string) *config.App {
+func withFormerMastersIgnoreFail(app *config.App, st *fsm.AppState, history []fsm.HistoryEntry, current string) *config.App {
 	former := map[string]bool{}
 	for _, h := range history {
 		if h.Result == fsm.ResultSuccess && h.Kind != fsm.KindSwitch && h.Kind != fsm.KindRejoin && h.OldMaster != "" && h.OldMaster != current {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/consensus"
+	"github.com/mharaft/mharaft/failover"
 	"github.com/mharaft/mharaft/fsm"
 )
 
@@ -61,7 +62,9 @@ func (m *Manager) reconcileLeadership(parent context.Context) {
 	wake(m.evalWake)
 }
 
-// revokeLeadership ends the current period (shutdown).
+// revokeLeadership ends the current period, if any: when Raft says this
+// node no longer leads in the period's term, and when the leader loop
+// stops (shutdown).
 func (m *Manager) revokeLeadership() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -122,9 +125,12 @@ func (g *leaderGuard) MayAct(ctx context.Context) error {
 	return nil
 }
 
-// isNotLeader tells errors that mean "this manager may no longer act".
-func isNotLeader(err error) bool {
-	return errors.Is(err, consensus.ErrNotLeader)
+// mayNoLongerAct tells errors that mean "this manager may no longer act":
+// it is not (or no longer) the leader (consensus.ErrNotLeader), or a
+// pipeline stopped because its journal or its Guard refused
+// (failover.ErrNotLeader).
+func mayNoLongerAct(err error) bool {
+	return errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, failover.ErrNotLeader)
 }
 
 // haltOnPanic, deferred around a pipeline, turns a panic into a halted

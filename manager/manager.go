@@ -329,19 +329,6 @@ func (m *Manager) notifyChanged() {
 	wake(m.detectWake)
 }
 
-// apply commits a command through Raft (forwarded to the leader when this
-// node is a follower) and turns an FSM refusal into an error.
-func (m *Manager) apply(ctx context.Context, cmd []byte) (any, error) {
-	resp, err := m.node.Apply(ctx, cmd)
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := resp.(error); ok {
-		return nil, e
-	}
-	return resp, nil
-}
-
 // applyAsLeader commits a command through this node's own Raft log while
 // it is the leader and ctx (a leadership period's context) is alive. It is
 // never forwarded: a deposed leader's lock, journal or release command

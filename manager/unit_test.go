@@ -37,7 +37,7 @@ func TestAutoLockPrediction(t *testing.T) {
 	}
 }
 
-func TestWithoutFormerMasters(t *testing.T) {
+func TestWithFormerMastersIgnoreFail(t *testing.T) {
 	app := &config.App{Name: "app1", Servers: []*config.Server{
 		{Name: "server1", Hostname: "h", IP: "10.0.0.1", Port: 3306},
 		{Name: "server2", Hostname: "h", IP: "10.0.0.2", Port: 3306},
@@ -69,7 +69,7 @@ func TestWithoutFormerMasters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := *st
 			s.Topology = tc.topo
-			got := withoutFormerMasters(app, &s, tc.history, tc.current)
+			got := withFormerMastersIgnoreFail(app, &s, tc.history, tc.current)
 			var ignored []string
 			for _, srv := range got.Servers {
 				if srv.IgnoreFail {
