@@ -322,6 +322,13 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 		m.noteRefusal(name, master, why, st.LastEpoch)
 		return
 	}
+	if d := m.cfg.TestVerdictDelay; d > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
 	if !m.claim(name) {
 		return
 	}

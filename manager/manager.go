@@ -81,6 +81,12 @@ type Config struct {
 	// no decision depends on two managers' clocks agreeing.
 	TestClockOffset time.Duration
 
+	// TestVerdictDelay (TEST ONLY, safety tests) waits this long between an
+	// actionable verdict and the automatic lock, before the app is
+	// claimed: the window in which the state can move past the verdict,
+	// which the lock's compare-and-set (AcquireLockCmd.Seen) must refuse.
+	TestVerdictDelay time.Duration
+
 	// Rejoin (mhanode --rejoin) starts a manager that joins an existing
 	// group instead of founding one: no bootstrap of an empty data dir, no
 	// stored-peers check; the leader adds it (mhactl members add).

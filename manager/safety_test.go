@@ -166,3 +166,56 @@ func TestServerAddRemovePersist(t *testing.T) {
 		t.Fatalf("the leader could not build server9 from [server default]:\n%s", tail(e.mc.Log(li), 3000))
 	}
 }
+
+// TestStaleVerdictLockRefused (issue 12 finding 6): the automatic lock is a
+// compare-and-set on the master and epoch its verdict saw. Every manager
+// runs with --test-verdict-delay, a test-only wait between an actionable
+// verdict and the lock. The master is killed; while the leader's DeadMaster
+// verdict waits, an operator fails the master over by hand. When the wait
+// ends the verdict is about a master that is no longer the master: its lock
+// must be refused as stale (old code: it took a second lock and ran a
+// second failover of the same dead master against the new topology).
+func TestStaleVerdictLockRefused(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, nil, nil)
+	for i, n := range e.mc.Nodes {
+		if err := e.mc.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+		n.ExtraArgs = append(n.ExtraArgs, "--test-verdict-delay", "6s")
+		if err := e.mc.Start(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := e.db.Master()
+	e.waitHealthy(dead)
+	if err := dead.Kill9(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLogLine(30*time.Second, "msg=verdict", "verdict=DeadMaster")
+	t0 := time.Now()
+	res, err := e.mc.Client().Do(ctx, api.Action{Kind: api.ActionFailover, App: "app1", DeadMaster: dead.Addr()})
+	if err != nil {
+		t.Fatalf("manual failover while the verdict waits: %v", err)
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Fatalf("the manual failover took %s, longer than the verdict's delay: the test proves nothing", took)
+	}
+	t.Logf("manual failover done in %s: %s", time.Since(t0).Round(time.Millisecond), res.Message)
+	line := e.waitLogLine(30*time.Second, "automatic failover refused", "stale")
+	t.Log(line)
+	h := e.history(ctx)
+	if len(h) != 1 {
+		t.Fatalf("history %+v: want only the manual failover", h)
+	}
+	st, err := e.mc.Client().App(ctx, "app1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lock != nil || st.Master == dead.Addr() {
+		t.Fatalf("app after the stale verdict: master %s, lock %+v; want the manual failover's new master and no lock", st.Master, st.Lock)
+	}
+	if res.Epoch != 1 || h[0].Epoch != 1 {
+		t.Fatalf("manual failover epoch %d, history %+v: want epoch 1 and no later one", res.Epoch, h)
+	}
+}

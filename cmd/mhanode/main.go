@@ -92,6 +92,8 @@ func run(args []string) int {
 		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
 	clockOffset := fs.Duration("test-clock-offset", 0, "TEST ONLY (chaos tests): shift this manager's wall clock by this much (e.g. 45s or -45s) "+
 		"in everything it stamps, to prove that no decision depends on managers' clocks agreeing; never set it in production")
+	verdictDelay := fs.Duration("test-verdict-delay", 0, "TEST ONLY (safety tests): wait this long between an actionable verdict and taking "+
+		"the failover lock, to prove that a lock taken on a verdict the state has moved past is refused; never set it in production")
 	rejoin := fs.Bool("rejoin", false, "join an existing group instead of founding one (a new manager, or a removed one restarted): "+
 		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run `mhactl members add ID RAFT_ADDR`")
 	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
@@ -177,6 +179,9 @@ func run(args []string) int {
 	if *clockOffset != 0 {
 		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", clockOffset.String())
 	}
+	if *verdictDelay != 0 {
+		log.Warn("TEST ONLY: --test-verdict-delay delays every automatic failover lock", "delay", verdictDelay.String())
+	}
 	if lf != nil {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -197,7 +202,7 @@ func run(args []string) int {
 		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
 		Datacenter: *dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: *logLevel,
 		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
-		DetectionMode: *detection, TestClockOffset: *clockOffset, Rejoin: *rejoin,
+		DetectionMode: *detection, TestClockOffset: *clockOffset, TestVerdictDelay: *verdictDelay, Rejoin: *rejoin,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)
