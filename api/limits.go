@@ -21,7 +21,8 @@ const (
 	DefaultReadTimeout = 30 * time.Second
 	// DefaultWriteTimeout bounds a response, from the end of the headers.
 	// An authenticated action (failover, switch) extends it to
-	// ActionTimeout for its own response, once its token is checked.
+	// ActionTimeout plus a minute for its own response, once its token is
+	// checked.
 	DefaultWriteTimeout = 60 * time.Second
 	// DefaultIdleTimeout closes a kept-alive connection with no request.
 	DefaultIdleTimeout = 60 * time.Second
