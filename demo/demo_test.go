@@ -19,9 +19,9 @@ import (
 	"github.com/mharaft/mharaft/testbed"
 )
 
-// binDir holds mhactl and mhanode, built once for the package exactly as
-// `make demo` builds them (go build -o DIR/ ./cmd/...), restricted to the
-// two binaries the demo runs.
+// binDir holds mhactl and mhanode, built by the first test that runs the
+// demo, exactly as `make demo` builds them (go build -o DIR/ ./cmd/...),
+// restricted to the two binaries the demo runs. TestMain removes it.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -30,15 +30,24 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if err := testbed.BuildBinaries(context.Background(), dir, "./cmd/mhactl", "./cmd/mhanode"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// demoBinaries returns binDir with mhactl and mhanode in it (built once per
+// process). Under -short (`make test-unit`) it skips the test: the demo
+// starts real MariaDB servers and managers.
+func demoBinaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the demo starts real MariaDB servers and managers")
+	}
+	if err := testbed.BuildBinaries(context.Background(), binDir, "./cmd/mhactl", "./cmd/mhanode"); err != nil {
+		t.Fatal(err)
+	}
+	return binDir
 }
 
 // watchWriter collects the demo's output and calls fn once when it first
@@ -96,13 +105,14 @@ func checkCleanedUp(t *testing.T, res *Result, wantDirGone bool) {
 // automatic failover, report, verification; while it is kept running the
 // test uses the printed mhactl flags against it, then interrupts it.
 func TestDemo(t *testing.T) {
+	bins := demoBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var keptStatus string
 	var keptErr error
 	out := &watchWriter{}
 	res, err := Run(ctx, Options{
-		BinDir: binDir, Out: out, Keep: true,
+		BinDir: bins, Out: out, Keep: true,
 		Kept: func(k KeepInfo) {
 			b, err := exec.Command(k.Mhactl, "status", "--addr", k.Addr, "--token-file", k.TokenFile).CombinedOutput()
 			keptStatus, keptErr = string(b), err
@@ -150,11 +160,12 @@ func TestDemo(t *testing.T) {
 // TestDemoNoManagers runs the first version of the demo (--no-managers
 // --keep) and stops it from the Kept callback.
 func TestDemoNoManagers(t *testing.T) {
+	bins := demoBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := &watchWriter{}
 	var kept KeepInfo
-	res, err := Run(ctx, Options{BinDir: binDir, Out: out, NoManagers: true, Keep: true,
+	res, err := Run(ctx, Options{BinDir: bins, Out: out, NoManagers: true, Keep: true,
 		Kept: func(k KeepInfo) { kept = k; cancel() }})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -177,10 +188,11 @@ func TestDemoNoManagers(t *testing.T) {
 // TestDemoInterrupted: Ctrl-C while the managers start still stops every
 // process of the demo; the files are kept for the post-mortem.
 func TestDemoInterrupted(t *testing.T) {
+	bins := demoBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := &watchWriter{trigger: "$ mhanode --id m3 ", fn: cancel}
-	res, err := Run(ctx, Options{BinDir: binDir, Out: out})
+	res, err := Run(ctx, Options{BinDir: bins, Out: out})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted demo returned %v, want context.Canceled\n%s", err, out)
 	}

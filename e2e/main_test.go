@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if testbed.ListingOnly() {
+		os.Exit(m.Run()) // go test -list: no world needed
+	}
+	if testing.Short() {
+		// Every test here needs the world: none runs in the unit lane.
+		flag.Set("test.run", "^$")
+		os.Exit(m.Run())
+	}
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)

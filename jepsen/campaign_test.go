@@ -46,10 +46,16 @@ func mhanodeBin(t *testing.T) string {
 	return binPath
 }
 
+// needRoot skips the test under -short (the unit lane: it starts servers
+// in network namespaces) and fails it when not root: the full run (`make
+// test`, CI) must not pass without the chaos tests having run.
 func needRoot(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the chaos harness starts servers in network namespaces")
+	}
 	if os.Geteuid() != 0 {
-		t.Skip("the chaos harness needs root (network namespaces, iptables): run `sudo go test ./jepsen/` or `make test` as root")
+		t.Fatal("the chaos harness needs root (network namespaces, iptables): run `sudo go test ./jepsen/` or `make test` as root, or `make test-unit` (-short) without it")
 	}
 }
 
@@ -58,9 +64,6 @@ func needRoot(t *testing.T) {
 // and three real mariadbd hosts.
 func TestShortCampaign(t *testing.T) {
 	needRoot(t)
-	if testing.Short() {
-		t.Skip("-short: the chaos campaign takes minutes")
-	}
 	out := filepath.Join("..", "out", "jepsen-short")
 	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "power-off-master", "pause-master-short",
 		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover",
@@ -109,9 +112,6 @@ func TestShortCampaign(t *testing.T) {
 // false-failover checker must say so.
 func TestBrokenDetectionCaught(t *testing.T) {
 	needRoot(t)
-	if testing.Short() {
-		t.Skip("-short")
-	}
 	var log bytes.Buffer
 	// Dir: the failed round's directory is kept, t.TempDir removes it.
 	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"cut-master-backend"},
@@ -138,9 +138,6 @@ func TestBrokenDetectionCaught(t *testing.T) {
 // checker must say so from the servers' general logs.
 func TestTwoActorsCaught(t *testing.T) {
 	needRoot(t)
-	if testing.Short() {
-		t.Skip("-short")
-	}
 	var log bytes.Buffer
 	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"rogue-local-failover"},
 		Dir: t.TempDir(), OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), TailMB: 16, Log: &log})

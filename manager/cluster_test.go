@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,8 +16,9 @@ import (
 	"github.com/mharaft/mharaft/testbed"
 )
 
-// mhanodeBin is the mhanode binary built once for the package.
-var mhanodeBin string
+// binDir holds the mhanode and mhactl binaries, built on first use by
+// mhanodeBinary and mhactlBinary; TestMain removes it.
+var binDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mhanode-bin-")
@@ -24,14 +26,38 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	mhanodeBin, err = managertest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	binDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// mhanodeBinary returns the mhanode binary, built once per test process.
+// Under -short (`make test-unit`) it skips the test: its caller starts
+// mhanode processes.
+func mhanodeBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts mhanode processes")
+	}
+	bin, err := managertest.Build(binDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// mhactlBinary returns the mhactl binary, built once per test process; it
+// skips the test under -short as mhanodeBinary does.
+func mhactlBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts mhanode processes")
+	}
+	if err := testbed.BuildBinaries(context.Background(), binDir, "./cmd/mhactl"); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(binDir, "mhactl")
 }
 
 // env is one test's database cluster and manager cluster.
@@ -65,7 +91,7 @@ func startEnvN(t *testing.T, n int, opts testbed.Options, prepare func(*testbed.
 	if confs == nil {
 		confs = func(int, string) []string { return []string{conf} }
 	}
-	mc, err := managertest.New(mhanodeBin, dir, n, func(i int) []string { return confs(i, conf) })
+	mc, err := managertest.New(mhanodeBinary(t), dir, n, func(i int) []string { return confs(i, conf) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/consensus"
 	"github.com/mharaft/mharaft/manager/managertest"
-	"github.com/mharaft/mharaft/testbed"
 )
 
 // The intruder tests start three real mhanode processes as the README
@@ -35,11 +34,12 @@ import (
 // older one, to show that it accepted the forged RPC).
 
 // intruderBin is the mhanode under test.
-func intruderBin() string {
+func intruderBin(t *testing.T) string {
+	t.Helper()
 	if b := os.Getenv("MHARAFT_TEST_MHANODE_BIN"); b != "" {
 		return b
 	}
-	return mhanodeBin
+	return mhanodeBinary(t)
 }
 
 // unreachableConf writes an application whose servers nobody listens on.
@@ -73,7 +73,7 @@ func startIntruderCluster(t *testing.T, extraArgs func(i int) []string, httpClie
 	t.Helper()
 	dir := t.TempDir()
 	conf := unreachableConf(t, dir)
-	mc, err := managertest.New(intruderBin(), dir, 3, func(int) []string { return []string{conf} })
+	mc, err := managertest.New(intruderBin(t), dir, 3, func(int) []string { return []string{conf} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +236,7 @@ func TestIntruderNoTLS(t *testing.T) {
 // one without TLS, are refused; leader and term stay.
 func TestIntruderTLS(t *testing.T) {
 	dir := t.TempDir()
-	// Beside the package's mhanode: built once per test process.
-	mhactl := filepath.Join(filepath.Dir(mhanodeBin), "mhactl")
-	if err := testbed.BuildBinaries(context.Background(), filepath.Dir(mhanodeBin), "./cmd/mhactl"); err != nil {
-		t.Fatal(err)
-	}
+	mhactl := mhactlBinary(t)
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(mhactl, args...)

@@ -21,11 +21,12 @@ import (
 // API answers the token the operators use at that step; at the end the old
 // token is refused.
 func TestTokenRotationRunningCluster(t *testing.T) {
+	bin := mhanodeBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	conf := unreachableConf(t, dir)
-	mc, err := managertest.New(mhanodeBin, dir, 3, func(int) []string { return []string{conf} })
+	mc, err := managertest.New(bin, dir, 3, func(int) []string { return []string{conf} })
 	if err != nil {
 		t.Fatal(err)
 	}

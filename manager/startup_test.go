@@ -17,6 +17,7 @@ import (
 // file each stop mhanode at once with exit code 2 and a message that names
 // the problem; nothing keeps running.
 func TestStartupErrors(t *testing.T) {
+	mhanodeBin := mhanodeBinary(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "app1.conf")
 	if err := os.WriteFile(good, []byte("[server default]\nuser=mha\npassword=secret-pw\n\n[server1]\nhostname=127.0.0.1\nport=3306\n\n[server2]\nhostname=127.0.0.1\nport=3307\n"), 0o600); err != nil {

@@ -31,8 +31,12 @@ type Cluster struct {
 }
 
 // Start starts a cluster for a test and stops it when the test ends.
+// Under -short (`make test-unit`) it skips the test instead.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts real MariaDB servers")
+	}
 	c, err := New(t.TempDir(), opts)
 	if c != nil {
 		t.Cleanup(c.Close)

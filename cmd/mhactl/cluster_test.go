@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) int {
+	if testbed.ListingOnly() {
+		return m.Run() // go test -list: nothing to build
+	}
 	if bin := os.Getenv("MHACTL_BIN"); bin != "" {
 		clusterBin = bin
 		return m.Run()
