@@ -4,8 +4,9 @@ PKGS      ?= ./...
 TESTFLAGS ?= -count=1 -timeout 40m
 ROUNDS    ?= 50
 SEED      ?= 0
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all deps build test vet fmt demo bench jepsen clean
+.PHONY: all deps build test test-unit vet fmt demo bench jepsen clean
 
 all: build
 
@@ -15,14 +16,25 @@ deps:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
+# vet: go vet, gofmt, staticcheck (pinned; fetched through the module proxy
+# on first use) and a go.mod/go.sum that `go mod tidy` would not change.
 vet:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) run $(STATICCHECK) $(PKGS)
+	@$(GO) mod tidy -diff || (echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1)
 
 # The README's test command: vet, gofmt, every test (unit, real MariaDB, real
 # sshd, real mhanode clusters, the short chaos campaign) and a short fuzz run.
 test: deps vet
 	bash scripts/test.sh
+
+# The unit lane: every test that needs no server, under a minute. -short
+# skips the tests that start MariaDB, sshd, mhanode clusters or the chaos
+# harness (testbed.Start, the demo's, e2e's and jepsen's tests); no deps,
+# no root needed.
+test-unit:
+	$(GO) test -short -count=1 -timeout 5m $(PKGS)
 
 demo: deps build
 	./bin/mhademo $(DEMOFLAGS)
