@@ -18,4 +18,11 @@
 // known_hosts file, so clients verify it like they would in production.
 // WriteCerts makes the CA and certificate that TLS tests (API, Raft
 // transport, the end-to-end cluster) verify the same way.
+//
+// Every child process of a test, the demo or the chaos harness (mariadbd,
+// sshd, mhanode) is started by StartProc: its own process group, signals
+// to the group, SIGKILL when the starting process dies. Test binaries are
+// built by BuildBinaries, from the module root, once per process. Under
+// -short (`make test-unit`) Start skips the test: that lane starts no
+// MariaDB server.
 package testbed
