@@ -18,6 +18,9 @@ import (
 
 func startSSHD(t *testing.T) *testbed.SSHD {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real sshd (not in the -short unit lane)")
+	}
 	d, err := testbed.StartSSHD(filepath.Join(t.TempDir(), "sshd"), "127.0.0.1")
 	if d != nil {
 		t.Cleanup(d.Stop)
