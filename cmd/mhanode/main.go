@@ -8,7 +8,13 @@
 //	  --conf /etc/mha/app1.conf [--conf app2.conf] [--global-conf /etc/masterha_default.cnf] \
 //	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info] \
 //	  [--tls-cert node.crt --tls-key node.key --tls-ca ca.crt] [--metrics-open] \
-//	  [--detection fast|mha] [--rejoin]
+//	  [--detection fast|mha] [--rejoin] [--flags-file /etc/mharaft/mhanode.flags]
+//	mhanode version
+//
+// --flags-file reads the flags not given on the command line from a file,
+// one `name = value` per line (internal/cli: ParseFlagsFile), so that the
+// systemd unit of dist/ stays one line: the command line wins over the
+// file. Go's single-dash spelling (-id m1) is still read as --id m1.
 //
 // --rejoin starts a manager that joins an existing group instead of
 // founding one (a new manager, or one removed with `mhactl members remove`
@@ -25,13 +31,16 @@
 // ping_interval) as the baseline of the chaos benchmark; it is not for
 // production.
 //
-// This command parses flags and wires package manager; the logic lives there.
+// Exit status: 0 stopped by SIGINT/SIGTERM (and --help, version), 1 stopped
+// on an error, 2 bad flags or configuration, nothing was started.
+//
+// This command parses flags (cobra, like mhactl) and wires package manager;
+// the logic lives there.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,13 +48,17 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mharaft/mharaft/api"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/detector"
+	"github.com/mharaft/mharaft/internal/cli"
 	"github.com/mharaft/mharaft/internal/secret"
 	"github.com/mharaft/mharaft/manager"
 	"github.com/mharaft/mharaft/metrics"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes.
@@ -55,97 +68,157 @@ const (
 	exitUsage   = 2 // bad flags, bad configuration: nothing was started
 )
 
-type multi []string
+const long = `mhanode is the mharaft manager daemon: one per manager host, a member of the
+managers' Raft group. It watches the configured applications, fails over a dead
+master under the group's lock, and keeps watching the new master afterwards.
 
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+Flags come from the command line and from --flags-file FILE: one flag per line
+as "name = value" (the long name without dashes, the rest of the line is the
+value, no quoting), blank lines and lines starting with # ignored, one line per
+value of --conf. A flag given on the command line wins over the file.
+
+  # /etc/mharaft/mhanode.flags
+  id = m1
+  data-dir = /var/lib/mharaft/raft
+  raft-addr = 10.0.0.1:7000
+  http-addr = 10.0.0.1:7080
+  peers = m1=10.0.0.1:7000,m2=10.0.0.2:7000,m3=10.0.0.3:7000
+  conf = /etc/mharaft/app1.conf
+  token-file = /etc/mharaft/token
+
+The log goes to standard error, or to manager_log when the configuration files
+set it (reopened on SIGHUP). Exit status: 0 stopped by SIGINT/SIGTERM, 1 stopped
+on an error, 2 bad flags or configuration (nothing was started).`
+
+// options are mhanode's flags.
+type options struct {
+	id, dataDir, raftAddr, httpAddr, peers, globalConf string
+	tokenFile, acceptFile, dc, gossipAddr, logLevel    string
+	logJSON                                            bool
+	confs                                              []string
+	tlsCert, tlsKey, tlsCA                             string
+	metricsOpen                                        bool
+	detection                                          string
+	clockOffset, verdictDelay                          time.Duration
+	rejoin                                             bool
+	flagsFile                                          string
+}
+
+// register defines the flags on fs, with the names, defaults and meaning
+// they had when mhanode used package flag (tests, jepsen and operators'
+// units pass them).
+func (o *options) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.id, "id", "", "this manager's ID, as named in --peers (required)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the Raft log and snapshots (required)")
+	fs.StringVar(&o.raftAddr, "raft-addr", "", "HOST:PORT of the Raft transport (required)")
+	fs.StringVar(&o.httpAddr, "http-addr", "", "HOST:PORT of the HTTP API (required)")
+	fs.StringVar(&o.peers, "peers", "", "every manager as ID=HOST:PORT (Raft address), comma separated, this one included")
+	fs.StringVar(&o.globalConf, "global-conf", "", "MHA global configuration file (masterha_default.cnf)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token of the API and of forwarding (required)")
+	fs.StringVar(&o.acceptFile, "accept-token-file", "", "file of tokens (one per line) accepted besides --token-file's, never sent: the middle steps of a token rotation (docs/SECURITY.md)")
+	fs.StringVar(&o.dc, "datacenter", "", "this manager's datacenter")
+	fs.StringVar(&o.gossipAddr, "gossip-addr", "", "HOST:PORT of the gossip ring (default: raft port + 1)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.logJSON, "log-json", false, "log as JSON lines instead of text")
+	fs.StringArrayVar(&o.confs, "conf", nil, "application configuration file (app1.conf); repeat for more applications")
+	// TLS and metrics.
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate: serve the API over HTTPS and secure the Raft transport with TLS (with --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA that signs every manager's certificate (verifies the peers; default: system roots)")
+	fs.BoolVar(&o.metricsOpen, "metrics-open", false, "serve GET /metrics without the token (for scrapers that cannot send one)")
+	fs.StringVar(&o.detection, "detection", detector.ModeFast, "how the master is probed: fast (mharaft's detector), or mha: MHA's cadence "+
+		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
+	fs.DurationVar(&o.clockOffset, "test-clock-offset", 0, "TEST ONLY (chaos tests): shift this manager's wall clock by this much (e.g. 45s or -45s) "+
+		"in everything it stamps, to prove that no decision depends on managers' clocks agreeing; never set it in production")
+	fs.DurationVar(&o.verdictDelay, "test-verdict-delay", 0, "TEST ONLY (safety tests): wait this long between an actionable verdict and taking "+
+		"the failover lock, to prove that a lock taken on a verdict the state has moved past is refused; never set it in production")
+	fs.BoolVar(&o.rejoin, "rejoin", false, "join an existing group instead of founding one (a new manager, or a removed one restarted): "+
+		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run 'mhactl members add ID RAFT_ADDR'")
+	fs.StringVar(&o.flagsFile, cli.FlagsFileFlag, "", "read the flags not given on the command line from `FILE`, one 'name = value' per line (see above)")
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// run runs mhanode with args and returns its exit status.
 func run(args []string) int {
-	fs := flag.NewFlagSet("mhanode", flag.ContinueOnError)
-	var (
-		id         = fs.String("id", "", "this manager's ID, as named in --peers (required)")
-		dataDir    = fs.String("data-dir", "", "directory for the Raft log and snapshots (required)")
-		raftAddr   = fs.String("raft-addr", "", "HOST:PORT of the Raft transport (required)")
-		httpAddr   = fs.String("http-addr", "", "HOST:PORT of the HTTP API (required)")
-		peers      = fs.String("peers", "", "every manager as ID=HOST:PORT (Raft address), comma separated, this one included")
-		globalConf = fs.String("global-conf", "", "MHA global configuration file (masterha_default.cnf)")
-		tokenFile  = fs.String("token-file", "", "file holding the bearer token of the API and of forwarding (required)")
-		acceptFile = fs.String("accept-token-file", "", "file of tokens (one per line) accepted besides --token-file's, never sent: the middle steps of a token rotation (docs/SECURITY.md)")
-		dc         = fs.String("datacenter", "", "this manager's datacenter")
-		gossipAddr = fs.String("gossip-addr", "", "HOST:PORT of the gossip ring (default: raft port + 1)")
-		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
-		logJSON    = fs.Bool("log-json", false, "log as JSON lines instead of text")
-		confs      multi
-	)
-	// TLS and metrics.
-	var (
-		tlsCert     = fs.String("tls-cert", "", "PEM certificate: serve the API over HTTPS and secure the Raft transport with TLS (with --tls-key)")
-		tlsKey      = fs.String("tls-key", "", "PEM private key of --tls-cert")
-		tlsCA       = fs.String("tls-ca", "", "PEM CA that signs every manager's certificate (verifies the peers; default: system roots)")
-		metricsOpen = fs.Bool("metrics-open", false, "serve GET /metrics without the token (for scrapers that cannot send one)")
-	)
-	detection := fs.String("detection", detector.ModeFast, "how the master is probed: fast (mharaft's detector), or mha: MHA's cadence "+
-		"(one ping every ping_interval, unreachable after 4 failed pings), a benchmark baseline, not for production")
-	clockOffset := fs.Duration("test-clock-offset", 0, "TEST ONLY (chaos tests): shift this manager's wall clock by this much (e.g. 45s or -45s) "+
-		"in everything it stamps, to prove that no decision depends on managers' clocks agreeing; never set it in production")
-	verdictDelay := fs.Duration("test-verdict-delay", 0, "TEST ONLY (safety tests): wait this long between an actionable verdict and taking "+
-		"the failover lock, to prove that a lock taken on a verdict the state has moved past is refused; never set it in production")
-	rejoin := fs.Bool("rejoin", false, "join an existing group instead of founding one (a new manager, or a removed one restarted): "+
-		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run `mhactl members add ID RAFT_ADDR`")
-	fs.Var(&confs, "conf", "application configuration file (app1.conf); repeat for more applications")
-	if err := fs.Parse(args); err != nil {
+	var o options
+	code := exitOK
+	root := &cobra.Command{
+		Use:           "mhanode",
+		Short:         "The mharaft manager daemon: one member of the managers' Raft group",
+		Long:          long,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code = serve(cmd.Flags(), &o)
+			return nil
+		},
+	}
+	o.register(root.Flags())
+	root.AddCommand(cli.VersionCmd("mhanode"))
+	root.InitDefaultHelpFlag()
+	root.SetArgs(cli.NormalizeArgs(root.Flags(), args))
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "mhanode: %v (mhanode --help lists the flags)\n", err)
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "mhanode: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	return code
+}
+
+// serve starts the manager with the flags of fs (o) and runs it until
+// SIGINT or SIGTERM; it returns the exit status.
+func serve(fs *pflag.FlagSet, o *options) int {
+	if o.flagsFile != "" {
+		if err := cli.ApplyFlagsFile(fs, o.flagsFile); err != nil {
+			fmt.Fprintln(os.Stderr, "mhanode:", err)
+			return exitUsage
+		}
 	}
-	if _, err := detector.ParseMode(*detection); err != nil {
+	if _, err := detector.ParseMode(o.detection); err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: --detection:", err)
 		return exitUsage
 	}
 
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(os.Stderr, "mhanode: --log-level %q: want debug, info, warn or error\n", *logLevel)
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "mhanode: --log-level %q: want debug, info, warn or error\n", o.logLevel)
 		return exitUsage
 	}
-	peerMap, err := parsePeers(*peers)
+	peerMap, err := parsePeers(o.peers)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode:", err)
 		return exitUsage
 	}
-	if len(confs) == 0 {
+	if len(o.confs) == 0 {
 		fmt.Fprintln(os.Stderr, "mhanode: at least one --conf application file is required")
 		return exitUsage
 	}
 	var apps []*config.App
-	for _, f := range confs {
-		app, err := config.Load(f, *globalConf)
+	for _, f := range o.confs {
+		app, err := config.Load(f, o.globalConf)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "mhanode: configuration %s is not valid, nothing started:\n%v\n", f, err)
 			return exitUsage
 		}
 		apps = append(apps, app)
 	}
-	token, err := api.ServerConfig{TokenFile: *tokenFile}.LoadToken()
+	token, err := api.ServerConfig{TokenFile: o.tokenFile}.LoadToken()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: --token-file:", err)
 		return exitUsage
 	}
 	var acceptTokens []string
-	if *acceptFile != "" {
-		if acceptTokens, err = secret.AcceptTokens(*acceptFile); err != nil {
+	if o.acceptFile != "" {
+		if acceptTokens, err = secret.AcceptTokens(o.acceptFile); err != nil {
 			fmt.Fprintln(os.Stderr, "mhanode: --accept-token-file:", err)
 			return exitUsage
 		}
 	}
-	if *tlsKey != "" {
-		if err := secret.File("TLS key", *tlsKey); err != nil {
+	if o.tlsKey != "" {
+		if err := secret.File("TLS key", o.tlsKey); err != nil {
 			fmt.Fprintln(os.Stderr, "mhanode: --tls-key:", err)
 			return exitUsage
 		}
@@ -172,15 +245,15 @@ func run(args []string) int {
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(out, hopts)
-	if *logJSON {
+	if o.logJSON {
 		h = slog.NewJSONHandler(out, hopts)
 	}
 	log := slog.New(h)
-	if *clockOffset != 0 {
-		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", clockOffset.String())
+	if o.clockOffset != 0 {
+		log.Warn("TEST ONLY: --test-clock-offset shifts this manager's clock", "offset", o.clockOffset.String())
 	}
-	if *verdictDelay != 0 {
-		log.Warn("TEST ONLY: --test-verdict-delay delays every automatic failover lock", "delay", verdictDelay.String())
+	if o.verdictDelay != 0 {
+		log.Warn("TEST ONLY: --test-verdict-delay delays every automatic failover lock", "delay", o.verdictDelay.String())
 	}
 	if lf != nil {
 		hup := make(chan os.Signal, 1)
@@ -199,10 +272,10 @@ func run(args []string) int {
 	}
 
 	m, err := manager.New(manager.Config{
-		ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, HTTPAddr: *httpAddr, GossipAddr: *gossipAddr,
-		Datacenter: *dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: *logLevel,
-		Metrics: metrics.New(), MetricsOpen: *metricsOpen, TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCAFile: *tlsCA,
-		DetectionMode: *detection, TestClockOffset: *clockOffset, TestVerdictDelay: *verdictDelay, Rejoin: *rejoin,
+		ID: o.id, DataDir: o.dataDir, RaftAddr: o.raftAddr, HTTPAddr: o.httpAddr, GossipAddr: o.gossipAddr,
+		Datacenter: o.dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: o.logLevel,
+		Metrics: metrics.New(), MetricsOpen: o.metricsOpen, TLSCert: o.tlsCert, TLSKey: o.tlsKey, TLSCAFile: o.tlsCA,
+		DetectionMode: o.detection, TestClockOffset: o.clockOffset, TestVerdictDelay: o.verdictDelay, Rejoin: o.rejoin,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 func TestParsePeers(t *testing.T) {
@@ -81,4 +84,73 @@ func captureStderr(t *testing.T, f func()) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestFlagsFile checks mhanode's --flags-file: the file's flags are used,
+// the command line wins over them, and a bad file stops mhanode with a
+// usage error naming the file and line. No run gets past the missing
+// application configuration, so nothing starts.
+func TestFlagsFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	slow := write("slow.flags", "# a comment\nid = m1\ndetection = slow\n")
+	fast := write("fast.flags", "detection = fast\nlog-level = debug\n")
+	unknown := write("unknown.flags", "id = m1\nraft-adr = 127.0.0.1:7000\n")
+	badPeers := write("peers.flags", "detection = mha\npeers = m1\n")
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr []string
+	}{
+		{"file value used", []string{"--flags-file", slow}, []string{"--detection", "slow"}},
+		{"command line wins", []string{"--flags-file", slow, "--detection", "fast"}, []string{"at least one --conf"}},
+		{"good file", []string{"--flags-file", fast}, []string{"at least one --conf"}},
+		{"unknown flag in file", []string{"--flags-file", unknown}, []string{unknown, "line 2", `unknown flag "raft-adr"`}},
+		{"file value checked like a flag", []string{"--flags-file", badPeers}, []string{"--peers", `"m1" is not ID=HOST:PORT`}},
+		{"missing file", []string{"--flags-file", filepath.Join(dir, "none.flags")}, []string{"none.flags", "no such file"}},
+		{"go-style single dash", []string{"-flags-file", fast, "-detection=slow"}, []string{"--detection", "slow"}},
+		{"unknown flag", []string{"--detektion", "fast"}, []string{"unknown flag: --detektion", "--help"}},
+		{"argument", []string{"extra"}, []string{`unknown command "extra"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stderr := captureStderr(t, func() {
+				if code := run(tc.args); code != exitUsage {
+					t.Errorf("exit %d, want %d", code, exitUsage)
+				}
+			})
+			for _, w := range tc.wantStderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not contain %q", stderr, w)
+				}
+			}
+		})
+	}
+}
+
+// TestVersionAndHelp checks that `mhanode version` and --help exit 0, and
+// that --help lists every flag the tests and the chaos harness pass (the
+// harness greps it for --test-clock-offset).
+func TestVersionAndHelp(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--help"}, {"-help"}} {
+		if code := run(args); code != exitOK {
+			t.Errorf("mhanode %q: exit %d, want %d", args, code, exitOK)
+		}
+	}
+	var o options
+	fs := pflag.NewFlagSet("mhanode", pflag.ContinueOnError)
+	o.register(fs)
+	for _, name := range []string{"id", "data-dir", "raft-addr", "http-addr", "gossip-addr", "peers", "token-file", "accept-token-file",
+		"log-level", "log-json", "conf", "global-conf", "datacenter", "tls-cert", "tls-key", "tls-ca", "metrics-open", "detection",
+		"test-clock-offset", "test-verdict-delay", "rejoin", "flags-file"} {
+		if fs.Lookup(name) == nil {
+			t.Errorf("flag --%s is missing", name)
+		}
+	}
 }
