@@ -5,13 +5,16 @@
 // and the failover report, verifies that no row was lost, and cleans up.
 //
 //	mhademo [--keep] [--no-managers] [--gtid] [--rows N] [--dir DIR] [--bin-dir DIR]
+//	mhademo version
 //
-// It parses flags and wires package demo; the logic lives there.
+// Exit status: 0 the demo passed, 1 it failed, 2 bad flags.
+//
+// It parses flags (cobra, like mhactl) and wires package demo; the logic
+// lives there.
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -20,6 +23,8 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/demo"
+	"github.com/mharaft/mharaft/internal/cli"
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -27,8 +32,25 @@ func main() {
 }
 
 func run(args []string) int {
-	fs := flag.NewFlagSet("mhademo", flag.ContinueOnError)
 	var opts demo.Options
+	code := 0
+	root := &cobra.Command{
+		Use:   "mhademo",
+		Short: "make demo: 3 MariaDB servers and 3 mhanode managers on loopback, kill the master, watch the failover",
+		Long: `mhademo starts 3 MariaDB servers and 3 mhanode managers on loopback, shows
+mhactl status and mhactl check-repl, writes rows, kills the master with kill -9,
+shows the automatic failover live, the final status and the failover report,
+verifies that no row was lost, and cleans up. It prints every mhanode and mhactl
+command before it runs it. Exit status: 0 passed, 1 failed, 2 bad flags.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(*cobra.Command, []string) error {
+			code = runDemo(opts)
+			return nil
+		},
+	}
+	fs := root.Flags()
 	fs.BoolVar(&opts.Keep, "keep", false, "after the demo, keep the sandbox running (and print how to use mhactl against it) until Ctrl-C")
 	fs.BoolVar(&opts.NoManagers, "no-managers", false, "only the sandbox and check-repl: no managers, no failover")
 	fs.BoolVar(&opts.GTID, "gtid", false, "replicas replicate with GTID (MASTER_USE_GTID=slave_pos) instead of file/position")
@@ -36,13 +58,18 @@ func run(args []string) int {
 	fs.StringVar(&opts.Dir, "dir", "", "directory of the sandbox, kept afterwards (default: a new temporary directory, removed)")
 	fs.StringVar(&opts.BinDir, "bin-dir", "", "directory of mhactl and mhanode (default: the directory of mhademo)")
 	fs.DurationVar(&opts.FailoverTimeout, "failover-timeout", 90*time.Second, "give up waiting for the automatic failover after this long")
-	if err := fs.Parse(args); err != nil {
+	root.CompletionOptions.DisableDefaultCmd = true // a developer tool: no completion script
+	root.AddCommand(cli.VersionCmd("mhademo"))
+	root.InitDefaultHelpFlag()
+	root.SetArgs(cli.NormalizeArgs(fs, args))
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(os.Stderr, "mhademo: %v (mhademo --help lists the flags)\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "mhademo: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
+	return code
+}
+
+func runDemo(opts demo.Options) int {
 	if opts.BinDir == "" {
 		exe, err := os.Executable()
 		if err != nil {
