@@ -25,6 +25,14 @@
 //	GET  /v1/history?app=NAME  []HistoryEntry, oldest first; app optional
 //	POST /v1/actions           body Action, answer ActionResult
 //	GET  /metrics              Prometheus text format; needs the token unless ServerConfig.MetricsOpen
+//	GET  /v1/apps/{app}/servers/{server}/primary   no token; 200 {"role":"master"} on the writable master, else 503
+//	GET  /v1/apps/{app}/servers/{server}/replica   no token; 200 {"role":"replica"} on a replica within ?lag= (10s), else 503
+//
+// The two routing endpoints (routing.go, docs/HAPROXY.md) are for load
+// balancers' health checks: the only routes besides /healthz without a
+// token, read-only, answered by this manager alone from RoutingBackend
+// (never forwarded), with a body that tells the role and nothing else. A
+// removed manager, or one whose state may be behind, answers 503.
 //
 // /metrics needs the token by default because Prometheus sends bearer
 // tokens (scrape_config authorization: credentials_file); MetricsOpen is

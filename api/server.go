@@ -102,6 +102,7 @@ type handler struct {
 	accepted [][sha256.Size]byte // sums of cfg.AcceptTokens
 	tokenErr error
 	mux      *http.ServeMux
+	open     *http.ServeMux // the routing endpoints (routing.go): no token
 	fwd      *http.Client
 	log      *slog.Logger
 }
@@ -110,7 +111,9 @@ type handler struct {
 // /metrics (nil: 404). The token is read once, here.
 //
 // Routes: GET /healthz (no token), GET /v1/status, GET /v1/apps/{app},
-// GET /v1/history?app=NAME, POST /v1/actions (body: Action), GET /metrics.
+// GET /v1/history?app=NAME, POST /v1/actions (body: Action), GET /metrics,
+// and the routing endpoints GET /v1/apps/{app}/servers/{server}/primary
+// and /replica (no token; routing.go).
 func NewHandler(b Backend, cfg ServerConfig, reg *prometheus.Registry) http.Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -122,6 +125,7 @@ func NewHandler(b Backend, cfg ServerConfig, reg *prometheus.Registry) http.Hand
 		cfg.ActionTimeout = DefaultActionTimeout
 	}
 	h := &handler{b: b, cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	h.open = h.newRoutingMux()
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -170,6 +174,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseBody(w, r)
 		writeError(w, Errorf(http.StatusRequestEntityTooLarge, "",
 			"request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, h.cfg.MaxBodyBytes))
+		return
+	}
+	if h.serveRouting(w, r) {
 		return
 	}
 	open := r.URL.Path == "/healthz" || (h.cfg.MetricsOpen && r.URL.Path == "/metrics")

@@ -12,6 +12,7 @@ command -v mariadb-binlog >/dev/null 2>&1 || need+=(mariadb-client)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || need+=(iptables)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -24,3 +25,4 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages try to start system services; we never use them.
 $SUDO systemctl disable --now mariadb >/dev/null 2>&1 || true
+$SUDO systemctl disable --now haproxy >/dev/null 2>&1 || true
