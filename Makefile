@@ -47,3 +47,11 @@ jepsen: deps build
 
 clean:
 	rm -rf bin out
+
+# dist: out/dist/mharaft_<version>_<arch>.deb and mharaft-<version>-linux-<arch>.tar.gz:
+# mhanode, mhactl, the systemd unit, the example configuration, the docs
+# (docs/INSTALL.md; dist/doc.go lists the files). VERSION=v1.2.3 or GOARCH=arm64
+# in the environment or on make's command line choose another version or CPU.
+.PHONY: dist
+dist:
+	GO=$(GO) bash scripts/dist.sh

@@ -170,12 +170,18 @@ func run(args []string) int {
 
 // serve starts the manager with the flags of fs (o) and runs it until
 // SIGINT or SIGTERM; it returns the exit status.
-func serve(fs *pflag.FlagSet, o *options) int {
+func serve(fs *pflag.FlagSet, o *options) (code int) {
 	if o.flagsFile != "" {
 		if err := cli.ApplyFlagsFile(fs, o.flagsFile); err != nil {
 			fmt.Fprintln(os.Stderr, "mhanode:", err)
 			return exitUsage
 		}
+		// A usage error names a flag: say where the flags came from.
+		defer func() {
+			if code == exitUsage {
+				fmt.Fprintf(os.Stderr, "mhanode: the flags came from the command line and %s\n", o.flagsFile)
+			}
+		}()
 	}
 	if _, err := detector.ParseMode(o.detection); err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: --detection:", err)
