@@ -39,6 +39,10 @@ arm) DEBARCH=armhf ;;
 *) echo "dist: no Debian architecture for GOARCH=$GOARCH" >&2; exit 1 ;;
 esac
 
+# Every file's time is the commit's (dpkg-deb reads SOURCE_DATE_EPOCH;
+# tar and gzip -n below): two builds of one commit are the same bytes.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
@@ -113,7 +117,8 @@ name=mharaft-${VERSION#v}-linux-$GOARCH
 mv "$root" "$work/$name"
 install -m 0755 dist/debian/postinst "$work/$name/setup.sh"
 install -m 0644 docs/INSTALL.md "$work/$name/INSTALL.md"
-tar -C "$work" --owner=root --group=root --numeric-owner -czf "$OUT/$name.tar.gz" "$name"
+tar -C "$work" --owner=root --group=root --numeric-owner --sort=name --mtime="@$SOURCE_DATE_EPOCH" -cf - "$name" |
+	gzip -n >"$OUT/$name.tar.gz"
 
 echo "$deb"
 echo "$OUT/$name.tar.gz"
