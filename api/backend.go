@@ -42,13 +42,17 @@ type Status struct {
 
 // Manager is one mhanode as the Raft configuration and gossip see it.
 type Manager struct {
-	ID          string `json:"id"`
-	RaftAddr    string `json:"raft_addr"`
-	APIAddr     string `json:"api_addr"`
-	Datacenter  string `json:"datacenter,omitempty"`
-	Role        string `json:"role"` // leader, follower, candidate, unknown
-	Voter       bool   `json:"voter"`
-	Alive       bool   `json:"alive"`
+	ID         string `json:"id"`
+	RaftAddr   string `json:"raft_addr"`
+	APIAddr    string `json:"api_addr"`
+	Datacenter string `json:"datacenter,omitempty"`
+	Role       string `json:"role"` // leader, follower, candidate, unknown
+	Voter      bool   `json:"voter"`
+	Alive      bool   `json:"alive"`
+	// LastContact is how long ago this manager last heard from the Raft
+	// leader. Only the answering manager knows it of itself, and only while
+	// it is a follower or candidate: it is empty on the leader's own row
+	// and on every other row.
 	LastContact string `json:"last_contact,omitempty"`
 }
 
@@ -78,7 +82,16 @@ type AutoRetry struct {
 	HaltReason  string    `json:"halt_reason,omitempty"`
 }
 
-// ServerStatus is one MySQL server of an application.
+// ServerStatus is one MySQL server of an application: what the leader's
+// last discovery saw of it, with its age.
+//
+// Role and ReplicatingFrom are always the tree the managers currently
+// believe: when the last discovery started before the master last changed
+// (a failover or switch finished since), they come from that change (the
+// new master is master, its plan's replicas replicate from it, a failed
+// master is dead) and the row is Stale; the other fields stay what that
+// discovery saw, as of ObservedAt, except the replication fields (threads,
+// lag, positions, GTID), which belonged to the old tree and are left empty.
 type ServerStatus struct {
 	Name            string `json:"name"`
 	Addr            string `json:"addr"`
@@ -100,9 +113,34 @@ type ServerStatus struct {
 	Health string `json:"health,omitempty"`
 	// HealthDetail says why Health is not ok: for HealthAuthError the
 	// MySQL error of the refused login (it names the user, never the
-	// password), prefixed with the manager that got it.
+	// password), prefixed with the manager that got it; for HealthStale
+	// why the row is stale.
 	HealthDetail string `json:"health_detail,omitempty"`
+	// ObservedAt is when the leader's discovery that the row shows started
+	// (on that leader's clock); absent before the first discovery.
+	ObservedAt *time.Time `json:"observed_at,omitempty"`
+	// AgeSeconds is how old that discovery was when the status was
+	// answered (the answering manager's clock minus ObservedAt, never
+	// negative); absent with ObservedAt.
+	AgeSeconds *float64 `json:"age_seconds,omitempty"`
+	// Stale: the row does not show the server as it is now, because the
+	// discovery is older than a few discovery intervals (3 intervals plus
+	// the 5 s bound of one discovery: 20 s with the default 5 s interval)
+	// or started before the master last changed. Health is then
+	// HealthStale (unless a fresh observation says HealthAuthError) and
+	// HealthDetail says why.
+	Stale bool `json:"stale"`
 }
+
+// Roles of a ServerStatus.
+const (
+	RoleMaster  = "master"
+	RoleReplica = "replica"
+	// RoleDead: the failed master of a finished failover that the leader's
+	// discovery cannot reach (or has not read since the failover).
+	RoleDead    = "dead"
+	RoleUnknown = "unknown"
+)
 
 // Health of a ServerStatus.
 const (
@@ -110,6 +148,7 @@ const (
 	HealthAuthError   = "auth-error"  // the server is up but refuses a manager's login (1044, 1045, 1130, 3118, 4151): fix the user/password or grants
 	HealthUnreachable = "unreachable" // the leader's last discovery could not connect
 	HealthUnknown     = "unknown"     // not discovered yet
+	HealthStale       = "stale"       // ServerStatus.Stale: what the row shows is not the server's current state
 )
 
 // Lock is an application's failover lock.

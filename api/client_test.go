@@ -75,9 +75,9 @@ func TestClientErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 404 || ae.Field != "app" {
 		t.Fatalf("unknown app: %v", err)
 	}
-	_, err = c.Do(context.Background(), api.Action{Kind: api.ActionSwitch, App: "app1"})
+	_, err = c.Do(context.Background(), api.Action{Kind: api.ActionSwitch, App: "app1", NewMaster: "server9"})
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Field != "new_master" {
-		t.Fatalf("switch without new_master: %v", err)
+		t.Fatalf("switch to an unknown new_master: %v", err)
 	}
 	fake.Lock()
 	fake.Result = &api.ActionResult{OK: false, Message: "phase apply_diff failed on server3"}

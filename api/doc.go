@@ -22,7 +22,7 @@
 //	                           {"ok":false,"removed":true,"error":"..."} on a removed manager
 //	GET  /v1/status            Status (this node's view; any node answers)
 //	GET  /v1/apps/{app}        AppStatus, with its journal; 404 for an unknown app
-//	GET  /v1/history?app=NAME  []HistoryEntry, oldest first; app optional
+//	GET  /v1/history?app=NAME  []HistoryEntry, oldest first; app optional; 404 for an unknown app
 //	POST /v1/actions           body Action, answer ActionResult
 //	GET  /metrics              Prometheus text format; needs the token unless ServerConfig.MetricsOpen
 //	GET  /v1/apps/{app}/servers/{server}/primary   no token; 200 {"role":"master"} on the writable master, else 503

@@ -283,13 +283,14 @@ func (h *handler) app(w http.ResponseWriter, r *http.Request) {
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("app")
 	hist, err := h.b.History(r.Context(), name)
-	if err != nil {
+	if err != nil && (name == "" || StatusOf(err) != http.StatusNotFound) {
 		writeError(w, Errorf(StatusOf(err), "", "read history: %v", err))
 		return
 	}
 	if name != "" && len(hist) == 0 {
 		// An app removed from the cluster keeps its history; an app that
-		// has neither history nor status is a typo.
+		// has neither history nor status is a typo (404, whether the
+		// Backend said so or answered no history).
 		st, err := h.b.Status(r.Context())
 		if err != nil {
 			writeError(w, Errorf(StatusOf(err), "", "read status: %v", err))

@@ -178,7 +178,6 @@ func TestActionValidation(t *testing.T) {
 		{"unknown kind", `{"kind":"explode","app":"app1"}`, 400, "kind", `unknown action kind "explode"`},
 		{"unknown app", `{"kind":"ack","app":"app9"}`, 404, "app", `unknown application "app9" (known: app1)`},
 		{"missing app", `{"kind":"pause"}`, 400, "app", "pause needs app"},
-		{"switch without new_master", `{"kind":"switch","app":"app1"}`, 400, "new_master", "switch needs new_master"},
 		{"switch to unknown server", `{"kind":"switch","app":"app1","new_master":"server9"}`, 400, "new_master", `app1 has no server "server9"`},
 		{"switch to the master", `{"kind":"switch","app":"app1","new_master":"127.0.0.1:3306"}`, 400, "new_master", "already the master"},
 		{"field of another kind", `{"kind":"ack","app":"app1","new_master":"server2"}`, 400, "new_master", "ack does not take new_master"},
@@ -228,6 +227,7 @@ func TestValidActionsRun(t *testing.T) {
 		`{"kind":"member-remove","member_id":"node3"}`,
 		`{"kind":"member-remove","member_id":"node2","force":true}`,
 		`{"kind":"member-add","member_id":"node5","member_addr":"127.0.0.1:7005","force":true}`,
+		`{"kind":"switch","app":"app1"}`, // the new master is elected
 	}
 	for _, body := range bodies {
 		a := call(t, "POST", ts.URL+"/v1/actions", testToken, body)
@@ -257,6 +257,9 @@ func TestValidActionsRun(t *testing.T) {
 	}
 	if c := calls[11]; c.Kind != api.ActionMemberAdd || !c.Force {
 		t.Errorf("member-add with force reached the backend as %+v", c)
+	}
+	if c := calls[12]; c.Kind != api.ActionSwitch || c.NewMaster != "" {
+		t.Errorf("switch without new_master reached the backend as %+v", c)
 	}
 }
 
@@ -411,7 +414,7 @@ func TestFollowerForwardsToLeader(t *testing.T) {
 		t.Fatalf("wrong token through the follower: %d", a.code)
 	}
 	// A bad request is refused by the follower, not forwarded.
-	if a := call(t, "POST", fts.URL+"/v1/actions", testToken, `{"kind":"switch","app":"app1"}`); a.code != 400 {
+	if a := call(t, "POST", fts.URL+"/v1/actions", testToken, `{"kind":"switch","app":"app1","new_master":"server9"}`); a.code != 400 {
 		t.Fatalf("bad request through the follower: %d", a.code)
 	}
 	if n := len(leader.Calls()); n != 1 {

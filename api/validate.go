@@ -25,7 +25,7 @@ type actionRule struct {
 }
 
 var actionRules = map[string]actionRule{
-	ActionSwitch:       {required: []string{"app", "new_master"}, optional: []string{"orig_master_is_new_slave"}},
+	ActionSwitch:       {required: []string{"app"}, optional: []string{"new_master", "orig_master_is_new_slave"}},
 	ActionFailover:     {required: []string{"app"}, optional: []string{"dead_master", "new_master", "ignore_last_failover"}},
 	ActionAck:          {required: []string{"app"}},
 	ActionPause:        {required: []string{"app"}},
@@ -128,6 +128,10 @@ func ValidateAction(a *Action, st *Status) error {
 	}
 	switch a.Kind {
 	case ActionSwitch:
+		// Without new_master the switch elects one by MHA's rules.
+		if a.NewMaster == "" {
+			break
+		}
 		s, err := serverOf(app, a.NewMaster, "new_master")
 		if err != nil {
 			return err
