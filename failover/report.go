@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -145,7 +146,10 @@ type Report struct {
 	WritesBlocked     time.Duration `json:"writes_blocked_ns,omitempty"`
 	WritesBlockedSecs float64       `json:"writes_blocked_seconds,omitempty"`
 	Plan              *Plan         `json:"plan,omitempty"`
-	Path              string        `json:"-"` // where WriteJSON wrote it
+	// Epoch is the failover lock's epoch of the run (the manager sets it;
+	// 0 for mhactl --local).
+	Epoch uint64 `json:"epoch,omitempty"`
+	Path  string `json:"-"` // where WriteJSON wrote it
 }
 
 func (r *Report) addf(format string, args ...any) {
@@ -193,13 +197,13 @@ func (r *Report) Print(w io.Writer) {
 	}
 }
 
-// WriteJSON writes the report to dir/<kind>_report_<app>_<id>.json.
+// WriteJSON writes the report to dir/<kind>_report_<app>_epoch<N>.json
+// when Epoch is set (one file per run of the cluster, N the epoch that
+// `mhactl history` shows, zero-padded to 10 digits so that the names sort
+// like the epochs), else to dir/<kind>_report_<app>_<id>.json (id: the
+// plan's start second) with _2, _3, ... appended when that file exists: a
+// report never overwrites another run's.
 func (r *Report) WriteJSON(dir string) (string, error) {
-	id := r.Started.Format("20060102150405")
-	if r.Plan != nil && r.Plan.ID != "" {
-		id = r.Plan.ID
-	}
-	path := filepath.Join(dir, fmt.Sprintf("%s_report_%s_%s.json", r.Kind, r.App, id))
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return "", err
@@ -207,11 +211,28 @@ func (r *Report) WriteJSON(dir string) (string, error) {
 	if err := secret.MkdirAll(dir); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
+	path := filepath.Join(dir, fmt.Sprintf("%s_report_%s_epoch%010d.json", r.Kind, r.App, r.Epoch))
+	if r.Epoch == 0 {
+		id := r.Started.Format("20060102150405")
+		if r.Plan != nil && r.Plan.ID != "" {
+			id = r.Plan.ID
+		}
+		base := filepath.Join(dir, fmt.Sprintf("%s_report_%s_%s", r.Kind, r.App, id))
+		path = base + ".json"
+		for n := 2; fileExists(path); n++ {
+			path = fmt.Sprintf("%s_%d.json", base, n)
+		}
+	}
 	if err := secret.WriteFile(path, append(b, '\n')); err != nil {
 		return "", fmt.Errorf("write report %s: %w", path, err)
 	}
 	r.Path = path
 	return path, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // Topology prints MHA's From:/To: picture.
