@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -44,7 +45,10 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 			mg.Role = strings.ToLower(rs.State)
 			mg.Alive = true
 			mg.APIAddr = m.cfg.HTTPAddr
-			if !rs.LastContact.IsZero() {
+			// raft's LastContact is the last time a leader was heard
+			// from: on the leader it only grows (its last term as a
+			// follower), so the leader's own row shows none.
+			if mg.Role != "leader" && !rs.LastContact.IsZero() {
 				mg.LastContact = time.Since(rs.LastContact).Round(time.Millisecond).String()
 			}
 		}
@@ -57,53 +61,26 @@ func (m *Manager) Status(ctx context.Context) (*api.Status, error) {
 }
 
 func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
+	hist := m.fsm.History(st.Name)
 	verdict := ""
 	if m.node.IsLeader() {
 		m.mu.Lock()
-		verdict = m.verdicts[st.Name]
+		if m.verdictOf[st.Name] == st.Master {
+			verdict = m.verdicts[st.Name] // not a verdict about an earlier master
+		}
 		m.mu.Unlock()
 	}
-	if verdict == "" && st.Topology != nil {
-		// Only the leader evaluates; a follower shows the verdict the
-		// leader stored with its last topology summary.
-		verdict = st.Topology.Verdict
+	if t := st.Topology; verdict == "" && t != nil {
+		// Only the leader evaluates; a follower (or a new leader before
+		// its first evaluation) shows the verdict the leader stored with
+		// its last topology summary, unless that summary is older than the
+		// last change of the master (the verdict was about the old one).
+		if c, ok := masterChange(hist, st.Master); !ok || !t.ObservedAt.Before(c.Finished) {
+			verdict = t.Verdict
+		}
 	}
 	a := api.AppStatus{Name: st.Name, Master: st.Master, Verdict: verdict, Paused: st.Paused}
-	topo := map[string]fsm.ServerStatus{}
-	if st.Topology != nil {
-		for _, ss := range st.Topology.Servers {
-			topo[ss.Addr] = ss
-		}
-	}
-	cfgApp := m.effectiveApp(st.Name, &st)
-	now := time.Now()
-	for _, srv := range st.Servers {
-		addr := srv.Addr()
-		ss := api.ServerStatus{Name: srv.Name, Addr: addr, Datacenter: srv.Datacenter, Role: "unknown"}
-		t, discovered := topo[addr]
-		ss.Health, ss.HealthDetail = serverHealth(&st, cfgApp, addr, t, discovered, now)
-		if discovered {
-			ss.Role, ss.Reachable, ss.ReadOnly, ss.ReplicatingFrom = t.Role, t.Reachable, t.ReadOnly, t.ReplicatingFrom
-			ss.IOThread, ss.SQLThread, ss.Error, ss.GTID = t.IORunning, t.SQLRunning, t.Error, t.GTIDPos
-			if t.LagKnown {
-				lag := int64(t.Lag / time.Second)
-				ss.LagSeconds = &lag
-			}
-			if t.MasterFile != "" {
-				ss.BinlogPos = fmt.Sprintf("%s:%d", t.MasterFile, t.MasterPos)
-			}
-			if t.ReadFile != "" {
-				ss.ReadPos = fmt.Sprintf("%s:%d", t.ReadFile, t.ReadPos)
-			}
-			if t.ExecFile != "" {
-				ss.ExecPos = fmt.Sprintf("%s:%d", t.ExecFile, t.ExecPos)
-			}
-		}
-		if addr == st.Master && ss.Role == "unknown" {
-			ss.Role = "master"
-		}
-		a.Servers = append(a.Servers, ss)
-	}
+	a.Servers = m.serverStatuses(&st, m.effectiveApp(st.Name, &st), hist, time.Now())
 	if l := st.Lock; l != nil {
 		a.Lock = &api.Lock{Epoch: l.Epoch, Holder: l.Holder, Kind: l.Kind, Started: l.Started}
 		a.Unfinished = true
@@ -144,7 +121,7 @@ func (m *Manager) History(ctx context.Context, app string) ([]api.HistoryEntry, 
 	names := m.fsm.AppNames()
 	if app != "" {
 		if _, ok := m.fsm.App(app); !ok {
-			return nil, fmt.Errorf("history of %q: %w", app, fsm.ErrUnknownApp)
+			return nil, apiError(fmt.Errorf("history of %q: %w", app, fsm.ErrUnknownApp)) // 404
 		}
 		names = []string{app}
 	}
@@ -328,6 +305,15 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 		App: a.App, Holder: m.cfg.ID, Kind: kind, OldMaster: old, NewMaster: newMaster,
 		IgnoreLastFailover: a.IgnoreLastFailover, At: now,
 	}))
+	if err != nil && kind == fsm.KindManual && errors.Is(err, fsm.ErrAntiFlap) && st.LastFailover != nil {
+		// The FSM's refusal asks for `mhactl ack`, which is what lets the
+		// next automatic failover run; an operator's failover only needs
+		// MHA's --ignore_last_failover.
+		lf := st.LastFailover
+		return nil, &api.Error{Status: http.StatusPreconditionFailed, Msg: fmt.Sprintf(
+			"failover of %s refused: the last failover (epoch %d) finished at %s, less than last_failover_minute=%d minutes ago; "+
+				"run it again with --ignore-last-failover to fail over anyway", a.App, lf.Epoch, lf.Finished.Format(time.RFC3339), st.LastFailoverMinute)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s of %s: %w", a.Kind, a.App, err)
 	}

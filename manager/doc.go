@@ -94,6 +94,19 @@
 //  11. Passwords never reach a log line: loggers only ever get server names,
 //     addresses, epochs and error texts that the lower layers redact.
 //
+// Discovery and status (discovery.go, statusview.go): the leader discovers
+// every application's topology every DiscoveryInterval and at once when a
+// pipeline ends (its lock is released), when a verdict changes (its kind or
+// the master it is about) and when it becomes leader; a summary's
+// ObservedAt is when its discovery started. Status never passes an old
+// view off as the current one: every server row carries the age of the
+// discovery it shows and is stale beyond 3 intervals plus one discovery's
+// 5 s bound; while the last summary predates the last change of the master,
+// roles and the tree are the managers' belief (the new master, the plan's
+// replicas, the failed master dead) and every row is stale; a verdict is
+// shown only while it is about the current master; a manager's LAST
+// CONTACT is its own time since it heard from a leader, never the leader's.
+//
 // Metrics (Config.Metrics, served on GET /metrics, see metrics.go): raft
 // role and term on every raft observation, every probe of the master,
 // verdicts when they change (leader), failovers when their lock is released,

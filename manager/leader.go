@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -139,77 +140,6 @@ func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
 	}
 }
 
-// discoveryLoop stores a topology summary of every application (leader
-// only) so that status on any node shows it.
-func (m *Manager) discoveryLoop(ctx context.Context) {
-	tick := time.NewTicker(m.cfg.DiscoveryInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		lctx, _, ok := m.leaderContext()
-		if !ok {
-			continue
-		}
-		for name := range m.apps {
-			st, ok := m.fsm.App(name)
-			if !ok {
-				continue
-			}
-			app := m.effectiveApp(name, &st)
-			dctx, cancel := context.WithTimeout(lctx, 5*time.Second)
-			topo := topology.Discover(dctx, app)
-			cancel()
-			m.observeReplicaLag(name, topo)
-			sum := summarize(topo, &st)
-			m.noteDiscoveryLogins(name, topo, &sum, st.LastEpoch)
-			m.mu.Lock()
-			sum.Verdict = m.verdicts[name]
-			m.mu.Unlock()
-			if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
-				m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
-			}
-		}
-	}
-}
-
-// summarize turns a discovered topology into the FSM's summary.
-func summarize(t *topology.Topology, st *fsm.AppState) fsm.Topology {
-	out := fsm.Topology{ObservedAt: t.At}
-	if t.Master != nil {
-		out.Master = fsmAddr(st, t.Master.Name())
-	}
-	for _, s := range t.Servers {
-		ss := fsm.ServerStatus{Addr: fsmAddr(st, s.Name()), Reachable: s.Reachable, ReadOnly: s.ReadOnly, ObservedAt: t.At, Role: "unknown"}
-		if ss.Addr == "" {
-			ss.Addr = s.Server.Addr()
-		}
-		if s.Err != nil {
-			ss.Error = s.Err.Error()
-		}
-		switch {
-		case t.Master != nil && s == t.Master:
-			ss.Role = "master"
-		case s.Replica != nil:
-			ss.Role = "replica"
-		}
-		if s.MasterStatus != nil {
-			ss.MasterFile, ss.MasterPos = s.MasterStatus.File, uint64(s.MasterStatus.Pos)
-		}
-		if r := s.Replica; r != nil {
-			if s.Upstream != nil {
-				ss.ReplicatingFrom = fsmAddr(st, s.Upstream.Name())
-			}
-			fillReplica(&ss, r)
-		}
-		out.Servers = append(out.Servers, ss)
-	}
-	return out
-}
-
 // evaluateLoop evaluates the verdict of every application on the leader
 // each time the replicated state changes (an observation was applied), the
 // local detector's view changes, or the backstop ticks.
@@ -310,7 +240,7 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 		in.SecondaryCheck = &ok
 		v = detector.Evaluate(in)
 	}
-	m.noteVerdict(name, master, v, st.LastEpoch)
+	m.noteVerdict(name, st.Master, master, v, st.LastEpoch)
 	if !v.Actionable() {
 		return
 	}
@@ -370,16 +300,25 @@ func (m *Manager) setRunning(app string, v bool) {
 	wake(m.evalWake)
 }
 
-func (m *Manager) noteVerdict(app string, master *config.Server, v detector.Verdict, epoch uint64) {
+// noteVerdict records the verdict v about the master at addr (status
+// shows it only while that server is the master), logs a change, and has
+// the application discovered at once when the verdict's kind changed (the
+// tree the status shows then follows a dying or recovering master).
+func (m *Manager) noteVerdict(app, addr string, master *config.Server, v detector.Verdict, epoch uint64) {
 	// Log when the verdict or who cannot reach the master changes.
 	key := fmt.Sprintf("%s|%v|%v", v.Kind, v.NonReachers, v.Unknown)
 	m.mu.Lock()
 	prev := m.verdictKeys[app]
 	prevKind := m.verdicts[app]
+	prevAddr := m.verdictOf[app]
 	m.verdictKeys[app] = key
 	m.verdicts[app] = string(v.Kind)
+	m.verdictOf[app] = addr
 	m.mu.Unlock()
 	m.countVerdict(app, prevKind, string(v.Kind))
+	if prevKind != string(v.Kind) || prevAddr != addr {
+		m.requestDiscovery(app)
+	}
 	if prev != key {
 		m.log.Info("verdict", "app", app, "server", master.Name, "verdict", string(v.Kind),
 			"reasons", strings.Join(v.Reasons, "; "), "epoch", epoch)
@@ -535,6 +474,7 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 		}
 		rep, err = deadMasterPipeline(ctx, opts, dead.Name)
 	}
+	m.writeReport(app, lock.Epoch, rep, log)
 	if err != nil && (mayNoLongerAct(err) || ctx.Err() != nil || !m.node.IsLeader()) {
 		log.Warn("pipeline stopped: this manager may no longer act; the next leader resumes it", "error", err)
 		return rep, err
@@ -569,6 +509,29 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 	return rep, nil
 }
 
+// writeReport writes the pipeline's report to manager_workdir named by
+// the lock's epoch (failover_report_app1_epoch0000000007.json) and removes the copy
+// the pipeline wrote under its start second, which another run of the same
+// second would overwrite.
+func (m *Manager) writeReport(app *config.App, epoch uint64, rep *failover.Report, log *slog.Logger) {
+	if rep == nil || app.ManagerWorkdir == "" {
+		return
+	}
+	byTime := rep.Path
+	rep.Epoch = epoch
+	path, err := rep.WriteJSON(app.ManagerWorkdir)
+	if err != nil {
+		log.Warn("write the report", "error", err)
+		return
+	}
+	if byTime != "" && byTime != path {
+		if err := os.Remove(byTime); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("remove the report named by time", "path", byTime, "error", err)
+		}
+	}
+	log.Info("report written", "path", path)
+}
+
 // anyActingPhaseStarted tells whether the pipeline journaled a phase that
 // may have changed a server: anything beyond the manager's verdict and lock
 // records and the pipelines' read-only check phases. A refusal before such
@@ -594,6 +557,9 @@ func (m *Manager) release(ctx context.Context, app *config.App, lock fsm.Lock, r
 		log.Error("release failover lock", "result", result, "error", err)
 		return
 	}
+	// The pipeline changed (or tried to change) the servers: the status
+	// shows them as they are now, not at the next tick.
+	m.requestDiscovery(app.Name)
 	m.countFailover(app.Name, lock.Kind, result)
 	if result == fsm.ResultSuccess {
 		log.Warn("failover finished", "result", result, "new_master", newMaster, "summary", summary)

@@ -60,6 +60,9 @@ func (m *Manager) reconcileLeadership(parent context.Context) {
 	m.mu.Unlock()
 	m.log.Info("became raft leader: barrier applied, leader work starts", "term", term, "epoch", 0)
 	wake(m.evalWake)
+	for name := range m.apps {
+		m.requestDiscovery(name) // the summaries are the last leader's: refresh them now
+	}
 }
 
 // revokeLeadership ends the current period, if any: when Raft says this

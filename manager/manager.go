@@ -101,8 +101,9 @@ type Manager struct {
 	node *consensus.Node
 	apps map[string]*config.App // configured applications by name
 
-	evalWake   chan struct{} // capacity 1: evaluate verdicts now
-	detectWake chan struct{} // capacity 1: check the detectors' targets now
+	evalWake     chan struct{} // capacity 1: evaluate verdicts now
+	detectWake   chan struct{} // capacity 1: check the detectors' targets now
+	discoverWake chan struct{} // capacity 1: discover the apps of rediscover now
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -111,6 +112,8 @@ type Manager struct {
 	running     map[string]bool           // apps with a pipeline running on this node
 	dcs         map[string]string         // last known datacenter of every manager ID
 	verdicts    map[string]string         // last verdict per app (status)
+	verdictOf   map[string]string         // per app: the master (addr) its last verdict is about
+	rediscover  map[string]bool           // apps the leader discovers now, not at the next tick (discoveryLoop)
 	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
 	refusals    map[string]string         // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector   // per app: the probe of the current master
@@ -130,19 +133,22 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:         cfg,
-		log:         cfg.Logger.With("node", cfg.ID),
-		apps:        map[string]*config.App{},
-		evalWake:    make(chan struct{}, 1),
-		detectWake:  make(chan struct{}, 1),
-		running:     map[string]bool{},
-		dcs:         map[string]string{cfg.ID: cfg.Datacenter},
-		verdicts:    map[string]string{},
-		verdictKeys: map[string]string{},
-		refusals:    map[string]string{},
-		detectors:   map[string]*appDetector{},
-		warned:      map[string]bool{},
-		runtime:     map[string]*config.Server{},
+		cfg:          cfg,
+		log:          cfg.Logger.With("node", cfg.ID),
+		apps:         map[string]*config.App{},
+		evalWake:     make(chan struct{}, 1),
+		detectWake:   make(chan struct{}, 1),
+		discoverWake: make(chan struct{}, 1),
+		running:      map[string]bool{},
+		dcs:          map[string]string{cfg.ID: cfg.Datacenter},
+		verdicts:     map[string]string{},
+		verdictOf:    map[string]string{},
+		rediscover:   map[string]bool{},
+		verdictKeys:  map[string]string{},
+		refusals:     map[string]string{},
+		detectors:    map[string]*appDetector{},
+		warned:       map[string]bool{},
+		runtime:      map[string]*config.Server{},
 	}
 	for _, a := range cfg.Apps {
 		if _, dup := m.apps[a.Name]; dup {
