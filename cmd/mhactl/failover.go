@@ -179,7 +179,7 @@ func newSwitchCmd() *cobra.Command {
 	var newPort int
 	var origIsNewSlave bool
 	cmd := &cobra.Command{
-		Use:   "switch (--app app1 | --local --conf app1.conf) --new-master HOST:PORT [--orig-master-is-new-slave]",
+		Use:   "switch (--app app1 | --local --conf app1.conf) [--new-master HOST:PORT] [--orig-master-is-new-slave]",
 		Short: "Switch an alive master online (masterha_master_switch --master_state=alive)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if masterState == "dead" {

@@ -110,8 +110,9 @@ func printManagers(w io.Writer, st *api.Status) {
 //	server1(127.0.0.1:3306) (current master)
 //	 +--server2(127.0.0.1:3307) replica, io Yes, sql Yes, lag 0s
 //
-// then one table row per server, then the failover lock and an
-// unfinished journal.
+// then one table row per server (AGE: how old the leader's discovery it
+// shows is; a stale row's HEALTH is "stale" and the line under the table
+// says why), then the failover lock and an unfinished journal.
 func printApp(w io.Writer, a *api.AppStatus) {
 	monitoring := "automatic failover on"
 	if a.Paused {
@@ -137,9 +138,9 @@ func printApp(w io.Writer, a *api.AppStatus) {
 	}
 	fmt.Fprintln(w)
 	t := newTable(w)
-	fmt.Fprintln(t, "SERVER\tADDR\tROLE\tHEALTH\tREAD_ONLY\tIO\tSQL\tLAG\tBINLOG\tREAD\tEXEC\tGTID")
+	fmt.Fprintln(t, "SERVER\tADDR\tROLE\tHEALTH\tAGE\tREAD_ONLY\tIO\tSQL\tLAG\tBINLOG\tREAD\tEXEC\tGTID")
 	for _, s := range a.Servers {
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Addr, orDash(s.Role), health(&s), yesNo(s.ReadOnly),
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Addr, orDash(s.Role), health(&s), age(s.AgeSeconds), yesNo(s.ReadOnly),
 			orDash(s.IOThread), orDash(s.SQLThread), lag(s.LagSeconds), orDash(s.BinlogPos), orDash(s.ReadPos), orDash(s.ExecPos), orDash(s.GTID))
 	}
 	t.Flush()
@@ -215,12 +216,15 @@ func treeNote(a *api.AppStatus, s *api.ServerStatus) string {
 }
 
 // health is one word about a server: ok, auth-error (it refuses a
-// manager's login), unknown (not discovered yet), unreachable, error,
-// degraded. A manager older than ServerStatus.Health sends none.
+// manager's login), unknown (not discovered yet), stale (the row is not
+// the server's current state), unreachable, error, degraded. A manager
+// older than ServerStatus.Health sends none.
 func health(s *api.ServerStatus) string {
 	switch {
-	case s.Health == api.HealthAuthError, s.Health == api.HealthUnknown:
+	case s.Health == api.HealthAuthError, s.Health == api.HealthUnknown, s.Health == api.HealthStale:
 		return s.Health
+	case s.Stale:
+		return api.HealthStale
 	case !s.Reachable:
 		return "unreachable"
 	case s.Error != "":
@@ -251,6 +255,18 @@ func printHealthDetails(w io.Writer, a *api.AppStatus) {
 		}
 		fmt.Fprintf(w, "%s: %s: %s\n", s.Name, what, s.HealthDetail)
 	}
+}
+
+// age prints the age of a row: 0.3s, 12s, 3m5s; "-" when never discovered.
+func age(secs *float64) string {
+	if secs == nil {
+		return "-"
+	}
+	d := time.Duration(*secs * float64(time.Second))
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
 }
 
 func lag(l *int64) string {
