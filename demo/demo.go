@@ -68,6 +68,16 @@ type Result struct {
 	Missing []int
 	// FailoverTook is the time from the kill to the finished history entry.
 	FailoverTook time.Duration
+	// Writable is the time from the kill to the new master writable (the
+	// journal's activate step done); 0 when unknown.
+	Writable time.Duration
+	// ClientOutage is the time from the kill to the first write
+	// acknowledged through HAProxy (haproxy.go), ClientServer the server
+	// that acknowledged it, ClientWrites how many writes HAProxy
+	// acknowledged in all (every one is on the new master).
+	ClientOutage time.Duration
+	ClientServer string
+	ClientWrites int
 	// History is app1's history after the failover.
 	History []api.HistoryEntry
 	// Leftovers are the demo's processes still alive after cleanup (must
@@ -84,6 +94,8 @@ type run struct {
 	conf     string
 	token    string
 	managers []*manager
+	haproxy  *testbed.HAProxy // in front of the servers (haproxy.go)
+	writer   *testbed.Writer  // the application writing through haproxy
 	client   *api.Client
 	env      []string // MHACTL_ADDR, MHACTL_TOKEN_FILE for mhactl
 	step     int
@@ -125,6 +137,7 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	r.res = &Result{Dir: r.dir}
 	defer func() {
 		r.cleanup(created && err == nil)
+		r.summary()
 		if err == nil && len(r.res.Leftovers) > 0 {
 			err = fmt.Errorf("cleanup left %d process(es) of the demo running: %v", len(r.res.Leftovers), r.res.Leftovers)
 		}
@@ -239,8 +252,15 @@ func (r *run) full(ctx context.Context) error {
 		return err
 	}
 
+	if err := r.startHAProxy(ctx); err != nil {
+		return err
+	}
+
 	r.header("Write rows while the replicas fall behind on purpose")
 	if err := r.writeRows(ctx); err != nil {
+		return err
+	}
+	if err := r.startWriter(ctx); err != nil {
 		return err
 	}
 
@@ -276,6 +296,12 @@ func (r *run) full(ctx context.Context) error {
 	}
 	r.res.NewMaster = nm.Name()
 	r.say("\nfailover %s: %s is the new master, %.1f s after the kill", entry.Result, r.res.NewMaster, r.res.FailoverTook.Seconds())
+	if err := r.awaitClientWrite(ctx, killedAt); err != nil {
+		return err
+	}
+	if at := r.writableAt(ctx); !at.IsZero() {
+		r.res.Writable = at.Sub(killedAt)
+	}
 
 	r.header("After the failover")
 	// The leader releases the lock right after the history entry; wait
@@ -655,7 +681,7 @@ func (r *run) verify(ctx context.Context) error {
 		}
 		r.say("OK: %s replicates from %s and has %s.", s.Name(), nm.Name(), describeRows(got))
 	}
-	return nil
+	return r.verifyClientWrites(ctx, nm)
 }
 
 // keep waits for ctx to end, after telling how to reach the sandbox.
@@ -693,6 +719,7 @@ func (r *run) keep(ctx context.Context) {
 // processes is left and removes the directory when Run created it.
 func (r *run) cleanup(removeDir bool) {
 	fmt.Fprintln(r.out, "\n=== Cleanup")
+	r.stopHAProxy()
 	for _, m := range r.managers {
 		m.stop(10 * time.Second)
 	}
@@ -718,7 +745,7 @@ func (r *run) cleanup(removeDir bool) {
 			fmt.Fprintf(r.out, "STILL RUNNING: pid %d %s\n", p.PID, p.Cmdline)
 		}
 	} else {
-		fmt.Fprintln(r.out, "every mariadbd, sshd and mhanode of the demo is stopped")
+		fmt.Fprintln(r.out, "every mariadbd, sshd, mhanode and haproxy of the demo is stopped")
 	}
 	if removeDir && len(r.res.Leftovers) == 0 {
 		if err := os.RemoveAll(r.dir); err != nil {

@@ -127,7 +127,8 @@ func TestDemo(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"$ mhanode --id m1 ", "$ mhactl status", "$ mhactl check-repl --conf ", "MySQL Replication Health is OK.",
-		"$ kill -9 ", "failover.5 new master cleanup", "$ mhactl history --app app1", "Failover Report", "OK: no row was lost."} {
+		"$ kill -9 ", "failover.5 new master cleanup", "$ mhactl history --app app1", "Failover Report", "OK: no row was lost.",
+		"$ haproxy -db -f ", "first write acknowledged through HAProxy", "writes acknowledged through HAProxy are on", "client-visible outage"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
@@ -151,6 +152,11 @@ func TestDemo(t *testing.T) {
 		t.Errorf("failover took %s", res.FailoverTook)
 	}
 	t.Logf("failover of %s to %s finished %.2f s after the kill", res.OldMaster, res.NewMaster, res.FailoverTook.Seconds())
+	if res.ClientOutage <= 0 || res.ClientOutage > 90*time.Second || res.ClientServer != res.NewMaster || res.ClientWrites == 0 {
+		t.Errorf("through HAProxy: outage %s, first write after the kill by %q, %d writes; want writes resumed on %s",
+			res.ClientOutage, res.ClientServer, res.ClientWrites, res.NewMaster)
+	}
+	t.Logf("client-visible outage through HAProxy: %.2f s (new master writable after %.2f s)", res.ClientOutage.Seconds(), res.Writable.Seconds())
 	if keptErr != nil || !strings.Contains(keptStatus, res.NewMaster+"(") || !strings.Contains(keptStatus, "(current master)") {
 		t.Errorf("mhactl status with the printed flags while kept: %v\n%s", keptErr, keptStatus)
 	}

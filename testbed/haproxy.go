@@ -87,8 +87,7 @@ func HAProxyConfig(o HAProxyOptions) (string, error) {
 	w("    timeout client 1h")
 	w("    timeout server 1h")
 	w("    timeout check 1s")
-	w("    retries 2")
-	w("    option redispatch")
+	w("    retries 0")
 	for _, fe := range []struct{ kind, addr, path string }{
 		{"primary", o.WriteAddr, "primary"},
 		{"replica", o.ReadAddr, "replica"},
