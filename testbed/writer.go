@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Writer is an application writing through one address (HAProxy's write
@@ -41,11 +43,16 @@ const WriterRetry = 20 * time.Millisecond
 // StartWriter creates db.table (a INT PRIMARY KEY) through addr (so addr
 // must lead to a writable master at once) and starts writing rows 1, 2, ...
 func StartWriter(ctx context.Context, addr, db, table string) (*Writer, error) {
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s?timeout=1s&readTimeout=2s&writeTimeout=2s&interpolateParams=true", AppUser, AppPassword, addr, db)
-	h, err := sql.Open("mysql", dsn)
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd, mc.Net, mc.Addr, mc.DBName = AppUser, AppPassword, "tcp", addr, db
+	mc.Timeout, mc.ReadTimeout, mc.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+	mc.InterpolateParams = true
+	mc.Logger = &mysql.NopLogger{} // a connection cut by the kill is expected: the writer counts it
+	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, fmt.Errorf("writer through %s: %w", addr, err)
 	}
+	h := sql.OpenDB(conn)
 	h.SetMaxIdleConns(1)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
