@@ -27,15 +27,19 @@ type clusterRun struct {
 	Lock     float64 `json:"lock_s"`     // kill -> failover lock committed
 	Writable float64 `json:"writable_s"` // kill -> new master writable (journal "activate" done)
 	Finished float64 `json:"finished_s"` // kill -> lock released (replicas repointed)
+	Client   float64 `json:"client_s"`   // kill -> first write acknowledged through HAProxy (client-visible outage)
 	Rows     int     `json:"rows"`       // rows on the new master (all the master committed: nothing lost)
 }
 
 // clusterSuite measures automatic failover with three real mhanode
 // processes at default settings (ping_interval 3): from kill -9 of the
-// master's mariadbd to the verdict, to the committed lock, and to a
-// writable new master; medians and p99 over the runs. Each run starts a
-// fresh database cluster and three fresh managers. The timestamps come
-// from the replicated journal (GET /v1/status), not from logs.
+// master's mariadbd to the verdict, to the committed lock, to a writable
+// new master, and to the first write acknowledged through HAProxy (the
+// client-visible outage: an application writes through HAProxy configured
+// as docs/HAPROXY.md says, bench/haproxy.go); medians and p99 over the
+// runs. Each run starts a fresh database cluster and three fresh managers.
+// The managers' timestamps come from the replicated journal (GET
+// /v1/status), not from logs; the client's from the writer itself.
 //
 // MHANODE_BIN names a prebuilt mhanode; otherwise it is built with `go
 // build` from the module root.
@@ -58,8 +62,8 @@ func clusterSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*
 		if err != nil {
 			return nil, fmt.Errorf("cluster run %d: %w", i+1, err)
 		}
-		fmt.Fprintf(log, "cluster run %d: verdict %.3f s, lock %.3f s, writable %.3f s, finished %.3f s, rows %d\n",
-			i+1, r.Verdict, r.Lock, r.Writable, r.Finished, r.Rows)
+		fmt.Fprintf(log, "cluster run %d: verdict %.3f s, lock %.3f s, writable %.3f s, client write through HAProxy %.3f s, finished %.3f s, rows %d\n",
+			i+1, r.Verdict, r.Lock, r.Writable, r.Client, r.Finished, r.Rows)
 		all = append(all, *r)
 	}
 	pick := func(f func(clusterRun) float64) []float64 {
@@ -76,6 +80,7 @@ func clusterSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*
 		{"kill -> verdict", pick(func(r clusterRun) float64 { return r.Verdict })},
 		{"kill -> lock committed", pick(func(r clusterRun) float64 { return r.Lock })},
 		{"kill -> new master writable", pick(func(r clusterRun) float64 { return r.Writable })},
+		{"kill -> first write through HAProxy (client-visible outage)", pick(func(r clusterRun) float64 { return r.Client })},
 		{"kill -> failover finished", pick(func(r clusterRun) float64 { return r.Finished })},
 	}
 	note := fmt.Sprintf("%d runs, 3 managers, default settings", runs)
@@ -147,6 +152,11 @@ func oneClusterFailover(ctx context.Context, bin, dir string) (*clusterRun, erro
 	if err := db.WaitCaughtUp(ctx, 20*time.Second); err != nil {
 		return nil, err
 	}
+	client, err := startClientPath(ctx, dir, db, mc)
+	if err != nil {
+		return nil, err
+	}
+	defer client.close()
 	killed := time.Now()
 	if err := m.Kill9(); err != nil {
 		return nil, err
@@ -187,6 +197,11 @@ func oneClusterFailover(ctx context.Context, bin, dir string) (*clusterRun, erro
 	}
 	for _, s := range db.Servers {
 		if s.Addr() == hist[0].NewMaster {
+			out, err := client.outage(ctx, killed, s)
+			if err != nil {
+				return nil, err
+			}
+			r.Client = out.Seconds()
 			rows, err := s.Rows(ctx)
 			if err != nil {
 				return nil, err

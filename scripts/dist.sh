@@ -17,13 +17,20 @@ OUT=${OUT:-out/dist}
 GOARCH=${GOARCH:-$($GO env GOARCH)}
 export GOOS=linux GOARCH CGO_ENABLED=0
 
-if [[ -z ${VERSION:-} ]]; then
+buildvcs=true
+if ! git rev-parse --git-dir >/dev/null 2>&1; then
+	# A source tree without git: no commit to name or stamp.
+	: "${VERSION:?not a git checkout: set VERSION (make dist VERSION=v1.2.3)}"
+	buildvcs=false
+	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
+elif [[ -z ${VERSION:-} ]]; then
 	if VERSION=$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null); then
 		:
 	else
-		# v0.0.0-<commit time UTC>-<12-hex commit>, as Go names an untagged commit.
+		# v0.0.0-<commit time UTC>-<12-hex commit>, as Go names an untagged
+		# commit; -dirty when git status (untracked files too, as Go) is not empty.
 		VERSION="v0.0.0-$(TZ=UTC git log -1 --format=%cd --date=format-local:%Y%m%d%H%M%S)-$(git rev-parse --short=12 HEAD)"
-		if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
+		if [[ -n $(git status --porcelain) ]]; then
 			VERSION+="-dirty"
 		fi
 	fi
@@ -50,8 +57,8 @@ mkdir -p "$root"
 
 # The binaries: static (CGO_ENABLED=0), the version in api.BuildVersion,
 # the commit in the build info (-buildvcs=true overrides a GOFLAGS that
-# turns it off).
-$GO build -trimpath -buildvcs=true \
+# turns it off; false outside git).
+$GO build -trimpath -buildvcs=$buildvcs \
 	-ldflags "-s -w -X github.com/mharaft/mharaft/api.BuildVersion=$VERSION" \
 	-o "$work/bin/" ./cmd/mhanode ./cmd/mhactl
 install -D -m 0755 "$work/bin/mhanode" "$root/usr/bin/mhanode"
