@@ -120,6 +120,13 @@
 // from app1.conf; a daemon that keeps running must not let them block the
 // next failover) until discovery sees them replicating again.
 //
+// Routing (routing.go, api.RoutingBackend): every node answers the load
+// balancers' GET .../primary and .../replica alone, from its FSM and its own
+// probes, and only while its state is current (the leader with its period
+// established, or a follower in contact with it and caught up). At most one
+// server is primary: none from a failover or switch lock until the journal
+// has the new master writable (PhaseActivate, failover.SwitchPromote).
+//
 // Names, not addresses, identify servers between nodes: the FSM's server
 // address is mapped to the local configuration's server of the same name,
 // so one manager may reach a server through another address (proxy, NAT).

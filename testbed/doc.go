@@ -17,7 +17,9 @@
 // The SSH server accepts one generated key; its host key is written to a
 // known_hosts file, so clients verify it like they would in production.
 // WriteCerts makes the CA and certificate that TLS tests (API, Raft
-// transport, the end-to-end cluster) verify the same way.
+// transport, the end-to-end cluster) verify the same way. StartHAProxy runs
+// haproxy with HAProxyConfig, the configuration docs/HAPROXY.md shows, and
+// a Writer is an application writing through it.
 //
 // Every child process of a test, the demo or the chaos harness (mariadbd,
 // sshd, mhanode) is started by StartProc: its own process group, signals
