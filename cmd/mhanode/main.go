@@ -3,7 +3,7 @@
 // applications and fails over a dead master under the group's lock, and it
 // keeps running (and watching the new master) after a failover.
 //
-//	mhanode --id m1 --data-dir /var/lib/mhanode --raft-addr 10.0.0.1:7000 \
+//	mhanode --id m1 --data-dir /var/lib/mharaft/raft --raft-addr 10.0.0.1:7000 \
 //	  --http-addr 10.0.0.1:7080 --peers m1=10.0.0.1:7000,m2=10.0.0.2:7000,m3=10.0.0.3:7000 \
 //	  --conf /etc/mha/app1.conf [--conf app2.conf] [--global-conf /etc/masterha_default.cnf] \
 //	  --token-file /etc/mharaft/token [--datacenter dc1] [--gossip-addr HOST:PORT] [--log-level info] \
