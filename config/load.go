@@ -101,6 +101,7 @@ type loader struct {
 	currentUser func() string
 	homeDir     func() string
 	errs        []error
+	reported    map[string]bool // by failOnce
 }
 
 func newLoader() *loader {
@@ -132,6 +133,18 @@ func homeDir() string {
 }
 
 func (l *loader) fail(e *Error) { l.errs = append(l.errs, e) }
+
+// failOnce is fail for a problem of a [server default] line that every
+// server using it would report again.
+func (l *loader) failOnce(e *Error) {
+	if l.reported == nil {
+		l.reported = map[string]bool{}
+	}
+	if msg := e.Error(); !l.reported[msg] {
+		l.reported[msg] = true
+		l.fail(e)
+	}
+}
 
 // ServerFromDefaults builds a server that is not in the application file
 // (added at run time with `mhactl server add`) as if the file had a block
@@ -338,6 +351,9 @@ func (l *loader) fill(dst layer, path string, sec *iniSection, where scope) {
 			continue
 		}
 		norm, problem := checkValue(def, e.value)
+		if problem == "" && def.kind == kSSHOptions {
+			_, problem = parseSSHOptions(norm, l.homeDir())
+		}
 		if problem != "" {
 			bad.Problem = problem
 			l.fail(bad)
@@ -465,6 +481,7 @@ func (l *loader) server(path string, sec *iniSection, r resolver, a *App) *Serve
 		HandleRawBinlog:   r.flag("handle_raw_binlog", true),
 		MasterPIDFile:     r.str("master_pid_file", ""),
 	}
+	l.applySSHOptions(s, r)
 	if s.SSHUser == "" {
 		s.SSHUser = l.currentUser()
 	}

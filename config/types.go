@@ -19,14 +19,16 @@ type Server struct {
 	ReplUser     string // repl_user=, default repl
 	ReplPassword string // repl_password=
 
-	SSHUser           string        // ssh_user=, default: the current user
+	SSHUser           string        // ssh_user= or -l/-o User in ssh_options, default: the current user
 	SSHHost           string        // ssh_host=, default Hostname
 	SSHIP             string        // ssh_ip=, default SSHHost resolved
-	SSHPort           int           // ssh_port=, default 22
-	SSHOptions        string        // ssh_options= (recorded; only the options we understand are honoured)
-	SSHKey            string        // ssh_key= (new): private key file
-	SSHKnownHosts     string        // ssh_known_hosts= (new): known_hosts file, default ~/.ssh/known_hosts
-	SSHConnectTimeout time.Duration // ssh_connection_timeout=, default 5s
+	SSHPort           int           // ssh_port= or -p/-o Port in ssh_options, default 22
+	SSHOptions        string        // ssh_options= as written, quotes removed; what it sets is in the fields around
+	SSHKey            string        // ssh_key= (new) or -i: private key file
+	SSHKnownHosts     string        // ssh_known_hosts= (new) or -o UserKnownHostsFile: default ~/.ssh/known_hosts
+	SSHConnectTimeout time.Duration // ssh_connection_timeout= or -o ConnectTimeout, default 5s
+	SSHAliveInterval  time.Duration // -o ServerAliveInterval in ssh_options; 0: no keepalive
+	SSHAliveCountMax  int           // -o ServerAliveCountMax in ssh_options; 0: ssh's default, 3
 
 	CandidateMaster bool // candidate_master=
 	NoMaster        bool // no_master=

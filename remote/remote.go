@@ -29,6 +29,14 @@ type Config struct {
 	KeyFile        string        // private key; "" tries ~/.ssh/id_ed25519, id_ecdsa, id_rsa
 	KnownHostsFile string        // "" means ~/.ssh/known_hosts
 	Timeout        time.Duration // dial and handshake; default 5s
+	// AliveInterval, when not 0, sends a keepalive request after each
+	// interval without an answer to the last one and closes the connection
+	// once AliveCountMax (default 3) of them went unanswered, as ssh's
+	// ServerAliveInterval and ServerAliveCountMax do: a host that stopped
+	// answering then fails every command on the connection instead of only
+	// those bounded by a context.
+	AliveInterval time.Duration
+	AliveCountMax int
 }
 
 // Addr is host:port.
@@ -48,7 +56,8 @@ func ConfigFor(s *config.Server) Config {
 		port = 22
 	}
 	return Config{User: s.SSHUser, Host: host, Port: port, KeyFile: s.SSHKey,
-		KnownHostsFile: s.SSHKnownHosts, Timeout: s.SSHConnectTimeout}
+		KnownHostsFile: s.SSHKnownHosts, Timeout: s.SSHConnectTimeout,
+		AliveInterval: s.SSHAliveInterval, AliveCountMax: s.SSHAliveCountMax}
 }
 
 // Sentinel errors; returned wrapped with the host they concern.
@@ -105,7 +114,54 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, classify(cfg, err)
 	}
 	conn.SetDeadline(time.Time{})
-	return &Client{cfg: cfg, c: ssh.NewClient(cc, chans, reqs)}, nil
+	c := &Client{cfg: cfg, c: ssh.NewClient(cc, chans, reqs)}
+	if cfg.AliveInterval > 0 {
+		go c.keepalive()
+	}
+	return c, nil
+}
+
+// keepalive runs until the connection closes: at each AliveInterval it
+// sends a keepalive@openssh.com request (any reply, even a refusal, shows
+// the host is alive) unless the previous one is still unanswered, which
+// counts as a miss; AliveCountMax misses in a row close the connection.
+func (c *Client) keepalive() {
+	closed := make(chan struct{})
+	go func() {
+		c.c.Wait()
+		close(closed)
+	}()
+	max := c.cfg.AliveCountMax
+	if max <= 0 {
+		max = 3
+	}
+	t := time.NewTicker(c.cfg.AliveInterval)
+	defer t.Stop()
+	var pending chan struct{} // the unanswered request, nil when none
+	missed := 0
+	for {
+		select {
+		case <-closed:
+			return
+		case <-pending:
+			pending, missed = nil, 0
+		case <-t.C:
+			if pending != nil {
+				missed++
+				if missed >= max {
+					c.c.Close()
+					return
+				}
+				continue
+			}
+			answered := make(chan struct{})
+			pending = answered
+			go func() {
+				c.c.SendRequest("keepalive@openssh.com", true, nil)
+				close(answered)
+			}()
+		}
+	}
 }
 
 func classify(cfg Config, err error) error {

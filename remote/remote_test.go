@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -263,5 +264,94 @@ func TestOpenKeyRefused(t *testing.T) {
 	want := "ssh key " + key + " has mode 0644: group or others can access it and it holds a secret; run `chmod 600 " + key + "`"
 	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("0644 key: err = %v, want it to contain %q", err, want)
+	}
+}
+
+// An MHA configuration that names the key, the port, the login, the
+// known_hosts file and the timeouts only in ssh_options (sshd listens on a
+// port other than 22): the loaded server connects with them. The same file
+// with MHA's usual StrictHostKeyChecking=no is refused at load, saying why
+// and how to add the host key instead.
+func TestSSHOptionsFromConfig(t *testing.T) {
+	d := startSSHD(t)
+	dir := t.TempDir()
+	write := func(options string) string {
+		path := filepath.Join(dir, "app1.conf")
+		conf := "[server default]\nssh_options=\"" + options + "\"\n[server1]\nhostname=" + d.Host + "\nport=3306\n"
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	options := "-i " + d.ClientKey + " -p " + itoa(d.Port) + " -l " + d.User +
+		" -o UserKnownHostsFile=" + d.KnownHosts + " -o ConnectTimeout=3 -o ServerAliveInterval=1 -o ServerAliveCountMax=2"
+	app, err := config.Load(write(options), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ConfigFor(app.Servers[0])
+	want := Config{User: d.User, Host: d.Host, Port: d.Port, KeyFile: d.ClientKey, KnownHostsFile: d.KnownHosts,
+		Timeout: 3 * time.Second, AliveInterval: time.Second, AliveCountMax: 2}
+	if cfg != want {
+		t.Fatalf("ConfigFor = %+v, want %+v", cfg, want)
+	}
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("dial with the settings of ssh_options: %v", err)
+	}
+	defer c.Close()
+	if out, err := c.Run(context.Background(), "echo ok"); err != nil || string(out) != "ok\n" {
+		t.Fatalf("run: %q, %v", out, err)
+	}
+
+	_, err = config.Load(write(options+" -o StrictHostKeyChecking=no"), "")
+	for _, frag := range []string{filepath.Join(dir, "app1.conf") + ":2: [server default] ssh_options = ",
+		"-o StrictHostKeyChecking=no is refused: mharaft always verifies the host key", "ssh-keyscan -p SSH_PORT HOST >> FILE"} {
+		if err == nil || !strings.Contains(err.Error(), frag) {
+			t.Errorf("StrictHostKeyChecking=no: err = %v, want it to contain %q", err, frag)
+		}
+	}
+}
+
+// ServerAliveInterval: a healthy host keeps its connection; once the host
+// stops answering, the unanswered keepalives close the connection, so a
+// command without a deadline fails instead of hanging.
+func TestKeepalive(t *testing.T) {
+	d := startSSHD(t)
+	p := newBlackholeProxy(t, d.Addr())
+	cfg := cfgFor(d)
+	cfg.Port = p.port()
+	cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	line := "[" + d.Host + "]:" + itoa(cfg.Port) + " " + d.HostKeyPub + "\n"
+	if err := os.WriteFile(cfg.KnownHostsFile, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AliveInterval, cfg.AliveCountMax = 50*time.Millisecond, 2
+	c, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Ten keepalive intervals of an answering host: commands keep working.
+	for end := time.Now().Add(10 * cfg.AliveInterval); time.Now().Before(end); {
+		if _, err := c.Run(context.Background(), "true"); err != nil {
+			t.Fatalf("run on an answering host with keepalives: %v", err)
+		}
+	}
+	p.mu.Lock()
+	p.cut = true
+	p.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), "true")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("run after the host stopped answering succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run without a deadline still blocked 5 s after the host stopped answering: keepalives (every 50 ms, 2 missed) did not close the connection")
 	}
 }
