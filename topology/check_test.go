@@ -249,3 +249,30 @@ func withSSH(app *config.App, change func(*config.Server)) *config.App {
 	}
 	return &cp
 }
+
+// An application whose only server is the master, and one whose other
+// server does not replicate: check-repl refuses both (masterha_check_repl:
+// "There is not any alive slave"), saying there is nothing to promote.
+func TestCheckReplNoReplica(t *testing.T) {
+	c := testbed.Start(t, testbed.Options{N: 1, NoSSH: true})
+	app := loadApp(t, c)
+	topo := discover(t, app)
+	if topo.Master == nil || topo.Master.Name() != "server1" {
+		t.Fatalf("master = %v, want server1", topo.Master)
+	}
+	ps := Check(topo)
+	wantProblem(t, ps, CodeNoReplica, "server1", Error,
+		"the application's only server is its master 127.0.0.1("+c.Servers[0].Addr()+")", "no replica to promote",
+		"add a block per replica to "+app.File, "[server2]")
+	if len(ps) != 1 {
+		t.Errorf("want only the no-replica problem; problems:\n%s", dump(ps))
+	}
+
+	// A second configured server that is no replica (a stopped one would be
+	// the same): the application still has nothing to promote.
+	two := testbed.Start(t, testbed.Options{N: 2, NoSSH: true})
+	run(t, two.Servers[1], "STOP SLAVE", "RESET SLAVE ALL")
+	ps = Check(discover(t, loadApp(t, two)))
+	wantProblem(t, ps, CodeNotReplicating, "server2", Error, "not a replica")
+	wantProblem(t, ps, CodeNoReplica, "server1", Error, "no configured server is a reachable replica of the master", "START SLAVE")
+}

@@ -9,7 +9,9 @@
 // master, as its replicas would after a failover. Invariants: every configured server
 // appears in a Topology exactly once, reachable or not, with the reason when
 // not; a master that cannot be reached but that the replicas point at is
-// still identified as the master (dead master); problems name the server
+// still identified as the master (dead master); an application with no
+// reachable replica of its master (one server only, or none replicating)
+// is an error, as there is nothing to promote; problems name the server
 // they concern and say how to fix them; passwords are never part of a
 // Problem, a printed tree or a JSON report.
 package topology

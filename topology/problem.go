@@ -23,6 +23,7 @@ const (
 	CodeUnreachable      = "unreachable"
 	CodeReadFailed       = "read-failed"
 	CodeNoMaster         = "no-master"
+	CodeNoReplica        = "no-replica"
 	CodeMultipleMasters  = "multiple-masters"
 	CodeReplGrant        = "repl-grant"
 	CodeReplUserMissing  = "repl-user-missing"
@@ -103,7 +104,38 @@ func Check(t *Topology) []Problem {
 		ps = append(ps, checkServer(t, s)...)
 	}
 	ps = append(ps, checkAcross(t)...)
+	ps = append(ps, checkHasReplica(t)...)
 	return ps
+}
+
+// checkHasReplica refuses an application with no reachable replica of its
+// master, as masterha_check_repl does ("There is not any alive slave"): a
+// failover would have no server to promote. The servers that should be
+// replicas have problems of their own (unreachable, not replicating, wrong
+// master); this one says what it means for the application.
+func checkHasReplica(t *Topology) []Problem {
+	if t.Master == nil { // reported as no-master
+		return nil
+	}
+	for _, s := range t.Servers {
+		if s == t.Master || !s.Reachable {
+			continue
+		}
+		// A server whose status could not be read may be a replica: its
+		// read error is the problem to fix first.
+		if s.Replica != nil && s.Upstream == t.Master || len(s.ReadErrors) > 0 {
+			return nil
+		}
+	}
+	p := problem(t.Master, Error, CodeNoReplica, "", "")
+	if len(t.Servers) == 1 {
+		p.What = fmt.Sprintf("the application's only server is its master %s: there is no replica to promote, so a failover is impossible", t.Master)
+		p.Fix = fmt.Sprintf("add a block per replica to %s ([server2] with hostname= and port=), each replicating from %s; mharaft manages a master with at least one replica", t.App.File, t.Master)
+	} else {
+		p.What = fmt.Sprintf("no configured server is a reachable replica of the master %s: there is no replica to promote, so a failover is impossible", t.Master)
+		p.Fix = fmt.Sprintf("start the replicas and make them replicate from %s (CHANGE MASTER TO ...; START SLAVE); the other problems say what is wrong on each server", t.Master)
+	}
+	return []Problem{p}
 }
 
 // candidate reports whether s could become the master.
