@@ -49,7 +49,8 @@ func init() {
 		Short: "Check the replication of an application (masterha_check_repl)",
 		Long: `check-repl connects to every configured server, prints the replication tree
 and every problem that would make a failover unsafe or impossible, with the
-server it concerns and how to fix it. It exits 0 only when no problem of
+server it concerns and how to fix it; an application with no replica of its
+master to promote is refused. It exits 0 only when no problem of
 severity error was found, 1 otherwise, 3 when the configuration cannot be loaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,7 +77,8 @@ severity error was found, 1 otherwise, 3 when the configuration cannot be loaded
 		Use:   "check-ssh --conf app1.conf [--global-conf masterha_default.conf] [-o table|json]",
 		Short: "Check SSH access to every server of an application (masterha_check_ssh)",
 		Long: `check-ssh connects to every configured server over SSH, verifying its host
-key against ssh_known_hosts, and checks that master_binlog_dir exists there.
+key against ssh_known_hosts (or -o UserKnownHostsFile in ssh_options), and
+checks that master_binlog_dir exists there.
 It exits 0 when every server passed, 1 otherwise, 3 when the configuration
 cannot be loaded.`,
 		Args: cobra.NoArgs,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -112,4 +113,70 @@ func TestCheckCommands(t *testing.T) {
 			t.Errorf("json problems lack read-only-off on server3: %+v", rep.Problems)
 		}
 	})
+}
+
+// An MHA configuration whose SSH settings are only in ssh_options (sshd on
+// a port other than 22, its key and known_hosts file) passes check-ssh;
+// the same with StrictHostKeyChecking=no is refused at load with the
+// reason; check-repl refuses the application: its only server is the
+// master.
+func TestCheckSSHOptionsAndSingleServer(t *testing.T) {
+	bin := mhactlBinary(t)
+	c := testbed.Start(t, testbed.Options{N: 1})
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	options := "-i " + c.SSH.ClientKey + " -p " + strconv.Itoa(c.SSH.Port) + " -l " + c.SSH.User +
+		" -o UserKnownHostsFile=" + c.SSH.KnownHosts + " -o ConnectTimeout=3"
+	write := func(options string) string {
+		var b strings.Builder
+		for _, l := range strings.SplitAfter(c.AppConfig(filepath.Join(dir, "work")), "\n") {
+			if !strings.HasPrefix(l, "ssh_") { // the test bed's own SSH keys: only ssh_options names them here
+				b.WriteString(l)
+			}
+			if l == "[server default]\n" {
+				b.WriteString("ssh_options=\"" + options + "\"\n")
+			}
+		}
+		path := filepath.Join(dir, "app1.conf")
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	conf := write(options)
+
+	out, errOut, code := runMhactl(t, bin, "check-ssh", "--conf", conf)
+	want := "server1 127.0.0.1(" + c.Servers[0].Addr() + ") ssh " + c.SSH.User + "@" + c.SSH.Addr() + ": ok"
+	if code != exitOK || !strings.Contains(out, want) {
+		t.Fatalf("check-ssh: exit %d (want 0), output lacks %q:\n%s%s", code, want, out, errOut)
+	}
+
+	out, errOut, code = runMhactl(t, bin, "check-repl", "--conf", conf)
+	if code != exitProblem {
+		t.Fatalf("check-repl of a single-server application: exit %d, want %d\n%s%s", code, exitProblem, out, errOut)
+	}
+	for _, want := range []string{
+		"[error] server1 127.0.0.1(" + c.Servers[0].Addr() + "): the application's only server is its master",
+		"there is no replica to promote", "fix: add a block per replica to " + conf,
+		"MySQL Replication Health is NOT OK!"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check-repl output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("check-repl:\n%s", out)
+
+	strict := write(options + " -o StrictHostKeyChecking=no")
+	out, errOut, code = runMhactl(t, bin, "check-ssh", "--conf", strict)
+	if code != exitInternal {
+		t.Fatalf("StrictHostKeyChecking=no: exit %d, want %d\n%s%s", code, exitInternal, out, errOut)
+	}
+	for _, want := range []string{strict + ":2: [server default] ssh_options = ",
+		"-o StrictHostKeyChecking=no is refused: mharaft always verifies the host key", "ssh-keyscan -p SSH_PORT HOST >> FILE"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	t.Logf("StrictHostKeyChecking=no:\n%s", errOut)
 }
