@@ -191,5 +191,52 @@
 // Cost: three queries per new connection plus one MayAct (a Raft
 // round-trip); pools are capped at 8 connections per server.
 //
+// Files. Read in this order, the dead-master files meet the steps of MHA's
+// MasterFailover.pm (see a manual failover's log) in order, except that
+// mharaft finds the latest replica (MHA's 3.1), starts the tail and relay
+// diff reads (3.2, 3.4) and elects (3.3) already in phase 1, so that the
+// operator confirms the whole plan and the slow reads overlap phase 2:
+//
+//	pipeline.go            Options and the run every pipeline shares: a
+//	                       phase journaled (run.phase), connections, hooks,
+//	                       the report
+//	failover.go            DeadMaster: the entry, the phases in order
+//	phase1_check.go        1 configuration check: the dead master, the alive
+//	                       replicas, GTID mode, latest and oldest (3.1),
+//	                       background reads started, election (3.3), confirm
+//	phase2_dead_master.go  2 dead master shutdown: IO threads stopped, latest
+//	                       again (3.1) and settled on a transaction boundary,
+//	                       SSH HealthCheck, IP hook stop/stopssh, the tail
+//	                       made final (3.2), shutdown_script; the fence over
+//	                       MySQL and the top-up
+//	phase3_new_master.go   3 new master recovery: relay logs applied, GTID
+//	                       catch-up or relay diff (3.4), apply (3.5), its
+//	                       position, IP hook start, read_only=0
+//	phase4_replicas.go     4 replicas recovery in parallel (4.1, 4.2)
+//	phase5_cleanup.go      5 new master cleanup: RESET SLAVE ALL
+//	resume.go              what the phases share to work ahead and resume:
+//	                       the background reads (futures), saved files missing
+//	                       on another manager host, what an interrupted apply
+//	                       committed (resumeFiles, appliedPrefix)
+//	logrecovery.go         LogRecovery: SSH reads and binlog.Apply
+//	switch.go              Switch: the entry, the phases in order
+//	switch1_check.go       1 check and election
+//	switch2_fence.go       2 reject updates: IP hook stop, fence the old
+//	                       master (also the dead master's fence), its final
+//	                       position; fenced again on a resume
+//	switch3_wait.go        3 the new master (fence_mode=shutdown: every
+//	                       replica) reaches that position; shutdown
+//	switch4_promote.go     4 promote: position, RESET SLAVE ALL, IP hook start,
+//	                       read_only=0
+//	switch5_replicas.go    5 repoint the replicas
+//	switch6_old_master.go  6 the old master becomes a replica
+//	rejoin.go              Rejoin
+//	election.go            Elect and its rules
+//	node.go                one server: state, waits, CHANGE MASTER
+//	fencing.go             connection fencing (Fencing, above)
+//	hooks.go               hooks and their arguments
+//	journal.go             Journal, LocalJournal, Progress
+//	report.go              Plan and Report
+//
 // This package does not decide whether a master is dead (detector/ does).
 package failover

@@ -221,3 +221,10 @@ func matches(s *config.Server, key string) bool {
 	a := &config.App{Servers: []*config.Server{s}}
 	return a.Server(key) == s
 }
+
+func (e *Election) logLines() []string {
+	if e == nil {
+		return nil
+	}
+	return e.Log
+}

@@ -1,0 +1,160 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+)
+
+// ErrRecentFailover: the last failover is younger than last_failover_minute.
+var ErrRecentFailover = errors.New("a failover happened recently")
+
+// CheckLastFailover refuses (like MHA) when manager_workdir holds an
+// <app>.failover.complete file or a failover report younger than
+// last_failover_minute. The caller runs it before the pipeline (mhactl
+// --local; the managers keep this record in the replicated state).
+func CheckLastFailover(app *config.App, now time.Time) error {
+	if app.ManagerWorkdir == "" {
+		return nil
+	}
+	limit := time.Duration(app.LastFailoverMinute) * time.Minute
+	if app.LastFailoverMinute == 0 {
+		limit = 480 * time.Minute
+	}
+	var paths []string
+	paths = append(paths, filepath.Join(app.ManagerWorkdir, app.Name+".failover.complete"))
+	m, _ := filepath.Glob(filepath.Join(app.ManagerWorkdir, "failover_report_"+app.Name+"_*.json"))
+	paths = append(paths, m...)
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if age := now.Sub(fi.ModTime()); age < limit {
+			return fmt.Errorf("%w: %s is %s old (last_failover_minute=%d); pass --ignore-last-failover or remove it",
+				ErrRecentFailover, p, age.Round(time.Second), int(limit.Minutes()))
+		}
+	}
+	return nil
+}
+
+// checkFailover is phase 1 (MHA's "Configuration Check Phase"): the master
+// is really unreachable, every alive replica replicates from it, dead
+// replicas only with ignore_fail. Then, ahead of MHA's order so that the
+// operator confirms the whole plan and the slow reads start early: the
+// latest and oldest replicas (MHA's 3.1), the dead master's tail and the
+// relay diffs started in the background (3.2 and 3.4, see startReads in
+// resume.go), the new master elected (3.3); print the plan, confirm.
+func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[string]error) error {
+	app := r.opts.App
+	if n, ok := r.nodes[st.dead.Name]; ok {
+		if n.replica == nil {
+			return fmt.Errorf("%w: master %s is alive (reachable over MySQL); use an online switch", ErrRefused, st.dead)
+		}
+		return fmt.Errorf("%w: %s is reachable and is a replica, not the dead master", ErrRefused, st.dead)
+	}
+	if e := errs[st.dead.Name]; e != nil && !isUnreachable(e) {
+		return fmt.Errorf("%w: %s answered (%v): it is not dead", ErrRefused, st.dead, e)
+	}
+	r.logf("Dead Servers:\n  %s", st.dead)
+	var cands []*Candidate
+	r.plan.Ignored = nil
+	for _, s := range app.Servers {
+		if s == st.dead {
+			continue
+		}
+		n, ok := r.nodes[s.Name]
+		if !ok {
+			if !s.IgnoreFail {
+				return fmt.Errorf("%w: replica %s is unreachable (%v) and ignore_fail is not set", ErrRefused, s, errs[s.Name])
+			}
+			r.logf("Replica %s is dead; ignored (ignore_fail).", s)
+			r.plan.Ignored = append(r.plan.Ignored, s.Name)
+			continue
+		}
+		if !n.isReplicaOf(st.dead) {
+			if s.IgnoreFail {
+				r.plan.Ignored = append(r.plan.Ignored, s.Name)
+				continue
+			}
+			return fmt.Errorf("%w: %s does not replicate from the dead master %s", ErrRefused, n, st.dead)
+		}
+		r.logf("Alive Slave: %s Version=%s log-bin:%v, replicating from %s, read %s exec %s", n, n.version, n.logBin, st.dead, n.readCoord(), n.execCoord())
+		cands = append(cands, &Candidate{Server: s, LogBin: n.logBin, Version: n.version, Read: n.readCoord(), Exec: n.execCoord()})
+		st.all = append(st.all, n)
+	}
+	if len(cands) == 0 {
+		return fmt.Errorf("%w: no alive replica of %s", ErrRefused, st.dead)
+	}
+	r.plan.GTID = true
+	for _, n := range st.all {
+		if !n.usesGTID() {
+			r.plan.GTID = false
+		}
+	}
+	r.logf("GTID failover mode = %v", r.plan.GTID)
+	// MHA's 3.1 from the positions just read (phase 2 reads them again).
+	latest, oldest := LatestOf(cands), OldestOf(cands)
+	r.plan.Latest, r.plan.LatestRead = latest[0].Server.Name, latest[0].Read
+	r.plan.Oldest, r.plan.OldestRead = oldest[0].Server.Name, oldest[0].Read
+	// Start the read-only work now, from the positions just read: the
+	// dead master cannot send more events, so they are final unless an
+	// IO thread still receives some; phase 2 re-reads them after stopping
+	// the IO threads and redoes what changed.
+	r.startReads(ctx, st, r.nodes[r.plan.Latest], r.plan.LatestRead)
+	// MHA's 3.3: the new master.
+	el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
+		CheckReplDelay: latest[0].Server.CheckReplDelay, DeadMasterDC: st.dead.Datacenter, PreventCrossDC: app.PreventCrossDCFailover})
+	for _, l := range el.logLines() {
+		r.logf("%s", l)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	r.plan.NewMaster = el.NewMaster.Server.Name
+	r.plan.Replicas = nil
+	var oldRepl, newRepl []*config.Server
+	for _, c := range cands {
+		oldRepl = append(oldRepl, c.Server)
+		if c != el.NewMaster {
+			newRepl = append(newRepl, c.Server)
+			r.plan.Replicas = append(r.plan.Replicas, c.Server.Name)
+		}
+	}
+	fmt.Fprintf(r.out, "\n%s\n", Topology(st.dead, oldRepl, el.NewMaster.Server, newRepl, "current master"))
+	return r.confirm(fmt.Sprintf("Master %s is dead. Failover to %s?", st.dead, el.NewMaster.Server))
+}
+
+// bindPlan finds the plan's servers among the connected nodes (also on a
+// resume, where phase 1 was skipped).
+func (r *run) bindPlan(st *failoverState) error {
+	get := func(name string) (*node, error) {
+		n, ok := r.nodes[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s of the plan is unreachable", ErrRefused, name)
+		}
+		return n, nil
+	}
+	var err error
+	if st.newM, err = get(r.plan.NewMaster); err != nil {
+		return err
+	}
+	if st.latest, err = get(r.plan.Latest); err != nil {
+		return err
+	}
+	st.replicas = nil
+	for _, name := range r.plan.Replicas {
+		n, err := get(name)
+		if err != nil {
+			return err
+		}
+		st.replicas = append(st.replicas, n)
+	}
+	st.all = append([]*node{st.newM}, st.replicas...)
+	return nil
+}

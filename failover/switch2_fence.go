@@ -1,0 +1,199 @@
+package failover
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mharaft/mharaft/dialect"
+)
+
+// fence is the old master held read-only: read_only=1 and FLUSH TABLES WITH
+// READ LOCK held on a dedicated connection. The dead master's fence
+// (phase2_dead_master.go) is one too.
+type fence struct {
+	conn    *sql.Conn
+	started time.Time
+	locked  bool
+	killed  int // client connections killed
+}
+
+// rejectUpdates is phase 2 (MHA's "Rejecting updates phase"):
+// master_ip_online_change_script stop, then the old master fenced
+// (read_only=1, its application connections killed, FLUSH TABLES WITH
+// READ LOCK held) and its final position recorded.
+func (r *run) rejectUpdates(ctx context.Context, st *switchState) error {
+	app := r.opts.App
+	orig, newM := st.orig, st.newM
+	if orig == nil {
+		return fmt.Errorf("%w: resuming the switch: the old master %s is unreachable (%v), so it cannot be fenced; "+
+			"check that it takes no writes (it may be read_only=1 already), then run a dead-master failover or, once it answers, a new switch",
+			ErrUnsafeResume, r.plan.OldMaster, st.errs[r.plan.OldMaster])
+	}
+	if app.MasterIPOnlineChangeScript != "" {
+		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("stop", orig.srv, newM.srv, r.opts.OrigMasterIsNewSlave))
+		if err != nil {
+			return err
+		}
+		switch IPHookOutcome(res.ExitCode) {
+		case HookAbort:
+			return fmt.Errorf("%w: master_ip_online_change_script --command=stop exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
+		case HookProceed:
+			r.logf("master_ip_online_change_script --command=stop exited 10: proceeding.")
+		}
+	}
+	var err error
+	st.fence, err = r.fenceAndReadPos(ctx, orig)
+	return err
+}
+
+// fenceAgain is phase 2 again on a resume after it completed but before
+// the promotion: the earlier run's FLUSH TABLES WITH READ LOCK ended with
+// it (read_only=1 may remain). Fence again and read the final position
+// again: a write that slipped in since is in the new position, which
+// phase 3 (run again) then covers. An unreachable old master cannot be
+// fenced: ErrUnsafeResume, unless fence_mode=shutdown left it down after
+// phase 3.
+func (r *run) fenceAgain(ctx context.Context, st *switchState) error {
+	kind, _ := dialect.Classify(st.errs[r.plan.OldMaster])
+	switch {
+	case st.orig == nil && r.opts.App.FenceMode == "shutdown" && r.done[SwitchWait] && kind == dialect.KindRefused:
+		r.logf("The old master %s is down (connection refused), as fence_mode=shutdown leaves it.", r.plan.OldMaster)
+	case st.orig == nil:
+		return fmt.Errorf("%w: resuming the switch after %q: the old master %s is unreachable (%v), so it cannot be fenced again "+
+			"before %s is promoted; check that it takes no writes, then run a dead-master failover (or repair it and switch again)",
+			ErrUnsafeResume, SwitchFence, r.plan.OldMaster, st.errs[r.plan.OldMaster], r.plan.NewMaster)
+	default:
+		var err error
+		if st.fence, err = r.fenceAndReadPos(ctx, st.orig); err != nil {
+			return err
+		}
+		// The final position may have moved: wait for it again.
+		delete(r.done, SwitchWait)
+	}
+	return nil
+}
+
+// fenceAndReadPos fences the old master and records its final position.
+func (r *run) fenceAndReadPos(ctx context.Context, orig *node) (*fence, error) {
+	f, err := r.fenceOldMaster(ctx, orig)
+	if err != nil {
+		return f, err
+	}
+	pos, err := orig.masterStatus(ctx)
+	if err != nil {
+		return f, err
+	}
+	r.plan.OrigMasterPos = Coord{pos.File, pos.Pos}
+	if err := orig.refreshGTID(ctx); err != nil {
+		return f, err
+	}
+	r.plan.OrigGTID = orig.gtidBinlogPos
+	if !orig.d.V.IsMariaDB() {
+		r.plan.OrigGTID = orig.gtidExecuted
+	}
+	r.logf("Orig master binlog:pos is %s (GTID %s).", r.plan.OrigMasterPos, r.plan.OrigGTID)
+	return f, nil
+}
+
+// fenceOldMaster: SET GLOBAL read_only=1, kill the application's
+// connections, FLUSH TABLES WITH READ LOCK held on a dedicated connection
+// (MariaDB has no super_read_only and read_only does not stop SUPER users).
+func (r *run) fenceOldMaster(ctx context.Context, m *node) (*fence, error) {
+	return r.fenceNode(ctx, m, r.opts.App.FenceMode != "read_only")
+}
+
+// fenceNode sets read_only=1, kills the client connections and, with lock,
+// takes FLUSH TABLES WITH READ LOCK on the fence's own connection.
+func (r *run) fenceNode(ctx context.Context, m *node, lock bool) (*fence, error) {
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fence %s: connect: %w", m, err)
+	}
+	f := &fence{conn: conn, started: time.Now()}
+	for _, q := range m.d.SetReadOnly(true) {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("fence %s: %s: %w", m, q, err)
+		}
+	}
+	var myID int64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&myID); err != nil {
+		return f, fmt.Errorf("fence %s: %w", m, err)
+	}
+	killed, err := killConnections(ctx, conn, myID)
+	if err != nil {
+		return f, fmt.Errorf("fence %s: %w", m, err)
+	}
+	r.logf("Set read_only=1 on %s and killed %d application connection(s).", m, killed)
+	f.killed = killed
+	if !lock {
+		r.logf("fence_mode=read_only: not locking tables on %s.", m)
+		return f, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		return f, fmt.Errorf("fence %s: FLUSH TABLES WITH READ LOCK: %w", m, err)
+	}
+	f.locked = true
+	r.logf("Locked all tables on %s (FLUSH TABLES WITH READ LOCK).", m)
+	return f, nil
+}
+
+// killConnections kills every connection except ours and the replication
+// threads; it returns how many it killed.
+func killConnections(ctx context.Context, conn *sql.Conn, myID int64) (int, error) {
+	rows, err := conn.QueryContext(ctx, "SHOW PROCESSLIST")
+	if err != nil {
+		return 0, err
+	}
+	threads, err := dialect.ScanRows(rows)
+	if err != nil {
+		return 0, err
+	}
+	var ids []string
+	for _, p := range threads {
+		if p["Id"] == fmt.Sprint(myID) || skipThread(p) {
+			continue
+		}
+		ids = append(ids, p["Id"])
+	}
+	n := 0
+	for _, id := range ids {
+		if _, err := conn.ExecContext(ctx, "KILL "+id); err == nil {
+			n++
+		} // an unknown thread id has simply gone already
+	}
+	return n, nil
+}
+
+// releaseFence drops the FTWRL (read_only stays as it is).
+func (r *run) releaseFence(f *fence) {
+	if f == nil || f.conn == nil {
+		return
+	}
+	if f.locked {
+		f.conn.ExecContext(context.Background(), "UNLOCK TABLES")
+	}
+	f.conn.Close()
+	f.conn = nil
+}
+
+// undoFence gives the old master back: UNLOCK TABLES, read_only=0, and the
+// online change script's start for the old master. It returns cause.
+func (r *run) undoFence(ctx context.Context, orig *node, f *fence, cause error) error {
+	if f == nil || orig == nil {
+		return cause
+	}
+	r.releaseFence(f)
+	if err := orig.exec(context.WithoutCancel(ctx), orig.d.SetReadOnly(false)...); err != nil {
+		r.rep.addf("could not undo the fence on %s: %v", orig.srv, err)
+		return fmt.Errorf("%w (and undoing the fence failed: %v)", cause, err)
+	}
+	r.rep.addf("Switch aborted before the promotion: %s is writable again (fence undone).", orig.srv)
+	r.logf("Fence on %s undone: UNLOCK TABLES, read_only=0.", orig.srv)
+	return cause
+}
