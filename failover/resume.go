@@ -580,40 +580,30 @@ func (r *run) resumeFiles(ctx context.Context, n *node, files []string, phase st
 // last one applied is the last whose GTID the position names exactly; all
 // before it must be covered by the position and none after it.
 func appliedPrefix(gtids []string, binlogPos string) (int, error) {
-	type gt struct {
-		domain, server, seq uint64
+	pos, err := dialect.ParseMariaDBPos(binlogPos)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse gtid_binlog_pos: %w", err)
 	}
-	parse := func(s string) (gt, bool) {
-		var g gt
-		_, err := fmt.Sscanf(s, "%d-%d-%d", &g.domain, &g.server, &g.seq)
-		return g, err == nil && fmt.Sprintf("%d-%d-%d", g.domain, g.server, g.seq) == s
-	}
-	have := map[uint64]gt{}
-	for _, p := range strings.Split(binlogPos, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		g, ok := parse(p)
-		if !ok {
-			return 0, fmt.Errorf("cannot parse gtid_binlog_pos %q", binlogPos)
-		}
-		have[g.domain] = g
+	have := map[uint32]dialect.MariaDBGTID{}
+	for _, g := range pos {
+		have[g.Domain] = g
 	}
 	last := -1
-	parsed := make([]gt, len(gtids))
+	parsed := make([]dialect.MariaDBGTID, len(gtids))
 	for i, s := range gtids {
-		g, ok := parse(s)
-		if !ok {
+		p, err := dialect.ParseMariaDBPos(s)
+		if err != nil || len(p) != 1 {
 			return 0, fmt.Errorf("cannot parse GTID %q", s)
 		}
+		g := p[0]
 		parsed[i] = g
-		if h, ok := have[g.domain]; ok && h == g {
+		if h, ok := have[g.Domain]; ok && h == g {
 			last = i
 		}
 	}
 	for i, g := range parsed {
-		h, ok := have[g.domain]
-		covered := ok && h.seq >= g.seq
+		h, ok := have[g.Domain]
+		covered := ok && h.Seq >= g.Seq
 		if i <= last && !covered {
 			return 0, fmt.Errorf("gtid_binlog_pos %s names %s but lacks the earlier %s", binlogPos, gtids[last], gtids[i])
 		}
