@@ -101,7 +101,7 @@ func TestDeadMasterComesBack(t *testing.T) {
 					t.Fatalf("interrupted failover: %v", err)
 				}
 				wantRows(t, ctx, s2, 1, 2, 3, 4, 5)
-				prog, err := ProgressOf(local.Entries())
+				prog, err := local.Progress()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -102,14 +102,14 @@ func TestLocalJournalProgress(t *testing.T) {
 	}
 	ctx := context.Background()
 	plan := &Plan{Kind: "failover", OldMaster: "server1", NewMaster: "server2", NewMasterPos: Coord{"mysql-bin.000006", 1138}}
-	j.Begin(ctx, PhaseCheck, plan.Detail())
-	j.Done(ctx, PhaseCheck, plan.Detail())
-	j.Begin(ctx, PhaseShutdown, plan.Detail())
+	j.Begin(ctx, PhaseCheck, plan)
+	j.Done(ctx, PhaseCheck, plan)
+	j.Begin(ctx, PhaseShutdown, plan)
 	again, err := OpenLocalJournal(path) // a new manager reads the file
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ProgressOf(again.Entries())
+	p, err := again.Progress()
 	if err != nil {
 		t.Fatal(err)
 	}

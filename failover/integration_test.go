@@ -181,7 +181,7 @@ func TestWalkthrough(t *testing.T) {
 			if _, err := os.Stat(rep.Path); err != nil {
 				t.Errorf("report JSON not written: %v", err)
 			}
-			prog, err := ProgressOf(journal.Entries())
+			prog, err := journal.Progress()
 			if err != nil {
 				t.Fatal(err)
 			}

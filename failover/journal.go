@@ -10,35 +10,38 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mharaft/mharaft/fsm"
 	"github.com/mharaft/mharaft/internal/secret"
 )
 
 // Journal records the phases of a pipeline. Begin is called before a phase
 // touches any server, Done after it completed. An error from Begin means
 // "this manager may no longer act" (lost leadership or the failover lock):
-// the pipeline stops at once. The Raft leader's implementation commits the
-// entries to the replicated state; LocalJournal keeps them in a file.
+// the pipeline stops at once. plan is the run's plan as it is at that
+// moment: the journal stores its encoding (Plan.Encode) at once, once per
+// epoch (fsm.AppState.Plans; an implementation may send it only when it
+// changed). The Raft leader's implementation commits the entries to the
+// replicated state; LocalJournal keeps them in a file.
 type Journal interface {
-	Begin(ctx context.Context, phase string, detail map[string]string) error
-	Done(ctx context.Context, phase string, detail map[string]string) error
+	Begin(ctx context.Context, phase string, plan *Plan) error
+	Done(ctx context.Context, phase string, plan *Plan) error
 }
 
-// JournalEntry is one Begin or Done.
-type JournalEntry struct {
-	Time   time.Time         `json:"time"`
-	Phase  string            `json:"phase"`
-	Event  string            `json:"event"` // "begin" or "done"
-	Detail map[string]string `json:"detail,omitempty"`
-}
-
-// LocalJournal is the Journal of `mhactl --local`: entries in memory and in
-// a JSON file (rewritten on every entry, so an interrupted run leaves a
-// complete file behind).
+// LocalJournal is the Journal of `mhactl --local`: fsm.JournalEntry
+// entries (epoch 0) and the plan, in memory and in a JSON file (rewritten
+// on every entry, so an interrupted run leaves a complete file behind).
 type LocalJournal struct {
 	Path string
 
 	mu      sync.Mutex
-	entries []JournalEntry
+	entries []fsm.JournalEntry
+	plan    string
+}
+
+// localJournalFile is the file of a LocalJournal.
+type localJournalFile struct {
+	Entries []fsm.JournalEntry `json:"entries"`
+	Plan    json.RawMessage    `json:"plan,omitempty"` // the last plan recorded
 }
 
 // OpenLocalJournal loads path if it exists (to resume) or starts empty.
@@ -51,34 +54,39 @@ func OpenLocalJournal(path string) (*LocalJournal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read journal %s: %w", path, err)
 	}
-	if err := json.Unmarshal(b, &j.entries); err != nil {
+	var f localJournalFile
+	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("parse journal %s: %w", path, err)
 	}
+	j.entries, j.plan = f.Entries, string(f.Plan)
 	return j, nil
 }
 
 // Begin records the start of a phase.
-func (j *LocalJournal) Begin(ctx context.Context, phase string, detail map[string]string) error {
-	return j.add(phase, "begin", detail)
+func (j *LocalJournal) Begin(ctx context.Context, phase string, plan *Plan) error {
+	return j.add(phase, fsm.PhaseStarted, plan)
 }
 
 // Done records the end of a phase.
-func (j *LocalJournal) Done(ctx context.Context, phase string, detail map[string]string) error {
-	return j.add(phase, "done", detail)
+func (j *LocalJournal) Done(ctx context.Context, phase string, plan *Plan) error {
+	return j.add(phase, fsm.PhaseDone, plan)
 }
 
-func (j *LocalJournal) add(phase, event string, detail map[string]string) error {
+func (j *LocalJournal) add(phase, status string, plan *Plan) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	cp := make(map[string]string, len(detail))
-	for k, v := range detail {
-		cp[k] = v
+	j.entries = append(j.entries, fsm.JournalEntry{Phase: phase, Status: status, At: time.Now()})
+	if plan != nil {
+		j.plan = plan.Encode()
 	}
-	j.entries = append(j.entries, JournalEntry{Time: time.Now(), Phase: phase, Event: event, Detail: cp})
 	if j.Path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(j.entries, "", "  ")
+	f := localJournalFile{Entries: j.entries}
+	if j.plan != "" {
+		f.Plan = json.RawMessage(j.plan)
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -93,10 +101,17 @@ func (j *LocalJournal) add(phase, event string, detail map[string]string) error 
 }
 
 // Entries returns a copy of the entries so far.
-func (j *LocalJournal) Entries() []JournalEntry {
+func (j *LocalJournal) Entries() []fsm.JournalEntry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return append([]JournalEntry(nil), j.entries...)
+	return append([]fsm.JournalEntry(nil), j.entries...)
+}
+
+// Progress reads the journal for Resume.
+func (j *LocalJournal) Progress() (Progress, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return ProgressOf(j.entries, j.plan)
 }
 
 // Progress summarises a journal for Resume: the phases that completed,
@@ -108,27 +123,30 @@ type Progress struct {
 	Plan        *Plan
 }
 
-// ProgressOf reads entries (from any Journal implementation's history).
-func ProgressOf(entries []JournalEntry) (Progress, error) {
+// ProgressOf reads a journal's entries and its last plan ("" when none
+// was recorded): the replicated one (fsm.AppState.Journal and LastPlan)
+// or a LocalJournal's. Entries that neither started nor completed a phase
+// (fsm.PhaseFailed) are left out.
+func ProgressOf(entries []fsm.JournalEntry, plan string) (Progress, error) {
 	p := Progress{Completed: map[string]bool{}}
 	open := map[string]int{} // phase -> order of its first open begin
 	for i, e := range entries {
-		switch e.Event {
-		case "begin":
+		switch e.Status {
+		case fsm.PhaseStarted:
 			if _, ok := open[e.Phase]; !ok {
 				open[e.Phase] = i
 			}
-		case "done":
+		case fsm.PhaseDone:
 			delete(open, e.Phase)
 			p.Completed[e.Phase] = true
 		}
-		if s, ok := e.Detail[planKey]; ok {
-			plan, err := DecodePlan(s)
-			if err != nil {
-				return p, err
-			}
-			p.Plan = plan
+	}
+	if plan != "" {
+		pl, err := DecodePlan(plan)
+		if err != nil {
+			return p, err
 		}
+		p.Plan = pl
 	}
 	// The earliest open phase is the interrupted one; steps inside it
 	// (e.g. "failover.3 master recovery: activate") begin later.
@@ -144,5 +162,5 @@ func ProgressOf(entries []JournalEntry) (Progress, error) {
 // nopJournal accepts everything (used when the caller passes nil).
 type nopJournal struct{}
 
-func (nopJournal) Begin(context.Context, string, map[string]string) error { return nil }
-func (nopJournal) Done(context.Context, string, map[string]string) error  { return nil }
+func (nopJournal) Begin(context.Context, string, *Plan) error { return nil }
+func (nopJournal) Done(context.Context, string, *Plan) error  { return nil }

@@ -92,7 +92,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 	r.logf("New master's binlog position: %s (GTID %s). All other slaves should start replication from here: CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d, MASTER_USER='%s', MASTER_PASSWORD='xxx';",
 		r.plan.NewMasterPos, r.plan.NewMasterGTID, newM.srv.IP, newM.srv.Port, pos.File, pos.Pos, newM.srv.ReplUser)
 	// Record the position before the new master goes writable.
-	if err := r.journal.Begin(ctx, PhaseRecover+": activate", r.plan.Detail()); err != nil {
+	if err := r.journal.Begin(ctx, PhaseRecover+": activate", r.plan); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	if app.MasterIPFailoverScript != "" {
@@ -113,7 +113,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 		return err
 	}
 	newM.readOnly = false
-	if err := r.journal.Done(ctx, PhaseRecover+": activate", r.plan.Detail()); err != nil {
+	if err := r.journal.Done(ctx, PhaseRecover+": activate", r.plan); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	r.rep.addf("Selected %s as the new master; it is writable at %s.", newM.srv, r.plan.NewMasterPos)

@@ -84,13 +84,13 @@ func (r *run) recoverReplica(ctx context.Context, st *failoverState, n *node, po
 		}
 	}
 	step := PhaseReplicas + ": repoint " + n.srv.Name
-	if err := r.journal.Begin(ctx, step, r.plan.Detail()); err != nil {
+	if err := r.journal.Begin(ctx, step, r.plan); err != nil {
 		return fmt.Errorf("begin %s: %w: %v", step, ErrNotLeader, err)
 	}
 	if err := n.changeMaster(ctx, newM.srv, r.plan.GTID, pos, r.opts.replicaStartTimeout()); err != nil {
 		return err
 	}
-	if err := r.journal.Done(ctx, step, r.plan.Detail()); err != nil {
+	if err := r.journal.Done(ctx, step, r.plan); err != nil {
 		return fmt.Errorf("record end of %s: %w: %v", step, ErrNotLeader, err)
 	}
 	if r.plan.GTID && r.plan.NewMasterGTID != "" {

@@ -164,7 +164,7 @@ func (r *run) phase(ctx context.Context, name string, fn func() error) error {
 		r.logf("* %s: completed by an earlier run, skipped.", name)
 		return nil
 	}
-	if err := r.journal.Begin(ctx, name, r.plan.Detail()); err != nil {
+	if err := r.journal.Begin(ctx, name, r.plan); err != nil {
 		return fmt.Errorf("begin %s: %w: %v", name, ErrNotLeader, err)
 	}
 	r.logf("* %s..", name)
@@ -176,7 +176,7 @@ func (r *run) phase(ctx context.Context, name string, fn func() error) error {
 	}
 	r.done[name] = true
 	r.logf("* %s completed (%.3f s).", name, time.Since(start).Seconds())
-	if err := r.journal.Done(ctx, name, r.plan.Detail()); err != nil {
+	if err := r.journal.Done(ctx, name, r.plan); err != nil {
 		return fmt.Errorf("record end of %s: %w: %v", name, ErrNotLeader, err)
 	}
 	return nil

@@ -13,9 +13,9 @@ import (
 	"github.com/mharaft/mharaft/internal/secret"
 )
 
-// Plan is what a pipeline decided and recorded; it is serialised into the
-// journal's detail (key "plan") after every phase so that another manager can
-// resume the pipeline where this one stopped.
+// Plan is what a pipeline decided and recorded; it goes to the journal
+// with every entry (stored once per epoch, see Journal) so that another
+// manager can resume the pipeline where this one stopped.
 type Plan struct {
 	Kind      string    `json:"kind"` // "failover" or "switch"
 	App       string    `json:"app"`
@@ -60,16 +60,11 @@ type Plan struct {
 	OrigGTID      string `json:"orig_gtid,omitempty"`
 }
 
-const planKey = "plan"
-
-// Encode renders the plan for a journal detail.
+// Encode renders the plan for the journal.
 func (p *Plan) Encode() string {
 	b, _ := json.Marshal(p)
 	return string(b)
 }
-
-// Detail is the journal detail for the plan.
-func (p *Plan) Detail() map[string]string { return map[string]string{planKey: p.Encode()} }
 
 // DecodePlan parses Encode's output.
 func DecodePlan(s string) (*Plan, error) {

@@ -42,7 +42,7 @@ func TestResumeOnAnotherManagerHost(t *testing.T) {
 			c, app := deadMasterWalkthrough(t, tc.gtid)
 			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
 			local := interruptedFailover(t, c, app, PhaseRecover)
-			prog, err := ProgressOf(local.Entries())
+			prog, err := local.Progress()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestResumeOnAnotherManagerHost(t *testing.T) {
 				if err := os.WriteFile(marker, nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				prog2, err := ProgressOf(local.Entries())
+				prog2, err := local.Progress()
 				if err != nil {
 					t.Fatal(err)
 				}

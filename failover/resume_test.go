@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mharaft/mharaft/fsm"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -18,11 +19,11 @@ type interruptingJournal struct {
 	failBegin string
 }
 
-func (j interruptingJournal) Begin(ctx context.Context, phase string, detail map[string]string) error {
+func (j interruptingJournal) Begin(ctx context.Context, phase string, plan *Plan) error {
 	if phase == j.failBegin {
 		return errors.New("lost the failover lock (test)")
 	}
-	return j.LocalJournal.Begin(ctx, phase, detail)
+	return j.LocalJournal.Begin(ctx, phase, plan)
 }
 
 func gtidBinlogPos(t *testing.T, ctx context.Context, s *testbed.Server) string {
@@ -70,7 +71,7 @@ func TestResumeMidPipeline(t *testing.T) {
 			}
 			before := []string{gtidBinlogPos(t, ctx, s2), gtidBinlogPos(t, ctx, s3)}
 
-			prog, err := ProgressOf(local.Entries())
+			prog, err := local.Progress()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +139,7 @@ func TestResumeUnsafeFilePos(t *testing.T) {
 	}
 	local := interruptedFailover(t, c, app, PhaseRecover+": activate")
 	wantRows(t, ctx, s2, 1, 2, 3)
-	prog, err := ProgressOf(local.Entries())
+	prog, err := local.Progress()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,12 +187,12 @@ func TestAppliedPrefix(t *testing.T) {
 }
 
 func TestProgressOfEarliestOpenPhase(t *testing.T) {
-	entries := []JournalEntry{
-		{Phase: PhaseCheck, Event: "begin"}, {Phase: PhaseCheck, Event: "done"},
-		{Phase: PhaseRecover, Event: "begin"}, {Phase: PhaseRecover + ": activate", Event: "begin"},
+	entries := []fsm.JournalEntry{
+		{Phase: PhaseCheck, Status: fsm.PhaseStarted}, {Phase: PhaseCheck, Status: fsm.PhaseDone},
+		{Phase: PhaseRecover, Status: fsm.PhaseStarted}, {Phase: PhaseRecover + ": activate", Status: fsm.PhaseStarted},
 	}
 	for i := 0; i < 20; i++ { // map order must not matter
-		p, err := ProgressOf(entries)
+		p, err := ProgressOf(entries, "")
 		if err != nil || p.Interrupted != PhaseRecover || !p.Completed[PhaseCheck] {
 			t.Fatalf("progress %+v %v, want %q interrupted", p, err, PhaseRecover)
 		}

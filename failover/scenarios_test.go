@@ -157,7 +157,7 @@ func TestFailoverHooks(t *testing.T) {
 	report, repLog := hookScript(t, "send_report", 0)
 	app.MasterIPFailoverScript, app.ShutdownScript, app.ReportScript = ipScript, shutdown, report
 	// Resume the aborted run from its journal: phase 1 is not repeated.
-	prog, err := ProgressOf(journal.Entries())
+	prog, err := journal.Progress()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +252,11 @@ func TestFailoverAliveMasterRefused(t *testing.T) {
 // failover lock would.
 type refusingJournal struct{ phase string }
 
-func (j refusingJournal) Begin(_ context.Context, phase string, _ map[string]string) error {
+func (j refusingJournal) Begin(_ context.Context, phase string, _ *Plan) error {
 	if phase == j.phase {
 		return errors.New("lost the failover lock")
 	}
 	return nil
 }
 
-func (refusingJournal) Done(context.Context, string, map[string]string) error { return nil }
+func (refusingJournal) Done(context.Context, string, *Plan) error { return nil }

@@ -18,18 +18,18 @@ type failingJournal struct {
 	failBegin, failDone string
 }
 
-func (j failingJournal) Begin(ctx context.Context, phase string, detail map[string]string) error {
+func (j failingJournal) Begin(ctx context.Context, phase string, plan *Plan) error {
 	if phase == j.failBegin {
 		return errors.New("lost the lock (test)")
 	}
-	return j.LocalJournal.Begin(ctx, phase, detail)
+	return j.LocalJournal.Begin(ctx, phase, plan)
 }
 
-func (j failingJournal) Done(ctx context.Context, phase string, detail map[string]string) error {
+func (j failingJournal) Done(ctx context.Context, phase string, plan *Plan) error {
 	if phase == j.failDone {
 		return errors.New("lost the lock (test)")
 	}
-	return j.LocalJournal.Done(ctx, phase, detail)
+	return j.LocalJournal.Done(ctx, phase, plan)
 }
 
 // TestSwitchResumeEveryPhase interrupts an online switch (server1 ->
@@ -70,7 +70,7 @@ func TestSwitchResumeEveryPhase(t *testing.T) {
 			if _, err := Switch(ctx, first); !errors.Is(err, ErrNotLeader) {
 				t.Fatalf("interrupted switch: %v, want ErrNotLeader", err)
 			}
-			prog, err := ProgressOf(local.Entries())
+			prog, err := local.Progress()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -72,7 +72,7 @@ func TestDeposedLeaderCannotApplyAfterTakeover(t *testing.T) {
 
 	// A is deposed; B resumes from A's journal and finishes.
 	deposed.Store(true)
-	prog, err := ProgressOf(journalA.Entries())
+	prog, err := journalA.Progress()
 	if err != nil {
 		t.Fatal(err)
 	}

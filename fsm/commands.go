@@ -85,10 +85,15 @@ type SeenState struct {
 	Epoch  uint64 `json:"epoch"`
 }
 
-// JournalPhaseCmd appends one entry to the journal; Epoch is the fencing token.
+// JournalPhaseCmd appends one entry to the journal; Entry.Epoch is the
+// fencing token. Plan, when set, becomes the plan of that epoch (replacing
+// the one recorded earlier at the epoch); the journal's writer sends it
+// when it changed. An entry of an older writer that carries the plan in
+// Entry.Detail["plan"] has it moved there the same way.
 type JournalPhaseCmd struct {
 	App   string       `json:"app"`
 	Entry JournalEntry `json:"entry"`
+	Plan  string       `json:"plan,omitempty"`
 }
 
 // ReleaseLockCmd ends a failover with a result and writes history. On

@@ -6,7 +6,8 @@
 //   - the last discovered topology summary, set by the leader;
 //   - failure-detection observations, one per (manager, server);
 //   - the failover lock (epoch, holder, kind) and the phase journal of the
-//     current or last failover;
+//     current or last failover, with the pipeline's plan stored once per
+//     epoch (AppState.Plans), not in the entries;
 //   - the history of finished failovers and switches;
 //   - anti-flapping data (last failover, acknowledged flag) and the paused
 //     (maintenance) flag.
@@ -75,4 +76,12 @@
 //     merged by a repeated refusal takes the latest attempt's epoch).
 //  10. Readers get deep copies; nothing outside the package can change the
 //     state except through Apply and Restore.
+//  11. The plan is stored once per epoch: AppState.Plans holds at most one
+//     plan per epoch, epochs increasing, none above LastEpoch; only an
+//     accepted JournalPhase changes it (the plan of its epoch), and a new
+//     (not taken over, not rejoin) lock empties it with the journal. No
+//     journal entry's detail holds a plan: one written before Plans
+//     existed (a log entry replayed, or an old snapshot restored) has its
+//     Detail["plan"] moved to its epoch's plan, the last entry of an epoch
+//     winning.
 package fsm

@@ -365,6 +365,84 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	}
 }
 
+// TestPlanOncePerEpoch: the plan is stored once per epoch, outside the
+// journal entries, and entries of an older writer (the plan in
+// Detail["plan"] of every entry), replayed from the log or restored from a
+// snapshot, have it moved there (invariant 11).
+func TestPlanOncePerEpoch(t *testing.T) {
+	withPlan := func(epoch uint64, name, status, plan string) []byte {
+		return EncodeJournalPhase(JournalPhaseCmd{App: "app1", Plan: plan,
+			Entry: JournalEntry{Epoch: epoch, Phase: name, Status: status, At: t0}})
+	}
+	legacy := func(epoch uint64, name, status string, detail map[string]string) []byte {
+		return EncodeJournalPhase(JournalPhaseCmd{App: "app1", Entry: JournalEntry{Epoch: epoch, Phase: name, Status: status, Detail: detail, At: t0}})
+	}
+	f := New()
+	run(t, f, []step{
+		{cmd: register1()},
+		{cmd: acquire(KindAuto, "m1", t0), epoch: 1},
+		{cmd: withPlan(1, "check", PhaseStarted, `{"v":1}`)},
+		{cmd: phase(1, "check", PhaseDone)}, // unchanged plan: not sent
+		{cmd: withPlan(1, "shutdown", PhaseStarted, `{"v":2}`)},
+		{cmd: EncodeAcquireLock(AcquireLockCmd{App: "app1", Holder: "m2", Kind: KindAuto, TakeOver: 1, At: t0}), epoch: 2},
+		{cmd: legacy(2, "shutdown", PhaseStarted, map[string]string{"plan": `{"v":3}`, "k": "v"})},
+		{cmd: legacy(2, "shutdown", PhaseDone, map[string]string{"plan": `{"v":4}`})},
+		{cmd: withPlan(1, "late", PhaseDone, `{"v":9}`), wantErr: ErrStaleEpoch},
+	})
+	a, _ := f.App("app1")
+	want := []EpochPlan{{Epoch: 1, Plan: `{"v":2}`}, {Epoch: 2, Plan: `{"v":4}`}}
+	if !reflect.DeepEqual(a.Plans, want) || a.LastPlan() != `{"v":4}` {
+		t.Fatalf("plans %+v (last %q), want %+v", a.Plans, a.LastPlan(), want)
+	}
+	if a.PlanAt(0) != "" || a.PlanAt(1) != `{"v":2}` || a.PlanAt(2) != `{"v":4}` || a.PlanAt(7) != `{"v":4}` {
+		t.Fatalf("PlanAt 0, 1, 2, 7: %q %q %q %q", a.PlanAt(0), a.PlanAt(1), a.PlanAt(2), a.PlanAt(7))
+	}
+	if len(a.Journal) != 5 || a.Journal[3].Detail["k"] != "v" || len(a.Journal[3].Detail) != 1 || a.Journal[4].Detail != nil {
+		t.Fatalf("journal %+v: the entries must keep their detail without the plan", a.Journal)
+	}
+
+	// A snapshot of a state written before Plans existed.
+	old := `{"type":"header","version":1}
+{"type":"app","app":{"name":"app1","servers":[],"last_failover_minute":0,"last_epoch":2,
+ "lock":{"epoch":2,"holder":"m2","kind":"auto","old_master":"a","started":"2026-11-25T10:00:00Z","granted":"2026-11-25T10:00:00Z"},
+ "journal":[
+  {"epoch":1,"phase":"lock","status":"done","at":"2026-11-25T10:00:00Z"},
+  {"epoch":1,"phase":"check","status":"started","detail":{"plan":"{\"v\":1}"},"at":"2026-11-25T10:00:00Z"},
+  {"epoch":1,"phase":"check","status":"done","detail":{"plan":"{\"v\":2}"},"at":"2026-11-25T10:00:00Z"},
+  {"epoch":2,"phase":"check","status":"started","detail":{"plan":"{\"v\":3}","k":"v"},"at":"2026-11-25T10:00:00Z"}]}}
+`
+	g := New()
+	if err := g.Restore(nopCloser{bytes.NewReader([]byte(old))}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := g.App("app1")
+	want = []EpochPlan{{Epoch: 1, Plan: `{"v":2}`}, {Epoch: 2, Plan: `{"v":3}`}}
+	if !reflect.DeepEqual(b.Plans, want) {
+		t.Fatalf("restored plans %+v, want %+v", b.Plans, want)
+	}
+	for i, e := range b.Journal {
+		if _, ok := e.Detail["plan"]; ok || (i == 3) != (e.Detail["k"] == "v") {
+			t.Fatalf("restored journal entry %d: %+v", i, e)
+		}
+	}
+
+	// A new failover starts without plans; a rejoin keeps the last one's.
+	run(t, g, []step{
+		{cmd: release(2, ResultSuccess, "", t0)},
+		{cmd: EncodeAcquireLock(AcquireLockCmd{App: "app1", Holder: "m1", Kind: KindRejoin, IgnoreLastFailover: true, At: t0}), epoch: 3},
+	})
+	if c, _ := g.App("app1"); !reflect.DeepEqual(c.Plans, want) {
+		t.Fatalf("a rejoin lock changed the plans: %+v", c.Plans)
+	}
+	run(t, g, []step{
+		{cmd: release(3, ResultSuccess, "", t0)},
+		{cmd: EncodeAcquireLock(AcquireLockCmd{App: "app1", Holder: "m1", Kind: KindManual, IgnoreLastFailover: true, At: t0}), epoch: 4},
+	})
+	if c, _ := g.App("app1"); c.Plans != nil || c.Journal != nil {
+		t.Fatalf("a new failover kept plans %+v, journal %+v", c.Plans, c.Journal)
+	}
+}
+
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }

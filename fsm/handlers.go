@@ -150,6 +150,7 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 		// A rejoin journals nothing and keeps the last failover's journal
 		// (its plan is what a later rejoin of the same server reads).
 		s.Journal = nil
+		s.Plans = nil
 	}
 	return *s.Lock
 }
@@ -206,7 +207,15 @@ func applyJournalPhase(f *FSM, c *JournalPhaseCmd) any {
 	default:
 		return fmt.Errorf("%s for app %q: status %q: %w", what, c.App, e.Status, ErrInvalid)
 	}
+	plan, rest := takeLegacyPlan(e.Detail)
+	e.Detail = rest
+	if c.Plan != "" {
+		plan = c.Plan
+	}
 	a.state.Journal = append(a.state.Journal, e)
+	if plan != "" {
+		a.state.setPlan(e.Epoch, plan)
+	}
 	return nil
 }
 

@@ -216,9 +216,19 @@ func (s *sim) next() *raft.Log {
 		}
 		l.Data = EncodeAcquireLock(c)
 	case 9, 10, 11, 12:
-		l.Data = EncodeJournalPhase(JournalPhaseCmd{App: app, Entry: JournalEntry{Epoch: s.epoch(app),
+		c := JournalPhaseCmd{App: app, Entry: JournalEntry{Epoch: s.epoch(app),
 			Phase:  s.pick("check", "save-binlog", "elect", "apply", "promote"),
-			Status: s.pick(PhaseStarted, PhaseDone, PhaseFailed, PhaseDone, PhaseStarted, PhaseDone, PhaseStarted, "bogus"), At: s.at()}})
+			Status: s.pick(PhaseStarted, PhaseDone, PhaseFailed, PhaseDone, PhaseStarted, PhaseDone, PhaseStarted, "bogus"), At: s.at()}}
+		switch s.c.Intn(4) {
+		case 0:
+			c.Plan = s.pick(`{"new_master":"s2"}`, `{"new_master":"s3"}`)
+		case 1: // a writer from before EpochPlan: the plan in the detail
+			c.Entry.Detail = map[string]string{legacyPlanKey: s.pick(`{"new_master":"s2"}`, `{"new_master":"s3"}`)}
+			if s.c.Intn(2) == 0 {
+				c.Entry.Detail["k"] = "v"
+			}
+		}
+		l.Data = EncodeJournalPhase(c)
 	case 13:
 		l.Data = EncodeSetMaster(SetMasterCmd{App: app, Master: s.addr(), Epoch: s.epoch(app), At: s.at()})
 	case 14, 15, 16, 17:
@@ -260,6 +270,19 @@ func checkState(v view) error {
 				return fmt.Errorf("app %s: journal entry %d at epoch %d (previous %d, last epoch %d)", name, i, e.Epoch, prev, s.LastEpoch)
 			}
 			prev = e.Epoch
+		}
+		prev = 0
+		for i, p := range s.Plans {
+			if p.Epoch <= prev || p.Epoch > s.LastEpoch || p.Plan == "" {
+				return fmt.Errorf("app %s: plan %d at epoch %d (previous %d, last epoch %d, %d bytes): one plan per epoch, epochs increasing",
+					name, i, p.Epoch, prev, s.LastEpoch, len(p.Plan))
+			}
+			prev = p.Epoch
+		}
+		for i, e := range s.Journal {
+			if _, ok := e.Detail[legacyPlanKey]; ok {
+				return fmt.Errorf("app %s: journal entry %d holds a plan in its detail", name, i)
+			}
 		}
 		prev = 0
 		for i, h := range a.History {
@@ -367,6 +390,33 @@ func (tr *tracker) checkTransition(prev, cur view, data []byte, resp any) error 
 				return fmt.Errorf("app %s: journal entry at epoch %d accepted, lock was %+v", hdr.App, e.Epoch, p.Lock)
 			}
 		}
+	}
+	// The plans (invariant 11): a new lock empties them with the journal,
+	// an accepted journal entry sets its epoch's plan (the newest), and
+	// nothing else changes them.
+	switch {
+	case isLock && p.Lock == nil && granted.Kind != KindRejoin:
+		if len(c.Plans) != 0 {
+			return fmt.Errorf("app %s: new lock kept %d plans", hdr.App, len(c.Plans))
+		}
+	case typ == JournalPhaseType:
+		var cmd JournalPhaseCmd
+		json.Unmarshal(data[1:], &cmd)
+		plan := cmd.Plan
+		if plan == "" {
+			plan = cmd.Entry.Detail[legacyPlanKey]
+		}
+		want := append([]EpochPlan(nil), p.Plans...)
+		if n := len(want); plan != "" && n > 0 && want[n-1].Epoch == cmd.Entry.Epoch {
+			want[n-1].Plan = plan
+		} else if plan != "" {
+			want = append(want, EpochPlan{Epoch: cmd.Entry.Epoch, Plan: plan})
+		}
+		if !reflect.DeepEqual(c.Plans, want) {
+			return fmt.Errorf("app %s: plans %+v after a journal entry with plan %q at epoch %d, want %+v", hdr.App, c.Plans, plan, cmd.Entry.Epoch, want)
+		}
+	case !reflect.DeepEqual(c.Plans, p.Plans):
+		return fmt.Errorf("app %s: plans changed by command %d", hdr.App, typ)
 	}
 	switch typ {
 	case ReleaseLockType:
@@ -549,6 +599,14 @@ func TestCheckerCatches(t *testing.T) {
 		}, "LastEpoch 4"},
 		{"journal from the future", func(v view) { v["a1"].State.Journal[0].Epoch = 9 }, "journal entry 0 at epoch 9"},
 		{"merged history that is not a refusal", func(v view) { v["a1"].History[1].Attempts = 3 }, "3 attempts"},
+		{"two plans of one epoch", func(v view) {
+			a := v["a1"]
+			a.State.Plans = []EpochPlan{{Epoch: 2, Plan: "{}"}, {Epoch: 2, Plan: "{}"}}
+			v["a1"] = a
+		}, "one plan per epoch"},
+		{"a plan left in a journal entry", func(v view) {
+			v["a1"].State.Journal[0].Detail = map[string]string{legacyPlanKey: "{}"}
+		}, "holds a plan in its detail"},
 	}
 	for _, tc := range states {
 		t.Run(tc.name, func(t *testing.T) {
@@ -582,6 +640,13 @@ func TestCheckerCatches(t *testing.T) {
 			v["a1"] = a
 			return v
 		}(), EncodeJournalPhase(JournalPhaseCmd{App: "a1", Entry: JournalEntry{Epoch: 2}}), nil, 3, "journal entry at epoch 2 accepted"},
+		{"a journal entry whose plan was not stored", held(base(), 3), func() view {
+			v := held(base(), 3)
+			a := v["a1"]
+			a.State.Journal = append(a.State.Journal, JournalEntry{Epoch: 3, Phase: "p"})
+			v["a1"] = a
+			return v
+		}(), EncodeJournalPhase(JournalPhaseCmd{App: "a1", Entry: JournalEntry{Epoch: 3, Phase: "p"}, Plan: "{}"}), nil, 3, "want [{Epoch:3"},
 		{"a refusal that changed the state", base(), held(base(), 4),
 			acquireCmd(AcquireLockCmd{Holder: "m1", Kind: KindAuto}), fmt.Errorf("x: %w", ErrLockHeld), 3, "changed the state"},
 		{"a grant on a stale verdict", base(), held(base(), 4),

@@ -104,6 +104,9 @@ func readSnapshot(r io.Reader) (map[string]*app, error) {
 			if rec.App == nil || rec.App.Name == "" {
 				return nil, fmt.Errorf("record %d: app record without app", len(apps)+1)
 			}
+			// A snapshot written before EpochPlan has the plan in the
+			// journal entries' details: it is moved to the epochs' plans.
+			rec.App.moveLegacyPlans()
 			apps[rec.App.Name] = &app{state: *rec.App, history: rec.History}
 		default:
 			// A record type from a newer version: skip it.

@@ -145,7 +145,10 @@ type Lock struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// JournalEntry is one phase record of the current or last failover.
+// JournalEntry is one phase record of the current or last failover. It is
+// mharaft's one journal entry type: the failover package's LocalJournal
+// (mhactl --local) keeps these too. The pipeline's plan is not in it: it
+// is stored once per epoch (EpochPlan).
 type JournalEntry struct {
 	Epoch  uint64            `json:"epoch"`
 	Phase  string            `json:"phase"`
@@ -153,6 +156,19 @@ type JournalEntry struct {
 	Detail map[string]string `json:"detail,omitempty"`
 	At     time.Time         `json:"at"`
 }
+
+// EpochPlan is the plan the pipeline recorded last at one epoch of the
+// lock: a resuming holder (a later epoch) reads the latest one.
+type EpochPlan struct {
+	Epoch uint64 `json:"epoch"`
+	// Plan is the pipeline's plan (failover.Plan as JSON), opaque here.
+	Plan string `json:"plan"`
+}
+
+// legacyPlanKey is the journal detail key under which entries written
+// before EpochPlan carried the plan, each entry a copy. Apply and Restore
+// move such a plan to its epoch's EpochPlan and drop the key.
+const legacyPlanKey = "plan"
 
 // HistoryEntry is one finished failover or switch.
 type HistoryEntry struct {
@@ -222,10 +238,14 @@ type AppState struct {
 	Lock         *Lock                             `json:"lock,omitempty"` // nil when free
 	LastEpoch    uint64                            `json:"last_epoch"`
 	Journal      []JournalEntry                    `json:"journal,omitempty"`
-	LastFailover *LastFailover                     `json:"last_failover,omitempty"`
-	Paused       bool                              `json:"paused,omitempty"`
-	PausedBy     string                            `json:"paused_by,omitempty"`
-	PauseReason  string                            `json:"pause_reason,omitempty"`
+	// Plans holds the plan of each epoch of the journal's failover that
+	// recorded one, oldest first, one per epoch; it starts and ends with
+	// the journal.
+	Plans        []EpochPlan   `json:"plans,omitempty"`
+	LastFailover *LastFailover `json:"last_failover,omitempty"`
+	Paused       bool          `json:"paused,omitempty"`
+	PausedBy     string        `json:"paused_by,omitempty"`
+	PauseReason  string        `json:"pause_reason,omitempty"`
 	// AutoRetry is the retry policy state after refused automatic
 	// failovers; nil when there is none.
 	AutoRetry *AutoRetry `json:"auto_retry,omitempty"`
@@ -244,6 +264,73 @@ func (a *AppState) Server(key string) (Server, bool) {
 		}
 	}
 	return Server{}, false
+}
+
+// LastPlan returns the plan recorded last (at the latest epoch that
+// recorded one), "" when there is none.
+func (a *AppState) LastPlan() string {
+	if len(a.Plans) == 0 {
+		return ""
+	}
+	return a.Plans[len(a.Plans)-1].Plan
+}
+
+// PlanAt returns the plan in force at epoch: the one recorded at the
+// latest epoch up to it ("" when none was).
+func (a *AppState) PlanAt(epoch uint64) string {
+	plan := ""
+	for _, p := range a.Plans {
+		if p.Epoch <= epoch {
+			plan = p.Plan
+		}
+	}
+	return plan
+}
+
+// setPlan records plan as the plan of epoch, replacing the one recorded
+// earlier at that epoch.
+func (a *AppState) setPlan(epoch uint64, plan string) {
+	for i := range a.Plans {
+		if a.Plans[i].Epoch == epoch {
+			a.Plans[i].Plan = plan
+			return
+		}
+	}
+	a.Plans = append(a.Plans, EpochPlan{Epoch: epoch, Plan: plan})
+}
+
+// takeLegacyPlan returns the plan an entry written before EpochPlan
+// carries in its detail, and the detail without it (nil when nothing else
+// is left). The detail passed in is not changed.
+func takeLegacyPlan(detail map[string]string) (plan string, rest map[string]string) {
+	plan, ok := detail[legacyPlanKey]
+	if !ok {
+		return "", detail
+	}
+	for k, v := range detail {
+		if k == legacyPlanKey {
+			continue
+		}
+		if rest == nil {
+			rest = map[string]string{}
+		}
+		rest[k] = v
+	}
+	return plan, rest
+}
+
+// moveLegacyPlans moves the plans that entries written before EpochPlan
+// carry in their details to the epochs' plans (the last entry of an epoch
+// wins, as it did when each entry carried a copy); Restore calls it on
+// old snapshots.
+func (a *AppState) moveLegacyPlans() {
+	for i := range a.Journal {
+		plan, rest := takeLegacyPlan(a.Journal[i].Detail)
+		a.Journal[i].Detail = rest
+		if plan != "" {
+			a.setPlan(a.Journal[i].Epoch, plan)
+		}
+	}
 }
 
 // Clone returns a deep copy.
@@ -274,6 +361,7 @@ func (a *AppState) Clone() AppState {
 	if a.Journal == nil {
 		c.Journal = nil
 	}
+	c.Plans = slices.Clone(a.Plans)
 	if a.LastFailover != nil {
 		lf := *a.LastFailover
 		c.LastFailover = &lf

@@ -100,13 +100,12 @@ func (m *Manager) appStatus(st fsm.AppState) api.AppStatus {
 	return a
 }
 
-// journalDetail prints a journal detail without the (long) plan.
+// journalDetail prints a journal detail (the plan is not in it: the FSM
+// stores it once per epoch).
 func journalDetail(d map[string]string) string {
 	var keys []string
 	for k := range d {
-		if k != "plan" {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var parts []string
@@ -377,7 +376,7 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 		return nil, fmt.Errorf("rejoin %s: a failover holds the lock of %s at epoch %d: %w", srv.Name, a.App, st.Lock.Epoch, fsm.ErrLockHeld)
 	}
 	var plan *failover.Plan
-	if p, err := progressOf(st.Journal); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {
+	if p, err := failover.ProgressOf(st.Journal, st.LastPlan()); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {
 		plan = p.Plan
 	}
 	lctx, term, ok := m.leaderContext()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/mharaft/mharaft/failover"
@@ -24,27 +25,32 @@ const (
 
 // raftJournal is the failover.Journal of the Raft leader: every Begin and
 // Done is a committed JournalPhase command carrying the lock's epoch (the
-// fencing token). It refuses as soon as this node is not the leader, so a
-// deposed leader stops before its next phase.
+// fencing token), and the pipeline's plan when it changed since the last
+// committed one (the FSM keeps one plan per epoch). It refuses as soon as
+// this node is not the leader, so a deposed leader stops before its next
+// phase. Begin and Done may be called from several goroutines.
 type raftJournal struct {
 	m      *Manager
 	app    string
 	server string // the old (dead) master, for the logs
 	epoch  uint64
+
+	mu   sync.Mutex
+	plan string // the plan last committed at this epoch
 }
 
 var _ failover.Journal = (*raftJournal)(nil)
 
-func (j *raftJournal) Begin(ctx context.Context, phase string, detail map[string]string) error {
-	if err := j.record(ctx, phase, fsm.PhaseStarted, detail, j.m.now()); err != nil {
+func (j *raftJournal) Begin(ctx context.Context, phase string, plan *failover.Plan) error {
+	if err := j.recordPlan(ctx, phase, fsm.PhaseStarted, plan, j.m.now()); err != nil {
 		return err
 	}
 	return j.testPause(ctx, "begin:"+phase)
 }
 
-func (j *raftJournal) Done(ctx context.Context, phase string, detail map[string]string) error {
+func (j *raftJournal) Done(ctx context.Context, phase string, plan *failover.Plan) error {
 	done := j.m.now()
-	if err := j.record(ctx, phase, fsm.PhaseDone, detail, done); err != nil {
+	if err := j.recordPlan(ctx, phase, fsm.PhaseDone, plan, done); err != nil {
 		return err
 	}
 	j.m.observePhaseDone(j.app, j.epoch, phase, done)
@@ -63,9 +69,39 @@ func (j *raftJournal) testPause(ctx context.Context, key string) error {
 	return ctx.Err()
 }
 
-// record commits one journal entry as the leader.
+// recordPlan commits a pipeline's journal entry, with its plan when the
+// plan differs from the one last committed at this epoch.
+func (j *raftJournal) recordPlan(ctx context.Context, phase, status string, plan *failover.Plan, at time.Time) error {
+	enc := ""
+	if plan != nil {
+		enc = plan.Encode()
+	}
+	j.mu.Lock()
+	send := enc
+	if enc == j.plan {
+		send = ""
+	}
+	j.mu.Unlock()
+	if err := j.commit(ctx, phase, status, nil, send, at); err != nil {
+		return err
+	}
+	if send != "" {
+		j.mu.Lock()
+		j.plan = send
+		j.mu.Unlock()
+	}
+	return nil
+}
+
+// record commits one of the manager's own journal entries (no plan).
 func (j *raftJournal) record(ctx context.Context, phase, status string, detail map[string]string, at time.Time) error {
-	_, err := j.m.applyAsLeader(ctx, fsm.EncodeJournalPhase(fsm.JournalPhaseCmd{App: j.app, Entry: fsm.JournalEntry{
+	return j.commit(ctx, phase, status, detail, "", at)
+}
+
+// commit commits one journal entry as the leader; plan "" leaves the
+// epoch's plan as it is.
+func (j *raftJournal) commit(ctx context.Context, phase, status string, detail map[string]string, plan string, at time.Time) error {
+	_, err := j.m.applyAsLeader(ctx, fsm.EncodeJournalPhase(fsm.JournalPhaseCmd{App: j.app, Plan: plan, Entry: fsm.JournalEntry{
 		Epoch: j.epoch, Phase: phase, Status: status, Detail: detail, At: at,
 	}}))
 	if err != nil {
@@ -73,23 +109,4 @@ func (j *raftJournal) record(ctx context.Context, phase, status string, detail m
 	}
 	j.m.log.Info("journal", "app", j.app, "server", j.server, "phase", phase, "status", status, "epoch", j.epoch)
 	return nil
-}
-
-// progressOf converts the replicated journal into the failover package's
-// view of what completed.
-func progressOf(entries []fsm.JournalEntry) (failover.Progress, error) {
-	var fe []failover.JournalEntry
-	for _, e := range entries {
-		ev := ""
-		switch e.Status {
-		case fsm.PhaseStarted:
-			ev = "begin"
-		case fsm.PhaseDone:
-			ev = "done"
-		default:
-			continue
-		}
-		fe = append(fe, failover.JournalEntry{Time: e.At, Phase: e.Phase, Event: ev, Detail: e.Detail})
-	}
-	return failover.ProgressOf(fe)
 }

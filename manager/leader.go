@@ -418,7 +418,7 @@ func (m *Manager) resume(ctx context.Context, term uint64, app *config.App, st f
 	log.Warn("took over an unfinished failover", "previous_holder", old.Holder, "previous_epoch", old.Epoch, "kind", old.Kind)
 	j := &raftJournal{m: m, app: app.Name, server: lock.OldMaster, epoch: lock.Epoch}
 	cur, _ := m.fsm.App(app.Name)
-	prog, err := progressOf(cur.Journal)
+	prog, err := failover.ProgressOf(cur.Journal, cur.LastPlan())
 	if err != nil {
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("cannot read the journal of epoch %d to resume: %v", old.Epoch, err), log)
 		return

@@ -176,7 +176,7 @@ func writableMaster(st *fsm.AppState) string {
 		if e.Status != fsm.PhaseDone || (e.Phase != PhaseActivate && e.Phase != failover.SwitchPromote) {
 			continue
 		}
-		p, err := failover.DecodePlan(e.Detail["plan"])
+		p, err := failover.DecodePlan(st.PlanAt(e.Epoch))
 		if err != nil {
 			return ""
 		}

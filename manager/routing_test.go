@@ -35,8 +35,11 @@ func TestRoutingView(t *testing.T) {
 	watching1 := routingInput{current: true, now: now, sampledNow: now, topoMaxAge: 15 * time.Second, sampleMaxAge: 5 * time.Second,
 		watched: "server1", probe: &detector.Observation{Server: "server1", Reachable: true},
 		replicas: []detector.ReplicaView{sample("server2", time.Second), sample("server3", time.Second)}}
-	journal := func(phase, status, newMaster string) fsm.JournalEntry {
-		return fsm.JournalEntry{Epoch: 4, Phase: phase, Status: status, Detail: (&failover.Plan{NewMaster: newMaster}).Detail()}
+	journal := func(phase, status string) fsm.JournalEntry {
+		return fsm.JournalEntry{Epoch: 4, Phase: phase, Status: status}
+	}
+	plans := func(newMaster string) []fsm.EpochPlan {
+		return []fsm.EpochPlan{{Epoch: 4, Plan: (&failover.Plan{NewMaster: newMaster}).Encode()}}
 	}
 	lock := func(kind string) *fsm.Lock {
 		return &fsm.Lock{Epoch: 4, Holder: "m1", Kind: kind, OldMaster: "127.0.0.1:3306"}
@@ -71,39 +74,45 @@ func TestRoutingView(t *testing.T) {
 		{"failover lock, before activation", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindAuto)
-			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseStarted, "server2")}
+			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseStarted)}
+			s.Plans = plans("server2")
 			return s
 		}, nil, want{"", lags("server2", time.Duration(0), "server3", 3*time.Second)}},
 		{"failover lock, new master activated", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindAuto)
-			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseStarted, "server2"), journal(PhaseActivate, fsm.PhaseDone, "server2"),
-				journal(failover.PhaseReplicas, fsm.PhaseStarted, "server2")}
+			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseStarted), journal(PhaseActivate, fsm.PhaseDone),
+				journal(failover.PhaseReplicas, fsm.PhaseStarted)}
+			s.Plans = plans("server2")
 			return s
 		}, nil, want{"server2", lags("server3", 3*time.Second)}},
 		{"halted after activation", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindManual)
 			s.Lock.Halted = true
-			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseDone, "server3"), journal(failover.PhaseReplicas, fsm.PhaseFailed, "server3")}
+			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseDone), journal(failover.PhaseReplicas, fsm.PhaseFailed)}
+			s.Plans = plans("server3")
 			return s
 		}, nil, want{"server3", lags("server2", time.Duration(0))}},
 		{"switch lock, old master fenced", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindSwitch)
-			s.Journal = []fsm.JournalEntry{journal(failover.SwitchFence, fsm.PhaseDone, "server2")}
+			s.Journal = []fsm.JournalEntry{journal(failover.SwitchFence, fsm.PhaseDone)}
+			s.Plans = plans("server2")
 			return s
 		}, nil, want{"", lags("server2", time.Duration(0), "server3", 3*time.Second)}},
 		{"switch lock, new master promoted", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindSwitch)
-			s.Journal = []fsm.JournalEntry{journal(failover.SwitchPromote, fsm.PhaseDone, "server2")}
+			s.Journal = []fsm.JournalEntry{journal(failover.SwitchPromote, fsm.PhaseDone)}
+			s.Plans = plans("server2")
 			return s
 		}, nil, want{"server2", lags("server3", 3*time.Second)}},
 		{"rejoin lock keeps the master", func() fsm.AppState {
 			s := healthy()
 			s.Lock = lock(fsm.KindRejoin)
-			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseDone, "server3")} // the last failover's
+			s.Journal = []fsm.JournalEntry{journal(PhaseActivate, fsm.PhaseDone)} // the last failover's
+			s.Plans = plans("server3")
 			return s
 		}, nil, want{"server1", lags("server2", time.Duration(0), "server3", 3*time.Second)}},
 		{"lagging replica", func() fsm.AppState { s := healthy(); s.Topology = topo(time.Second, 0, 90*time.Second); return s }, nil,

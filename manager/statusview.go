@@ -241,7 +241,7 @@ func origIsNewSlave(journal []fsm.JournalEntry) bool {
 // journalPlan is the plan of the journal of st (the last lock's), nil
 // when it has none.
 func journalPlan(st *fsm.AppState) *failover.Plan {
-	p, err := progressOf(st.Journal)
+	p, err := failover.ProgressOf(st.Journal, st.LastPlan())
 	if err != nil {
 		return nil
 	}

@@ -12,8 +12,8 @@ import (
 
 // journalWithPlan is the journal of a finished pipeline of epoch whose
 // plan is p (the lock phase carries --orig-master-is-new-slave when
-// origIsNewSlave).
-func journalWithPlan(epoch uint64, p *failover.Plan, origIsNewSlave bool, at time.Time) []fsm.JournalEntry {
+// origIsNewSlave): the Journal and Plans of an AppState.
+func journalWithPlan(epoch uint64, p *failover.Plan, origIsNewSlave bool, at time.Time) fsm.AppState {
 	lock := map[string]string{"by": "operator"}
 	if origIsNewSlave {
 		lock[origIsNewSlaveKey] = "1"
@@ -22,10 +22,13 @@ func journalWithPlan(epoch uint64, p *failover.Plan, origIsNewSlave bool, at tim
 	if p.Kind == "switch" {
 		phase = failover.SwitchCheck
 	}
-	return []fsm.JournalEntry{
-		{Epoch: epoch, Phase: PhaseLock, Status: fsm.PhaseDone, Detail: lock, At: at},
-		{Epoch: epoch, Phase: phase, Status: fsm.PhaseStarted, Detail: p.Detail(), At: at},
-		{Epoch: epoch, Phase: phase, Status: fsm.PhaseDone, Detail: p.Detail(), At: at},
+	return fsm.AppState{
+		Journal: []fsm.JournalEntry{
+			{Epoch: epoch, Phase: PhaseLock, Status: fsm.PhaseDone, Detail: lock, At: at},
+			{Epoch: epoch, Phase: phase, Status: fsm.PhaseStarted, At: at},
+			{Epoch: epoch, Phase: phase, Status: fsm.PhaseDone, At: at},
+		},
+		Plans: []fsm.EpochPlan{{Epoch: epoch, Plan: p.Encode()}},
 	}
 }
 
@@ -77,7 +80,7 @@ func TestServerStatuses(t *testing.T) {
 		master  string
 		topo    *fsm.Topology
 		hist    []fsm.HistoryEntry
-		journal []fsm.JournalEntry
+		journal fsm.AppState // its Journal and Plans
 		obs     map[string]map[string]fsm.Observation
 		want    map[string]row // by server name
 	}{
@@ -205,7 +208,7 @@ func TestServerStatuses(t *testing.T) {
 	m := &Manager{cfg: Config{DiscoveryInterval: DefaultDiscoveryInterval}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st := &fsm.AppState{Name: "app1", Master: tc.master, Servers: servers, Topology: tc.topo, Journal: tc.journal, Observations: tc.obs}
+			st := &fsm.AppState{Name: "app1", Master: tc.master, Servers: servers, Topology: tc.topo, Journal: tc.journal.Journal, Plans: tc.journal.Plans, Observations: tc.obs}
 			got := m.serverStatuses(st, nil, tc.hist, now)
 			if len(got) != len(servers) {
 				t.Fatalf("%d rows, want %d", len(got), len(servers))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/failover"
 	"github.com/mharaft/mharaft/fsm"
 )
 
@@ -94,11 +95,11 @@ func TestProgressOf(t *testing.T) {
 		{Phase: PhaseVerdict, Status: fsm.PhaseDone, At: at},
 		{Phase: PhaseLock, Status: fsm.PhaseDone, At: at},
 		{Phase: "failover.1 configuration check", Status: fsm.PhaseStarted, At: at},
-		{Phase: "failover.1 configuration check", Status: fsm.PhaseDone, At: at, Detail: map[string]string{"plan": `{"kind":"failover","app":"app1","new_master":"server3"}`}},
+		{Phase: "failover.1 configuration check", Status: fsm.PhaseDone, At: at},
 		{Phase: "failover.2 dead master shutdown", Status: fsm.PhaseStarted, At: at},
 		{Phase: "failover.2 dead master shutdown", Status: fsm.PhaseFailed, At: at},
 	}
-	p, err := progressOf(entries)
+	p, err := failover.ProgressOf(entries, `{"kind":"failover","app":"app1","new_master":"server3"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
