@@ -61,6 +61,20 @@
 // the match is the event whose log_pos equals masterPos (the diff starts
 // right after it).
 //
+// Over SSH (WriteRelayDiff with an FS that is a Runner) the number of
+// sessions does not grow with the number of relay logs: one command reads
+// the index, every relay log's size and the fast path's bytes; when the
+// fast path does not apply, the relay logs are read newest first, many
+// files per command (up to 64 MiB, the first read sized for the distance
+// to the end when the position is in the master file read last), each
+// scanned once, until the position is certain; the diff is then copied
+// from the bytes already read. A relay log rotated for its size does not
+// repeat the master's rotate event, so the master file of its first
+// events is the one named by the last rotate event before them, or, when
+// none follows them, the replica's ReadMasterFile (unless the last rotate
+// event names another file). 94 relay logs of 8 KB: 2 sessions, ~0.2 s
+// (one or two sessions per file before: 100 sessions, 3-37 s).
+//
 // Apply has two methods (ApplyOptions.Method); both keep the original
 // GTIDs and honour disable_log_bin, and both leave the target holding
 // exactly the events, in order.

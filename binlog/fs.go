@@ -223,7 +223,7 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + 
 // "DATA" (or "END") line and the raw bytes after it.
 type batchOut struct {
 	index   []string         // "I name" lines: the index, in order
-	sizes   map[string]int64 // "F size name" lines
+	sizes   map[string]int64 // "F size name" and "S size name" lines
 	order   []string         // names of the F lines, in order
 	data    []byte           // nil when the script printed END
 	hasData bool
@@ -246,6 +246,13 @@ func parseBatch(out []byte) (batchOut, error) {
 			return b, nil
 		case strings.HasPrefix(line, "I "):
 			b.index = append(b.index, line[2:])
+		case strings.HasPrefix(line, "S "):
+			f := strings.SplitN(line[2:], " ", 2)
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if len(f) != 2 || err != nil {
+				return b, fmt.Errorf("batch read: bad line %q", line)
+			}
+			b.sizes[f[1]] = n
 		case strings.HasPrefix(line, "F "):
 			f := strings.SplitN(line[2:], " ", 2)
 			if len(f) != 2 {

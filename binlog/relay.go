@@ -212,13 +212,16 @@ func writeDiff(ctx context.Context, rl RelayLogs, start RelayPos, w io.Writer) (
 // the last relay log's size and head, and the bytes from the position to
 // its end; the event header found at the position is verified as
 // fastFind does. Otherwise it falls back to the walk. Nothing is written
-// to w before the position is established.
+// to w before the position is established. When the fast path does not
+// apply, the relay logs are read newest first, many files per command,
+// until the position is found (relay_search.go), then copied from it.
 func WriteRelayDiff(ctx context.Context, rl RelayLogs, indexFile, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, error) {
 	if rn, ok := rl.FS.(Runner); ok {
-		pos, res, done, err := relayDiffBatched(ctx, rn, &rl, indexFile, masterFile, masterPos, w)
+		pos, res, sizes, done, err := relayDiffBatched(ctx, rn, &rl, indexFile, masterFile, masterPos, w)
 		if done || err != nil {
 			return pos, res, err
 		}
+		return relayDiffSearch(ctx, rn, rl, sizes, masterFile, masterPos, w)
 	}
 	if len(rl.Files) == 0 {
 		files, err := ReadIndex(ctx, rl.FS, indexFile)
@@ -236,12 +239,17 @@ func WriteRelayDiff(ctx context.Context, rl RelayLogs, indexFile, masterFile str
 }
 
 // relayScript prints the index ("I name"), the last relay log's size ("F
-// size name") and, when dist bytes fit in it, "DATA" and either the whole
-// file (when the position lies within the head probe) or its head
-// (headProbe bytes) and its last dist bytes; otherwise "END".
+// size name"), the sizes of the others ("S size name"; a missing file is
+// left out) and, when dist bytes fit in the last one, "DATA" and either
+// the whole file (when the position lies within the head probe) or its
+// head (headProbe bytes) and its last dist bytes; otherwise "END".
 const relayScript = readIndexScript + `[ -n "$last" ] || { echo END; exit 0; }
 s=$(stat -L -c %s -- "$d/$last") || exit 4
 echo "F $s $last"
+while IFS= read -r l || [ -n "$l" ]; do
+  b=${l##*/}; b=${b%"$cr"}
+  [ -n "$b" ] && [ "$b" != "$last" ] && printf '%s\n' "$b"
+done < "$idx" | (cd -- "$d" && xargs -d '\n' -r stat -L -c 'S %s %n' -- 2>/dev/null)
 if [ "$dist" -le 0 ] || [ "$dist" -gt "$limit" ] || [ $((s - dist)) -lt 4 ]; then echo END; exit 0; fi
 echo DATA
 if [ $((s - dist)) -le $probe ]; then head -c $s -- "$d/$last" || exit 4; exit 0; fi
@@ -250,8 +258,9 @@ tail -c +$((s - dist + 1)) -- "$d/$last" | head -c $dist || exit 4
 `
 
 // relayDiffBatched is WriteRelayDiff's one-command fast path. done is
-// false when the walk is needed (rl.Files is then filled from the index).
-func relayDiffBatched(ctx context.Context, rn Runner, rl *RelayLogs, indexFile, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, bool, error) {
+// false when the search is needed (rl.Files is then filled from the index,
+// and sizes holds the sizes of the relay logs found).
+func relayDiffBatched(ctx context.Context, rn Runner, rl *RelayLogs, indexFile, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, map[string]int64, bool, error) {
 	dist := int64(-1)
 	if rl.ReadMasterFile == masterFile && rl.ReadMasterPos > masterPos {
 		dist = int64(rl.ReadMasterPos - masterPos)
@@ -260,17 +269,17 @@ func relayDiffBatched(ctx context.Context, rn Runner, rl *RelayLogs, indexFile, 
 		quote(rl.Dir), quote(indexFile), dist, MaxBatchBytes, headProbe, relayScript)
 	raw, err := rn.Run(ctx, script)
 	if err != nil {
-		return RelayPos{}, CopyResult{}, true, fmt.Errorf("read relay-log index %s and the last relay log: %w", indexFile, err)
+		return RelayPos{}, CopyResult{}, nil, true, fmt.Errorf("read relay-log index %s and the last relay log: %w", indexFile, err)
 	}
 	b, err := parseBatch(raw)
 	if err != nil {
-		return RelayPos{}, CopyResult{}, true, err
+		return RelayPos{}, CopyResult{}, nil, true, err
 	}
 	if len(rl.Files) == 0 {
 		rl.Files = b.index
 	}
 	if !b.hasData || len(b.order) != 1 {
-		return RelayPos{}, CopyResult{}, false, nil
+		return RelayPos{}, CopyResult{}, b.sizes, false, nil
 	}
 	last := b.order[0]
 	size := b.sizes[last]
@@ -282,26 +291,26 @@ func relayDiffBatched(ctx context.Context, rn Runner, rl *RelayLogs, indexFile, 
 	var err2 error
 	if start <= headProbe {
 		if int64(len(data)) != size {
-			return RelayPos{}, CopyResult{}, true, fmt.Errorf("batch read: %s: want %d bytes, got %d", last, size, len(data))
+			return RelayPos{}, CopyResult{}, nil, true, fmt.Errorf("batch read: %s: want %d bytes, got %d", last, size, len(data))
 		}
 		headBytes, data = data[:min(size, headProbe)], data[start:]
 	} else if headBytes, err2 = take(&data, headProbe, "head of "+last); err2 != nil {
-		return RelayPos{}, CopyResult{}, true, err2
+		return RelayPos{}, CopyResult{}, nil, true, err2
 	}
 	head, err := parseHead(headBytes, rl.path(last))
 	if err != nil || start < head.End || int64(len(data)) != dist || len(data) < HeaderSize {
-		return RelayPos{}, CopyResult{}, false, nil
+		return RelayPos{}, CopyResult{}, b.sizes, false, nil
 	}
 	h := decodeHeader(data[:HeaderSize])
 	if h.ServerID == rl.ServerID || h.EventSize < HeaderSize || uint64(h.LogPos) != masterPos+uint64(h.EventSize) {
-		return RelayPos{}, CopyResult{}, false, nil
+		return RelayPos{}, CopyResult{}, b.sizes, false, nil
 	}
 	pos := RelayPos{File: last, Pos: start, Fast: true}
 	res, err := copySources(ctx, head, []tailSource{{name: last, from: start, open: bytesOpener(data)}}, rl.ServerID, w)
 	if err != nil {
 		err = fmt.Errorf("write relay diff from %s in %s: %w", pos, rl.Dir, err)
 	}
-	return pos, res, true, err
+	return pos, res, nil, true, err
 }
 
 // copyEvents copies r's events into c until r ends (the returned error is
