@@ -97,7 +97,7 @@ func TestDeadMasterComesBack(t *testing.T) {
 			})
 			t.Log(out.String())
 			if tc.interrupt {
-				if !errors.Is(err, ErrNotLeader) {
+				if !errors.Is(err, ErrMayNotAct) {
 					t.Fatalf("interrupted failover: %v", err)
 				}
 				wantRows(t, ctx, s2, 1, 2, 3, 4, 5)

@@ -123,7 +123,7 @@
 //	b) Guard.MayAct (Options.Guard, implemented by the manager: leadership
 //	   context alive, raft VerifyLeader, the same term as when the lock was
 //	   taken, the FSM's lock epoch and holder still ours); a refusal ends
-//	   the run with an error wrapping ErrNotLeader;
+//	   the run with an error wrapping ErrMayNotAct;
 //	c) every slot whose IS_USED_LOCK holder is not one of this run's
 //	   connections to the server is an earlier actor's: KILL CONNECTION,
 //	   then wait (bounded by Options.FenceWait, default 1 minute) until
@@ -163,7 +163,7 @@
 // and ended before the new run's connect returns, the rows rolled back,
 // the stale connection's next statement and every new one fail) and
 // TestGuardStopsPipeline (a refusing guard: failover and switch stop with
-// ErrNotLeader and the servers are unchanged).
+// ErrMayNotAct and the servers are unchanged).
 //
 // Apply through replication: binlog.Apply's "replication" method has the
 // target's own IO and SQL threads read a stream served by the manager

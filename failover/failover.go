@@ -101,7 +101,7 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	t0 := time.Now()
 	errs := r.connectAll(ctx)
 	r.rep.phase("connect to all servers", time.Since(t0))
-	if err := notLeader(errs); err != nil {
+	if err := guardRefusal(errs); err != nil {
 		return err
 	}
 	if err := r.phase(ctx, PhaseCheck, func() error { return r.checkFailover(ctx, st, errs) }); err != nil {

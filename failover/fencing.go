@@ -110,13 +110,13 @@ func (b boundedSession) QueryRow(ctx context.Context, query string) ([]string, e
 	return b.s.QueryRow(ctx, query)
 }
 
-// mayAct calls the guard (nil: always allowed); its refusal wraps ErrNotLeader.
+// mayAct calls the guard (nil: always allowed); its refusal wraps ErrMayNotAct.
 func (f *fencing) mayAct(ctx context.Context, what string) error {
 	if f == nil || f.guard == nil {
 		return nil
 	}
 	if err := f.guard.MayAct(ctx); err != nil {
-		return fmt.Errorf("%s: %w: %w", what, ErrNotLeader, err)
+		return fmt.Errorf("%s: %w: %w", what, ErrMayNotAct, err)
 	}
 	return nil
 }

@@ -138,16 +138,16 @@ func TestFenceKillsStaleActor(t *testing.T) {
 		t.Errorf("the stale actor's connection still executes statements")
 	}
 	// ...and so does every new connection of its (database/sql retries on a new one).
-	if _, err := staleNode.db.ExecContext(ctx, "INSERT INTO test.fence VALUES (5)"); !errors.Is(err, ErrNotLeader) {
-		t.Errorf("a new connection of the stale actor: %v, want ErrNotLeader", err)
+	if _, err := staleNode.db.ExecContext(ctx, "INSERT INTO test.fence VALUES (5)"); !errors.Is(err, ErrMayNotAct) {
+		t.Errorf("a new connection of the stale actor: %v, want ErrMayNotAct", err)
 	}
-	if _, err := connect(ctx, srv, 2*time.Second, stale); !errors.Is(err, ErrNotLeader) {
-		t.Errorf("a new pool of the stale actor: %v, want ErrNotLeader", err)
+	if _, err := connect(ctx, srv, 2*time.Second, stale); !errors.Is(err, ErrMayNotAct) {
+		t.Errorf("a new pool of the stale actor: %v, want ErrMayNotAct", err)
 	}
 	// binlog.Apply's connections are fenced the same way.
 	_, err = binlog.Apply(ctx, applyTarget(srv, stale), []string{"testdata/none"}, binlog.ApplyOptions{})
-	if !errors.Is(err, ErrNotLeader) {
-		t.Errorf("binlog.Apply for the stale actor: %v, want ErrNotLeader", err)
+	if !errors.Is(err, ErrMayNotAct) {
+		t.Errorf("binlog.Apply for the stale actor: %v, want ErrMayNotAct", err)
 	}
 	if err := n.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM test.fence").Scan(&rows); err != nil || rows != 0 {
 		t.Errorf("test.fence holds %d row(s) (%v), want 0", rows, err)
@@ -196,7 +196,7 @@ func serverState(t *testing.T, ctx context.Context, s *testbed.Server) string {
 }
 
 // TestGuardStopsPipeline: a Guard that refuses stops a failover and a
-// switch with ErrNotLeader before they change anything.
+// switch with ErrMayNotAct before they change anything.
 func TestGuardStopsPipeline(t *testing.T) {
 	ctx := context.Background()
 	refuse := guardFunc(func(context.Context) error { return errDeposed })
@@ -205,8 +205,8 @@ func TestGuardStopsPipeline(t *testing.T) {
 		before := []string{serverState(t, ctx, c.Servers[1]), serverState(t, ctx, c.Servers[2])}
 		_, err := DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, Guard: refuse,
 			NewMaster: c.Servers[1].Addr()}, DeadMaster: c.Servers[0].Addr()})
-		if !errors.Is(err, ErrNotLeader) || !errors.Is(err, errDeposed) {
-			t.Fatalf("failover with a refusing guard: %v, want ErrNotLeader wrapping the guard's error", err)
+		if !errors.Is(err, ErrMayNotAct) || !errors.Is(err, errDeposed) {
+			t.Fatalf("failover with a refusing guard: %v, want ErrMayNotAct wrapping the guard's error", err)
 		}
 		after := []string{serverState(t, ctx, c.Servers[1]), serverState(t, ctx, c.Servers[2])}
 		for i := range before {
@@ -230,8 +230,8 @@ func TestGuardStopsPipeline(t *testing.T) {
 			before = append(before, serverState(t, ctx, s))
 		}
 		_, err := Switch(ctx, Options{App: app, Yes: true, Out: tlog{t}, Guard: refuse, NewMaster: c.Servers[1].Addr()})
-		if !errors.Is(err, ErrNotLeader) {
-			t.Fatalf("switch with a refusing guard: %v, want ErrNotLeader", err)
+		if !errors.Is(err, ErrMayNotAct) {
+			t.Fatalf("switch with a refusing guard: %v, want ErrMayNotAct", err)
 		}
 		for i, s := range c.Servers {
 			if after := serverState(t, ctx, s); after != before[i] {
@@ -306,7 +306,7 @@ func TestIsUnreachable(t *testing.T) {
 		{fmt.Errorf("connect: %w", syscall.ECONNREFUSED), true},
 		{fmt.Errorf("connect: %w", context.DeadlineExceeded), true},
 		{fmt.Errorf("connect: %w", &mysql.MySQLError{Number: 1045}), false},
-		{fmt.Errorf("fence: %w: %w", ErrNotLeader, errDeposed), false},
+		{fmt.Errorf("fence: %w: %w", ErrMayNotAct, errDeposed), false},
 		{fmt.Errorf("fence: %w: all slots held", errFenceFailed), false},
 		{nil, false},
 	}
@@ -319,7 +319,7 @@ func TestIsUnreachable(t *testing.T) {
 
 // TestHookAsksGuard: hooks cannot be fenced through MySQL, so the guard
 // is asked right before each one: a refusal runs nothing and wraps
-// ErrNotLeader; report_script is not asked.
+// ErrMayNotAct; report_script is not asked.
 func TestHookAsksGuard(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
@@ -329,8 +329,8 @@ func TestHookAsksGuard(t *testing.T) {
 	r := newRun(Options{App: app, Guard: guardFunc(func(context.Context) error { asked++; return errDeposed })}, "failover")
 	d, _ := testServers()
 	_, err := r.runHook(context.Background(), script, FailoverStopArgs(d, false))
-	if !errors.Is(err, ErrNotLeader) || !errors.Is(err, errDeposed) {
-		t.Errorf("hook with a refusing guard: %v, want ErrNotLeader", err)
+	if !errors.Is(err, ErrMayNotAct) || !errors.Is(err, errDeposed) {
+		t.Errorf("hook with a refusing guard: %v, want ErrMayNotAct", err)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the hook ran although the guard refused")

@@ -68,7 +68,7 @@ func interruptedFailover(t *testing.T, c *testbed.Cluster, app *config.App, fail
 	}
 	_, err = DeadMaster(context.Background(), FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t},
 		NewMaster: c.Servers[1].Addr(), Journal: interruptingJournal{local, failBegin}}, DeadMaster: c.Servers[0].Addr()})
-	if !errors.Is(err, ErrNotLeader) {
+	if !errors.Is(err, ErrMayNotAct) {
 		t.Fatalf("interrupted failover: %v", err)
 	}
 	return local

@@ -431,7 +431,7 @@ func (n *node) waitReplicaRunning(ctx context.Context, timeout time.Duration) er
 // isUnreachable tells "the server did not answer" (dialect.Classify)
 // from an answer; a refusal of the guard or of the fencing is not that.
 func isUnreachable(err error) bool {
-	if err == nil || errors.Is(err, ErrNotLeader) || errors.Is(err, errFenceFailed) {
+	if err == nil || errors.Is(err, ErrMayNotAct) || errors.Is(err, errFenceFailed) {
 		return false
 	}
 	return dialect.Unreachable(err)

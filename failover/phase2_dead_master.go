@@ -325,7 +325,7 @@ func (r *run) fenceDeadMaster(ctx context.Context, dead *config.Server, poweredO
 	if err != nil {
 		kind, _ := dialect.Classify(err)
 		switch {
-		case errors.Is(err, ErrNotLeader):
+		case errors.Is(err, ErrMayNotAct):
 			return err
 		case isUnreachable(err) && kind == dialect.KindRefused:
 			r.plan.DeadFence = deadRefused

@@ -93,7 +93,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 		r.plan.NewMasterPos, r.plan.NewMasterGTID, newM.srv.IP, newM.srv.Port, pos.File, pos.Pos, newM.srv.ReplUser)
 	// Record the position before the new master goes writable.
 	if err := r.journal.Begin(ctx, PhaseRecover+": activate", r.plan); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return fmt.Errorf("%w: %v", ErrMayNotAct, err)
 	}
 	if app.MasterIPFailoverScript != "" {
 		res, err := r.runHook(ctx, app.MasterIPFailoverScript, FailoverStartArgs(st.dead, newM.srv, r.plan.DeadSSH))
@@ -114,7 +114,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 	}
 	newM.readOnly = false
 	if err := r.journal.Done(ctx, PhaseRecover+": activate", r.plan); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return fmt.Errorf("%w: %v", ErrMayNotAct, err)
 	}
 	r.rep.addf("Selected %s as the new master; it is writable at %s.", newM.srv, r.plan.NewMasterPos)
 	return nil

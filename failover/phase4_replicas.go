@@ -44,7 +44,7 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 		for _, name := range names {
 			all = append(all, fmt.Errorf("%s: %w", name, errs[name]))
 		}
-		// The causes stay visible to errors.Is (ErrNotLeader, ErrUnsafeResume).
+		// The causes stay visible to errors.Is (ErrMayNotAct, ErrUnsafeResume).
 		return fmt.Errorf("recovering replicas %s failed: %w", strings.Join(names, ", "), errors.Join(all...))
 	}
 	return nil
@@ -85,13 +85,13 @@ func (r *run) recoverReplica(ctx context.Context, st *failoverState, n *node, po
 	}
 	step := PhaseReplicas + ": repoint " + n.srv.Name
 	if err := r.journal.Begin(ctx, step, r.plan); err != nil {
-		return fmt.Errorf("begin %s: %w: %v", step, ErrNotLeader, err)
+		return fmt.Errorf("begin %s: %w: %v", step, ErrMayNotAct, err)
 	}
 	if err := n.changeMaster(ctx, newM.srv, r.plan.GTID, pos, r.opts.replicaStartTimeout()); err != nil {
 		return err
 	}
 	if err := r.journal.Done(ctx, step, r.plan); err != nil {
-		return fmt.Errorf("record end of %s: %w: %v", step, ErrNotLeader, err)
+		return fmt.Errorf("record end of %s: %w: %v", step, ErrMayNotAct, err)
 	}
 	if r.plan.GTID && r.plan.NewMasterGTID != "" {
 		// Report a replica as recovered only once it has what the new

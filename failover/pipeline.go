@@ -15,8 +15,10 @@ import (
 
 // Sentinel errors of the pipelines.
 var (
-	// ErrNotLeader: Journal.Begin refused; this manager may no longer act.
-	ErrNotLeader = errors.New("journal refused the phase: this manager may no longer act")
+	// ErrMayNotAct: the run may no longer act: its journal (Journal.Begin
+	// or Done) or its Guard refused, as for a deposed leader. (Not
+	// consensus.ErrNotLeader: mhactl --local runs pipelines without Raft.)
+	ErrMayNotAct = errors.New("this run may no longer act: its journal or its guard refused")
 	// ErrAborted: the operator did not confirm.
 	ErrAborted = errors.New("not confirmed by the operator")
 	// ErrRefused: a precondition failed; nothing was changed.
@@ -54,7 +56,7 @@ type Options struct {
 	Now func() time.Time
 	// Guard is asked before every new connection to a server the run may
 	// change and before every hook (except report_script); an error stops
-	// the run with ErrNotLeader. nil (mhactl --local): no check, but the
+	// the run with ErrMayNotAct. nil (mhactl --local): no check, but the
 	// connections are still fenced (see doc.go, "Fencing").
 	Guard Guard
 	// FenceWait bounds the wait for a killed connection of an earlier
@@ -165,7 +167,7 @@ func (r *run) phase(ctx context.Context, name string, fn func() error) error {
 		return nil
 	}
 	if err := r.journal.Begin(ctx, name, r.plan); err != nil {
-		return fmt.Errorf("begin %s: %w: %v", name, ErrNotLeader, err)
+		return fmt.Errorf("begin %s: %w: %v", name, ErrMayNotAct, err)
 	}
 	r.logf("* %s..", name)
 	start := time.Now()
@@ -177,7 +179,7 @@ func (r *run) phase(ctx context.Context, name string, fn func() error) error {
 	r.done[name] = true
 	r.logf("* %s completed (%.3f s).", name, time.Since(start).Seconds())
 	if err := r.journal.Done(ctx, name, r.plan); err != nil {
-		return fmt.Errorf("record end of %s: %w: %v", name, ErrNotLeader, err)
+		return fmt.Errorf("record end of %s: %w: %v", name, ErrMayNotAct, err)
 	}
 	return nil
 }
@@ -234,10 +236,10 @@ func (r *run) closeAll() {
 	}
 }
 
-// notLeader returns the first refusal of the guard among connect errors.
-func notLeader(errs map[string]error) error {
+// guardRefusal returns the first refusal (ErrMayNotAct) among connect errors.
+func guardRefusal(errs map[string]error) error {
 	for _, e := range errs {
-		if errors.Is(e, ErrNotLeader) {
+		if errors.Is(e, ErrMayNotAct) {
 			return e
 		}
 	}

@@ -127,7 +127,7 @@ func TestFailoverHooks(t *testing.T) {
 	// before any hook runs or any server is touched.
 	_, err := DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(),
 		Journal: refusingJournal{phase: PhaseShutdown}}, DeadMaster: s1.Addr()})
-	if !errors.Is(err, ErrNotLeader) {
+	if !errors.Is(err, ErrMayNotAct) {
 		t.Fatalf("failover with a refusing journal: %v", err)
 	}
 	if calls := hookCalls(t, failLog); calls[0] != "" {

@@ -60,7 +60,7 @@ func (r *run) doSwitch(ctx context.Context) error {
 	t0 := time.Now()
 	st.errs = r.connectAll(ctx)
 	r.rep.phase("connect to all servers", time.Since(t0))
-	if err := notLeader(st.errs); err != nil {
+	if err := guardRefusal(st.errs); err != nil {
 		return err
 	}
 	if err := r.phase(ctx, SwitchCheck, func() error { return r.checkSwitch(ctx, st) }); err != nil {

@@ -67,8 +67,8 @@ func TestSwitchResumeEveryPhase(t *testing.T) {
 			opts := Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(), OrigMasterIsNewSlave: true}
 			first := opts
 			first.Journal = failingJournal{local, c.failBegin, c.failDone}
-			if _, err := Switch(ctx, first); !errors.Is(err, ErrNotLeader) {
-				t.Fatalf("interrupted switch: %v, want ErrNotLeader", err)
+			if _, err := Switch(ctx, first); !errors.Is(err, ErrMayNotAct) {
+				t.Fatalf("interrupted switch: %v, want ErrMayNotAct", err)
 			}
 			prog, err := local.Progress()
 			if err != nil {

@@ -131,9 +131,9 @@ func (g *leaderGuard) MayAct(ctx context.Context) error {
 // mayNoLongerAct tells errors that mean "this manager may no longer act":
 // it is not (or no longer) the leader (consensus.ErrNotLeader), or a
 // pipeline stopped because its journal or its Guard refused
-// (failover.ErrNotLeader).
+// (failover.ErrMayNotAct).
 func mayNoLongerAct(err error) bool {
-	return errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, failover.ErrNotLeader)
+	return errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, failover.ErrMayNotAct)
 }
 
 // haltOnPanic, deferred around a pipeline, turns a panic into a halted
