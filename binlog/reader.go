@@ -139,7 +139,14 @@ func NewReaderAt(r io.Reader, name string, offset int64, fde []byte) (*Reader, e
 func newReader(r io.Reader, name string, offset int64) *Reader {
 	p := replication.NewBinlogParser()
 	p.SetVerifyChecksum(true)
-	return &Reader{name: name, br: bufio.NewReaderSize(r, 1<<20), off: offset, parser: p}
+	// A big buffer for files and streams; for input already in memory,
+	// no bigger than it (many small relay logs: allocating 1 MiB for each
+	// cost more than reading them).
+	size := 1 << 20
+	if l, ok := r.(interface{ Len() int }); ok {
+		size = max(min(size, l.Len()), 4096)
+	}
+	return &Reader{name: name, br: bufio.NewReaderSize(r, size), off: offset, parser: p}
 }
 
 // SetHeaderOnly switches header-only mode: the reader then skips event

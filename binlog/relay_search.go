@@ -267,7 +267,7 @@ func (s *relaySearch) open(ctx context.Context, x int, offset int64) io.ReadClos
 	if err := s.load(ctx, x); err != nil {
 		return errReadCloser{err}
 	}
-	return io.NopCloser(bytes.NewReader(f.data[min(offset, int64(len(f.data))):]))
+	return memFile{bytes.NewReader(f.data[min(offset, int64(len(f.data))):])}
 }
 
 // load brings file x (not a big one) into memory unless it is held: the

@@ -60,8 +60,9 @@ func (f *countingFS) ReadFile(ctx context.Context, p string) ([]byte, error) {
 }
 
 func (f *countingFS) Run(ctx context.Context, cmd string) ([]byte, error) {
+	t0 := time.Now()
 	b, err := f.c.Run(ctx, cmd)
-	f.note("script", int64(len(b)))
+	f.note(fmt.Sprintf("script in %v", time.Since(t0).Round(time.Millisecond)), int64(len(b)))
 	return b, err
 }
 

@@ -222,8 +222,14 @@ type tailSource struct {
 }
 
 func bytesOpener(b []byte) func() io.ReadCloser {
-	return func() io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+	return func() io.ReadCloser { return memFile{bytes.NewReader(b)} }
 }
+
+// memFile is a ReadCloser of bytes that keeps bytes.Reader's Len (the
+// Reader sizes its buffer by it).
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
 
 // copySources writes the header (magic and head's format description
 // event) and the events of srcs to out, skipping skipServerID's events,
