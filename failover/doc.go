@@ -86,6 +86,14 @@
 //     promotion; a promoted, writable new master whose position for
 //     file/position replicas was never recorded). A resumed switch never
 //     dereferences a server it did not bind.
+//   - Switch's phase 1 refuses, as MHA's online switch does: binlog
+//     filters (SHOW MASTER STATUS's Binlog_Do_DB, Binlog_Ignore_DB) of the
+//     old and new master that differ (check_repl_filter; with
+//     --orig_master_is_new_slave also their replicate_* filters), an
+//     update running running_updates_limit or longer on the old master,
+//     any query running running_seconds_limit (10 s) or longer on the new
+//     master. --check_only stops after phase 1 over unfenced, read-only
+//     connections: it journals nothing, runs no hook, changes nothing.
 //   - A repointed replica is verified: after START SLAVE, changeMaster
 //     polls (50 ms) until Slave_IO_Running=Yes and Slave_SQL_Running=Yes,
 //     bounded by Options.ReplicaStartTimeout (15 s); a refused login

@@ -44,6 +44,8 @@ type Options struct {
 	NewMaster string
 	// OrigMasterIsNewSlave (switch): make the old master a replica of the new one.
 	OrigMasterIsNewSlave bool
+	// Switch: the online switch's other MHA flags (switch.go).
+	Switch SwitchOptions
 	// Recovery moves binlog events (dead-master failover only); nil uses
 	// the binlog package.
 	Recovery LogRecovery

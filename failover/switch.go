@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -15,21 +16,129 @@ const (
 	SwitchOldSlave = "switch.6 old master becomes a replica"
 )
 
+// SwitchOptions are the flags of masterha_master_switch
+// --master_state=alive beyond --new_master_host and
+// --orig_master_is_new_slave (Options.OrigMasterIsNewSlave).
+type SwitchOptions struct {
+	// CheckOnly (--check_only) runs phase 1 (every check, the election,
+	// the plan) and stops there: nothing is changed or journaled, no hook
+	// runs, and the connections are not fenced (they only read, like
+	// check-repl's). Switch returns nil when the switch would proceed.
+	CheckOnly bool
+	// SkipChangeMaster (--skip_change_master): the other replicas are not
+	// repointed; they go on replicating from the old master.
+	SkipChangeMaster bool
+	// SkipDisableReadOnly (--skip_disable_read_only): the new master is
+	// promoted but left read_only=1.
+	SkipDisableReadOnly bool
+	// OrigMasterSSH (--ssh_reachable) says whether the old master is
+	// reachable over SSH, for master_ip_online_change_script: when it is
+	// not, the script is not given the old master's SSH user and address
+	// (--orig_master_ssh_*), so it does not try to reach it over SSH.
+	// Unknown, the default, is treated as reachable: the old master is
+	// alive, and MHA's online switch always passes them.
+	OrigMasterSSH SSHReachability
+	// RunningUpdatesLimit (--running_updates_limit), when > 0, replaces
+	// the configuration's running_updates_limit: an update (not a SELECT
+	// or SHOW) running that long on the old master refuses the switch.
+	RunningUpdatesLimit time.Duration
+	// RunningSecondsLimit (--running_seconds_limit, default 10 s): any
+	// query running that long on the new master refuses the switch.
+	RunningSecondsLimit time.Duration
+}
+
+// DefaultRunningSecondsLimit is MHA's --running_seconds_limit default.
+const DefaultRunningSecondsLimit = 10 * time.Second
+
+// SSHReachability is MHA's --ssh_reachable: whether a master is
+// reachable over SSH (MHA's 1), not (0), or unknown (2, the default).
+type SSHReachability int
+
+// The values of SSHReachability; the zero value is unknown.
+const (
+	SSHUnknown SSHReachability = iota
+	SSHReachable
+	SSHUnreachable
+)
+
+// ParseSSHReachable turns MHA's --ssh_reachable value (0, 1 or 2) into
+// an SSHReachability.
+func ParseSSHReachable(v int) (SSHReachability, error) {
+	switch v {
+	case 0:
+		return SSHUnreachable, nil
+	case 1:
+		return SSHReachable, nil
+	case 2:
+		return SSHUnknown, nil
+	}
+	return SSHUnknown, fmt.Errorf("--ssh_reachable=%d: it takes 0 (not reachable over SSH), 1 (reachable) or 2 (unknown)", v)
+}
+
+// MHA is the value as MHA's --ssh_reachable spells it.
+func (s SSHReachability) MHA() int {
+	switch s {
+	case SSHUnreachable:
+		return 0
+	case SSHReachable:
+		return 1
+	}
+	return 2
+}
+
 // Switch is the online master switch (masterha_master_switch
 // --master_state=alive): check, fence the old master, let the new master
 // and the replicas reach the old master's final position, promote, repoint.
-// If anything fails before the promotion the fence is undone.
+// If anything fails before the promotion the fence is undone. With
+// Options.Switch.CheckOnly it only checks (checkOnly).
 func Switch(ctx context.Context, opts Options) (*Report, error) {
 	r := newRun(opts, "switch")
 	defer r.closeAll()
+	if opts.Switch.CheckOnly {
+		return r.checkOnly(ctx)
+	}
 	err := r.doSwitch(ctx)
 	var slaves []string
 	for _, o := range r.rep.Replicas {
-		if o.OK {
-			slaves = append(slaves, r.opts.App.Server(o.Server).Hostname)
+		if !o.OK {
+			continue
 		}
+		if r.opts.Switch.SkipChangeMaster && o.Server != r.plan.OldMaster {
+			continue // still a replica of the old master
+		}
+		slaves = append(slaves, r.opts.App.Server(o.Server).Hostname)
 	}
 	return r.finish(ctx, err, slaves), err
+}
+
+// checkOnly is --check_only: phase 1 over connections that only read (not
+// fenced: they take no lock slot and kill nothing, so a check never
+// disturbs a running pipeline), not journaled, no hook, no report file;
+// nil when the switch would proceed.
+func (r *run) checkOnly(ctx context.Context) (*Report, error) {
+	r.fence = nil
+	r.journal = nopJournal{}
+	r.done = map[string]bool{}
+	st := &switchState{}
+	t0 := time.Now()
+	st.errs = r.connectAll(ctx)
+	r.rep.phase("connect to all servers", time.Since(t0))
+	err := r.phase(ctx, SwitchCheck, func() error { return r.checkSwitch(ctx, st) })
+	r.rep.Finished = time.Now()
+	r.rep.Total = r.rep.Finished.Sub(r.rep.Started).Seconds()
+	r.rep.OK = err == nil
+	r.rep.OldMaster, r.rep.NewMaster = r.plan.OldMaster, r.plan.NewMaster
+	r.rep.Subject = fmt.Sprintf("%s: MySQL Master online switch check", r.opts.App.Name)
+	if err != nil {
+		r.rep.Error = err.Error()
+		r.rep.Subject += " failed"
+		r.rep.addf("--check_only: the switch would be refused: %v", err)
+	} else {
+		r.rep.Subject += fmt.Sprintf(" passed: %s to %s", r.opts.App.Server(r.plan.OldMaster), r.opts.App.Server(r.plan.NewMaster))
+		r.rep.addf("--check_only: every check passed; a switch would promote %s. Nothing was changed.", r.opts.App.Server(r.plan.NewMaster))
+	}
+	r.rep.Print(r.out)
+	return r.rep, err
 }
 
 // switchState is what the phases of a switch share besides the plan.
@@ -106,7 +215,9 @@ func (r *run) doSwitch(ctx context.Context) error {
 		r.releaseFence(st.fence)
 		return err
 	}
-	if err := r.phase(ctx, SwitchReplicas, func() error { return r.repointReplicas(ctx, st) }); err != nil {
+	if r.opts.Switch.SkipChangeMaster {
+		r.leaveReplicas(st)
+	} else if err := r.phase(ctx, SwitchReplicas, func() error { return r.repointReplicas(ctx, st) }); err != nil {
 		r.releaseFence(st.fence)
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
 )
 
@@ -33,7 +34,7 @@ func (r *run) rejectUpdates(ctx context.Context, st *switchState) error {
 			ErrUnsafeResume, r.plan.OldMaster, st.errs[r.plan.OldMaster])
 	}
 	if app.MasterIPOnlineChangeScript != "" {
-		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("stop", orig.srv, newM.srv, r.opts.OrigMasterIsNewSlave))
+		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, r.onlineChangeArgs("stop", orig.srv, newM.srv))
 		if err != nil {
 			return err
 		}
@@ -47,6 +48,25 @@ func (r *run) rejectUpdates(ctx context.Context, st *switchState) error {
 	var err error
 	st.fence, err = r.fenceAndReadPos(ctx, orig)
 	return err
+}
+
+// onlineChangeArgs are master_ip_online_change_script's arguments. With
+// --ssh_reachable=0 the old master's SSH user and address
+// (--orig_master_ssh_*) are left out: the script is told not to reach it
+// over SSH (it must disable writes or move the address by other means).
+func (r *run) onlineChangeArgs(command string, orig, newM *config.Server) []Arg {
+	args := OnlineChangeArgs(command, orig, newM, r.opts.OrigMasterIsNewSlave)
+	if r.opts.Switch.OrigMasterSSH != SSHUnreachable {
+		return args
+	}
+	var out []Arg
+	for _, a := range args {
+		if !strings.HasPrefix(a.Name, "orig_master_ssh_") {
+			out = append(out, a)
+		}
+	}
+	r.logf("--ssh_reachable=0: master_ip_online_change_script --command=%s is not given the SSH user and address of %s.", command, orig)
+	return out
 }
 
 // fenceAgain is phase 2 again on a resume after it completed but before

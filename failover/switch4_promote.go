@@ -59,13 +59,19 @@ func (r *run) promoteSwitch(ctx context.Context, st *switchState) error {
 		} else if s := app.Server(r.plan.OldMaster); s != nil {
 			origSrv = s
 		}
-		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, OnlineChangeArgs("start", origSrv, newM.srv, r.opts.OrigMasterIsNewSlave))
+		res, err := r.runHook(ctx, app.MasterIPOnlineChangeScript, r.onlineChangeArgs("start", origSrv, newM.srv))
 		if err != nil {
 			return err
 		}
 		if IPHookOutcome(res.ExitCode) == HookAbort {
 			return fmt.Errorf("%w: master_ip_online_change_script --command=start exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
 		}
+	}
+	if r.opts.Switch.SkipDisableReadOnly {
+		r.logf("--skip_disable_read_only: %s is promoted at %s and stays read_only=1.", newM, r.plan.NewMasterPos)
+		r.rep.addf("%s: OK: promoted to master at %s; left read_only=1 (--skip_disable_read_only): SET GLOBAL read_only=0 on it to let the application write.",
+			newM.srv, r.plan.NewMasterPos)
+		return nil
 	}
 	if err := newM.exec(ctx, newM.d.SetReadOnly(false)...); err != nil {
 		return err

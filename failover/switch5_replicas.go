@@ -55,3 +55,23 @@ func (r *run) repointReplicas(ctx context.Context, st *switchState) error {
 	}
 	return nil
 }
+
+// leaveReplicas is phase 5 with --skip_change_master: the replicas other
+// than the new master are not repointed; they stay replicas of the old
+// master (read_only=1 after the switch, so they receive nothing new until
+// the operator repoints them).
+func (r *run) leaveReplicas(st *switchState) {
+	old := r.plan.OldMaster
+	if s := r.opts.App.Server(old); s != nil {
+		old = s.String()
+	}
+	r.logf("--skip_change_master: %d replica(s) left replicating from %s.", len(st.others), old)
+	for _, n := range st.others {
+		r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, OK: true, State: "left replicating from " + old + " (--skip_change_master)"})
+		r.rep.addf("%s: left replicating from %s (--skip_change_master): repoint it to %s when ready (CHANGE MASTER).", n.srv, old, st.newM.srv)
+	}
+	for _, name := range r.plan.Ignored {
+		r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: name, State: "unreachable; ignored (ignore_fail)"})
+		r.rep.addf("%s: unreachable; ignored (ignore_fail).", name)
+	}
+}
