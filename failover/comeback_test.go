@@ -105,8 +105,8 @@ func TestDeadMasterComesBack(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if prog.Plan == nil || prog.Plan.TopUpFile == "" || !prog.Plan.TopUpChecked {
-					t.Fatalf("the journal's plan does not carry the top-up: %+v", prog.Plan)
+				if prog.Plan == nil || !prog.Plan.TopUpChecked {
+					t.Fatalf("the journal's plan does not record the read after fencing: %+v", prog.Plan)
 				}
 				before := gtidBinlogPos(t, ctx, s2)
 				out.Reset()
@@ -154,10 +154,17 @@ func TestDeadMasterComesBack(t *testing.T) {
 					t.Errorf("report lacks %q:\n%s", want, body)
 				}
 			}
-			// Rows 4 and 5 came after the tail was saved (the tail save
-			// starts in phase 1, before the hook), so through the top-up.
-			if rep.Plan.TopUpFile == "" || !strings.Contains(body, "read after fencing") {
-				t.Errorf("rows 4 and 5 did not come through the top-up (plan %+v)", rep.Plan)
+			// The binlog was read again after the fence. Rows 4 and 5 come
+			// through that top-up, unless the tail save (started in phase 1,
+			// beside the hook) read past them already on a busy machine:
+			// then the top-up holds nothing and the rows came with the tail.
+			if !rep.Plan.TopUpChecked {
+				t.Errorf("the dead master's binlog was not read again after the fence (plan %+v)", rep.Plan)
+			}
+			if rep.Plan.TopUpFile == "" {
+				t.Logf("the tail save already held rows 4 and 5; the top-up after the fence was empty")
+			} else if !strings.Contains(body, "read after fencing") {
+				t.Errorf("the report does not say what was read after fencing:\n%s", body)
 			}
 			if rep.PossiblyLost != nil || rep.Lost != nil {
 				t.Errorf("report names a loss: lost %+v, possibly lost %+v", rep.Lost, rep.PossiblyLost)
