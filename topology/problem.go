@@ -33,6 +33,7 @@ const (
 	CodeLogBinOff        = "log-bin-off"
 	CodeLogSlaveUpdates  = "log-slave-updates-off"
 	CodeFilters          = "filters-differ"
+	CodeBinlogFilters    = "binlog-filters-differ"
 	CodeWrongMaster      = "wrong-master"
 	CodeNotReplicating   = "not-replicating"
 	CodeThreadStopped    = "thread-stopped"
@@ -234,6 +235,7 @@ func checkAcross(t *Topology) []Problem {
 				"use the same replicate_* settings on every server (STOP SLAVE; SET GLOBAL replicate_...; START SLAVE, and in my.cnf)"))
 		}
 	}
+	ps = append(ps, checkBinlogFilters(t)...)
 	ref = nil
 	for _, s := range t.Servers {
 		if !s.Reachable || s.BinlogFormat == "" || !s.LogBin {

@@ -52,6 +52,9 @@ type ServerState struct {
 
 	// MasterStatus is SHOW MASTER STATUS; nil when the binlog is off.
 	MasterStatus *dialect.Pos
+	// BinlogDoDB and BinlogIgnoreDB are SHOW MASTER STATUS's binlog
+	// filters (binlog-do-db, binlog-ignore-db), when MasterStatus is set.
+	BinlogDoDB, BinlogIgnoreDB string
 	// Replica is the replica status; nil when the server is no replica.
 	Replica *dialect.ReplicaStatus
 
@@ -326,6 +329,7 @@ func (r *reader) masterStatus() {
 		return
 	}
 	r.st.MasterStatus = &dialect.Pos{File: rows[0]["File"], Pos: n}
+	r.st.BinlogDoDB, r.st.BinlogIgnoreDB = rows[0]["Binlog_Do_DB"], rows[0]["Binlog_Ignore_DB"]
 }
 
 func (r *reader) replicaStatus() {
