@@ -201,16 +201,29 @@ const (
 
 // Action is a request to change something.
 type Action struct {
-	Kind                 string      `json:"kind"`
-	App                  string      `json:"app,omitempty"`
-	NewMaster            string      `json:"new_master,omitempty"`  // switch, failover
-	DeadMaster           string      `json:"dead_master,omitempty"` // failover
-	Host                 string      `json:"host,omitempty"`        // rejoin, server-remove
-	OrigMasterIsNewSlave bool        `json:"orig_master_is_new_slave,omitempty"`
-	IgnoreLastFailover   bool        `json:"ignore_last_failover,omitempty"`
-	MemberID             string      `json:"member_id,omitempty"`
-	MemberAddr           string      `json:"member_addr,omitempty"`
-	Server               *ServerSpec `json:"server,omitempty"` // server-add
+	Kind                 string `json:"kind"`
+	App                  string `json:"app,omitempty"`
+	NewMaster            string `json:"new_master,omitempty"`  // switch, failover
+	DeadMaster           string `json:"dead_master,omitempty"` // failover
+	Host                 string `json:"host,omitempty"`        // rejoin, server-remove
+	OrigMasterIsNewSlave bool   `json:"orig_master_is_new_slave,omitempty"`
+	IgnoreLastFailover   bool   `json:"ignore_last_failover,omitempty"`
+	// Switch only: masterha_master_switch --master_state=alive's flags.
+	// CheckOnly runs the checks and changes nothing (no lock is taken).
+	CheckOnly           bool `json:"check_only,omitempty"`
+	SkipChangeMaster    bool `json:"skip_change_master,omitempty"`
+	SkipDisableReadOnly bool `json:"skip_disable_read_only,omitempty"`
+	// SSHReachable is MHA's --ssh_reachable for the old master: 0 (not
+	// reachable over SSH), 1 (reachable) or 2 (unknown, as when absent).
+	SSHReachable *int `json:"ssh_reachable,omitempty"`
+	// RunningUpdatesLimit and RunningSecondsLimit are MHA's
+	// --running_updates_limit and --running_seconds_limit in seconds
+	// (absent: running_updates_limit of the configuration, and 10).
+	RunningUpdatesLimit int         `json:"running_updates_limit,omitempty"`
+	RunningSecondsLimit int         `json:"running_seconds_limit,omitempty"`
+	MemberID            string      `json:"member_id,omitempty"`
+	MemberAddr          string      `json:"member_addr,omitempty"`
+	Server              *ServerSpec `json:"server,omitempty"` // server-add
 	// Force skips the safety checks of member-add (something answers at
 	// member_addr) and member-remove (at least 3 voters are left).
 	Force  bool   `json:"force,omitempty"`

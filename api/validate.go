@@ -25,7 +25,8 @@ type actionRule struct {
 }
 
 var actionRules = map[string]actionRule{
-	ActionSwitch:       {required: []string{"app"}, optional: []string{"new_master", "orig_master_is_new_slave"}},
+	ActionSwitch: {required: []string{"app"}, optional: []string{"new_master", "orig_master_is_new_slave",
+		"check_only", "skip_change_master", "skip_disable_read_only", "ssh_reachable", "running_updates_limit", "running_seconds_limit"}},
 	ActionFailover:     {required: []string{"app"}, optional: []string{"dead_master", "new_master", "ignore_last_failover"}},
 	ActionAck:          {required: []string{"app"}},
 	ActionPause:        {required: []string{"app"}},
@@ -87,6 +88,12 @@ func setFields(a *Action) []string {
 	add(a.Host != "", "host")
 	add(a.OrigMasterIsNewSlave, "orig_master_is_new_slave")
 	add(a.IgnoreLastFailover, "ignore_last_failover")
+	add(a.CheckOnly, "check_only")
+	add(a.SkipChangeMaster, "skip_change_master")
+	add(a.SkipDisableReadOnly, "skip_disable_read_only")
+	add(a.SSHReachable != nil, "ssh_reachable")
+	add(a.RunningUpdatesLimit != 0, "running_updates_limit")
+	add(a.RunningSecondsLimit != 0, "running_seconds_limit")
 	add(a.MemberID != "", "member_id")
 	add(a.MemberAddr != "", "member_addr")
 	add(a.Server != nil, "server")
@@ -128,6 +135,15 @@ func ValidateAction(a *Action, st *Status) error {
 	}
 	switch a.Kind {
 	case ActionSwitch:
+		if v := a.SSHReachable; v != nil && (*v < 0 || *v > 2) {
+			return Errorf(http.StatusBadRequest, "ssh_reachable", "ssh_reachable %d: MHA's --ssh_reachable is 0 (not reachable over SSH), 1 (reachable) or 2 (unknown)", *v)
+		}
+		if a.RunningUpdatesLimit < 0 {
+			return Errorf(http.StatusBadRequest, "running_updates_limit", "running_updates_limit %d: seconds, at least 1", a.RunningUpdatesLimit)
+		}
+		if a.RunningSecondsLimit < 0 {
+			return Errorf(http.StatusBadRequest, "running_seconds_limit", "running_seconds_limit %d: seconds, at least 1", a.RunningSecondsLimit)
+		}
 		// Without new_master the switch elects one by MHA's rules.
 		if a.NewMaster == "" {
 			break
