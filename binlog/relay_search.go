@@ -63,7 +63,10 @@ type fileScan struct {
 	// prefixFirst and knownFirst are the master start positions of the
 	// first events of masterFile in these two parts (-1: none).
 	prefixFirst, knownFirst int64
-	err                     error // the read error that ended the scan
+	// master is the size of the master's events in it (those with a
+	// master position).
+	master int64
+	err    error // the read error that ended the scan
 }
 
 // scanRelay scans one relay log (header-only) for masterFile:masterPos.
@@ -90,6 +93,9 @@ func scanRelay(ctx context.Context, src io.Reader, name string, serverID uint32,
 		}
 		if ev.ServerID == serverID || ev.Type == replication.FORMAT_DESCRIPTION_EVENT {
 			continue
+		}
+		if ev.LogPos != 0 {
+			s.master += int64(ev.EventSize)
 		}
 		at := &RelayPos{File: name, Pos: ev.End()}
 		if ev.Type == replication.ROTATE_EVENT {
@@ -144,7 +150,13 @@ type relaySearch struct {
 	masterFile string
 	masterPos  uint64
 	held       int64 // bytes of files held in memory
+	// beyond, when positive, ends the search once the files scanned hold
+	// more than that many bytes of master events (RelayBytesAfter).
+	beyond int64
 }
+
+// errBeyond: more than relaySearch.beyond bytes lie after the position.
+var errBeyond = errors.New("position further back than the limit")
 
 // resolve says where the position is among the scanned files from k on
 // (k == 0: all files). done is false when older files must be scanned.
@@ -217,6 +229,20 @@ func (s *relaySearch) chunkBefore(k int, budget int64) int {
 // read brings files [i, j) into memory in one command. Files bigger than
 // searchLimit are never read this way (see open).
 func (s *relaySearch) read(ctx context.Context, i, j int) error {
+	if s.rn == nil {
+		for x := i; x < j; x++ {
+			f := &s.files[x]
+			var b bytes.Buffer
+			if _, err := s.rl.FS.ReadRange(ctx, s.rl.path(f.name), 0, f.size, &b); err != nil {
+				return fmt.Errorf("read relay log %s: %w", s.rl.path(f.name), err)
+			}
+			if int64(b.Len()) != f.size {
+				return fmt.Errorf("read relay log %s: got %d bytes, want %d (it changed while read: stop the replica's IO thread)", s.rl.path(f.name), b.Len(), f.size)
+			}
+			f.data = b.Bytes()
+		}
+		return nil
+	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "cd -- %s || exit 4\n", quote(s.rl.Dir))
 	var want int64
@@ -304,13 +330,9 @@ func (s *relaySearch) drop(x int) {
 // copy from it to the end. sizes are the files' sizes from the index read
 // (the last one's is bounded: it may still grow).
 func relayDiffSearch(ctx context.Context, rn Runner, rl RelayLogs, sizes map[string]int64, masterFile string, masterPos uint64, w io.Writer) (RelayPos, CopyResult, error) {
-	s := &relaySearch{rn: rn, rl: rl, masterFile: masterFile, masterPos: masterPos}
-	for i, name := range rl.Files {
-		size, ok := sizes[name]
-		if !ok {
-			return RelayPos{}, CopyResult{}, fmt.Errorf("relay log %s is listed in the index but was not found in %s", name, rl.Dir)
-		}
-		s.files = append(s.files, relayFile{name: name, size: size, bounded: i == len(rl.Files)-1})
+	s, err := newRelaySearch(rn, rl, sizes, masterFile, masterPos)
+	if err != nil {
+		return RelayPos{}, CopyResult{}, err
 	}
 	pos, err := s.find(ctx)
 	if err != nil {
@@ -321,6 +343,149 @@ func relayDiffSearch(ctx context.Context, rn Runner, rl RelayLogs, sizes map[str
 		return pos, res, fmt.Errorf("write relay diff from %s in %s: %w", pos, rl.Dir, err)
 	}
 	return pos, res, nil
+}
+
+func newRelaySearch(rn Runner, rl RelayLogs, sizes map[string]int64, masterFile string, masterPos uint64) (*relaySearch, error) {
+	s := &relaySearch{rn: rn, rl: rl, masterFile: masterFile, masterPos: masterPos}
+	for i, name := range rl.Files {
+		size, ok := sizes[name]
+		if !ok {
+			return nil, fmt.Errorf("relay log %s is listed in the index but was not found in %s", name, rl.Dir)
+		}
+		s.files = append(s.files, relayFile{name: name, size: size, bounded: i == len(rl.Files)-1})
+	}
+	return s, nil
+}
+
+// RelayBytesAfter returns how many bytes of the master's binlog the relay
+// logs hold after master position (masterFile, masterPos): the sizes of
+// the master's events from there to the end of the relay logs (the
+// replica's ReadMasterFile:ReadMasterPos), across rotations of the
+// master's binlog, which a comparison of positions cannot measure. rl.Files
+// may be empty: the index file is read then. The relay logs are read
+// newest first (over a Runner, a few commands in all) and the reading
+// stops once more than limit bytes are known to lie after the position:
+// the result is then more than limit, a lower bound. ErrNotFound: the
+// relay logs do not hold the position (purged, or not yet received).
+func RelayBytesAfter(ctx context.Context, rl RelayLogs, indexFile, masterFile string, masterPos uint64, limit int64) (int64, error) {
+	n, err := relayBytesAfter(ctx, rl, indexFile, masterFile, masterPos, limit)
+	if err != nil {
+		return 0, fmt.Errorf("measure the relay logs of %s after %s:%d: %w", rl.Dir, masterFile, masterPos, err)
+	}
+	return n, nil
+}
+
+func relayBytesAfter(ctx context.Context, rl RelayLogs, indexFile, masterFile string, masterPos uint64, limit int64) (int64, error) {
+	rn, _ := rl.FS.(Runner)
+	sizes := map[string]int64{}
+	if rn != nil {
+		script := fmt.Sprintf("d=%s; idx=%s; dist=-1; limit=0; probe=0; cr='\r'\n%s", quote(rl.Dir), quote(indexFile), relayScript)
+		raw, err := rn.Run(ctx, script)
+		if err != nil {
+			return 0, fmt.Errorf("read relay-log index %s and sizes: %w", indexFile, err)
+		}
+		b, err := parseBatch(raw)
+		if err != nil {
+			return 0, err
+		}
+		if len(rl.Files) == 0 {
+			rl.Files = b.index
+		}
+		sizes = b.sizes
+	} else {
+		if len(rl.Files) == 0 {
+			files, err := ReadIndex(ctx, rl.FS, indexFile)
+			if err != nil {
+				return 0, err
+			}
+			rl.Files = files
+		}
+		for _, f := range rl.Files {
+			n, err := rl.FS.Stat(ctx, rl.path(f))
+			if err != nil {
+				return 0, fmt.Errorf("stat %s: %w", rl.path(f), err)
+			}
+			sizes[f] = n
+		}
+	}
+	if len(rl.Files) == 0 {
+		return 0, fmt.Errorf("%w: no relay-log files", ErrNotFound)
+	}
+	s, err := newRelaySearch(rn, rl, sizes, masterFile, masterPos)
+	if err != nil {
+		return 0, err
+	}
+	s.beyond = max(limit, 1)
+	pos, err := s.find(ctx)
+	if errors.Is(err, errBeyond) {
+		return s.masterFrom(len(s.files) - 1), nil // k files scanned, all after the position
+	}
+	if err != nil {
+		return 0, err
+	}
+	return s.masterAfter(ctx, pos)
+}
+
+// masterFrom sums the master bytes of file x and of the scanned files
+// before it, back to the first one not scanned.
+func (s *relaySearch) masterFrom(x int) int64 {
+	var n int64
+	for y := x; y >= 0 && s.files[y].scan != nil; y-- {
+		n += s.files[y].scan.master
+	}
+	return n
+}
+
+// masterAfter sums the master bytes after pos: those of the files after
+// its file, and those after it in its file.
+func (s *relaySearch) masterAfter(ctx context.Context, pos RelayPos) (int64, error) {
+	first := -1
+	for i := range s.files {
+		if s.files[i].name == pos.File {
+			first = i
+		}
+	}
+	if first < 0 {
+		return 0, fmt.Errorf("%s is not listed in the index", pos.File)
+	}
+	var n int64
+	for x := first + 1; x < len(s.files); x++ {
+		n += s.files[x].scan.master
+	}
+	f := &s.files[first]
+	var head Head
+	var err error
+	if s.big(first) && f.data == nil {
+		head, err = ReadHead(ctx, s.rl.FS, s.rl.path(f.name))
+	} else if err = s.load(ctx, first); err == nil {
+		head, err = parseHead(f.data[:min(f.size, headProbe)], s.rl.path(f.name))
+	}
+	if err != nil {
+		return 0, err
+	}
+	from := max(pos.Pos, head.End)
+	rc := s.open(ctx, first, from)
+	defer rc.Close()
+	r, err := NewReaderAt(rc, f.name, from, head.FDE)
+	if err != nil {
+		return 0, err
+	}
+	r.SetHeaderOnly(true)
+	for i := 0; ; i++ {
+		if i%4096 == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		ev, err := r.Next()
+		if errors.Is(err, io.EOF) || errors.Is(err, ErrTruncated) {
+			return n, nil // a half-written last event is not counted
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ev.ServerID != s.rl.ServerID && ev.Type != replication.FORMAT_DESCRIPTION_EVENT && ev.LogPos != 0 {
+			n += int64(ev.EventSize)
+		}
+	}
 }
 
 // find scans the files newest first, reading them in chunks that grow
@@ -368,6 +533,9 @@ func (s *relaySearch) find(ctx context.Context) (RelayPos, error) {
 		pos, done, err := s.resolve(k)
 		if done {
 			return pos, err
+		}
+		if s.beyond > 0 && s.masterFrom(len(s.files)-1) > s.beyond {
+			return RelayPos{}, errBeyond
 		}
 		budget *= 2
 	}

@@ -215,3 +215,60 @@ func TestRelayDiffSearch(t *testing.T) {
 		t.Errorf("a file longer than its size: %v", err)
 	}
 }
+
+// TestRelayBytesAfter: the bytes of the master's binlog after a position,
+// in the same master file as the end of the relay logs (the difference of
+// the positions) and across the master's rotation (the rest of the old
+// file, the rotate event, the new file's events), through a Runner (two
+// commands) and through a plain FS; past the limit the reading stops with
+// a lower bound; an absent position is ErrNotFound.
+func TestRelayBytesAfter(t *testing.T) {
+	ctx := context.Background()
+	dir, _, evs := manyRelayLogs(t, 300)
+	idx := filepath.Join(dir, "relay-bin.index")
+	lastPos := uint64(evs[len(evs)-1].LogPos)
+	firstStart := uint64(evs[0].LogPos - evs[0].EventSize) // where the events of mysql-bin.000002 start
+	rotate := uint64(len(rotateEvent(101, 0, 4, "mysql-bin.000002")))
+	var xids []uint64
+	for _, e := range evs {
+		if e.Type == replication.XID_EVENT {
+			xids = append(xids, uint64(e.LogPos))
+		}
+	}
+	for _, fs := range []FS{&shellFS{}, LocalFS{}} {
+		for _, p := range xids {
+			for _, tc := range []struct {
+				file string
+				want uint64
+			}{
+				{"mysql-bin.000002", lastPos - p},
+				{"mysql-bin.000001", lastPos - p + rotate + lastPos - firstStart},
+			} {
+				if sh, ok := fs.(*shellFS); ok {
+					sh.runs = 0
+				}
+				rl := RelayLogs{FS: fs, Dir: dir, ServerID: 102, ReadMasterFile: "mysql-bin.000002", ReadMasterPos: lastPos}
+				got, err := RelayBytesAfter(ctx, rl, idx, tc.file, p, 1<<30)
+				if err != nil || uint64(got) != tc.want {
+					t.Errorf("%T: after %s:%d: %d bytes (%v), want %d", fs, tc.file, p, got, err, tc.want)
+				}
+				if sh, ok := fs.(*shellFS); ok && sh.runs > 2 {
+					t.Errorf("%d commands, want at most 2", sh.runs)
+				}
+				if tc.want > 600 {
+					// Reads of a few files: the search stops before the position.
+					searchLimit = 2000
+					got, err := RelayBytesAfter(ctx, rl, idx, tc.file, p, 100)
+					searchLimit = MaxBatchBytes
+					if err != nil || got <= 100 || uint64(got) >= tc.want {
+						t.Errorf("%T: after %s:%d with a limit of 100: %d (%v), want more than 100 and less than %d", fs, tc.file, p, got, err, tc.want)
+					}
+				}
+			}
+		}
+		rl := RelayLogs{FS: fs, Dir: dir, ServerID: 102}
+		if _, err := RelayBytesAfter(ctx, rl, idx, "mysql-bin.000003", 4, 1<<30); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%T: absent position: %v, want ErrNotFound", fs, err)
+		}
+	}
+}
