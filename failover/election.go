@@ -1,11 +1,16 @@
 package failover
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
 )
 
@@ -59,8 +64,18 @@ type ElectionInput struct {
 	Preferred string
 	// CheckReplDelay enables the "too far behind" rule (MHA passes the
 	// latest base replica's check_repl_delay for a failover and 0 for an
-	// online switch).
+	// online switch): a replica whose SQL thread is more than 100,000,000
+	// bytes of the master's binlog behind the latest replica's IO thread
+	// is not elected.
 	CheckReplDelay bool
+	// Behind measures that distance in bytes when the two positions lie in
+	// different binlog files (the master rotated its binlog in between),
+	// where MHA compares file names and calls every such replica too far
+	// behind, refusing the failover when all are (MHA issue #143). ok is
+	// false when it cannot tell; then (and without Behind) such a replica
+	// is too far behind as in MHA, unless that would leave no replica to
+	// elect: a delay that could not be measured never refuses a failover.
+	Behind func(c, latest *Candidate) (bytes uint64, ok bool)
 	// DeadMasterDC is the datacenter of the (dead) master; with
 	// PreventCrossDC no server of another datacenter may be elected.
 	DeadMasterDC   string
@@ -87,6 +102,9 @@ type Election struct {
 	Latest    []*Candidate
 	Bad       map[*Candidate]string
 	Log       []string // what the rules did, in MHA's words
+	// unmeasured are the replicas bad only because their delay across a
+	// rotation could not be measured.
+	unmeasured map[*Candidate]bool
 }
 
 // MajorVersion parses "10.11.6-MariaDB-log" into 10011 (major*1000+minor).
@@ -125,7 +143,8 @@ func extremes(cs []*Candidate, sign int) []*Candidate {
 }
 
 // badReason returns why c cannot be the new master, or "".
-func badReason(in ElectionInput, c *Candidate, latest *Candidate, oldestMajor int) string {
+func (e *Election) badReason(in ElectionInput, c *Candidate, latest *Candidate, oldestMajor int) string {
+	otherDC := in.PreventCrossDC && c.Server.Datacenter != in.DeadMasterDC
 	switch {
 	case c.Server.NoMaster || c.NoMaster:
 		return BadNoMaster
@@ -133,13 +152,45 @@ func badReason(in ElectionInput, c *Candidate, latest *Candidate, oldestMajor in
 		return BadLogBinOff
 	case MajorVersion(c.Version) != oldestMajor:
 		return BadNotOldestVer
-	case in.CheckReplDelay && latest != nil &&
-		(latest.Read.File > c.Exec.File || latest.Read.Pos > c.Exec.Pos+maxReplDelayByte):
-		return BadReplDelay
-	case in.PreventCrossDC && c.Server.Datacenter != in.DeadMasterDC:
+	}
+	if in.CheckReplDelay && latest != nil {
+		n, known := replDelay(in, c, latest)
+		switch {
+		case !known:
+			e.Log = append(e.Log, fmt.Sprintf("%s: SQL thread at %s, the latest replica read up to %s: across a rotation of the master's binlog, and the distance could not be measured",
+				c.Name(), c.Exec, latest.Read))
+			if !otherDC {
+				e.unmeasured[c] = true
+			}
+			return BadReplDelay
+		case n > maxReplDelayByte:
+			e.Log = append(e.Log, fmt.Sprintf("%s: SQL thread delays too much: at %s, %d bytes behind the latest replica's %s (more than %d); recovery would take long",
+				c.Name(), c.Exec, n, latest.Read, maxReplDelayByte))
+			return BadReplDelay
+		case c.Exec.File != latest.Read.File:
+			e.Log = append(e.Log, fmt.Sprintf("%s: SQL thread at %s, %d bytes behind the latest replica's %s across a rotation of the master's binlog: within %d",
+				c.Name(), c.Exec, n, latest.Read, maxReplDelayByte))
+		}
+	}
+	if otherDC {
 		return BadOtherDC
 	}
 	return ""
+}
+
+// replDelay is how many bytes of the master's binlog lie between c's SQL
+// thread and the latest replica's IO thread; known is false when they are
+// in different files and in.Behind cannot tell.
+func replDelay(in ElectionInput, c, latest *Candidate) (n uint64, known bool) {
+	switch {
+	case c.Exec.Compare(latest.Read) >= 0:
+		return 0, true
+	case c.Exec.File == latest.Read.File:
+		return latest.Read.Pos - c.Exec.Pos, true
+	case in.Behind != nil:
+		return in.Behind(c, latest)
+	}
+	return 0, false
 }
 
 // Elect chooses the new master with MHA's rules, in this order:
@@ -151,12 +202,14 @@ func badReason(in ElectionInput, c *Candidate, latest *Candidate, oldestMajor in
 //
 // A bad replica (no_master, log_bin off, not the oldest major version, too
 // far behind with check_repl_delay, another datacenter with
-// prevent_cross_dc_failover) is never chosen.
+// prevent_cross_dc_failover) is never chosen, except one whose delay
+// across a rotation of the master's binlog could not be measured (see
+// ElectionInput.Behind) when every replica would be refused otherwise.
 func Elect(in ElectionInput) (*Election, error) {
 	if len(in.Candidates) == 0 {
 		return nil, fmt.Errorf("elect new master: no alive replicas: %w", ErrNoCandidate)
 	}
-	e := &Election{Latest: LatestOf(in.Candidates), Bad: map[*Candidate]string{}}
+	e := &Election{Latest: LatestOf(in.Candidates), Bad: map[*Candidate]string{}, unmeasured: map[*Candidate]bool{}}
 	oldestMajor := 0
 	for _, c := range in.Candidates {
 		if v := MajorVersion(c.Version); oldestMajor == 0 || v < oldestMajor {
@@ -164,12 +217,21 @@ func Elect(in ElectionInput) (*Election, error) {
 		}
 	}
 	for _, c := range in.Candidates {
-		if r := badReason(in, c, e.Latest[0], oldestMajor); r != "" {
+		if r := e.badReason(in, c, e.Latest[0], oldestMajor); r != "" {
 			e.Bad[c] = r
 			e.Log = append(e.Log, fmt.Sprintf("%s cannot be the new master: %s", c.Name(), r))
 		}
 	}
 	ok := func(c *Candidate) bool { _, bad := e.Bad[c]; return !bad }
+	// A delay that could not be measured does not refuse the failover.
+	if !slices.ContainsFunc(in.Candidates, ok) {
+		for _, c := range in.Candidates {
+			if e.unmeasured[c] {
+				delete(e.Bad, c)
+				e.Log = append(e.Log, fmt.Sprintf("%s can be the new master after all: its delay across the rotation could not be measured, and every replica would be refused otherwise", c.Name()))
+			}
+		}
+	}
 	pick := func(c *Candidate, why string) (*Election, error) {
 		e.NewMaster = c
 		e.Log = append(e.Log, fmt.Sprintf("new master is %s: %s", c.Name(), why))
@@ -227,4 +289,74 @@ func (e *Election) logLines() []string {
 		return nil
 	}
 	return e.Log
+}
+
+// relayMeasurer is a LogRecovery that measures relay logs (binlogRecovery).
+type relayMeasurer interface {
+	// RelayBytesAfter returns how many bytes of the dead master's binlog
+	// src's relay logs hold after from (more than limit: a lower bound).
+	RelayBytesAfter(ctx context.Context, src RelaySource, from Coord, limit int64) (int64, error)
+}
+
+// RelayBytesAfter reads the relay logs over SSH (binlog.RelayBytesAfter).
+func (b *binlogRecovery) RelayBytesAfter(ctx context.Context, src RelaySource, from Coord, limit int64) (int64, error) {
+	c, err := b.client(ctx, src.Server)
+	if err != nil {
+		return 0, fmt.Errorf("measure the relay logs of %s: %w", src.Server, err)
+	}
+	rl := binlog.RelayLogs{FS: c, Dir: src.Dir, ServerID: src.ServerID, ReadMasterFile: src.ReadMaster.File, ReadMasterPos: src.ReadMaster.Pos}
+	n, err := binlog.RelayBytesAfter(ctx, rl, src.IndexFile, from.File, from.Pos, limit)
+	if err != nil {
+		return 0, fmt.Errorf("measure the relay logs of %s: %w", src.Server, err)
+	}
+	return n, nil
+}
+
+// behindTimeout bounds one measurement of the election (a slow host must
+// not hold the failover: the delay is then unknown).
+const behindTimeout = 30 * time.Second
+
+// behind is the election's Behind for a failover: the bytes of the dead
+// master's binlog after a candidate's SQL thread position, in the latest
+// replica's relay logs (up to its read position); when they no longer
+// reach back that far (purged), in the candidate's own relay logs (up to
+// its read position) plus the latest replica's after that. nil when the
+// recovery cannot read relay logs.
+func (r *run) behind(ctx context.Context) func(c, latest *Candidate) (uint64, bool) {
+	m, ok := r.opts.Recovery.(relayMeasurer)
+	if !ok {
+		return nil
+	}
+	return func(c, latest *Candidate) (uint64, bool) {
+		ln, cn := r.nodes[latest.Server.Name], r.nodes[c.Server.Name]
+		if ln == nil || cn == nil {
+			return 0, false
+		}
+		ctx, cancel := context.WithTimeout(ctx, behindTimeout)
+		defer cancel()
+		measure := func(n *node, read, from Coord) (uint64, bool) {
+			if n.relayBase == "" {
+				return 0, false
+			}
+			src := RelaySource{Server: n.srv, Dir: path.Dir(n.relayBase), IndexFile: n.relayBase + ".index", ServerID: n.serverID, ReadMaster: read}
+			b, err := m.RelayBytesAfter(ctx, src, from, maxReplDelayByte)
+			if err != nil {
+				r.logf("Delay of %s: %v", c.Name(), err)
+				return 0, false
+			}
+			return uint64(b), true
+		}
+		if n, ok := measure(ln, latest.Read, c.Exec); ok {
+			return n, true
+		}
+		own, ok := measure(cn, c.Read, c.Exec)
+		if !ok {
+			return 0, false
+		}
+		if c.Read.File == latest.Read.File && c.Read.Pos <= latest.Read.Pos {
+			return own + latest.Read.Pos - c.Read.Pos, true
+		}
+		rest, ok := measure(ln, latest.Read, c.Read)
+		return own + rest, ok
+	}
 }
