@@ -173,25 +173,84 @@ func newFailoverCmd() *cobra.Command {
 	return cmd
 }
 
+// switchFlags are masterha_master_switch --master_state=alive's flags
+// beyond the new master and --orig_master_is_new_slave.
+type switchFlags struct {
+	checkOnly, skipChangeMaster, skipDisableReadOnly bool
+	sshReachable                                     int
+	runningUpdatesLimit, runningSecondsLimit         int
+}
+
+func (s *switchFlags) add(f *pflag.FlagSet) {
+	f.BoolVar(&s.checkOnly, "check-only", false, "run the checks and print the plan, change nothing; exit 0 if the switch would proceed")
+	f.BoolVar(&s.skipChangeMaster, "skip-change-master", false, "do not repoint the other replicas: they stay replicas of the old master")
+	f.BoolVar(&s.skipDisableReadOnly, "skip-disable-read-only", false, "leave the new master read_only=1")
+	f.IntVar(&s.sshReachable, "ssh-reachable", 2, "whether the old master is reachable over SSH: 0 no (master_ip_online_change_script gets no --orig_master_ssh_*), 1 yes, 2 unknown")
+	f.IntVar(&s.runningUpdatesLimit, "running-updates-limit", 0, "refuse if an update runs this many seconds on the old master (default: running_updates_limit of the configuration)")
+	f.IntVar(&s.runningSecondsLimit, "running-seconds-limit", int(failover.DefaultRunningSecondsLimit/time.Second), "refuse if any query runs this many seconds on the new master")
+}
+
+// options checks the flags and returns them for failover.Switch; changed
+// tells which flags the command line set.
+func (s *switchFlags) options(changed func(string) bool) (failover.SwitchOptions, error) {
+	reach, err := failover.ParseSSHReachable(s.sshReachable)
+	if err != nil {
+		return failover.SwitchOptions{}, withCode(exitUsage, err)
+	}
+	if changed("running-updates-limit") && s.runningUpdatesLimit < 1 {
+		return failover.SwitchOptions{}, withCode(exitUsage, fmt.Errorf("--running-updates-limit=%d: seconds, at least 1", s.runningUpdatesLimit))
+	}
+	if s.runningSecondsLimit < 1 {
+		return failover.SwitchOptions{}, withCode(exitUsage, fmt.Errorf("--running-seconds-limit=%d: seconds, at least 1", s.runningSecondsLimit))
+	}
+	return failover.SwitchOptions{CheckOnly: s.checkOnly, SkipChangeMaster: s.skipChangeMaster, SkipDisableReadOnly: s.skipDisableReadOnly,
+		OrigMasterSSH:       reach,
+		RunningUpdatesLimit: time.Duration(s.runningUpdatesLimit) * time.Second,
+		RunningSecondsLimit: time.Duration(s.runningSecondsLimit) * time.Second}, nil
+}
+
+// action puts the flags the command line set into a switch action.
+func (s *switchFlags) action(a *api.Action, changed func(string) bool) {
+	a.CheckOnly, a.SkipChangeMaster, a.SkipDisableReadOnly = s.checkOnly, s.skipChangeMaster, s.skipDisableReadOnly
+	if changed("ssh-reachable") {
+		v := s.sshReachable
+		a.SSHReachable = &v
+	}
+	if changed("running-updates-limit") {
+		a.RunningUpdatesLimit = s.runningUpdatesLimit
+	}
+	if changed("running-seconds-limit") {
+		a.RunningSecondsLimit = s.runningSecondsLimit
+	}
+}
+
 func newSwitchCmd() *cobra.Command {
 	var c commonFlags
+	var sw switchFlags
 	var newHost, masterState string
 	var newPort int
 	var origIsNewSlave bool
 	cmd := &cobra.Command{
-		Use:   "switch (--app app1 | --local --conf app1.conf) [--new-master HOST:PORT] [--orig-master-is-new-slave]",
+		Use:   "switch (--app app1 | --local --conf app1.conf) [--new-master HOST:PORT] [--orig-master-is-new-slave] [--check-only]",
 		Short: "Switch an alive master online (masterha_master_switch --master_state=alive)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if masterState == "dead" {
 				return withCode(exitUsage, errors.New("--master-state=dead is a failover: use `mhactl failover`"))
+			}
+			changed := cmd.Flags().Changed
+			opts, err := sw.options(changed)
+			if err != nil {
+				return err
 			}
 			if !c.local {
 				name, err := c.appName()
 				if err != nil {
 					return err
 				}
-				return runClusterAction(cmd, api.Action{Kind: api.ActionSwitch, App: name,
-					NewMaster: clusterRef(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
+				a := api.Action{Kind: api.ActionSwitch, App: name,
+					NewMaster: clusterRef(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave}
+				sw.action(&a, changed)
+				return runClusterAction(cmd, a)
 			}
 			app, err := c.load()
 			if err != nil {
@@ -200,7 +259,7 @@ func newSwitchCmd() *cobra.Command {
 			ctx, cancel := signalContext()
 			defer cancel()
 			_, err = failover.Switch(ctx, failover.Options{App: app, Out: cmd.OutOrStdout(), In: cmd.InOrStdin(),
-				Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave})
+				Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort), OrigMasterIsNewSlave: origIsNewSlave, Switch: opts})
 			return pipelineCode(err)
 		},
 	}
@@ -211,6 +270,7 @@ func newSwitchCmd() *cobra.Command {
 	f.IntVar(&newPort, "new-master-port", 0, "port of --new-master-host (default 3306)")
 	f.StringVar(&masterState, "master-state", "alive", "MHA's --master_state (alive)")
 	f.BoolVar(&origIsNewSlave, "orig-master-is-new-slave", false, "make the old master a replica of the new one")
+	sw.add(f)
 	return cmd
 }
 
