@@ -11,6 +11,9 @@
 //	ReadHead(ctx, fs, path) (Head, error); ReadIndex(ctx, fs, indexFile) ([]string, error)
 //	FindRelayPosition(ctx, RelayLogs, masterFile, masterPos) (RelayPos, error)
 //	WriteDiff(ctx, RelayLogs, RelayPos, io.Writer) (CopyResult, error)
+//	WriteRelayDiff(ctx, RelayLogs, indexFile, masterFile, masterPos, io.Writer) (RelayPos, CopyResult, error)
+//	RelayBytesAfter(ctx, RelayLogs, indexFile, masterFile, masterPos, limit) (int64, error): the
+//	master's bytes after a position, across rotations of its binlog (check_repl_delay)
 //	SaveMasterTail(ctx, fs, binlogDir, indexFile, startFile, startPos, io.Writer) (SaveResult, error)
 //	Apply(ctx, Target, files, ApplyOptions) (ApplyResult, error); RemoveLeftoverApply(ctx, Target, timeout)
 //	Target.OnConnect(ctx, Session): optional hook run first on every connection Apply and
