@@ -62,7 +62,7 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 		if err := newM.exec(ctx, newM.d.StopReplica()); err != nil {
 			return err
 		}
-		diff, err := r.relayDiffFor(ctx, st, newM)
+		diff, err := r.relayDiffFor(ctx, st, newM, r.diffSources(st, st.latest, r.plan.LatestRead))
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,10 @@ import (
 //     start in phase 1 from the positions read there (startReads), start
 //     again in phase 2 if a position moved, and are waited for where they
 //     are needed: the tail by phase 2 (tailFor, through finalTail), a
-//     relay diff by phases 3 and 4 (relayDiffFor). A resume reuses a tail
-//     saved by the earlier run.
+//     relay diff by phases 3 and 4 (relayDiffFor). A relay diff is read
+//     from the latest replica's relay logs or, where those do not hold it,
+//     from the other equally latest replicas (diffSources). A resume
+//     reuses a tail saved by the earlier run.
 //   - Saved files on another manager host: the tail and the top-up of the
 //     plan found, saved again or refused (savedFilesFor).
 //   - What an interrupted apply committed: applyLogs (phase3_new_master.go)
@@ -53,15 +56,65 @@ type tailFuture struct {
 // diffFuture is a relay diff being generated in the background.
 type diffFuture struct {
 	done       chan struct{}
-	from       Coord  // the replica's read position
-	latest     string // the latest replica whose relay logs are read
-	latestRead Coord  // and its read position
+	from       Coord    // the replica's read position
+	sources    []string // the replicas whose relay logs are read, in the order tried
+	latestRead Coord    // and their read position
 	files      []string
 	err        error
 }
 
-func (f *diffFuture) matches(n *node, latest *node, latestRead Coord) bool {
-	return f.from == n.readCoord() && f.latest == latest.srv.Name && f.latestRead == latestRead
+func (f *diffFuture) matches(n *node, srcs []diffSource, latestRead Coord) bool {
+	return f.from == n.readCoord() && f.latestRead == latestRead && slices.Equal(f.sources, sourceNames(srcs))
+}
+
+// diffSource is a replica whose relay logs a relay diff may be read from,
+// as read when the diff is started: a diff running in the background
+// reads no node, which the phases refresh meanwhile.
+type diffSource struct {
+	name string // its name in the configuration
+	srv  *config.Server
+	// relayBase is its @@relay_log_basename ("" unknown), serverID its
+	// own server_id.
+	relayBase string
+	serverID  uint32
+}
+
+func sourceNames(srcs []diffSource) []string {
+	var out []string
+	for _, s := range srcs {
+		out = append(out, s.name)
+	}
+	return out
+}
+
+// diffSources returns the replicas a relay diff up to latestRead may be
+// read from: the latest replica first, then (MHA: "relay log not found
+// ... trying other latest slaves") every other replica of the dead
+// master that received exactly as much, in the configuration's order. Its
+// relay logs hold the same events up to latestRead unless they were
+// purged (relay_log_purge=1) or never reached back that far. A replica
+// repointed already (a resume) replicates from another master and is
+// never one.
+func (r *run) diffSources(st *failoverState, latest *node, latestRead Coord) []diffSource {
+	if latest == nil {
+		return nil
+	}
+	src := func(n *node) diffSource {
+		return diffSource{name: n.srv.Name, srv: n.srv, relayBase: n.relayBase, serverID: n.serverID}
+	}
+	out := []diffSource{src(latest)}
+	byName := map[string]*node{}
+	for _, n := range st.all {
+		byName[n.srv.Name] = n
+	}
+	for _, s := range r.opts.App.Servers {
+		n := byName[s.Name]
+		if n == nil || n == latest || st.dead == nil || !n.isReplicaOf(st.dead) || n.readCoord() != latestRead {
+			continue
+		}
+		out = append(out, src(n))
+	}
+	return out
 }
 
 // startReads starts, in the background, the read-only work that the
@@ -100,19 +153,20 @@ func (r *run) startReads(ctx context.Context, st *failoverState, latest *node, l
 	if r.plan.GTID {
 		return
 	}
+	srcs := r.diffSources(st, latest, latestRead)
 	for _, n := range st.all {
-		if old := r.diffs[n.srv.Name]; old != nil && old.matches(n, latest, latestRead) {
+		if old := r.diffs[n.srv.Name]; old != nil && old.matches(n, srcs, latestRead) {
 			continue
 		}
 		old := r.diffs[n.srv.Name]
-		f := &diffFuture{done: make(chan struct{}), from: n.readCoord(), latest: latest.srv.Name, latestRead: latestRead}
+		f := &diffFuture{done: make(chan struct{}), from: n.readCoord(), sources: sourceNames(srcs), latestRead: latestRead}
 		r.diffs[n.srv.Name] = f
 		go func(n *node) {
 			defer close(f.done)
 			if old != nil {
 				<-old.done
 			}
-			f.files, f.err = r.makeRelayDiff(ctx, n, f.from, latest, latestRead)
+			f.files, f.err = r.makeRelayDiff(ctx, n, f.from, srcs, latestRead)
 		}(n)
 	}
 }
@@ -151,9 +205,10 @@ func (r *run) tailFor(ctx context.Context) tailOutcome {
 	}
 }
 
-// relayDiffFor returns the latest replica's relay-log events that n lacks,
-// generated in the background when startReads ran for the same positions.
-func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node) ([]string, error) {
+// relayDiffFor returns the latest replica's relay-log events that n lacks
+// (read from srcs, see diffSources), generated in the background when
+// startReads ran for the same positions.
+func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node, srcs []diffSource) ([]string, error) {
 	r.mu.Lock()
 	f := r.diffs[n.srv.Name]
 	r.mu.Unlock()
@@ -163,11 +218,11 @@ func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node) ([]s
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if f.matches(n, st.latest, r.plan.LatestRead) {
+		if f.matches(n, srcs, r.plan.LatestRead) {
 			return f.files, f.err
 		}
 	}
-	files, err := r.makeRelayDiff(ctx, n, n.readCoord(), st.latest, r.plan.LatestRead)
+	files, err := r.makeRelayDiff(ctx, n, n.readCoord(), srcs, r.plan.LatestRead)
 	if err == nil || r.opts.Resume == nil {
 		return files, err
 	}
@@ -187,37 +242,90 @@ func (r *run) relayDiffFor(ctx context.Context, st *failoverState, n *node) ([]s
 	return nil, r.relayDiffUnavailable(ctx, n, st.latest, err)
 }
 
-func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, latest *node, latestRead Coord) ([]string, error) {
+// waitDiff waits until the relay diff of n generated in the background,
+// if any, has ended: nothing reads relay logs for n any more.
+func (r *run) waitDiff(ctx context.Context, n *node) {
+	r.mu.Lock()
+	f := r.diffs[n.srv.Name]
+	r.mu.Unlock()
+	if f == nil {
+		return
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+}
+
+// makeRelayDiff writes the events from `from` up to latestRead that n
+// lacks, read from the relay logs of srcs[0], the latest replica; when
+// those do not hold them (purged: relay_log_purge=1, or they never reached
+// back that far), from the next equally latest replica, and so on (MHA's
+// "trying other latest slaves"). Only when none holds them does it fail,
+// naming each source's error.
+func (r *run) makeRelayDiff(ctx context.Context, n *node, from Coord, srcs []diffSource, latestRead Coord) ([]string, error) {
 	if from.Compare(latestRead) >= 0 {
 		r.logf("%s has all relay logs; no diff from the latest replica needed.", n)
 		return nil, nil
 	}
-	if latest.relayBase == "" {
-		return nil, fmt.Errorf("relay diff for %s: relay_log_basename of %s unknown", n, latest)
+	if len(srcs) == 0 {
+		return nil, fmt.Errorf("relay diff for %s: no latest replica to read it from", n)
 	}
-	src := RelaySource{Server: latest.srv, Dir: path.Dir(latest.relayBase), IndexFile: latest.relayBase + ".index",
-		ServerID: latest.serverID, ReadMaster: latestRead}
 	out := filepath.Join(r.opts.App.ManagerWorkdir, binlog.RelayDiffName(n.srv.Hostname, n.srv.Port, r.plan.ID))
 	if err := secret.MkdirAll(r.opts.App.ManagerWorkdir); err != nil {
 		return nil, fmt.Errorf("relay diff for %s: %w", n, err)
 	}
-	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, latestRead, latest)
-	// Written aside and renamed: a failed generation leaves an existing
-	// file (an operator's copy, on a resume) untouched.
+	var failed []string
+	var first error
+	for i, src := range srcs {
+		ok, err := r.relayDiffFrom(ctx, n, from, src, latestRead, out)
+		if err == nil {
+			if !ok {
+				return nil, nil
+			}
+			how := ""
+			if i > 0 {
+				how = fmt.Sprintf(" (as latest as %s, whose relay logs do not hold it: %s)", srcs[0].srv, strings.Join(failed, "; "))
+			}
+			r.addf("%s: relay diff %s..%s generated from the latest replica %s%s.", n.srv, from, latestRead, src.srv, how)
+			return []string{out}, nil
+		}
+		if first == nil {
+			first = err
+		}
+		failed = append(failed, fmt.Sprintf("%s: %v", src.srv, err))
+		if ctx.Err() != nil {
+			break
+		}
+		if i+1 < len(srcs) {
+			r.logf("The relay logs of %s do not give the diff for %s (%v): trying the other latest slaves.", src.srv, n, err)
+		}
+	}
+	if len(failed) == 1 {
+		return nil, fmt.Errorf("relay diff for %s from %s: %w", n, srcs[0].srv, first)
+	}
+	return nil, fmt.Errorf("relay diff for %s (the dead master's binlog %s to %s): the relay logs of none of the latest replicas hold it: %s: %w; %s. "+
+		"They were purged (relay_log_purge=1) or do not reach back that far: keep relay_log_purge=0 on the replicas (purge_relay_logs cleans them safely)",
+		n, from, latestRead, srcs[0].srv, first, strings.Join(failed[1:], "; "))
+}
+
+// relayDiffFrom writes the diff for n from src's relay logs into out,
+// written aside and renamed: a failed generation leaves an existing file
+// (an operator's copy, on a resume) untouched.
+func (r *run) relayDiffFrom(ctx context.Context, n *node, from Coord, src diffSource, latestRead Coord, out string) (bool, error) {
+	if src.relayBase == "" {
+		return false, fmt.Errorf("relay_log_basename of %s unknown", src.srv)
+	}
+	rs := RelaySource{Server: src.srv, Dir: path.Dir(src.relayBase), IndexFile: src.relayBase + ".index",
+		ServerID: src.serverID, ReadMaster: latestRead}
+	r.logf("Generating relay diff for %s from %s up to %s using %s's relay logs.", n, from, latestRead, src.srv)
 	part := out + ".part"
-	ok, err := r.opts.Recovery.RelayDiff(ctx, src, from, part)
+	ok, err := r.opts.Recovery.RelayDiff(ctx, rs, from, part)
 	if err == nil && ok {
 		err = os.Rename(part, out)
 	}
 	os.Remove(part)
-	if err != nil {
-		return nil, fmt.Errorf("relay diff for %s from %s: %w", n, latest, err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	r.addf("%s: relay diff %s..%s generated from the latest replica %s.", n.srv, from, latestRead, latest.srv)
-	return []string{out}, nil
+	return ok, err
 }
 
 // Saved files on another manager host.
