@@ -77,12 +77,15 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 			r.plan.Ignored = append(r.plan.Ignored, s.Name)
 			continue
 		}
-		if !n.isReplicaOf(st.dead) {
+		if why := notWorkingReplica(n, st.dead); why != "" {
 			if s.IgnoreFail {
+				r.logf("%s is alive but not a working replica of %s: %s; ignored (ignore_fail).", n, st.dead, why)
 				r.plan.Ignored = append(r.plan.Ignored, s.Name)
 				continue
 			}
-			return fmt.Errorf("%w: %s does not replicate from the dead master %s", ErrRefused, n, st.dead)
+			return fmt.Errorf("%w: %s, [%s] in the configuration, is alive but not a working replica of the dead master %s: %s. "+
+				"Repair its replication from the dead master, or set ignore_fail=1 in its block to leave it out of the failover",
+				ErrRefused, n, s.Name, st.dead, why)
 		}
 		r.logf("Alive Slave: %s Version=%s log-bin:%v, replicating from %s, read %s exec %s", n, n.version, n.logBin, st.dead, n.readCoord(), n.execCoord())
 		cands = append(cands, &Candidate{Server: s, LogBin: n.logBin, Version: n.version, Read: n.readCoord(), Exec: n.execCoord()})
@@ -128,6 +131,33 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 	}
 	fmt.Fprintf(r.out, "\n%s\n", Topology(st.dead, oldRepl, el.NewMaster.Server, newRepl, "current master"))
 	return r.confirm(fmt.Sprintf("Master %s is dead. Failover to %s?", st.dead, el.NewMaster.Server))
+}
+
+// notWorkingReplica says why n, which answered, cannot be recovered as a
+// replica of the dead master ("" when it can), as MHA's configuration
+// check refuses it: it has no replica status (RESET SLAVE ALL, or never
+// configured), replicates from another master, has no position in the
+// master's binlog (RESET SLAVE, or configured by GTID and never started),
+// or has received nothing since its replication was configured (CHANGE
+// MASTER and never started, or never connected: its IO thread, its SQL
+// thread and its relay log are all still at position 4). Accepted, it
+// would claim a position it does not hold: phase 4 would apply a relay
+// diff it partly has, or fail or wait on it after the new master is
+// promoted.
+func notWorkingReplica(n *node, dead *config.Server) string {
+	rs := n.replica
+	switch {
+	case rs == nil:
+		return "it is not a replica (no replica status: RESET SLAVE ALL, or replication never configured)"
+	case !n.isReplicaOf(dead):
+		return fmt.Sprintf("it replicates from %s:%d", rs.MasterHost, rs.MasterPort)
+	case rs.MasterLogFile == "":
+		return "its replication has no position in the master's binlog (Master_Log_File is empty: RESET SLAVE, or configured by GTID and never started)"
+	case rs.ReadMasterLogPos <= 4 && rs.ExecMasterLogPos <= 4 && rs.RelayLogPos <= 4:
+		return fmt.Sprintf("its replication was configured but never started: it has received nothing (Master_Log_File %s, "+
+			"Read_Master_Log_Pos %d, Exec_Master_Log_Pos %d, Relay_Log_Pos %d)", rs.MasterLogFile, rs.ReadMasterLogPos, rs.ExecMasterLogPos, rs.RelayLogPos)
+	}
+	return ""
 }
 
 // bindPlan finds the plan's servers among the connected nodes (also on a
