@@ -74,6 +74,17 @@
 //     master becomes writable; it cannot become a replica.
 //   - ignore_fail: an unreachable server with ignore_fail is left out of a
 //     failover or a switch and named in the report.
+//   - Phase 1 of a failover refuses, naming it, a server that answers but
+//     is not a working replica of the dead master (no replica status,
+//     another master, an empty Master_Log_File, or configured and never
+//     started: nothing received); with ignore_fail it is left out as an
+//     unreachable one is, and the log says why.
+//   - Relay diffs (file/position) are read from the latest replica's relay
+//     logs or, where those no longer hold them (purged), from the other
+//     equally latest replicas in turn. A replica whose relay logs may be
+//     read is repointed (RESET SLAVE ALL deletes them) only once every
+//     replica's diff is written locally (MHA's 4.1 before 4.2); the new
+//     master's RESET SLAVE ALL is phase 5, after phase 4.
 //   - The old master is fenced before the new master is made writable.
 //   - Every phase of Switch resumes: the servers are connected (and
 //     fenced) before phase 1; a resume binds the plan's servers, fences
