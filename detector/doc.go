@@ -51,8 +51,10 @@
 //
 // Replicas are sampled in parallel (SHOW ALL SLAVES STATUS on MariaDB,
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS), every
-// min(ping_interval, 1s) and every RetryInterval while the master looks
-// unreachable. The tracker remembers when each replica's
+// min(ping_interval/4, 250ms) (DefaultReplicaInterval: the silence a
+// replica testifies to is measured from the sample that last saw progress,
+// so the interval delays the verdict) and every RetryInterval while the
+// master looks unreachable. The tracker remembers when each replica's
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS).

@@ -95,13 +95,16 @@ func (b *binlogRecovery) client(ctx context.Context, s *config.Server) (*remote.
 	}
 	b.mu.Unlock()
 	e.once.Do(func() {
-		e.c, e.err = remote.Dial(ctx, cfg)
+		c, err := remote.Dial(ctx, cfg)
+		// Stored under b.mu: Close may run during the dial (a manager's
+		// pre-warm dropped, a pipeline's background dial still going).
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if b.closed && e.c != nil {
-			e.c.Close()
-			e.c, e.err = nil, fmt.Errorf("ssh to %s: the recovery is closed", key)
+		if b.closed && c != nil {
+			c.Close()
+			c, err = nil, fmt.Errorf("ssh to %s: the recovery is closed", key)
 		}
+		e.c, e.err = c, err
 	})
 	return e.c, e.err
 }

@@ -111,15 +111,38 @@ type sshDial struct {
 	err     error
 }
 
+// SSHDialStarted is implemented by a LogRecovery whose SSH dials may have
+// started before the run: a manager dials the master's host at the first
+// suspicion, before the verdict (a dial changes nothing on a server), and
+// hands the recovery to the run. ok is false when no dial of s started.
+type SSHDialStarted interface {
+	SSHDialStarted(s *config.Server) (started time.Time, ok bool)
+}
+
 // startDeadSSH starts the dial of the dead master's SSH (once per run).
+// With a recovery that dialled it already (SSHDialStarted), the dial is
+// shared and counts from its real start: the hooks' connect_timeout grace
+// and ssh_connection_timeout then run from the first suspicion, not from
+// the run's start.
 func (r *run) startDeadSSH(ctx context.Context, dead *config.Server) {
+	d := &sshDial{started: time.Now(), done: make(chan struct{})}
+	early := false
+	if ds, ok := r.opts.Recovery.(SSHDialStarted); ok {
+		if t, ok := ds.SSHDialStarted(dead); ok && t.Before(d.started) {
+			d.started, early = t, true
+		}
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.deadSSH != nil {
+		r.mu.Unlock()
 		return
 	}
-	d := &sshDial{started: time.Now(), done: make(chan struct{})}
 	r.deadSSH = d
+	r.mu.Unlock()
+	if early {
+		r.logf("SSH to the dead master %s has been dialled since %s (%.3f s before this run), ahead of the verdict.",
+			dead, d.started.Format("15:04:05.000"), time.Since(d.started).Seconds())
+	}
 	go func() {
 		defer close(d.done)
 		d.err = r.opts.Recovery.Reach(ctx, dead)

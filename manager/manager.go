@@ -117,6 +117,7 @@ type Manager struct {
 	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
 	refusals    map[string]string         // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector   // per app: the probe of the current master
+	prewarms    map[string]*sshPrewarm    // per app: SSH dialled at the first suspicion (prewarm.go), leader only
 	lead        *leadership               // the current leadership period, nil when not an established leader
 	warned      map[string]bool           // warnOnce keys
 	runtime     map[string]*config.Server // servers added at run time, built once (runtimeServer)

@@ -1,0 +1,167 @@
+package manager
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/failover"
+)
+
+// prewarmApp is an application whose master's SSH port is ssh (127.0.0.1),
+// with a key and an empty known_hosts file: a dial to a listener that
+// never answers stays pending for ssh_connection_timeout, one to a closed
+// port fails at once.
+func prewarmApp(t *testing.T, ssh int) *config.App {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Skipf("ssh-keygen: %v: %s", err, out)
+	}
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := func(name string, port int) *config.Server {
+		return &config.Server{Name: name, Hostname: "127.0.0.1", Port: 3306, SSHPort: port, SSHUser: "root",
+			SSHKey: key, SSHKnownHosts: kh, SSHConnectTimeout: 5 * time.Second}
+	}
+	return &config.App{Name: "app1", Servers: []*config.Server{srv("server1", ssh), srv("server2", ssh)}}
+}
+
+// silentPort accepts TCP connections and never answers: a host whose SSH
+// packets vanish, as far as a client can tell before its timeout.
+func silentPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort is a port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// TestPrewarmSSH: the leader dials the suspected master's SSH at the first
+// suspicion and hands the dial to that master's pipeline only: not to
+// another master's, not once the suspicion ended, not when the dial failed
+// (the pipeline dials afresh), and with its real start time.
+func TestPrewarmSSH(t *testing.T) {
+	tests := []struct {
+		name     string
+		closed   bool // the master's SSH port refuses
+		stopSusp bool // the suspicion ends before the verdict
+		dead     string
+		handed   bool
+	}{
+		{"pending dial handed to the master's pipeline", false, false, "server1", true},
+		{"not to another master's pipeline", false, false, "server2", false},
+		{"dropped when the suspicion ends", false, true, "server1", false},
+		{"a failed dial is not handed over", true, false, "server1", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			port := silentPort(t)
+			if tc.closed {
+				port = closedPort(t)
+			}
+			app := prewarmApp(t, port)
+			m := &Manager{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			before := time.Now()
+			m.prewarmSSH(ctx, app, app.Servers[0], true)
+			m.mu.Lock()
+			p := m.prewarms["app1"]
+			m.mu.Unlock()
+			if p == nil {
+				t.Fatal("no pre-warm after the first suspicion")
+			}
+			if tc.closed {
+				select {
+				case <-p.done:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the dial of a closed port did not end")
+				}
+				// Within prewarmRetry the failed dial is kept, not redone.
+				m.prewarmSSH(ctx, app, app.Servers[0], true)
+				m.mu.Lock()
+				again := m.prewarms["app1"]
+				m.mu.Unlock()
+				if again != p {
+					t.Error("a failed dial was redone at once, want after prewarmRetry")
+				}
+			} else {
+				m.prewarmSSH(ctx, app, app.Servers[0], true) // a later evaluation keeps the same dial
+				m.mu.Lock()
+				again := m.prewarms["app1"]
+				m.mu.Unlock()
+				if again != p {
+					t.Error("a second evaluation replaced the pending dial")
+				}
+			}
+			if tc.stopSusp {
+				m.prewarmSSH(ctx, app, app.Servers[0], false)
+				if p.ctx.Err() == nil {
+					t.Error("the pre-warm's dials go on after the suspicion ended")
+				}
+			}
+			rec, done := m.takePrewarm("app1", tc.dead)
+			if (rec != nil) != tc.handed {
+				t.Fatalf("handed over: %v, want %v", rec != nil, tc.handed)
+			}
+			if rec == nil {
+				return
+			}
+			defer done()
+			ds, ok := rec.(failover.SSHDialStarted)
+			if !ok {
+				t.Fatal("the handed recovery does not say when its dials started")
+			}
+			at, ok := ds.SSHDialStarted(app.Servers[0])
+			if !ok || at.Before(before) || at.After(time.Now()) {
+				t.Errorf("dial of the master started at %v (ok %v), want between %v and now", at, ok, before)
+			}
+			if r2, _ := m.takePrewarm("app1", tc.dead); r2 != nil {
+				t.Error("a pre-warm was handed over twice")
+			}
+		})
+	}
+}
