@@ -283,13 +283,20 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 			old = fsmAddr(&st, s.Name)
 		}
 	}
-	newMaster := ""
+	newMaster, newName := "", ""
 	if a.NewMaster != "" {
 		s := configServer(app, &st, a.NewMaster)
 		if s == nil {
 			return nil, fmt.Errorf("%s of %s: new master %q: %w", a.Kind, a.App, a.NewMaster, fsm.ErrUnknownServer)
 		}
-		newMaster = fsmAddr(&st, s.Name)
+		newMaster, newName = fsmAddr(&st, s.Name), s.Name
+	}
+	flags, err := manualFlagsOfAction(a)
+	if err != nil {
+		return nil, err
+	}
+	if flags.sw.CheckOnly {
+		return m.checkOnlySwitch(ctx, a, app, &st, newName, flags)
 	}
 	lctx, term, ok := m.leaderContext()
 	if !ok {
@@ -320,16 +327,14 @@ func (m *Manager) runManual(ctx context.Context, a api.Action, now time.Time) (*
 	log := m.log.With("app", a.App, "server", old, "epoch", lock.Epoch)
 	j := &raftJournal{m: m, app: a.App, server: lock.OldMaster, epoch: lock.Epoch}
 	detail := map[string]string{"by": "operator"}
-	if a.OrigMasterIsNewSlave {
-		// Journaled so that a leader that resumes the switch does it too.
-		detail[origIsNewSlaveKey] = "1"
-	}
+	// Journaled so that a leader that resumes the switch honours them too.
+	flags.record(detail)
 	if err := j.record(lctx, PhaseLock, fsm.PhaseDone, detail, m.now()); err != nil {
 		return nil, err
 	}
 	// The pipeline must not die with the HTTP request: it runs to its end
 	// (or until this node's leadership ends) even if the client goes away.
-	rep, perr := m.runPipeline(lctx, term, app, lock, j, nil, a.OrigMasterIsNewSlave, log)
+	rep, perr := m.runPipeline(lctx, term, app, lock, j, nil, flags, log)
 	res := &api.ActionResult{OK: perr == nil, Epoch: lock.Epoch}
 	if rep != nil {
 		res.Report, _ = json.Marshal(rep)

@@ -383,7 +383,7 @@ func (m *Manager) autoFailover(ctx context.Context, term uint64, app *config.App
 		log.Warn("journal lock", "error", err)
 		return
 	}
-	m.runPipeline(ctx, term, app, lock, j, nil, false, log)
+	m.runPipeline(ctx, term, app, lock, j, nil, manualFlags{}, log)
 }
 
 // resumeUnfinished looks for failovers whose holder stopped before the
@@ -427,27 +427,23 @@ func (m *Manager) resume(ctx context.Context, term uint64, app *config.App, st f
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("the rejoin of %s by %s (epoch %d) was interrupted: check that server's replication and run `mhactl rejoin` again after `mhactl ack`", old.NewMaster, old.Holder, old.Epoch), log)
 		return
 	}
-	origIsNewSlave := false
-	for _, e := range cur.Journal {
-		if e.Phase == PhaseLock && e.Detail[origIsNewSlaveKey] == "1" {
-			origIsNewSlave = true
-		}
-	}
-	m.runPipeline(ctx, term, app, lock, j, &prog, origIsNewSlave, log)
+	// The operator's flags, journaled with the lock (manualFlags.record).
+	m.runPipeline(ctx, term, app, lock, j, &prog, manualFlagsOf(cur.Journal), log)
 }
 
 // origIsNewSlaveKey, in the lock phase's journal detail, records an
-// operator's --orig-master-is-new-slave for a leader that resumes.
+// operator's --orig-master-is-new-slave for a leader that resumes (the
+// other switch flags: switchflags.go).
 const origIsNewSlaveKey = "orig_master_is_new_slave"
 
 // runPipeline runs the pipeline of the lock's kind and releases the lock
 // with its result. A pipeline stopped because this node may no longer act
 // leaves the lock alone: the next leader resumes it.
-func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, origIsNewSlave bool, log *slog.Logger) (*failover.Report, error) {
+func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, flags manualFlags, log *slog.Logger) (*failover.Report, error) {
 	st, _ := m.fsm.App(app.Name)
 	app = withFormerMastersIgnoreFail(app, &st, m.fsm.History(app.Name), lock.OldMaster)
 	opts := failover.Options{
-		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: origIsNewSlave,
+		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: flags.origIsNewSlave, Switch: flags.sw,
 		Out:   &logWriter{log: log},
 		Guard: &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: lock.Epoch},
 	}
