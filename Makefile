@@ -55,3 +55,11 @@ clean:
 .PHONY: dist
 dist:
 	GO=$(GO) bash scripts/dist.sh
+
+# mha-compat: re-enact MHA's 90 regression scenarios (package mhacompat) on
+# real MariaDB servers and sshd, and write docs/mha-compat.md from the results.
+# Long: not part of `make test`'s default run (the package skips unless
+# MHARAFT_MHA_COMPAT=1).
+.PHONY: mha-compat
+mha-compat:
+	MHARAFT_MHA_COMPAT=1 $(GO) test -count=1 -timeout 90m -v -run 'TestCatalogue|TestMHACompat' ./mhacompat/
