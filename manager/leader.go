@@ -228,6 +228,9 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 			suspect = true
 		}
 	}
+	// SSH to the master's host is dialled at the first suspicion, in
+	// parallel with detection: it changes nothing on a server (prewarm.go).
+	m.prewarmSSH(ctx, app, master, suspect)
 	if suspect && ad != nil {
 		// Replica testimony is read only when some manager cannot reach
 		// the master: a fresh sample, with the watch loop's history.
@@ -467,6 +470,11 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 			if s := configServer(app, &st, lock.NewMaster); s != nil {
 				opts.NewMaster = s.Name
 			}
+		}
+		// The SSH dials started at the first suspicion, if any (prewarm.go).
+		if rec, done := m.takePrewarm(app.Name, dead.Name); rec != nil {
+			opts.Recovery = rec
+			defer done()
 		}
 		rep, err = deadMasterPipeline(ctx, opts, dead.Name)
 	}
