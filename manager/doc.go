@@ -94,6 +94,15 @@
 //  11. Passwords never reach a log line: loggers only ever get server names,
 //     addresses, epochs and error texts that the lower layers redact.
 //
+// SSH pre-warm (prewarm.go): when the leader's evaluation first sees a
+// fresh "cannot reach" observation it dials SSH to the master's host (and
+// the replicas'), before any verdict, and a dead-master pipeline of that
+// master takes the dials over: for a silent host ssh_connection_timeout
+// then runs from the first suspicion, not from the lock. A dial changes
+// nothing on a server, so this is not an action of invariants 2 and 8; it
+// is dropped when the suspicion ends, the master changes, its dial failed
+// or the leadership period ends.
+//
 // Discovery and status (discovery.go, statusview.go): the leader discovers
 // every application's topology every DiscoveryInterval and at once when a
 // pipeline ends (its lock is released), when a verdict changes (its kind or
