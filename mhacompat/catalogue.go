@@ -13,6 +13,10 @@ type Scenario struct {
 	// Unsupported, when set, names what mharaft lacks to re-enact it (the
 	// status is then "not supported yet").
 	Unsupported string
+	// Differs, when set, names a deliberate difference from MHA that makes
+	// the scenario fail MHA's assertion; the document shows it with the
+	// failure.
+	Differs string
 }
 
 // Scenarios lists all of MHA's scenarios in the order of its file names.
@@ -48,7 +52,8 @@ var Scenarios = []Scenario{
 	{Name: "large_data_sql_stop", Intent: "S2's SQL thread stopped (like a backup job) while 100,000 rows arrive: the monitor leaves it stopped; failover still succeeds; 100,001 rows everywhere"},
 	{Name: "large_data_tran", Intent: "100,000 rows in transactions of 1000 that S1 (IO stopped) lacks: failover catches S1 up; 100,001 rows"},
 	{Name: "latest_recovery1", Intent: "latest_priority=0: S1 (IO stopped, behind by 3 rows) is still chosen by configuration order and caught up; 5 rows everywhere"},
-	{Name: "latest_recovery2", Intent: "latest_priority=0, S1 and S2 stopped at different points across a binlog rotation: S2 takes over (S1's missing events span the rotation); 6 rows everywhere"},
+	{Name: "latest_recovery2", Intent: "latest_priority=0, S1 and S2 stopped at different points across a binlog rotation: S2 takes over (S1's missing events span the rotation); 6 rows everywhere",
+		Differs: "MHA rejects a candidate whose SQL thread is on an older binlog file of the master than the latest replica (check_slave_delay); mharaft measures the delay in bytes across rotations (issue 14 item 9), keeps S1 as the new master and catches it up, so the row MHA writes on the replica it elected (S2, or S3 in needsync_flush3) does not reach S1"},
 	{Name: "latest_recovery3", Intent: "latest_priority=0, S1, S2 and S3 behind at different points: failover catches all up; 6 rows everywhere"},
 	{Name: "manual", Intent: "manual dead-master failover: refused while the master is alive; refused while S1 is down; succeeds once S1 is back; 3 rows everywhere"},
 	{Name: "mm", Intent: "master-master pair M<->S1: checks and manager refuse while both are writable or both read_only, pass once only M is writable; after killing M, S1 takes over; 7 rows"},
@@ -73,9 +78,12 @@ var Scenarios = []Scenario{
 	{Name: "needsync_2_ssh", Intent: "as needsync_2 with a 20-second SSH connection timeout"},
 	{Name: "needsync_binlog", Intent: "replicas stopped at different points; the master's binlogs are copied to a binlog server before the kill: the monitored failover fetches the missing events from the binlog server; 3002 rows"},
 	{Name: "needsync_fail", Intent: "S1 lacks events from before a binlog rotation and the others' relay logs were purged: failover must fail (without GTID)"},
-	{Name: "needsync_flush", Intent: "master binlog rotated, S1 behind across the rotation; S3 keeps relay logs: failover; 3 rows"},
-	{Name: "needsync_flush2", Intent: "as needsync_flush with rows containing the text ROLLBACK (the relay log parser must not mistake data for statements); 6 rows"},
-	{Name: "needsync_flush3", Intent: "as needsync_flush2 with S2 also behind: 7 rows"},
+	{Name: "needsync_flush", Intent: "master binlog rotated, S1 behind across the rotation; S3 keeps relay logs: failover; 3 rows",
+		Differs: "MHA rejects a candidate whose SQL thread is on an older binlog file of the master than the latest replica (check_slave_delay); mharaft measures the delay in bytes across rotations (issue 14 item 9), keeps S1 as the new master and catches it up, so the row MHA writes on the replica it elected (S2, or S3 in needsync_flush3) does not reach S1"},
+	{Name: "needsync_flush2", Intent: "as needsync_flush with rows containing the text ROLLBACK (the relay log parser must not mistake data for statements); 6 rows",
+		Differs: "MHA rejects a candidate whose SQL thread is on an older binlog file of the master than the latest replica (check_slave_delay); mharaft measures the delay in bytes across rotations (issue 14 item 9), keeps S1 as the new master and catches it up, so the row MHA writes on the replica it elected (S2, or S3 in needsync_flush3) does not reach S1"},
+	{Name: "needsync_flush3", Intent: "as needsync_flush2 with S2 also behind: 7 rows",
+		Differs: "MHA rejects a candidate whose SQL thread is on an older binlog file of the master than the latest replica (check_slave_delay); mharaft measures the delay in bytes across rotations (issue 14 item 9), keeps S1 as the new master and catches it up, so the row MHA writes on the replica it elected (S2, or S3 in needsync_flush3) does not reach S1"},
 	{Name: "needsync_flush_slave", Intent: "replicas flushed their relay logs five times, S1 behind by one row: failover finds the events in older relay logs; 3 rows"},
 	{Name: "new_master_heavy", Intent: "a 200-second SELECT runs on S1 when the master is shut down: the failover must not wait for it; 2 rows"},
 	{Name: "new_master_heavy_wait", Intent: "as new_master_heavy with S1 read_only: MHA's run is expected to time out (its own test marks this as a wait)"},

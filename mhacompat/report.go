@@ -72,6 +72,9 @@ func Render(scenarios []Scenario, results map[string]Result, env string) string 
 		if !ok {
 			r = StaticResult(s)
 		}
+		if r.Status == Fail && s.Differs != "" {
+			r.Detail = "known difference: " + s.Differs + ". Failed: " + r.Detail
+		}
 		test := ""
 		if r.Test != "" {
 			test = "`" + r.Test + "`"
