@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,40 +10,66 @@ import (
 	"github.com/mharaft/mharaft/testbed"
 )
 
-// TestSwitchWrongReplPassword: with a wrong repl_password the repointed
-// replica cannot connect; the switch must fail naming the server and the
-// server's "Access denied" (it once exited 0 with the replicas stuck in
-// Connecting), without the password in the error.
+// TestSwitchWrongReplPassword: with a wrong repl_password the replicas
+// cannot connect to their new master. An online switch (the master is
+// alive) is refused in its check phase, naming the new master and the
+// server's "Access denied", with nothing changed. A dead-master failover
+// cannot refuse (there is no master to keep): the repointed replica's
+// start is verified, so it fails naming server3 and "Access denied" (it
+// once exited 0 with the replicas stuck in Connecting). Never with the
+// password in the error.
 func TestSwitchWrongReplPassword(t *testing.T) {
-	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 3, GTID: true, NoSSH: true})
-	if err := c.Servers[0].Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE test.t1 (a INT PRIMARY KEY)",
-		"INSERT INTO test.t1 VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	app := loadApp(t, c)
 	const wrong = "not-the-repl-password"
-	for _, s := range app.Servers {
-		s.ReplPassword = wrong
-	}
-	t0 := time.Now()
-	_, err := Switch(ctx, Options{App: app, Yes: true, Out: tlog{t}, NewMaster: c.Servers[1].Addr()})
-	if err == nil {
-		t.Fatal("the switch succeeded although server3 cannot replicate from the new master")
-	}
-	t.Log(err)
-	for _, want := range []string{"server3", "Access denied"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("the error does not name %q: %v", want, err)
-		}
-	}
-	if strings.Contains(err.Error(), wrong) {
-		t.Errorf("the password appears in the error")
-	}
-	if took := time.Since(t0); took > 10*time.Second {
-		t.Errorf("a refused login took %s to report; it cannot cure itself", took)
+	for _, dead := range []bool{false, true} {
+		t.Run(map[bool]string{false: "switch", true: "dead master"}[dead], func(t *testing.T) {
+			ctx := context.Background()
+			c := testbed.Start(t, testbed.Options{N: 3, GTID: true, NoSSH: true})
+			if err := c.Servers[0].Exec(ctx, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE test.t1 (a INT PRIMARY KEY)",
+				"INSERT INTO test.t1 VALUES (1)"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			app := loadApp(t, c)
+			for _, s := range app.Servers {
+				s.ReplPassword = wrong
+			}
+			t0 := time.Now()
+			var err error
+			want := []string{"server3", "Access denied"}
+			if dead {
+				if err := c.Servers[0].Kill9(); err != nil {
+					t.Fatal(err)
+				}
+				_, err = DeadMaster(ctx, FailoverOptions{Options: Options{App: app, Yes: true, Out: tlog{t}, NewMaster: c.Servers[1].Addr()},
+					DeadMaster: c.Servers[0].Addr()})
+			} else {
+				_, err = Switch(ctx, Options{App: app, Yes: true, Out: tlog{t}, NewMaster: c.Servers[1].Addr()})
+				want = []string{"server2", "Access denied", "repl_user"}
+				if !errors.Is(err, ErrRefused) {
+					t.Errorf("the switch was not refused before it changed anything: %v", err)
+				}
+				if ro, qerr := c.Servers[0].QueryString(ctx, "SELECT @@read_only"); qerr != nil || ro != "0" {
+					t.Errorf("the old master's read_only is %q (%v) after a refused switch", ro, qerr)
+				}
+				wantReplicaOf(t, ctx, c.Servers[2], c.Servers[0], true)
+			}
+			if err == nil {
+				t.Fatal("it succeeded although server3 cannot replicate from the new master")
+			}
+			t.Log(err)
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the error does not name %q: %v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), wrong) {
+				t.Errorf("the password appears in the error")
+			}
+			if took := time.Since(t0); took > 10*time.Second {
+				t.Errorf("a refused login took %s to report; it cannot cure itself", took)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
+	"github.com/mharaft/mharaft/topology"
 )
 
 // checkSwitch is phase 1: every server reachable (or ignore_fail), one
@@ -127,6 +128,16 @@ func (r *run) checkSwitch(ctx context.Context, st *switchState) error {
 			newRepl = []*config.Server{orig.srv}
 		}
 		r.logf("--skip_change_master: %d replica(s) stay replicas of %s.", len(r.plan.Replicas), orig)
+	}
+	// The replicas will log in to the new master as repl_user: a refused
+	// login would leave them stopped in "Connecting" after the switch, so
+	// it is refused now, while nothing has changed (MHA's online switch
+	// fails here too).
+	if len(newRepl) > 0 {
+		if err := topology.ReplLogin(ctx, newM.srv, r.opts.connectTimeout()); err != nil {
+			return fmt.Errorf("%w: the replicas could not replicate from the new master %s ([%s] in the configuration): repl_user %q cannot log in there: %v; %s",
+				ErrRefused, newM, newM.srv.Name, newM.srv.ReplUser, err, topology.ReplLoginFix(newM.srv))
+		}
 	}
 	fmt.Fprintf(r.out, "\n%s\n", Topology(orig.srv, oldRepl, newM.srv, newRepl, "current master"))
 	if r.opts.Switch.CheckOnly {

@@ -50,6 +50,21 @@ func CheckReplLogin(ctx context.Context, app *config.App, connectTimeout time.Du
 }
 
 func checkReplLogin(ctx context.Context, srv *config.Server, timeout time.Duration) []Problem {
+	err := ReplLogin(ctx, srv, timeout)
+	if err == nil {
+		return nil
+	}
+	return []Problem{{Server: srv.Name, Addr: srv.String(), Severity: Error, Code: CodeReplLogin,
+		What: fmt.Sprintf("the replication user %q (repl_user) cannot log in with repl_password: %v; "+
+			"after a failover or a switch to this server its replicas could not connect", srv.ReplUser, err),
+		Fix: ReplLoginFix(srv)}}
+}
+
+// ReplLogin logs in to srv as repl_user with repl_password, as its replicas
+// would once it is their master. It returns the server's refusal (which
+// holds no password), or nil when the login works or when srv does not
+// answer at all (reported as unreachable by whoever asks).
+func ReplLogin(ctx context.Context, srv *config.Server, timeout time.Duration) error {
 	c := dialect.DriverConfig(srv)
 	c.User, c.Passwd = srv.ReplUser, srv.ReplPassword
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = timeout, timeout, timeout
@@ -64,12 +79,14 @@ func checkReplLogin(ctx context.Context, srv *config.Server, timeout time.Durati
 		return nil
 	}
 	if kind, reachable := dialect.Classify(err); !reachable && kind != dialect.KindError {
-		return nil // it does not answer: Check reports it as unreachable
+		return nil
 	}
-	return []Problem{{Server: srv.Name, Addr: srv.String(), Severity: Error, Code: CodeReplLogin,
-		What: fmt.Sprintf("the replication user %q (repl_user) cannot log in with repl_password: %v; "+
-			"after a failover or a switch to this server its replicas could not connect", srv.ReplUser, err),
-		Fix: fmt.Sprintf("set repl_password in the configuration to the password of '%s' on this server "+
-			"(or ALTER USER '%s'@'%%' IDENTIFIED BY '...'); the account must accept logins from the replicas' hosts and from the manager's",
-			srv.ReplUser, srv.ReplUser)}}
+	return err
+}
+
+// ReplLoginFix says what to do when repl_user cannot log in to srv.
+func ReplLoginFix(srv *config.Server) string {
+	return fmt.Sprintf("set repl_user and repl_password in the configuration to an account of this server with REPLICATION SLAVE "+
+		"(e.g. ALTER USER '%s'@'%%' IDENTIFIED BY '...'); the account must accept logins from the replicas' hosts and from the manager's",
+		srv.ReplUser)
 }
