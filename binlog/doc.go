@@ -15,6 +15,8 @@
 //	RelayBytesAfter(ctx, RelayLogs, indexFile, masterFile, masterPos, limit) (int64, error): the
 //	master's bytes after a position, across rotations of its binlog (check_repl_delay)
 //	SaveMasterTail(ctx, fs, binlogDir, indexFile, startFile, startPos, io.Writer) (SaveResult, error)
+//	SaveBinlogServerTail(ctx, fs, dir, startFile, startPos, io.Writer) (SaveResult, error): the same
+//	from a binlog server's copy (no index: ListBinlogDir(ctx, fs, dir, base), by number)
 //	Apply(ctx, Target, files, ApplyOptions) (ApplyResult, error); RemoveLeftoverApply(ctx, Target, timeout)
 //	Target.OnConnect(ctx, Session): optional hook run first on every connection Apply and
 //	RemoveLeftoverApply open (the failover fences its connections with it; binlog knows nothing of why)

@@ -41,8 +41,45 @@ func SaveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile 
 	return res, nil
 }
 
+// SaveBinlogServerTail is SaveMasterTail for a binlog server's directory
+// (MHA's [binlogN] master_binlog_dir, kept by e.g. `mariadb-binlog
+// --read-from-remote-server --raw --stop-never`): such a copy has no index
+// file, so the files after startFile are the directory's files named like
+// it (<base>.<number>) in the order of their numbers (ListBinlogDir).
+// --raw copies the master's bytes, so file names and positions are the
+// master's.
+func SaveBinlogServerTail(ctx context.Context, fs FS, dir, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
+	names, err := ListBinlogDir(ctx, fs, dir, binlogBase(startFile))
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("no binlog file named %s.<number> in %s", binlogBase(startFile), dir)
+	}
+	if err != nil {
+		return SaveResult{}, fmt.Errorf("save binlog tail from %s:%d in %s: %w", startFile, startPos, dir, err)
+	}
+	res, err := saveTailOf(ctx, fs, dir, "", names, startFile, startPos, out)
+	if err != nil {
+		return res, fmt.Errorf("save binlog tail from %s:%d in %s: %w", startFile, startPos, dir, err)
+	}
+	return res, nil
+}
+
+// binlogBase is the name without its numeric extension: "mysql-bin" of
+// "mysql-bin.000042".
+func binlogBase(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
 func saveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
-	if indexFile == "" {
+	return saveTailOf(ctx, fs, binlogDir, indexFile, nil, startFile, startPos, out)
+}
+
+// saveTailOf saves the tail; the file names come from names when it is
+// not nil, else from indexFile.
+func saveTailOf(ctx context.Context, fs FS, binlogDir, indexFile string, names []string, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
+	if indexFile == "" && names == nil {
 		base := startFile
 		if i := strings.LastIndexByte(base, '.'); i > 0 {
 			base = base[:i]
@@ -50,13 +87,13 @@ func saveMasterTail(ctx context.Context, fs FS, binlogDir, indexFile, startFile 
 		indexFile = path.Join(binlogDir, base+".index")
 	}
 	if rn, ok := fs.(Runner); ok {
-		res, done, err := saveBatched(ctx, rn, binlogDir, indexFile, startFile, startPos, out)
+		res, done, err := saveBatched(ctx, rn, binlogDir, indexFile, names, startFile, startPos, out)
 		if done || err != nil {
 			return res, err
 		}
 		// Too big for one buffered read: stream file by file.
 	}
-	return saveStreamed(ctx, fs, binlogDir, indexFile, startFile, startPos, out)
+	return saveStreamed(ctx, fs, binlogDir, indexFile, names, startFile, startPos, out)
 }
 
 // saveScript prints the index ("I name"), the size of every binlog from
@@ -74,7 +111,7 @@ while IFS= read -r l || [ -n "$l" ]; do
   [ -n "$found" ] || continue
   eval "n$i=\$b"; i=$((i+1))
   set -- "$@" "$d/$b"
-done < "$idx" || exit 3
+done @INDEX@ || exit 3
 [ -n "$found" ] || { echo END; exit 0; }
 sizes=$(stat -L -c %s -- "$@") || exit 4
 set -- $sizes
@@ -103,13 +140,25 @@ done
 
 // saveBatched reads everything in one command. done is false when the
 // bytes exceed MaxBatchBytes (nothing was written to out then).
-func saveBatched(ctx context.Context, rn Runner, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, bool, error) {
+func saveBatched(ctx context.Context, rn Runner, binlogDir, indexFile string, names []string, startFile string, startPos uint64, out io.Writer) (SaveResult, bool, error) {
 	var res SaveResult
+	// The names are read from the index file, or from a here-document
+	// (names listed by ListBinlogDir, checked to be plain file names).
+	input, what := `< "$idx"`, "index "+indexFile
+	if names != nil {
+		input, what = "<<'MHARAFT_BINLOG_NAMES'", "binlogs of "+binlogDir
+	}
 	script := fmt.Sprintf("d=%s; idx=%s; start=%s; from=%d; limit=%d; probe=%d; cr='\r'\n%s",
-		quote(binlogDir), quote(indexFile), quote(startFile), startPos, MaxBatchBytes, headProbe, saveScript)
+		quote(binlogDir), quote(indexFile), quote(startFile), startPos, MaxBatchBytes, headProbe,
+		strings.Replace(saveScript, "@INDEX@", input, 1))
+	if names != nil {
+		// The here-document's body follows the line of the loop's end.
+		script = strings.Replace(script, "done <<'MHARAFT_BINLOG_NAMES' || exit 3\n",
+			"done <<'MHARAFT_BINLOG_NAMES' || exit 3\n"+strings.Join(names, "\n")+"\nMHARAFT_BINLOG_NAMES\n", 1)
+	}
 	raw, err := rn.Run(ctx, script)
 	if err != nil {
-		return res, true, fmt.Errorf("read index %s and binlogs: %w", indexFile, err)
+		return res, true, fmt.Errorf("read %s and binlogs: %w", what, err)
 	}
 	b, err := parseBatch(raw)
 	if err != nil {
@@ -117,7 +166,7 @@ func saveBatched(ctx context.Context, rn Runner, binlogDir, indexFile, startFile
 	}
 	files, err := filesFrom(b.index, startFile)
 	if err != nil {
-		return res, true, fmt.Errorf("index %s: %w", indexFile, err)
+		return res, true, fmt.Errorf("%s: %w", what, err)
 	}
 	res.Files = files
 	size0, ok := b.sizes[startFile]
@@ -174,15 +223,19 @@ func saveBatched(ctx context.Context, rn Runner, binlogDir, indexFile, startFile
 
 // saveStreamed reads the index, the head and the size of the start file,
 // then streams each file in its own session.
-func saveStreamed(ctx context.Context, fs FS, binlogDir, indexFile, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
+func saveStreamed(ctx context.Context, fs FS, binlogDir, indexFile string, names []string, startFile string, startPos uint64, out io.Writer) (SaveResult, error) {
 	var res SaveResult
-	names, err := ReadIndex(ctx, fs, indexFile)
-	if err != nil {
-		return res, err
+	what := "binlogs of " + binlogDir
+	if names == nil {
+		var err error
+		if names, err = ReadIndex(ctx, fs, indexFile); err != nil {
+			return res, err
+		}
+		what = "index " + indexFile
 	}
 	files, err := filesFrom(names, startFile)
 	if err != nil {
-		return res, fmt.Errorf("index %s: %w", indexFile, err)
+		return res, fmt.Errorf("%s: %w", what, err)
 	}
 	res.Files = files
 	p0 := path.Join(binlogDir, startFile)
