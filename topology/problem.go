@@ -106,6 +106,7 @@ func Check(t *Topology) []Problem {
 	}
 	ps = append(ps, checkAcross(t)...)
 	ps = append(ps, checkHasReplica(t)...)
+	ps = append(ps, checkSemiSync(t)...)
 	return ps
 }
 

@@ -36,6 +36,20 @@ type ServerReport struct {
 	Latest        bool     `json:"latest,omitempty"`
 	Oldest        bool     `json:"oldest,omitempty"`
 	LastErrors    []string `json:"last_errors,omitempty"`
+	// SemiSync is the server's semi-sync state; nil when it has none.
+	SemiSync *SemiSyncReport `json:"semi_sync,omitempty"`
+}
+
+// SemiSyncReport is a server's semi-synchronous replication state.
+type SemiSyncReport struct {
+	MasterEnabled  bool   `json:"master_enabled"`
+	MasterActive   bool   `json:"master_active"`
+	ReplicaEnabled bool   `json:"replica_enabled"`
+	ReplicaActive  bool   `json:"replica_active"`
+	WaitPoint      string `json:"wait_point,omitempty"`
+	TimeoutMS      int64  `json:"timeout_ms"`
+	Clients        int    `json:"clients"`
+	NoTx           uint64 `json:"no_tx"`
 }
 
 // NewReport builds the Report of t with problems ps.
@@ -71,6 +85,11 @@ func NewReport(t *Topology, ps []Problem) Report {
 				sr.Binlog = s.MasterStatus.String()
 			}
 			sr.GTID = gtidOf(s)
+			if ss := s.SemiSync; ss.Known {
+				sr.SemiSync = &SemiSyncReport{MasterEnabled: ss.MasterEnabled, MasterActive: ss.MasterActive,
+					ReplicaEnabled: ss.ReplicaEnabled, ReplicaActive: ss.ReplicaActive, WaitPoint: ss.WaitPoint,
+					TimeoutMS: ss.Timeout.Milliseconds(), Clients: ss.Clients, NoTx: ss.NoTx}
+			}
 		}
 		if rs := s.Replica; rs != nil {
 			sr.ReadPos, sr.ExecPos = rs.ReadPos().String(), rs.ExecPos().String()

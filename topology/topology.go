@@ -57,6 +57,8 @@ type ServerState struct {
 	BinlogDoDB, BinlogIgnoreDB string
 	// Replica is the replica status; nil when the server is no replica.
 	Replica *dialect.ReplicaStatus
+	// SemiSync is the semi-synchronous replication state (either spelling).
+	SemiSync dialect.SemiSync
 
 	// Grants is SHOW GRANTS of the manager user (the configured user=).
 	Grants []string
@@ -230,6 +232,7 @@ func read(ctx context.Context, st *ServerState, opts Options) {
 	r.variables()
 	r.masterStatus()
 	r.replicaStatus()
+	r.semiSync()
 	r.grants()
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mharaft/mharaft/dialect"
 )
 
 // Tree prints the replication tree the way masterha_check_repl does,
@@ -115,7 +117,32 @@ func Describe(t *Topology, s *ServerState) string {
 			fmt.Fprintf(&b, ", sql error %d: %s", r.LastSQLErrno, r.LastSQLError)
 		}
 	}
+	b.WriteString(semiSyncText(s.SemiSync))
 	return b.String()
+}
+
+// semiSyncText is ", semi-sync master ON (active, AFTER_SYNC, timeout 10s,
+// 2 clients), replica ON (acknowledging)"; "" when semi-sync is off.
+func semiSyncText(ss dialect.SemiSync) string {
+	var parts []string
+	if ss.MasterEnabled {
+		state := "active"
+		if !ss.MasterActive {
+			state = "INACTIVE (fell back to asynchronous)"
+		}
+		parts = append(parts, fmt.Sprintf("master ON (%s, %s, timeout %s, %d clients)", state, ss.WaitPoint, ss.Timeout, ss.Clients))
+	}
+	if ss.ReplicaEnabled {
+		state := "acknowledging"
+		if !ss.ReplicaActive {
+			state = "not acknowledging"
+		}
+		parts = append(parts, fmt.Sprintf("replica ON (%s)", state))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", semi-sync " + strings.Join(parts, ", ")
 }
 
 func gtidOf(s *ServerState) string {
