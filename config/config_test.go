@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -180,13 +181,25 @@ func TestErrors(t *testing.T) {
 			want: []string{`app1.conf:3: [server1] ssh_host = "nosuch.example": cannot resolve the host name: lookup nosuch.example: no such host (fix DNS or /etc/hosts, or set ip = <address>)`}},
 		{name: "bad section name",
 			app:  two + "[db3]\nhostname=10.0.0.3\n",
-			want: []string{`app1.conf:5: [db3]: not a valid section name (want [server default] or a server block whose name starts with "server", such as [server1])`}},
+			want: []string{`app1.conf:5: [db3]: not a valid section name (want [server default], a server block whose name starts with "server", such as [server1], or a binlog server block such as [binlog1])`}},
 		{name: "server_default typo",
 			app:  "[server_default]\nuser=mha\n" + two,
 			want: []string{`app1.conf:1: [server_default]: not a valid section name: did you mean [server default] (with a space)?`}},
-		{name: "binlog server block",
+		{name: "binlog server block without master_binlog_dir",
 			app:  two + "[binlog1]\nhostname=10.0.0.9\n",
-			want: []string{`app1.conf:5: [binlog1]: binlog server blocks are not supported: mharaft reads the dead master's binlog over SSH; remove this block`}},
+			want: []string{`app1.conf:5: [binlog1]: no master_binlog_dir: a binlog server block needs master_binlog_dir = <the directory that holds its copy of the master's binlog>`}},
+		{name: "binlog server block with a relative master_binlog_dir",
+			app:  two + "[binlog1]\nhostname=10.0.0.9\nmaster_binlog_dir=binlogs\n",
+			want: []string{`app1.conf:7: [binlog1] master_binlog_dir = "binlogs": not a list of absolute paths (want /dir or /dir1,/dir2)`}},
+		{name: "binlog server block with an empty master_binlog_dir",
+			app:  two + "[server default]\nmaster_binlog_dir=/var/lib/mysql\n[binlog1]\nhostname=10.0.0.9\nmaster_binlog_dir=\n",
+			want: []string{`app1.conf:9: [binlog1] master_binlog_dir: empty: a binlog server block needs master_binlog_dir = <the directory that holds its copy of the master's binlog>`}},
+		{name: "binlog server block with a database setting",
+			app:  two + "[binlog1]\nhostname=10.0.0.9\nmaster_binlog_dir=/binlog\ncandidate_master=1\n",
+			want: []string{`app1.conf:8: [binlog1] candidate_master = "1": not a binlog server setting: a [binlogN] block says where a copy of the master's binlog is kept (hostname, ssh_*, master_binlog_dir); move it to a [serverN] block or to [server default]`}},
+		{name: "binlog server block without hostname",
+			app:  two + "[binlog1]\nmaster_binlog_dir=/binlog\n",
+			want: []string{`app1.conf:5: [binlog1]: no hostname: every server block needs hostname = <host name or IP address>`}},
 		{name: "server block in the global file",
 			global: "[server default]\nuser=mha\n[server9]\nhostname=10.0.0.9\n",
 			app:    two,
@@ -620,6 +633,39 @@ func TestRedactedAndString(t *testing.T) {
 	back.defaults = r.defaults // the raw layers differ (files, lines); the settings they give are compared
 	if !reflect.DeepEqual(back, r) {
 		t.Errorf("String does not read back:\n got: %s\nwant: %s", back, r)
+	}
+}
+
+// TestBinlogServers: [binlogN] blocks (MHA's binlog servers) are read
+// into App.BinlogServers by block name, with [server default]'s SSH
+// settings and their own master_binlog_dir; they are not database
+// servers, and String prints them so that they read back.
+func TestBinlogServers(t *testing.T) {
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := mustParse(t, "[server default]\nssh_user=mha\nssh_port=2222\nmaster_binlog_dir=/var/lib/mysql\nssh_known_hosts="+kh+"\n"+
+		"[server1]\nhostname=10.0.0.1\n[server2]\nhostname=10.0.0.2\n"+
+		"[binlog2]\nhostname=10.0.0.12\nmaster_binlog_dir=/data/binlog2\nssh_port=22\n"+
+		"[binlog1]\nhostname=10.0.0.11\nmaster_binlog_dir = /data/binlog1\n", "")
+	if len(a.Servers) != 2 {
+		t.Fatalf("servers: %d, want 2", len(a.Servers))
+	}
+	var got []string
+	for _, b := range a.BinlogServers {
+		got = append(got, fmt.Sprintf("%s %s %s %s %d %v", b.Name, b.IP, b.MasterBinlogDir, b.SSHUser, b.SSHPort, b.BinlogServer))
+	}
+	want := []string{"binlog1 10.0.0.11 /data/binlog1 mha 2222 true", "binlog2 10.0.0.12 /data/binlog2 mha 22 true"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("binlog servers:\n got %q\nwant %q", got, want)
+	}
+	if a.Servers[0].BinlogServer {
+		t.Errorf("server1 marked as a binlog server")
+	}
+	back := mustParse(t, a.String(), "")
+	if !reflect.DeepEqual(back.BinlogServers, a.Redacted().BinlogServers) {
+		t.Errorf("String does not read the binlog servers back:\n%s", a.String())
 	}
 }
 

@@ -255,18 +255,22 @@ func (l *loader) parse(appName string, app io.Reader, appPath string, global io.
 	if sec := f.section("server default"); sec != nil {
 		l.fill(appDefault, f.path, sec, inDefault)
 	}
-	var servers []*iniSection
+	var servers, binlogServers []*iniSection
 	seen := map[string]bool{}
 	for _, sec := range f.sections {
 		if seen[sec.name] { // reported by readINI
 			continue
 		}
 		seen[sec.name] = true
-		if l.checkSectionName(f.path, sec) {
+		switch l.checkSectionName(f.path, sec) {
+		case blockServer:
 			servers = append(servers, sec)
+		case blockBinlog:
+			binlogServers = append(binlogServers, sec)
 		}
 	}
 	sortServers(servers)
+	sort.SliceStable(binlogServers, func(i, j int) bool { return binlogServers[i].name < binlogServers[j].name })
 
 	scriptOutput := layer{}
 	defaults := resolver{scriptOutput, appDefault, globalDefault}
@@ -293,6 +297,13 @@ func (l *loader) parse(appName string, app io.Reader, appPath string, global io.
 		}
 	}
 	l.checkDuplicateAddrs(appPath, a.Servers, servers)
+	for _, sec := range binlogServers {
+		own := layer{}
+		l.fill(own, f.path, sec, inServer)
+		if b := l.binlogServer(f.path, sec, resolver{own, scriptOutput, appDefault, globalDefault}, a); b != nil {
+			a.BinlogServers = append(a.BinlogServers, b)
+		}
+	}
 
 	if len(l.errs) > 0 {
 		sortErrors(l.errs, globalPath, appPath)
@@ -369,26 +380,82 @@ var (
 	serverNum   = regexp.MustCompile(`^server\D*(\d+)`)
 )
 
-// checkSectionName reports whether sec is a server block, and records an
-// error when it is neither that nor [server default]. MHA accepts
-// "server default" and names matching ^server\S+ (and ^binlog\S+ for
-// binlog servers, which mharaft does not support).
-func (l *loader) checkSectionName(path string, sec *iniSection) bool {
+// Kinds of sections (checkSectionName).
+const (
+	blockOther  = iota // [server default], or a bad name (reported)
+	blockServer        // [serverN]: a database server
+	blockBinlog        // [binlogN]: a binlog server
+)
+
+// checkSectionName says what kind of block sec is, and records an error
+// when it is none of them. MHA accepts "server default" and names
+// matching ^server\S+ (database servers) and ^binlog\S+ (binlog servers).
+func (l *loader) checkSectionName(path string, sec *iniSection) int {
 	bad := &Error{File: path, Line: sec.line, Section: sec.name}
 	switch {
 	case sec.name == "server default":
-		return false
+		return blockOther
 	case sec.name == "server_default" || sec.name == "serverdefault":
 		bad.Problem = `not a valid section name: did you mean [server default] (with a space)?`
 	case serverBlock.MatchString(sec.name):
-		return true
+		return blockServer
 	case binlogBlock.MatchString(sec.name):
-		bad.Problem = "binlog server blocks are not supported: mharaft reads the dead master's binlog over SSH; remove this block"
+		return blockBinlog
 	default:
-		bad.Problem = `not a valid section name (want [server default] or a server block whose name starts with "server", such as [server1])`
+		bad.Problem = `not a valid section name (want [server default], a server block whose name starts with "server", such as [server1], or a binlog server block such as [binlog1])`
 	}
 	l.fail(bad)
-	return false
+	return blockOther
+}
+
+// binlogKeys are the keys a [binlogN] block uses: where the host is,
+// how to reach it over SSH, and where the binlog copy is. Database
+// settings (user, candidate_master, ...) mean nothing there; MHA ignores
+// them in such a block, mharaft refuses them so that a misplaced block is
+// noticed.
+var binlogKeys = map[string]bool{
+	"hostname": true, "ip": true, "port": true, "ssh_host": true, "ssh_ip": true, "ssh_user": true,
+	"ssh_port": true, "ssh_options": true, "ssh_key": true, "ssh_known_hosts": true,
+	"ssh_connection_timeout": true, "master_binlog_dir": true, "remote_workdir": true, "node_label": true,
+	"client_bindir": true, "client_libdir": true, "skip_init_ssh_check": true, "handle_raw_binlog": true,
+	"datacenter": true,
+}
+
+// binlogServer resolves one [binlogN] block: a host that keeps a copy of
+// the master's binlog (MHA's binlog server), read over SSH when the dead
+// master's host cannot be. hostname and master_binlog_dir are required;
+// [server default] applies as for servers. It returns nil when the block
+// is unusable.
+func (l *loader) binlogServer(path string, sec *iniSection, r resolver, a *App) *Server {
+	ok := true
+	for _, e := range sec.entries {
+		if _, known := keys[e.key]; known && !binlogKeys[e.key] {
+			l.fail(&Error{File: path, Line: e.line, Section: sec.name, Key: e.key, Value: shownValue(e.key, e.value),
+				Problem: "not a binlog server setting: a [binlogN] block says where a copy of the master's binlog is kept " +
+					"(hostname, ssh_*, master_binlog_dir); move it to a [serverN] block or to [server default]"})
+			ok = false
+		}
+	}
+	// Required in the block itself: [server default]'s is the database
+	// servers' directory.
+	const need = "a binlog server block needs master_binlog_dir = <the directory that holds its copy of the master's binlog>"
+	dir, set := r[0]["master_binlog_dir"]
+	switch {
+	case !set && !writes(sec, "master_binlog_dir"):
+		l.fail(&Error{File: path, Line: sec.line, Section: sec.name, Problem: "no master_binlog_dir: " + need})
+		ok = false
+	case !set: // a bad value, reported by fill
+		ok = false
+	case dir.value == "":
+		l.fail(&Error{File: path, Line: dir.line, Section: sec.name, Key: "master_binlog_dir", Problem: "empty: " + need})
+		ok = false
+	}
+	s := l.server(path, sec, r, a)
+	if s == nil || !ok {
+		return nil
+	}
+	s.BinlogServer = true
+	return s
 }
 
 // sortServers orders server blocks as MHA's Config.pm does: by name, and

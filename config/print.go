@@ -15,8 +15,17 @@ const Masked = "xxx"
 // for status and debug output.
 func (a *App) Redacted() *App {
 	c := *a
-	c.Servers = make([]*Server, len(a.Servers))
-	for i, s := range a.Servers {
+	c.Servers = redactServers(a.Servers)
+	c.BinlogServers = redactServers(a.BinlogServers)
+	return &c
+}
+
+func redactServers(servers []*Server) []*Server {
+	if servers == nil {
+		return nil
+	}
+	out := make([]*Server, len(servers))
+	for i, s := range servers {
 		cs := *s
 		if cs.Password != "" {
 			cs.Password = Masked
@@ -24,9 +33,9 @@ func (a *App) Redacted() *App {
 		if cs.ReplPassword != "" {
 			cs.ReplPassword = Masked
 		}
-		c.Servers[i] = &cs
+		out[i] = &cs
 	}
-	return &c
+	return out
 }
 
 // String prints the effective configuration, every default filled in and
@@ -47,6 +56,16 @@ func (a *App) String() string {
 	for _, s := range r.Servers {
 		fmt.Fprintf(&b, "\n[%s]\n", s.Name)
 		writePairs(&b, s.pairs())
+	}
+	for _, s := range r.BinlogServers {
+		fmt.Fprintf(&b, "\n[%s]\n", s.Name)
+		var pairs [][2]string
+		for _, p := range s.pairs() {
+			if binlogKeys[p[0]] {
+				pairs = append(pairs, p)
+			}
+		}
+		writePairs(&b, pairs)
 	}
 	return b.String()
 }

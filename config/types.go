@@ -50,6 +50,11 @@ type Server struct {
 	SkipResetSlave   bool   // skip_reset_slave=: do not RESET SLAVE ALL on the new master
 	HandleRawBinlog  bool   // handle_raw_binlog=, default true (recorded for MHA compatibility)
 	MasterPIDFile    string // master_pid_file=: passed to shutdown_script as --pid_file
+
+	// BinlogServer: this is a [binlogN] block (App.BinlogServers), a host
+	// that keeps a copy of the master's binlog in MasterBinlogDir, not a
+	// database server.
+	BinlogServer bool
 }
 
 // Addr is ip:port, the address used for MySQL connections.
@@ -110,6 +115,14 @@ type App struct {
 	// Servers in MHA's order: sorted by block name, and by the number in
 	// the name when every name has one (server2 before server10).
 	Servers []*Server
+
+	// BinlogServers are the [binlogN] blocks (MHA's binlog servers), by
+	// block name: hosts that keep a copy of the master's binlog (e.g.
+	// `mariadb-binlog --read-from-remote-server --raw --stop-never`) in
+	// their master_binlog_dir, with the master's file names and positions.
+	// A dead-master failover reads the tail from them when the dead
+	// master's binlog cannot be read over SSH.
+	BinlogServers []*Server
 }
 
 // Server returns the server whose Name, Hostname, "ip:port" or "hostname:port" equals key.
