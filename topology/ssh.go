@@ -4,19 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
+	"github.com/mharaft/mharaft/binlog"
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/remote"
 )
 
 // CheckSSH dials every configured server's SSH in parallel, verifying its
 // host key, and checks that master_binlog_dir (when set) is a directory
-// there. It returns one problem per failure; none when all is well.
+// there; binlog servers ([binlogN]) too, whose master_binlog_dir must also
+// hold binlog files (<base>.<number>). It returns one problem per failure;
+// none when all is well.
 func CheckSSH(ctx context.Context, app *config.App) []Problem {
-	results := make([][]Problem, len(app.Servers))
+	all := append(append([]*config.Server{}, app.Servers...), app.BinlogServers...)
+	results := make([][]Problem, len(all))
 	var wg sync.WaitGroup
-	for i, srv := range app.Servers {
+	for i, srv := range all {
 		wg.Add(1)
 		go func(i int, srv *config.Server) {
 			defer wg.Done()
@@ -64,10 +69,34 @@ func checkSSHServer(ctx context.Context, srv *config.Server) []Problem {
 	if srv.MasterBinlogDir == "" {
 		return nil
 	}
+	if srv.BinlogServer {
+		return checkBinlogServerDir(ctx, c, srv, p)
+	}
 	if _, err := c.Run(ctx, "test -d "+remote.Quote(srv.MasterBinlogDir)); err != nil {
 		return p(CodeSSHCommand,
 			fmt.Sprintf("master_binlog_dir %s is not a directory on %s: %v", srv.MasterBinlogDir, cfg.Addr(), err),
 			"set master_binlog_dir to the directory that holds the binary logs (log_bin_basename's directory)")
+	}
+	return nil
+}
+
+// checkBinlogServerDir checks that every directory of a binlog server's
+// master_binlog_dir exists and that one of them holds binlog files: the
+// failover reads the dead master's tail there.
+func checkBinlogServerDir(ctx context.Context, c *remote.Client, srv *config.Server, p func(code, what, fix string) []Problem) []Problem {
+	const fix = "set master_binlog_dir of this binlog server block to the directory its binlog copy is written to " +
+		"(mariadb-binlog --raw --result-file=<dir>/), and check that the copy is running"
+	found := 0
+	for _, dir := range strings.Split(srv.MasterBinlogDir, ",") {
+		names, err := binlog.ListBinlogDir(ctx, c, dir, "")
+		if err != nil {
+			return p(CodeSSHCommand, fmt.Sprintf("binlog server [%s]: master_binlog_dir %s on %s: %v", srv.Name, dir, c.Host(), err), fix)
+		}
+		found += len(names)
+	}
+	if found == 0 {
+		return p(CodeSSHCommand, fmt.Sprintf("binlog server [%s]: master_binlog_dir %s on %s holds no binlog file (<base>.<number>)",
+			srv.Name, srv.MasterBinlogDir, c.Host()), fix)
 	}
 	return nil
 }

@@ -132,7 +132,7 @@ func reportSSH(w io.Writer, format string, app *config.App, problems []topology.
 		for _, p := range problems {
 			failed[p.Server] = true
 		}
-		for _, s := range app.Servers {
+		for _, s := range append(append([]*config.Server{}, app.Servers...), app.BinlogServers...) {
 			state := "ok"
 			if failed[s.Name] {
 				state = "FAILED"
