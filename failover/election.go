@@ -50,6 +50,10 @@ type Candidate struct {
 	// (MHA's set_no_master_if_older / lack_relay_log); the config's
 	// no_master= is read from Server.
 	NoMaster bool
+	// SemiSync is set when the replica has semi-sync enabled
+	// (rpl_semi_sync_slave_enabled): it acknowledged the master's writes,
+	// so under AFTER_SYNC it holds every write acknowledged to a client.
+	SemiSync bool
 }
 
 // Name is the server's name for messages.
@@ -197,8 +201,10 @@ func replDelay(in ElectionInput, c, latest *Candidate) (n uint64, known bool) {
 //  1. an explicit Preferred server, unless it is bad (then: error, no fallback);
 //  2. with latest_priority: a latest replica that is candidate_master;
 //  3. any candidate_master, in configuration order;
-//  4. with latest_priority: any latest replica;
-//  5. any replica, in configuration order.
+//  4. a replica with semi-sync enabled (Candidate.SemiSync), a latest one
+//     first, then in configuration order;
+//  5. with latest_priority: any latest replica;
+//  6. any replica, in configuration order.
 //
 // A bad replica (no_master, log_bin off, not the oldest major version, too
 // far behind with check_repl_delay, another datacenter with
@@ -261,6 +267,18 @@ func Elect(in ElectionInput) (*Election, error) {
 	for _, c := range in.Candidates {
 		if c.Server.CandidateMaster && ok(c) {
 			return pick(c, "candidate_master")
+		}
+	}
+	// Semi-sync replicas hold every acknowledged write: the latest of
+	// them first, then in configuration order, whatever latest_priority.
+	for _, c := range e.Latest {
+		if c.SemiSync && ok(c) {
+			return pick(c, "latest replica that acknowledged semi-sync")
+		}
+	}
+	for _, c := range in.Candidates {
+		if c.SemiSync && ok(c) {
+			return pick(c, "replica that acknowledged semi-sync")
 		}
 	}
 	if latestPriority {

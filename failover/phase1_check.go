@@ -111,7 +111,7 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 	// the IO threads and redoes what changed.
 	r.startReads(ctx, st, r.nodes[r.plan.Latest], r.plan.LatestRead)
 	// MHA's 3.3: the new master.
-	el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
+	el, err := r.elect(ctx, ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
 		CheckReplDelay: latest[0].Server.CheckReplDelay, DeadMasterDC: st.dead.Datacenter, PreventCrossDC: app.PreventCrossDCFailover, Behind: r.behind(ctx)})
 	for _, l := range el.logLines() {
 		r.logf("%s", l)

@@ -24,6 +24,7 @@ import (
 // phase 4, when every diff has ended.
 func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 	newM := st.newM
+	r.enableSemiSync(ctx, newM, st.replicas...)
 	pos := dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}
 	var srcs []diffSource
 	if !r.plan.GTID {

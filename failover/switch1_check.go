@@ -92,7 +92,7 @@ func (r *run) checkSwitch(ctx context.Context, st *switchState) error {
 	if err := r.checkRunningUpdates(ctx, orig); err != nil {
 		return err
 	}
-	el, err := Elect(ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
+	el, err := r.elect(ctx, ElectionInput{Candidates: cands, Preferred: r.opts.NewMaster,
 		DeadMasterDC: orig.srv.Datacenter, PreventCrossDC: app.PreventCrossDCFailover})
 	for _, l := range el.logLines() {
 		r.logf("%s", l)

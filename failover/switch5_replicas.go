@@ -15,6 +15,7 @@ import (
 // checked to be running. The report says what became of each.
 func (r *run) repointReplicas(ctx context.Context, st *switchState) error {
 	newM, others := st.newM, st.others
+	r.enableSemiSync(ctx, newM, append([]*node{st.orig}, others...)...)
 	pos := dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}
 	errs := parallel(others, func(n *node) error {
 		if err := n.refreshReplica(ctx); err != nil {
