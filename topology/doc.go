@@ -13,5 +13,7 @@
 // reachable replica of its master (one server only, or none replicating)
 // is an error, as there is nothing to promote; problems name the server
 // they concern and say how to fix them; passwords are never part of a
-// Problem, a printed tree or a JSON report.
+// Problem, a printed tree or a JSON report. Semi-sync findings are
+// warnings only, and none is raised for an application without semi-sync
+// on any server.
 package topology
