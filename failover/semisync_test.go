@@ -102,9 +102,15 @@ func semiSyncServer(master, replica bool) testbed.ServerOptions {
 // server3, every server ends with every acknowledged row, server3 is a
 // semi-sync master (it was not) and server4 acknowledges it.
 func TestFailoverSemiSyncLossless(t *testing.T) {
+	for _, gtid := range []bool{true, false} {
+		t.Run(map[bool]string{true: "gtid", false: "filepos"}[gtid], func(t *testing.T) { failoverSemiSyncLossless(t, gtid) })
+	}
+}
+
+func failoverSemiSyncLossless(t *testing.T, gtid bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c := testbed.Start(t, testbed.Options{N: 4, GTID: true, Servers: []testbed.ServerOptions{
+	c := testbed.Start(t, testbed.Options{N: 4, GTID: gtid, Servers: []testbed.ServerOptions{
 		semiSyncServer(true, true), semiSyncServer(false, false), semiSyncServer(false, true), semiSyncServer(false, true)}})
 	s1, s2, s3, s4 := c.Servers[0], c.Servers[1], c.Servers[2], c.Servers[3]
 	waitSemiSync(t, ctx, s1, qMasterClients, "2")
@@ -155,8 +161,8 @@ func TestFailoverSemiSyncLossless(t *testing.T) {
 	for _, s := range []*testbed.Server{s3, s2, s4} {
 		wantRows(t, ctx, s, acked...) // lost acknowledged writes: none
 	}
-	wantReplicaOf(t, ctx, s2, s3, true)
-	wantReplicaOf(t, ctx, s4, s3, true)
+	wantReplicaOf(t, ctx, s2, s3, gtid)
+	wantReplicaOf(t, ctx, s4, s3, gtid)
 	if got := semiSyncVar(t, ctx, s3, qMasterEnabled); got != "ON" {
 		t.Errorf("new master server3 rpl_semi_sync_master_enabled=%s, want ON", got)
 	}
