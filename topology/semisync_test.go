@@ -63,6 +63,15 @@ func TestCheckReplSemiSync(t *testing.T) {
 		}
 		run(t, m, "SET GLOBAL rpl_semi_sync_master_timeout=30000")
 	})
+	t.Run("no semi-sync replica in another datacenter", func(t *testing.T) {
+		dcApp := loadApp(t, c)
+		dcApp.Server("server1").Datacenter, dcApp.Server("server2").Datacenter, dcApp.Server("server3").Datacenter = "dc1", "dc1", "dc2"
+		run(t, s3, "SET GLOBAL rpl_semi_sync_slave_enabled=OFF", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
+		ps := pollCheck(t, dcApp, func(ps []Problem) bool { return findProblem(ps, CodeSemiSyncNoOtherDC, "server1") != nil })
+		wantProblem(t, ps, CodeSemiSyncNoOtherDC, "server1", Warning, "no semi-sync replica is in another datacenter than the master's (dc1)")
+		run(t, s3, "SET GLOBAL rpl_semi_sync_slave_enabled=ON", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
+		pollCheck(t, dcApp, func(ps []Problem) bool { return len(ps) == 0 })
+	})
 	t.Run("no semi-sync replica", func(t *testing.T) {
 		for _, s := range []*testbed.Server{s2, s3} {
 			run(t, s, "SET GLOBAL rpl_semi_sync_slave_enabled=OFF", "STOP SLAVE IO_THREAD", "START SLAVE IO_THREAD")
