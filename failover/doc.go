@@ -63,6 +63,14 @@
 //     the new master is active fences again and reads the top-up again (a
 //     superset of the earlier one; the gtid_binlog_pos proof skips what
 //     was applied).
+//   - Binlog servers ([binlogN], config.App.BinlogServers): when the dead
+//     master's binlog cannot be read (SSH unreachable, or the read
+//     failed), phase 2 reads the tail from the latest replica's read
+//     position from each binlog server in turn (their copies have the
+//     master's file names and positions) and keeps the one that reaches
+//     furthest; it is applied as the dead master's tail is, in both
+//     modes, and Plan.TailSource names its block. Only when none has it
+//     is the tail reported Lost. The top-up still reads the dead master.
 //   - Signal-less masters: every MySQL connect (dial and handshake) is
 //     bounded by connect_timeout. The dead master's SSH dial starts with
 //     the run and is bounded by ssh_connection_timeout; the IP hook waits
@@ -238,6 +246,8 @@
 //	                       on another manager host, what an interrupted apply
 //	                       committed (resumeFiles, appliedPrefix)
 //	logrecovery.go         LogRecovery: SSH reads and binlog.Apply
+//	binlogserver.go        the tail read from the binlog servers ([binlogN])
+//	                       when the dead master's binlog cannot be read
 //	switch.go              Switch: the entry, the phases in order
 //	switch1_check.go       1 check and election
 //	switch2_fence.go       2 reject updates: IP hook stop, fence the old

@@ -38,7 +38,9 @@ type RelaySource struct {
 // remote packages; tests may replace it.
 type LogRecovery interface {
 	// SaveTail copies the dead master's binlog from `from` (the latest
-	// replica's read position) to its end into the local file out.
+	// replica's read position) to its end into the local file out. With
+	// a binlog server (dead.BinlogServer: a [binlogN] block) it reads
+	// that server's copy in binlogDir, which has no index file.
 	SaveTail(ctx context.Context, dead *config.Server, binlogDir string, from Coord, out string) (TailResult, error)
 	// RelayDiff writes the events that the latest replica received after
 	// `from` (a position in the dead master's binlog) into the local file
@@ -127,9 +129,13 @@ func (b *binlogRecovery) Close() error {
 }
 
 func (b *binlogRecovery) SaveTail(ctx context.Context, dead *config.Server, binlogDir string, from Coord, out string) (TailResult, error) {
+	who := dead.String()
+	if dead.BinlogServer {
+		who = fmt.Sprintf("binlog server [%s] %s", dead.Name, dead.Hostname)
+	}
 	c, err := b.client(ctx, dead)
 	if err != nil {
-		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", dead, err)
+		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", who, err)
 	}
 	f, err := secret.Create(out)
 	if err != nil {
@@ -137,12 +143,17 @@ func (b *binlogRecovery) SaveTail(ctx context.Context, dead *config.Server, binl
 	}
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	res, err := binlog.SaveMasterTail(ctx, c, binlogDir, "", from.File, from.Pos, bw)
+	var res binlog.SaveResult
+	if dead.BinlogServer {
+		res, err = binlog.SaveBinlogServerTail(ctx, c, binlogDir, from.File, from.Pos, bw)
+	} else {
+		res, err = binlog.SaveMasterTail(ctx, c, binlogDir, "", from.File, from.Pos, bw)
+	}
 	if err != nil {
-		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", dead, err)
+		return TailResult{}, fmt.Errorf("save binlog tail of %s: %w", who, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return TailResult{}, fmt.Errorf("save binlog tail of %s into %s: %w", dead, out, err)
+		return TailResult{}, fmt.Errorf("save binlog tail of %s into %s: %w", who, out, err)
 	}
 	tr := TailResult{End: Coord{res.EndFile, uint64(res.EndPos)}, LastGTID: res.LastGTID,
 		Transactions: res.Transactions, Bytes: res.Bytes}

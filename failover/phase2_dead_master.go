@@ -276,13 +276,25 @@ func (r *run) stopDeadMasterIP(ctx context.Context, dead *config.Server, sshOK b
 
 // finalTail waits for the dead master's SSH dial and the tail saved from
 // the final latest read position, and records them in the plan and the
-// report (Lost when SSH or the save failed).
+// report. When the dead master's binlog could not be read (SSH
+// unreachable, or the save failed), the tail is read from the binlog
+// servers (binlogserver.go); Lost when none had it either.
 func (r *run) finalTail(ctx context.Context) {
 	tail := r.tailFor(ctx)
 	known, sshErr := r.waitDeadSSH(ctx, time.Time{})
 	r.plan.DeadSSH = known && sshErr == nil
+	if !tail.saved && !tail.already && len(r.opts.App.BinlogServers) > 0 {
+		why := tail.lost
+		if !r.plan.DeadSSH {
+			why = "SSH to the dead master is unreachable"
+			if sshErr != nil {
+				why += ": " + sshErr.Error()
+			}
+		}
+		tail = r.binlogServerTail(ctx, r.plan.LatestRead, why)
+	}
 	r.applyTail(tail)
-	if !r.plan.DeadSSH && r.rep.Lost == nil {
+	if !r.plan.DeadSSH && r.rep.Lost == nil && r.plan.TailSource == "" {
 		why := "SSH to the dead master is unreachable"
 		if sshErr != nil {
 			why += ": " + sshErr.Error()
@@ -306,9 +318,16 @@ func (r *run) applyTail(t tailOutcome) {
 	}
 	res := t.res
 	r.plan.TailFile, r.plan.TailStart, r.plan.TailEnd, r.plan.TailGTID = t.file, r.plan.LatestRead, res.End, res.LastGTID
+	r.plan.TailSource = t.source
 	r.plan.ManagerHost, _ = os.Hostname()
 	r.logf("Saved dead master's binlog %s to %s into %s (%d transactions, %d bytes).", r.plan.LatestRead, res.End, t.file, res.Transactions, res.Bytes)
-	r.addf("Saved %d transaction(s) of the dead master's binlog from %s to %s over SSH.", res.Transactions, r.plan.LatestRead, res.End)
+	if t.source != "" {
+		b := binlogServerNamed(r.opts.App, t.source)
+		r.addf("Saved %d transaction(s) of the dead master's binlog from %s to %s from binlog server [%s] %s over SSH (the dead master's binlog could not be read).",
+			res.Transactions, r.plan.LatestRead, res.End, t.source, b.Hostname)
+	} else {
+		r.addf("Saved %d transaction(s) of the dead master's binlog from %s to %s over SSH.", res.Transactions, r.plan.LatestRead, res.End)
+	}
 	if res.Incomplete != "" {
 		r.addf("Dead master's binlog ended with an incomplete transaction, not applied: %s", res.Incomplete)
 	}

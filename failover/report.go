@@ -37,6 +37,10 @@ type Plan struct {
 	TailStart Coord  `json:"tail_start,omitempty"` // first byte saved (the latest replica's read position)
 	TailEnd   Coord  `json:"tail_end,omitempty"`   // end of the dead master's binlog that was saved
 	TailGTID  string `json:"tail_gtid,omitempty"`  // last GTID in the saved tail, when known
+	// TailSource is the [binlogN] block (binlog server) the tail was read
+	// from when the dead master's binlog could not be read; "" for the
+	// dead master itself.
+	TailSource string `json:"tail_source,omitempty"`
 	// ManagerHost is the host name of the manager that saved the tail and
 	// the top-up into its manager_workdir (a resume on another host names
 	// it when a file is missing there).

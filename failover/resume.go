@@ -44,6 +44,7 @@ type tailOutcome struct {
 	file    string
 	res     TailResult
 	already bool
+	source  string // the binlog server block it was read from; "" for the dead master
 }
 
 // tailFuture is the dead master's tail being saved in the background.
@@ -452,6 +453,12 @@ func (r *run) missingReport(n *node, f savedFile, local string, cause error) str
 func (r *run) resave(ctx context.Context, dead *config.Server, f savedFile, out string) error {
 	if f.lastGTID == "" {
 		return fmt.Errorf("the plan records no GTID for it, so a new read cannot be checked against it")
+	}
+	if f.recorded == r.plan.TailFile && r.plan.TailSource != "" {
+		// The tail came from a binlog server: it is read there again.
+		if b := binlogServerNamed(r.opts.App, r.plan.TailSource); b != nil {
+			dead = b
+		}
 	}
 	if dead.MasterBinlogDir == "" {
 		return fmt.Errorf("master_binlog_dir is not set for %s", dead)

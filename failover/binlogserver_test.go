@@ -1,0 +1,185 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/config"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// startBinlogServer keeps a copy of master's binlog in a new directory
+// on the test bed's sshd host, as a binlog server does: mariadb-binlog
+// --read-from-remote-server --raw --stop-never, a background process
+// (testbed.StartProc) stopped when the test ends. It returns the
+// directory.
+func startBinlogServer(t *testing.T, master *testbed.Server) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "binlog-server")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.Create(filepath.Join(filepath.Dir(dir), "mariadb-binlog.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("mariadb-binlog", "--read-from-remote-server", "--raw", "--stop-never",
+		"--host="+master.Host, fmt.Sprintf("--port=%d", master.Port),
+		"--user="+testbed.MHAUser, "--password="+testbed.MHAPassword,
+		"--result-file="+dir+"/", "mysql-bin.000001")
+	cmd.Stdout, cmd.Stderr = log, log
+	p, err := testbed.StartProc(cmd, log)
+	if err != nil {
+		t.Fatalf("start mariadb-binlog: %v", err)
+	}
+	t.Cleanup(func() { p.Stop(syscall.SIGTERM, 5*time.Second) })
+	return dir
+}
+
+// waitCopied polls until the binlog server's copy of the master's current
+// binlog is as long as the master's.
+func waitCopied(t *testing.T, master *testbed.Server, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := master.QueryRows(ctx, "SHOW MASTER STATUS")
+	if err != nil || len(st) != 1 {
+		t.Fatalf("SHOW MASTER STATUS on the master: %v %v", st, err)
+	}
+	file, pos := st[0]["File"], st[0]["Position"]
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fi, err := os.Stat(filepath.Join(dir, file))
+		if err == nil && fmt.Sprint(fi.Size()) == pos {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(filepath.Dir(dir), "mariadb-binlog.log"))
+			t.Fatalf("the binlog server's copy of %s did not reach %s (stat: %v, %v); mariadb-binlog said: %s", file, pos, fi, err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBinlogServerTail: the dead master is killed and its host's SSH
+// cannot be reached (its ssh_port points at a closed port), so its binlog
+// cannot be read. A binlog server ([binlog1]: a directory on the sshd
+// host kept by `mariadb-binlog --read-from-remote-server --raw
+// --stop-never`) holds the copy: the failover reads the tail there from
+// the latest replica's read position and applies it (file/position and
+// GTID): no row is lost, and the plan and the report say where the tail
+// came from. Without the binlog server (the behaviour before), the same
+// failover reports the tail lost and the new master lacks row 3.
+func TestBinlogServerTail(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		gtid         bool
+		binlogServer bool
+	}{{"filepos", false, true}, {"gtid", true, true}, {"filepos/no binlog server", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := testbed.Start(t, testbed.Options{N: 3, GTID: tc.gtid})
+			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+			dir := startBinlogServer(t, s1)
+			if err := c.Walkthrough(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitCopied(t, s1, dir)
+			if err := s1.Kill9(); err != nil {
+				t.Fatal(err)
+			}
+			work := t.TempDir()
+			path, err := c.WriteAppConfig(work)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "binlog1"
+			if tc.binlogServer {
+				blocks := fmt.Sprintf("\n[binlog1]\nhostname=%s\nmaster_binlog_dir=%s\n", c.SSH.Host, dir)
+				if !tc.gtid {
+					// Servers tried in turn, the one that has the most
+					// kept: [binlog1] lags (its copy ends inside the last
+					// transaction), [binlog2]'s directory is wrong,
+					// [binlog3] is the running copy.
+					stale := filepath.Join(t.TempDir(), "stale")
+					if err := os.MkdirAll(stale, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					b, err := os.ReadFile(filepath.Join(dir, "mysql-bin.000001"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(stale, "mysql-bin.000001"), b[:len(b)-10], 0o644); err != nil {
+						t.Fatal(err)
+					}
+					blocks = fmt.Sprintf("\n[binlog1]\nhostname=%[1]s\nmaster_binlog_dir=%[2]s\n"+
+						"\n[binlog2]\nhostname=%[1]s\nmaster_binlog_dir=/nonexistent/binlog\n"+
+						"\n[binlog3]\nhostname=%[1]s\nmaster_binlog_dir=%[3]s\n", c.SSH.Host, stale, dir)
+					want = "binlog3"
+				}
+				f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprint(f, blocks)
+				f.Close()
+			}
+			app, err := config.Load(path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed, err := testbed.FreePort("127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			app.Server("server1").SSHPort = closed
+			rep, err := DeadMaster(ctx, FailoverOptions{
+				Options:    Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr()},
+				DeadMaster: s1.Addr(),
+			})
+			if err != nil {
+				t.Fatalf("failover: %v", err)
+			}
+			if !tc.binlogServer {
+				if rep.Lost == nil {
+					t.Errorf("no binlog server and no SSH to the dead master, yet nothing reported lost")
+				}
+				wantRows(t, ctx, s2, 1, 2)
+				return
+			}
+			if rep.Lost != nil {
+				t.Errorf("report says events were lost: %+v", rep.Lost)
+			}
+			wantRows(t, ctx, s2, 1, 2, 3)
+			wantRows(t, ctx, s3, 1, 2, 3)
+			wantReplicaOf(t, ctx, s3, s2, tc.gtid)
+			if rep.Plan == nil || rep.Plan.TailSource != want || rep.Plan.DeadSSH {
+				t.Errorf("plan: tail source %q, dead SSH %v; want %s, false", rep.Plan.TailSource, rep.Plan.DeadSSH, want)
+			}
+			found := false
+			for _, l := range rep.Lines {
+				found = found || strings.Contains(l, "from binlog server ["+want+"]")
+			}
+			if !found {
+				t.Errorf("the report does not say the tail came from binlog server [%s]:\n%s", want, strings.Join(rep.Lines, "\n"))
+			}
+			saved, _ := filepath.Glob(filepath.Join(app.ManagerWorkdir, "saved_binlog_*"))
+			if len(saved) != 1 || !strings.Contains(saved[0], "_"+want+"_") {
+				t.Errorf("saved binlog server tails in the workdir: %v, want only %s's", saved, want)
+			}
+			if err := s2.Exec(ctx, "INSERT INTO test.t1 VALUES (4)"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s3.WaitCaughtUp(ctx, s2, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			wantRows(t, ctx, s3, 1, 2, 3, 4)
+		})
+	}
+}
