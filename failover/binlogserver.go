@@ -86,3 +86,15 @@ func binlogServerNamed(app *config.App, name string) *config.Server {
 	}
 	return nil
 }
+
+// savedFileSource is where a saved file of the plan is read again: the
+// binlog server the tail came from (Plan.TailSource, when still
+// configured), else the dead master.
+func (r *run) savedFileSource(dead *config.Server, f savedFile) *config.Server {
+	if f.recorded == r.plan.TailFile && r.plan.TailSource != "" {
+		if b := binlogServerNamed(r.opts.App, r.plan.TailSource); b != nil {
+			return b
+		}
+	}
+	return dead
+}

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -182,4 +183,86 @@ func TestBinlogServerTail(t *testing.T) {
 			wantRows(t, ctx, s3, 1, 2, 3, 4)
 		})
 	}
+}
+
+// binlogServerApp loads the test bed's configuration with the binlog
+// server [binlog1] (directory dir on the sshd host) in a new workdir, and
+// the dead master's ssh_port pointing at a closed port.
+func binlogServerApp(t *testing.T, c *testbed.Cluster, dir string) *config.App {
+	t.Helper()
+	path, err := c.WriteAppConfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[binlog1]\nhostname=%s\nmaster_binlog_dir=%s\n", c.SSH.Host, dir)
+	f.Close()
+	app, err := config.Load(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := testbed.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Server("server1").SSHPort = closed
+	return app
+}
+
+// TestBinlogServerTailResume: a failover whose tail came from a binlog
+// server is stopped after phase 2 and resumed by a manager on another
+// host (its own, empty workdir; the saved files gone), the dead master's
+// SSH still unreachable: the tail is read again from the binlog server
+// the plan names, checked against the plan and applied, and no row is
+// lost.
+func TestBinlogServerTailResume(t *testing.T) {
+	ctx := context.Background()
+	c := testbed.Start(t, testbed.Options{N: 3, GTID: true})
+	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+	dir := startBinlogServer(t, s1)
+	if err := c.Walkthrough(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCopied(t, s1, dir)
+	if err := s1.Kill9(); err != nil {
+		t.Fatal(err)
+	}
+	app := binlogServerApp(t, c, dir)
+	local := interruptedFailover(t, c, app, PhaseRecover)
+	prog, err := local.Progress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prog.Plan == nil || prog.Plan.TailSource != "binlog1" || prog.Plan.TailGTID == "" {
+		t.Fatalf("plan after phase 2: %+v; want a tail from binlog1 with its GTID", prog.Plan)
+	}
+	saved, _ := filepath.Glob(filepath.Join(app.ManagerWorkdir, "*.binlog*"))
+	if len(saved) == 0 {
+		t.Fatalf("no saved files in %s", app.ManagerWorkdir)
+	}
+	for _, f := range saved {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app2 := binlogServerApp(t, c, dir)
+	var out bytes.Buffer
+	rep, err := DeadMaster(ctx, FailoverOptions{Options: Options{App: app2, Yes: true, Out: &out, Journal: local, Resume: &prog},
+		DeadMaster: s1.Addr()})
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if !strings.Contains(out.String(), "again from binlog server [binlog1]") {
+		t.Errorf("the resume does not say the tail was read again from binlog server [binlog1]")
+	}
+	if rep.Lost != nil {
+		t.Errorf("report says events were lost: %+v", rep.Lost)
+	}
+	wantRows(t, ctx, s2, 1, 2, 3)
+	wantRows(t, ctx, s3, 1, 2, 3)
+	wantReplicaOf(t, ctx, s3, s2, true)
 }

@@ -420,8 +420,12 @@ func (r *run) ensureSaved(ctx context.Context, dead *config.Server, n *node, f s
 	r.logf("The %s %s recorded by the manager on %s is missing on this host: saving it again from %s.", f.what, f.recorded, orNone(r.plan.ManagerHost), dead)
 	saveErr := r.resave(ctx, dead, f, local)
 	if saveErr == nil {
-		r.addf("Saved the %s again from the dead master %s (%s to %s, last GTID %s) into %s: it matches the plan.",
-			f.what, dead, f.from, f.end, orNone(f.lastGTID), local)
+		from := "the dead master " + dead.String()
+		if src := r.savedFileSource(dead, f); src.BinlogServer {
+			from = fmt.Sprintf("binlog server [%s] %s", src.Name, src.Hostname)
+		}
+		r.addf("Saved the %s again from %s (%s to %s, last GTID %s) into %s: it matches the plan.",
+			f.what, from, f.from, f.end, orNone(f.lastGTID), local)
 		return local, nil
 	}
 	if has, _ := holdsGTID(ctx, n, f.lastGTID); has {
@@ -454,12 +458,7 @@ func (r *run) resave(ctx context.Context, dead *config.Server, f savedFile, out 
 	if f.lastGTID == "" {
 		return fmt.Errorf("the plan records no GTID for it, so a new read cannot be checked against it")
 	}
-	if f.recorded == r.plan.TailFile && r.plan.TailSource != "" {
-		// The tail came from a binlog server: it is read there again.
-		if b := binlogServerNamed(r.opts.App, r.plan.TailSource); b != nil {
-			dead = b
-		}
-	}
+	dead = r.savedFileSource(dead, f)
 	if dead.MasterBinlogDir == "" {
 		return fmt.Errorf("master_binlog_dir is not set for %s", dead)
 	}
@@ -471,7 +470,13 @@ func (r *run) resave(ctx context.Context, dead *config.Server, f savedFile, out 
 	}
 	part := out + ".part"
 	defer os.Remove(part)
-	res, err := r.opts.Recovery.SaveTail(ctx, dead, dead.MasterBinlogDir, f.from, part)
+	var res TailResult
+	var err error
+	if dead.BinlogServer {
+		res, _, err = r.saveFromBinlogServer(ctx, dead, f.from, part)
+	} else {
+		res, err = r.opts.Recovery.SaveTail(ctx, dead, dead.MasterBinlogDir, f.from, part)
+	}
 	if err != nil {
 		return err
 	}
