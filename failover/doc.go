@@ -42,6 +42,19 @@
 //     the operator's options (copy it into the workdir, or
 //     `touch <workdir>/<file>.accept-loss` to accept the loss, reported as
 //     Lost). Nothing is skipped silently.
+//   - A replica whose relay log ends inside a transaction (its IO thread
+//     stopped while the transaction streamed in; its SQL thread waits at
+//     the end for good) counts as having received its master's binlog up
+//     to where that transaction starts (node.partial, found by
+//     waitRelayApplied). Phase 2 settles the latest replica this way before
+//     the dead master's tail is saved from its position, so the tail never
+//     starts inside a transaction (whose first half would be lost and
+//     second half applied alone).
+//   - Semi-synchronous replication (semisync.go): where any server of the
+//     new topology has it on, the new master gets it enabled before its
+//     replicas are repointed, each replica keeps its own setting, and the
+//     election prefers semi-sync replicas; nothing is ever turned off. The
+//     new master is writable a moment before that (end of phase 3).
 //   - Speed: one SSH connection per host for the whole run, dialled in
 //     parallel with the MySQL connections; the dead master's tail and the
 //     relay diffs (reads only) start right after phase 1 from the positions
