@@ -1,13 +1,11 @@
 package consensus
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,32 +13,15 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/testbed"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func bufLogger(buf *syncBuffer) hclog.Logger {
+func bufLogger(buf *testbed.SyncBuffer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: buf, Level: hclog.Debug})
 }
 
 // listenAuth starts an authLayer on 127.0.0.1 that accepts tokens.
-func listenAuth(t *testing.T, tokens []string, log *syncBuffer) *authLayer {
+func listenAuth(t *testing.T, tokens []string, log *testbed.SyncBuffer) *authLayer {
 	t.Helper()
 	a, err := newAuthLayer("127.0.0.1:0", nil, tokens, nil, bufLogger(log))
 	if err != nil {
@@ -70,7 +51,7 @@ func TestAuthHandshake(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var slog, clog syncBuffer
+			var slog, clog testbed.SyncBuffer
 			server := listenAuth(t, tc.server, &slog)
 			client := listenAuth(t, tc.client, &clog)
 			accepted := make(chan net.Conn, 1)
@@ -125,7 +106,7 @@ func TestAuthHandshake(t *testing.T) {
 // consumer, and the listener logs who tried. The same RPC through the
 // authenticated layer with the token gets through (the control).
 func TestAuthRefusesRaftClientWithoutToken(t *testing.T) {
-	var slog syncBuffer
+	var slog testbed.SyncBuffer
 	layer := listenAuth(t, []string{testToken}, &slog)
 	server := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 1, Timeout: 2 * time.Second, Logger: bufLogger(&slog)})
 	defer server.Close()
@@ -154,7 +135,7 @@ func TestAuthRefusesRaftClientWithoutToken(t *testing.T) {
 	}
 
 	// Control: the same RPC with the token reaches the consumer.
-	var clog syncBuffer
+	var clog testbed.SyncBuffer
 	friend, err := newAuthLayer("127.0.0.1:0", nil, []string{testToken}, nil, bufLogger(&clog))
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +158,7 @@ func TestAuthRefusesRaftClientWithoutToken(t *testing.T) {
 // TestAuthSilentPeersDoNotBlock: connections that never finish the
 // handshake do not delay a manager's connection.
 func TestAuthSilentPeersDoNotBlock(t *testing.T) {
-	var slog, clog syncBuffer
+	var slog, clog testbed.SyncBuffer
 	server := listenAuth(t, []string{testToken}, &slog)
 	client := listenAuth(t, []string{testToken}, &clog)
 	for i := 0; i < 5; i++ {

@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -578,7 +577,7 @@ candidate_master=1
 // for /healthz to answer with the built version, and stops it with
 // SIGTERM (exit status 0). It also runs the installed mhactl.
 func runConfigured(t *testing.T, r *root, execStart []string, httpAddr string) {
-	var stderr syncBuffer
+	var stderr testbed.SyncBuffer
 	cmd := r.service(execStart)
 	cmd.Stderr = &stderr
 	p, err := testbed.StartProc(cmd)
@@ -667,23 +666,4 @@ func writeFile(t *testing.T, path, content string, mode fs.FileMode) {
 	if err := os.Chmod(path, mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process's output copier writes while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

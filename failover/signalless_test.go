@@ -2,44 +2,12 @@ package failover
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mharaft/mharaft/testbed"
 )
-
-// silentListener accepts TCP connections and never sends a byte: an sshd
-// (or mysqld) on a host that is frozen, as seen from the client. It
-// returns the port.
-func silentListener(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestSignallessMasterTiming measures the failover of a master that gives
 // no signal: its mariadbd is paused (SIGSTOP: the kernel still accepts
@@ -74,7 +42,7 @@ func TestSignallessMasterTiming(t *testing.T) {
 			}
 			app := loadApp(t, c)
 			if tc.frozenSSH {
-				app.Server("server1").SSHPort = silentListener(t)
+				app.Server("server1").SSHPort = testbed.SilentListener(t)
 			}
 			if err := s1.Pause(); err != nil {
 				t.Fatal(err)

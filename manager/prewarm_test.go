@@ -13,6 +13,7 @@ import (
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/failover"
+	"github.com/mharaft/mharaft/testbed"
 )
 
 // prewarmApp is an application whose master's SSH port is ssh (127.0.0.1),
@@ -35,36 +36,6 @@ func prewarmApp(t *testing.T, ssh int) *config.App {
 			SSHKey: key, SSHKnownHosts: kh, SSHConnectTimeout: 5 * time.Second}
 	}
 	return &config.App{Name: "app1", Servers: []*config.Server{srv("server1", ssh), srv("server2", ssh)}}
-}
-
-// silentPort accepts TCP connections and never answers: a host whose SSH
-// packets vanish, as far as a client can tell before its timeout.
-func silentPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // closedPort is a port nothing listens on.
@@ -98,7 +69,7 @@ func TestPrewarmSSH(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			port := silentPort(t)
+			port := testbed.SilentListener(t)
 			if tc.closed {
 				port = closedPort(t)
 			}

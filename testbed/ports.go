@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 )
 
 var (
@@ -148,4 +149,41 @@ func bindable(host string, port int, udp bool) bool {
 		u.Close()
 	}
 	return true
+}
+
+// SilentListener listens on a loopback port that accepts TCP connections
+// and never sends a byte: a frozen mysqld or a host whose packets vanish,
+// as a client sees it until its timeout. It returns the port; everything
+// is closed when the test ends.
+func SilentListener(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
 }
