@@ -224,6 +224,26 @@ func TestClusterStatusTable(t *testing.T) {
 	}
 }
 
+// wantCall checks that the backend ran exactly the action want, or none
+// when want is nil.
+func wantCall(t *testing.T, calls []api.Action, want *api.Action) {
+	t.Helper()
+	if want == nil {
+		if len(calls) != 0 {
+			t.Fatalf("backend ran %+v", calls)
+		}
+		return
+	}
+	if len(calls) != 1 {
+		t.Fatalf("backend ran %d actions, want 1", len(calls))
+	}
+	got, _ := json.Marshal(calls[0])
+	w, _ := json.Marshal(want)
+	if string(got) != string(w) {
+		t.Fatalf("backend ran %s, want %s", got, w)
+	}
+}
+
 // assertLinesInOrder checks that each wanted text starts (after trimming
 // trailing blanks) a line of out or is contained in one, in order.
 func assertLinesInOrder(t *testing.T, out string, want []string) {
@@ -345,21 +365,7 @@ func TestClusterActions(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {
 				t.Fatalf("want exit %d, stdout with %q, stderr with %q; got %v", tc.code, tc.out, tc.err, r)
 			}
-			calls := fake.Calls()
-			if tc.want == nil {
-				if len(calls) != 0 {
-					t.Fatalf("backend ran %+v", calls)
-				}
-				return
-			}
-			if len(calls) != 1 {
-				t.Fatalf("backend ran %d actions, want 1", len(calls))
-			}
-			got, _ := json.Marshal(calls[0])
-			want, _ := json.Marshal(tc.want)
-			if string(got) != string(want) {
-				t.Fatalf("backend ran %s, want %s", got, want)
-			}
+			wantCall(t, fake.Calls(), tc.want)
 		})
 	}
 }

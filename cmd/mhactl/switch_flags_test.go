@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,21 +46,7 @@ func TestSwitchFlags(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.err) {
 				t.Fatalf("want exit %d, stderr with %q; got %v", tc.code, tc.err, r)
 			}
-			calls := fake.Calls()
-			if tc.want == nil {
-				if len(calls) != 0 {
-					t.Fatalf("backend ran %+v", calls)
-				}
-				return
-			}
-			if len(calls) != 1 {
-				t.Fatalf("backend ran %d actions, want 1", len(calls))
-			}
-			got, _ := json.Marshal(calls[0])
-			want, _ := json.Marshal(tc.want)
-			if string(got) != string(want) {
-				t.Fatalf("backend ran %s, want %s", got, want)
-			}
+			wantCall(t, fake.Calls(), tc.want)
 		})
 	}
 }
