@@ -77,7 +77,7 @@ func TestMHACompat(t *testing.T) {
 		executed := false
 		passed := t.Run(s.Name, func(t *testing.T) {
 			executed = true
-			b := newBed(t, bin)
+			b := newBed(t, bin, testbed.Options{N: 5, GTID: gtidScenarios[s.Name]})
 			defer func() { why = b.why }()
 			run(b)
 		})
@@ -128,10 +128,10 @@ type bed struct {
 	why string                     // the first failed assertion
 }
 
-// newBed starts a master and four replicas and repeats MHA's init: table
-// test.t1 (id, value, value2) with one row on every server.
-func newBed(t *testing.T, bin string) *bed {
-	c := testbed.Start(t, testbed.Options{N: 5})
+// newBed starts a master and four replicas (opts.N is 5) and repeats
+// MHA's init: table test.t1 (id, value, value2) with one row on every server.
+func newBed(t *testing.T, bin string, opts testbed.Options) *bed {
+	c := testbed.Start(t, opts)
 	b := &bed{t: t, ctx: t.Context(), c: c, bin: bin, dir: t.TempDir(), M: c.Servers[0], S: c.Servers, cnf: map[*testbed.Server]string{}}
 	for _, s := range c.Servers {
 		data, err := os.ReadFile(s.CnfPath)
@@ -164,13 +164,114 @@ func (b *bed) sql(s *testbed.Server, stmts ...string) {
 	}
 }
 
-// insert writes rows id..to on s, one autocommit INSERT each (MHA's insert.pl).
+// insert writes rows id..to on s, one autocommit INSERT each (MHA's insert.pl),
+// over one connection.
 func (b *bed) insert(s *testbed.Server, from, to int) {
 	b.t.Helper()
+	var stmts []string
 	for id := from; id <= to; id++ {
-		b.sql(s, fmt.Sprintf("INSERT INTO test.t1 VALUES (%d, %d, 'aaaaaa')", id, id))
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO test.t1 VALUES (%d, %d, 'aaaaaa')", id, id))
+	}
+	b.sql(s, stmts...)
+}
+
+// insertTx writes rows from..to on s, one INSERT each, in transactions of
+// per rows (MHA's tran_insert.pl); per 0 is one transaction for all
+// (insert.pl with its single-transaction flag).
+func (b *bed) insertTx(s *testbed.Server, from, to, per int) {
+	b.t.Helper()
+	if per == 0 {
+		per = to - from + 1
+	}
+	stmts := []string{"BEGIN"}
+	for id := from; id <= to; id++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO test.t1 VALUES (%d, %d, 'aaaaaaa')", id, id))
+		if (id-from+1)%per == 0 || id == to {
+			stmts = append(stmts, "COMMIT", "BEGIN")
+		}
+	}
+	stmts = append(stmts, "COMMIT")
+	b.sql(s, stmts...)
+}
+
+// all runs stmts on each server.
+func (b *bed) all(servers []*testbed.Server, stmts ...string) {
+	b.t.Helper()
+	for _, s := range servers {
+		b.sql(s, stmts...)
 	}
 }
+
+// newMaster finds the master the failover or switch made among S1..S4:
+// the one running server that replicates from nobody and is writable.
+// MHA's scripts name the server they expect; where mharaft deliberately
+// elects another one, the scenario writes on the one it elected.
+func (b *bed) newMaster() *testbed.Server {
+	b.t.Helper()
+	var found []*testbed.Server
+	for _, s := range b.S[1:] {
+		if !s.Running() {
+			continue
+		}
+		st, err := s.SlaveStatus(b.ctx)
+		if err != nil {
+			b.failf("slave status of %s: %v", s.Name(), err)
+		}
+		ro, err := s.QueryString(b.ctx, "SELECT @@global.read_only")
+		if err != nil {
+			b.failf("read_only of %s: %v", s.Name(), err)
+		}
+		if (st == nil || st["Master_Host"] == "") && ro == "0" {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		b.failf("%d servers are writable and replicate from nobody, want exactly one new master; %s", len(found), b.topology())
+	}
+	b.t.Logf("new master: %s", found[0].Name())
+	return found[0]
+}
+
+// wantAllFrom asserts that every running server of S1..S4 but m
+// replicates from m.
+func (b *bed) wantAllFrom(m *testbed.Server) {
+	b.t.Helper()
+	for _, s := range b.S[1:] {
+		if s != m && s.Running() {
+			b.wantMaster(s, m)
+		}
+	}
+}
+
+// createUser creates an account with every privilege on every server,
+// outside the binlog (MHA's grant.sql, replicated there).
+func (b *bed) createUser(user, password string, withPassword bool) {
+	b.t.Helper()
+	ident := ""
+	if withPassword {
+		ident = " IDENTIFIED BY " + sqlQuote(password)
+	}
+	for _, s := range b.S {
+		b.sql(s, "SET sql_log_bin=0",
+			fmt.Sprintf("CREATE USER %s@'%%'%s", sqlQuote(user), ident),
+			fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO %s@'%%' WITH GRANT OPTION", sqlQuote(user)),
+			"SET sql_log_bin=1")
+	}
+}
+
+// sqlQuote is v as a single-quoted SQL string literal.
+func sqlQuote(v string) string {
+	v = strings.ReplaceAll(v, `\`, `\\`)
+	return "'" + strings.ReplaceAll(v, "'", `\'`) + "'"
+}
+
+// The account of MHA's *_pass scenarios: shell metacharacters, quotes and
+// backslashes in both the name and the password (our own spelling of the
+// same character classes).
+const (
+	shellUser     = `"'!=#&;` + "`" + `=|*?$\u`
+	shellPassword = `p"'!#&;` + "`" + `|*?~<>^()[]{}$\, "'!#&;` + "`" + `|*?~=<>^()[]{}$\, \`
+)
 
 func (b *bed) caughtUp(rs ...*testbed.Server) {
 	b.t.Helper()
@@ -228,7 +329,10 @@ type conf struct {
 	servers  []int               // MHA server numbers 1..5 to list; nil: all
 	extra    map[int][]string    // extra lines per server number
 	noRepl   bool                // leave out repl_user/repl_password
+	user     string              // user= instead of the test bed's manager account
+	password *string             // password= for user; nil: no password line
 	edit     func(string) string // last-minute rewrite of the text
+	binlogs  []string            // one [binlogN] block per directory, on the sshd's host
 }
 
 // writeConf renders an MHA app configuration like MHA's mha_test.cnf:
@@ -238,7 +342,15 @@ func (b *bed) writeConf(o conf) string {
 	var w strings.Builder
 	work := filepath.Join(b.dir, o.name+"-work")
 	w.WriteString("[server default]\n")
-	fmt.Fprintf(&w, "user=%s\npassword=%s\n", testbed.MHAUser, testbed.MHAPassword)
+	if o.user == "" {
+		fmt.Fprintf(&w, "user=%s\npassword=%s\n", testbed.MHAUser, testbed.MHAPassword)
+	} else {
+		// MHA's quoting: the value between double quotes, taken as is.
+		fmt.Fprintf(&w, "user=\"%s\"\n", o.user)
+		if o.password != nil {
+			fmt.Fprintf(&w, "password=\"%s\"\n", *o.password)
+		}
+	}
 	if !o.noRepl {
 		fmt.Fprintf(&w, "repl_user=%s\nrepl_password=%s\n", testbed.ReplUser, testbed.ReplPassword)
 	}
@@ -262,6 +374,13 @@ func (b *bed) writeConf(o conf) string {
 		for _, l := range o.extra[n] {
 			w.WriteString(l + "\n")
 		}
+	}
+	for i, dir := range o.binlogs {
+		host := "127.0.0.1"
+		if b.c.SSH != nil {
+			host = b.c.SSH.Host
+		}
+		fmt.Fprintf(&w, "\n[binlog%d]\nhostname=%s\nmaster_binlog_dir=%s\n", i+1, host, dir)
 	}
 	text := w.String()
 	if o.edit != nil {

@@ -72,8 +72,18 @@ func Render(scenarios []Scenario, results map[string]Result, env string) string 
 		if !ok {
 			r = StaticResult(s)
 		}
-		if r.Status == Fail && s.Differs != "" {
-			r.Detail = "known difference: " + s.Differs + ". Failed: " + r.Detail
+		if r.Status == Pass || r.Status == Fail {
+			var notes []string
+			if s.Differs != "" {
+				notes = append(notes, "known difference: "+s.Differs+".")
+			}
+			if s.Adapted != "" {
+				notes = append(notes, "adapted: "+s.Adapted+".")
+			}
+			if r.Status == Fail {
+				notes = append(notes, "Failed: "+r.Detail)
+			}
+			r.Detail = strings.Join(notes, " ")
 		}
 		test := ""
 		if r.Test != "" {

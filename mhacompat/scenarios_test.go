@@ -71,7 +71,10 @@ var runners = map[string]func(b *bed){
 		b.caughtUp(b.S[3:]...)
 		b.kill()
 		b.wantOK("failover", b.failover(cnf))
-		b.insert(b.S[2], 10000003, 10000003)
+		// MHA writes on S2, the server it elects; mharaft elects S1 (catalogue: Differs).
+		m := b.newMaster()
+		b.wantAllFrom(m)
+		b.insert(m, 10000003, 10000003)
 		b.check(6)
 	},
 	"manual": func(b *bed) {
@@ -235,12 +238,9 @@ func needsync2(defaults []string) func(b *bed) {
 func needsyncFlush(variant int, s2Behind bool, want int) func(b *bed) {
 	return func(b *bed) {
 		cnf := b.writeConf(conf{name: "app1"})
-		keeper, writer := b.S[3], b.S[2]
+		keeper := b.S[3]
 		if variant == 2 {
 			keeper = b.S[2]
-		}
-		if s2Behind {
-			writer = b.S[3]
 		}
 		b.sql(keeper, "SET GLOBAL relay_log_purge=0")
 		b.stopIO(b.S[1])
@@ -259,7 +259,11 @@ func needsyncFlush(variant int, s2Behind bool, want int) func(b *bed) {
 		}
 		b.kill()
 		b.failover(cnf)
-		b.insert(writer, 10000003, 10000003)
+		// MHA writes on the server it elects (S2, or S3 in variant 3);
+		// mharaft elects S1 (catalogue: Differs): write on its new master.
+		m := b.newMaster()
+		b.wantAllFrom(m)
+		b.insert(m, 10000003, 10000003)
 		b.check(want)
 	}
 }
