@@ -108,6 +108,11 @@ var ErrStillRunning = errors.New("still running")
 // exec.Cmd.Wait returned (nil for exit status 0, an *exec.ExitError
 // otherwise), or ErrStillRunning.
 func (p *Proc) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done: // first: with a zero timeout the timer is ready too, and select picks at random
+		return p.err
+	default:
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -107,6 +107,24 @@ func TestProcPauseAndWaitTimeout(t *testing.T) {
 
 // TestBuildBinaries: the command is built into the directory from the
 // module root, and not built again by a second call.
+// TestProcWaitZeroAfterExit: once the process has ended, Wait(0) reports
+// its exit every time (a zero timer is ready at once too, and a select
+// between the two picked "still running" half of the time; seen in CI).
+func TestProcWaitZeroAfterExit(t *testing.T) {
+	p, err := StartProc(exec.Command("sh", "-c", "exit 0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	for i := 0; i < 200; i++ {
+		if err := p.Wait(0); err != nil {
+			t.Fatalf("Wait(0) after the exit, try %d: %v", i, err)
+		}
+	}
+}
+
 func TestBuildBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds mhactl (seconds)")
