@@ -12,6 +12,10 @@
 //   - Every scenario has exactly one status in the document: pass or fail
 //     (re-enacted by the suite), not applicable (with why), not supported
 //     yet (with what is missing) or not re-enacted yet.
+//   - A re-enactment that departs from MHA's script (data scaled down, a
+//     manager start played by check-repl, a row written on the master
+//     mharaft elected where it deliberately elects another one) says so
+//     in the scenario's Adapted or Differs note, shown in the document.
 //   - The document is written only after a full run (no -run filter that
 //     skipped a re-enacted scenario), so it never mixes runs.
 //   - The code and text are our own: the catalogue describes MHA's intent
