@@ -126,9 +126,14 @@ var runners = map[string]func(b *bed){
 	"online_slave_fail": func(b *bed) {
 		cnf := b.writeConf(conf{name: "app1", noRepl: true})
 		b.wantFail("switch --orig-master-is-new-slave without repl_user", b.switchTo(cnf, b.S[1], "--orig-master-is-new-slave"))
-		b.insert(b.S[1], 10000003, 10000003)
-		b.wantCount(b.M, 1)
-		b.check(2)
+		// mharaft refuses before changing anything (catalogue: Differs):
+		// the old master stays the master and its row reaches every replica.
+		if st, err := b.M.SlaveStatus(b.ctx); err != nil || st != nil {
+			b.failf("the old master replicates after the refused switch (%v): it must stay the master", err)
+		}
+		b.wantAllFrom(b.M)
+		b.insert(b.M, 10000003, 10000003)
+		b.check(2, b.M, b.S[1], b.S[2], b.S[3], b.S[4])
 	},
 	"online_slave_sql_stop": func(b *bed) {
 		cnf := b.writeConf(conf{name: "app1"})
