@@ -40,6 +40,21 @@ func loadApp(t testing.TB, c *testbed.Cluster, extra ...string) *config.App {
 	return app
 }
 
+// startWithT1 starts a test bed whose servers all hold test.t1 with row 1.
+func startWithT1(t *testing.T, opts testbed.Options) *testbed.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	c := testbed.Start(t, opts)
+	if err := c.Servers[0].Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
+		"CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // deadMasterWalkthrough starts three servers in the walkthrough's state
 // (replication by GTID or file/position), shuts the master down and
 // loads the application's configuration: where every dead-master test

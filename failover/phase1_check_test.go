@@ -54,15 +54,8 @@ func TestNotWorkingReplica(t *testing.T) {
 // ignore_fail on it, it is left out as a dead one is, and the log says so.
 func TestFailoverNotWorkingReplicaRefused(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 4})
+	c := startWithT1(t, testbed.Options{N: 4})
 	m, s2, s3, s4 := c.Servers[0], c.Servers[1], c.Servers[2], c.Servers[3]
-	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
-		"CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
 	stopIO(t, ctx, s3)
 	if err := m.Exec(ctx, "INSERT INTO test.t1 VALUES (2)"); err != nil {
 		t.Fatal(err)

@@ -100,15 +100,8 @@ func (s *slowDiffRecovery) RelayDiff(ctx context.Context, src RelaySource, from 
 // row is everywhere.
 func TestFailoverDiffSpansRotation(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 4})
+	c := startWithT1(t, testbed.Options{N: 4})
 	m, s2, s3, s4 := c.Servers[0], c.Servers[1], c.Servers[2], c.Servers[3]
-	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
-		"CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
 	stopIO(t, ctx, s4)
 	if err := m.Exec(ctx, "INSERT INTO test.t1 VALUES (2)", "FLUSH BINARY LOGS", "INSERT INTO test.t1 VALUES (3)"); err != nil {
 		t.Fatal(err)
@@ -170,15 +163,8 @@ func TestFailoverDiffSpansRotation(t *testing.T) {
 // reach back to server4's position. server4's diff comes from server3.
 func TestFailoverDiffFromOtherLatest(t *testing.T) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 4, Servers: []testbed.ServerOptions{{}, {Extra: []string{"relay_log_purge=1"}}}})
+	c := startWithT1(t, testbed.Options{N: 4, Servers: []testbed.ServerOptions{{}, {Extra: []string{"relay_log_purge=1"}}}})
 	m, s2, s3, s4 := c.Servers[0], c.Servers[1], c.Servers[2], c.Servers[3]
-	if err := m.Exec(ctx, "CREATE DATABASE IF NOT EXISTS test",
-		"CREATE TABLE test.t1 (a INT PRIMARY KEY)", "INSERT INTO test.t1 VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
 	stopIO(t, ctx, s4)
 	if err := m.Exec(ctx, "INSERT INTO test.t1 VALUES (2)", "INSERT INTO test.t1 VALUES (3)"); err != nil {
 		t.Fatal(err)
