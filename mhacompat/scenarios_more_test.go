@@ -151,49 +151,12 @@ var moreRunners = map[string]func(b *bed){
 		b.insert(m, 10000003, 10000003)
 		b.check(6)
 	},
-	"needsync_2_nobinlog": needsync2(nil),
-	"needsync_1_pass": func(b *bed) {
-		b.createUser(shellUser, shellPassword, true)
-		pw := shellPassword
-		cnf := b.writeConf(conf{name: "pass", user: shellUser, password: &pw})
-		b.stopIO(b.S[1])
-		b.insert(b.M, 2, 2)
-		b.caughtUp(b.S[2:]...)
-		b.kill()
-		b.wantOK("failover as the shell-metacharacter account", b.failover(cnf))
-		b.insert(b.S[1], 10000003, 10000003)
-		b.check(3)
-	},
-	"needsync_2_pass": func(b *bed) {
-		b.createUser(shellUser, shellPassword, true)
-		pw := shellPassword
-		cnf := b.writeConf(conf{name: "pass", user: shellUser, password: &pw})
-		b.sql(b.S[4], "SET GLOBAL relay_log_purge=0")
-		b.insert(b.M, 2, 1000)
-		b.caughtUp(b.S[1:]...)
-		b.stopIO(b.S[1])
-		b.insert(b.M, 1001, 3000)
-		b.caughtUp(b.S[2:]...)
-		b.kill()
-		b.wantOK("failover as the shell-metacharacter account", b.failover(cnf))
-		b.insert(b.S[1], 10000003, 10000003)
-		b.check(3001)
-	},
-	"save_master_log_pass": func(b *bed) {
-		b.createUser(shellUser, shellPassword, true)
-		pw := shellPassword
-		cnf := b.writeConf(conf{name: "pass", user: shellUser, password: &pw})
-		b.stopIO(b.S[1:]...)
-		b.insert(b.M, 2, 6)
-		b.kill()
-		b.wantOK("failover as the shell-metacharacter account", b.failover(cnf))
-		b.insert(b.S[1], 10000003, 10000003)
-		b.check(7)
-	},
+	"needsync_2_nobinlog":  needsync2(nil),
+	"needsync_1_pass":      needsync1(shellConf("pass")),
+	"needsync_2_pass":      needsync2(shellConf("pass")),
+	"save_master_log_pass": saveMasterLog(shellConf("pass")),
 	"online_slave_pass": func(b *bed) {
-		b.createUser(shellUser, shellPassword, true)
-		pw := shellPassword
-		cnf := b.writeConf(conf{name: "online_pass", user: shellUser, password: &pw})
+		cnf := shellConf("online_pass")(b)
 		b.wantOK("switch --orig-master-is-new-slave as the shell-metacharacter account", b.switchTo(cnf, b.S[1], "--orig-master-is-new-slave"))
 		b.insert(b.S[1], 10000003, 10000003)
 		b.wantMaster(b.M, b.S[1])

@@ -13,10 +13,10 @@ var runners = map[string]func(b *bed){
 		b.insert(b.S[1], 10000003, 10000003)
 		b.check(2)
 	},
-	"needsync_1":      needsync1(nil),
-	"needsync_1_ssh":  needsync1([]string{"ssh_connection_timeout=20"}),
-	"needsync_2":      needsync2(nil),
-	"needsync_2_ssh":  needsync2([]string{"ssh_connection_timeout=20"}),
+	"needsync_1":      needsync1(appConf()),
+	"needsync_1_ssh":  needsync1(appConf("ssh_connection_timeout=20")),
+	"needsync_2":      needsync2(appConf()),
+	"needsync_2_ssh":  needsync2(appConf("ssh_connection_timeout=20")),
 	"needsync_flush":  needsyncFlush(1, false, 3),
 	"needsync_flush2": needsyncFlush(2, false, 6),
 	"needsync_flush3": needsyncFlush(3, true, 7),
@@ -43,8 +43,8 @@ var runners = map[string]func(b *bed){
 		b.insert(b.S[1], 10000003, 10000003)
 		b.check(7)
 	},
-	"save_master_log":     saveMasterLog(nil),
-	"save_master_log_ssh": saveMasterLog([]string{"ssh_connection_timeout=20"}),
+	"save_master_log":     saveMasterLog(appConf()),
+	"save_master_log_ssh": saveMasterLog(appConf("ssh_connection_timeout=20")),
 	"latest_recovery1": func(b *bed) {
 		cnf := b.writeConf(conf{name: "latest", defaults: []string{"latest_priority=0"}})
 		b.insert(b.M, 2, 2)
@@ -206,24 +206,41 @@ var runners = map[string]func(b *bed){
 	},
 }
 
-// needsync1 is t_needsync_1 (and its _ssh variant): S1 misses one row.
-func needsync1(defaults []string) func(b *bed) {
+// appConf writes MHA's usual configuration with extra [server default]
+// lines.
+func appConf(defaults ...string) func(b *bed) string {
+	return func(b *bed) string { return b.writeConf(conf{name: "app1", defaults: defaults}) }
+}
+
+// shellConf creates a manager account whose name and password hold shell
+// metacharacters and writes a configuration (named name) that uses it.
+func shellConf(name string) func(b *bed) string {
+	return func(b *bed) string {
+		b.createUser(shellUser, shellPassword, true)
+		pw := shellPassword
+		return b.writeConf(conf{name: name, user: shellUser, password: &pw})
+	}
+}
+
+// needsync1 is t_needsync_1 (and its _ssh and _pass variants): S1 misses
+// one row.
+func needsync1(writeConf func(b *bed) string) func(b *bed) {
 	return func(b *bed) {
-		cnf := b.writeConf(conf{name: "app1", defaults: defaults})
+		cnf := writeConf(b)
 		b.stopIO(b.S[1])
 		b.insert(b.M, 2, 2)
 		b.caughtUp(b.S[2:]...)
 		b.kill()
-		b.failover(cnf)
+		b.wantOK("failover", b.failover(cnf))
 		b.insert(b.S[1], 10000003, 10000003)
 		b.check(3)
 	}
 }
 
 // needsync2 is t_needsync_2: S1 misses 2000 of 3000 rows.
-func needsync2(defaults []string) func(b *bed) {
+func needsync2(writeConf func(b *bed) string) func(b *bed) {
 	return func(b *bed) {
-		cnf := b.writeConf(conf{name: "app1", defaults: defaults})
+		cnf := writeConf(b)
 		b.sql(b.S[4], "SET GLOBAL relay_log_purge=0")
 		b.insert(b.M, 2, 1000)
 		b.caughtUp(b.S[1:]...)
@@ -275,9 +292,9 @@ func needsyncFlush(variant int, s2Behind bool, want int) func(b *bed) {
 
 // saveMasterLog is t_save_master_log: every replica misses five rows that
 // only the dead master's binlog holds (reachable over SSH).
-func saveMasterLog(defaults []string) func(b *bed) {
+func saveMasterLog(writeConf func(b *bed) string) func(b *bed) {
 	return func(b *bed) {
-		cnf := b.writeConf(conf{name: "app1", defaults: defaults})
+		cnf := writeConf(b)
 		b.stopIO(b.S[1:]...)
 		b.insert(b.M, 2, 6)
 		b.kill()
