@@ -131,15 +131,7 @@ func TestBinlogServerTail(t *testing.T) {
 				fmt.Fprint(f, blocks)
 				f.Close()
 			}
-			app, err := config.Load(path, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			closed, err := testbed.FreePort("127.0.0.1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			app.Server("server1").SSHPort = closed
+			app := loadWithDeadMasterSSH(t, path)
 			rep, err := DeadMaster(ctx, FailoverOptions{
 				Options:    Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr()},
 				DeadMaster: s1.Addr(),
@@ -200,6 +192,14 @@ func binlogServerApp(t *testing.T, c *testbed.Cluster, dir string) *config.App {
 	}
 	fmt.Fprintf(f, "\n[binlog1]\nhostname=%s\nmaster_binlog_dir=%s\n", c.SSH.Host, dir)
 	f.Close()
+	return loadWithDeadMasterSSH(t, path)
+}
+
+// loadWithDeadMasterSSH loads the configuration at path with server1's
+// ssh_port pointed at a port nothing listens on: the dead master's host
+// cannot be reached over SSH.
+func loadWithDeadMasterSSH(t *testing.T, path string) *config.App {
+	t.Helper()
 	app, err := config.Load(path, "")
 	if err != nil {
 		t.Fatal(err)
