@@ -208,6 +208,8 @@ type Action struct {
 	Host                 string `json:"host,omitempty"`        // rejoin, server-remove
 	OrigMasterIsNewSlave bool   `json:"orig_master_is_new_slave,omitempty"`
 	IgnoreLastFailover   bool   `json:"ignore_last_failover,omitempty"`
+	// IgnoreBinlogServerError (failover): MHA's --ignore_binlog_server_error.
+	IgnoreBinlogServerError bool `json:"ignore_binlog_server_error,omitempty"`
 	// Switch only: masterha_master_switch --master_state=alive's flags.
 	// CheckOnly runs the checks and changes nothing (no lock is taken).
 	CheckOnly           bool `json:"check_only,omitempty"`

@@ -27,7 +27,7 @@ type actionRule struct {
 var actionRules = map[string]actionRule{
 	ActionSwitch: {required: []string{"app"}, optional: []string{"new_master", "orig_master_is_new_slave",
 		"check_only", "skip_change_master", "skip_disable_read_only", "ssh_reachable", "running_updates_limit", "running_seconds_limit"}},
-	ActionFailover:     {required: []string{"app"}, optional: []string{"dead_master", "new_master", "ignore_last_failover"}},
+	ActionFailover:     {required: []string{"app"}, optional: []string{"dead_master", "new_master", "ignore_last_failover", "ignore_binlog_server_error"}},
 	ActionAck:          {required: []string{"app"}},
 	ActionPause:        {required: []string{"app"}},
 	ActionResume:       {required: []string{"app"}},
@@ -88,6 +88,7 @@ func setFields(a *Action) []string {
 	add(a.Host != "", "host")
 	add(a.OrigMasterIsNewSlave, "orig_master_is_new_slave")
 	add(a.IgnoreLastFailover, "ignore_last_failover")
+	add(a.IgnoreBinlogServerError, "ignore_binlog_server_error")
 	add(a.CheckOnly, "check_only")
 	add(a.SkipChangeMaster, "skip_change_master")
 	add(a.SkipDisableReadOnly, "skip_disable_read_only")

@@ -3,6 +3,7 @@ package failover
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -265,4 +266,50 @@ func TestBinlogServerTailResume(t *testing.T) {
 	wantRows(t, ctx, s2, 1, 2, 3)
 	wantRows(t, ctx, s3, 1, 2, 3)
 	wantReplicaOf(t, ctx, s3, s2, true)
+}
+
+// TestBinlogServersAllFail: the dead master's host cannot be reached over
+// SSH and the only binlog server's directory is wrong. As MHA's
+// save_binlog_gtid, the failover refuses (ErrRefused naming the block)
+// before any replica is changed: server2 still replicates from the dead
+// master and is read-only. With IgnoreBinlogServerError (MHA's
+// --ignore_binlog_server_error) the same failover succeeds and reports
+// the tail lost. On the code before, the first failover succeeded.
+func TestBinlogServersAllFail(t *testing.T) {
+	ctx := context.Background()
+	c := testbed.Start(t, testbed.Options{N: 3})
+	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+	if err := c.Walkthrough(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Kill9(); err != nil {
+		t.Fatal(err)
+	}
+	app := binlogServerApp(t, c, "/nonexistent/binlog")
+	_, err := DeadMaster(ctx, FailoverOptions{
+		Options:    Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr()},
+		DeadMaster: s1.Addr(),
+	})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "binlog1") || !strings.Contains(err.Error(), "--ignore-binlog-server-error") {
+		t.Fatalf("failover with every binlog server failing: %v, want ErrRefused naming [binlog1] and --ignore-binlog-server-error", err)
+	}
+	// The dead master's replicas keep pointing at it (their IO threads
+	// were stopped in phase 1, as MHA does, which changes no data).
+	if st, err := s2.SlaveStatus(ctx); err != nil || st["Master_Port"] != fmt.Sprint(s1.Port) {
+		t.Errorf("server2 replicates from port %q (%v) after the refusal, want the dead master's %d", st["Master_Port"], err, s1.Port)
+	}
+	if ro, err := s2.QueryString(ctx, "SELECT @@global.read_only"); err != nil || ro != "1" {
+		t.Errorf("server2 read_only=%q (%v) after the refusal, want 1: nothing may change", ro, err)
+	}
+	rep, err := DeadMaster(ctx, FailoverOptions{
+		Options:    Options{App: app, Yes: true, Out: tlog{t}, NewMaster: s2.Addr(), IgnoreBinlogServerError: true},
+		DeadMaster: s1.Addr(),
+	})
+	if err != nil {
+		t.Fatalf("failover with --ignore-binlog-server-error: %v", err)
+	}
+	if rep.Lost == nil {
+		t.Errorf("the tail could not be read from anywhere, yet the report says nothing was lost")
+	}
+	wantReplicaOf(t, ctx, s3, s2, false)
 }

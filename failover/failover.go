@@ -107,6 +107,9 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	if err := r.phase(ctx, PhaseCheck, func() error { return r.checkFailover(ctx, st, errs) }); err != nil {
 		return err
 	}
+	if r.opts.Switch.SkipChangeMaster && r.plan.GTID {
+		return fmt.Errorf("%w: --skip-change-master needs file/position replication: with GTID the replicas catch up by replicating from the new master, which that flag forbids (MHA skips it under GTID too); fail over without it", ErrRefused)
+	}
 	if err := r.bindPlan(st); err != nil {
 		return err
 	}
@@ -118,6 +121,12 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	}
 	if err := r.phase(ctx, PhaseReplicas, func() error { return r.recoverReplicas(ctx, st) }); err != nil {
 		return err
+	}
+	if r.opts.Switch.SkipChangeMaster {
+		// MHA skips its phase 5 too: the new master keeps its replication
+		// settings, like every other replica.
+		r.rep.addf("All replicas have the missing events applied; none was repointed and %s keeps its replication settings (skip_change_master).", st.newM.srv)
+		return nil
 	}
 	err := r.phase(ctx, PhaseCleanup, func() error { return r.cleanupNewMaster(ctx, st) })
 	if err == nil {

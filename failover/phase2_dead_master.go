@@ -63,14 +63,16 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 	}
 	hookErr := r.stopDeadMasterIP(ctx, st.dead, r.plan.DeadSSH)
 	if hookErr != nil {
-		r.finalTail(ctx)
+		_ = r.finalTail(ctx) // saved for the next attempt; the hook's error is the one to report
 		return hookErr
 	}
 	// shutdown_script may power the host off: the tail is saved first.
 	// Without it, the fence over MySQL runs while the tail is saved.
 	poweredOff := false
 	if app.ShutdownScript != "" {
-		r.finalTail(ctx)
+		if err := r.finalTail(ctx); err != nil {
+			return err
+		}
 		res, err := r.runHook(ctx, app.ShutdownScript, ShutdownArgs(st.dead, r.plan.DeadSSH))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrHookFailed, err)
@@ -92,9 +94,12 @@ func (r *run) shutdownDeadMaster(ctx context.Context, st *failoverState) error {
 		r.logf("shutdown_script is not set. Skipping explicit shutting down of the dead master.")
 		fenced := make(chan error, 1)
 		go func() { fenced <- r.fenceDeadMaster(ctx, st.dead, false) }()
-		r.finalTail(ctx)
+		tailErr := r.finalTail(ctx)
 		if err := <-fenced; err != nil {
 			return err
+		}
+		if tailErr != nil {
+			return tailErr
 		}
 	}
 	// The tail is final only now: read what the master wrote after it.
@@ -278,8 +283,9 @@ func (r *run) stopDeadMasterIP(ctx context.Context, dead *config.Server, sshOK b
 // the final latest read position, and records them in the plan and the
 // report. When the dead master's binlog could not be read (SSH
 // unreachable, or the save failed), the tail is read from the binlog
-// servers (binlogserver.go); Lost when none had it either.
-func (r *run) finalTail(ctx context.Context) {
+// servers (binlogserver.go); Lost when none had it either, which is an
+// error (ErrRefused) unless Options.IgnoreBinlogServerError, as in MHA.
+func (r *run) finalTail(ctx context.Context) error {
 	tail := r.tailFor(ctx)
 	known, sshErr := r.waitDeadSSH(ctx, time.Time{})
 	r.plan.DeadSSH = known && sshErr == nil
@@ -292,6 +298,11 @@ func (r *run) finalTail(ctx context.Context) {
 			}
 		}
 		tail = r.binlogServerTail(ctx, r.plan.LatestRead, why)
+		if !tail.saved && !r.opts.IgnoreBinlogServerError {
+			return fmt.Errorf("%w: all %d binlog server(s) failed and the dead master's binlog could not be read, so its events after %s would be lost: %s; "+
+				"fix the binlog server (its master_binlog_dir, its SSH) and fail over again, or fail over with --ignore-binlog-server-error to accept the loss",
+				ErrRefused, len(r.opts.App.BinlogServers), r.plan.LatestRead, tail.lost)
+		}
 	}
 	r.applyTail(tail)
 	if !r.plan.DeadSSH && r.rep.Lost == nil && r.plan.TailSource == "" {
@@ -302,6 +313,7 @@ func (r *run) finalTail(ctx context.Context) {
 		}
 		r.rep.Lost = &LostRange{From: r.plan.LatestRead, To: "unknown end of dead master's binlog", Why: why}
 	}
+	return nil
 }
 
 // applyTail records the saved tail in the plan (where a resume finds it)

@@ -109,14 +109,18 @@ func (r *run) recoverNewMaster(ctx context.Context, st *failoverState) error {
 			return fmt.Errorf("%w: master_ip_failover_script --command=start exited %d: %s", ErrHookFailed, res.ExitCode, strings.TrimSpace(res.Output))
 		}
 	}
-	if err := newM.exec(ctx, newM.d.SetReadOnly(false)...); err != nil {
-		return err
+	if r.opts.Switch.SkipDisableReadOnly {
+		r.rep.addf("Selected %s as the new master at %s; read_only left on (skip_disable_read_only).", newM.srv, r.plan.NewMasterPos)
+	} else {
+		if err := newM.exec(ctx, newM.d.SetReadOnly(false)...); err != nil {
+			return err
+		}
+		newM.readOnly = false
+		r.rep.addf("Selected %s as the new master; it is writable at %s.", newM.srv, r.plan.NewMasterPos)
 	}
-	newM.readOnly = false
 	if err := r.journal.Done(ctx, PhaseRecover+": activate", r.plan); err != nil {
 		return fmt.Errorf("%w: %v", ErrMayNotAct, err)
 	}
-	r.rep.addf("Selected %s as the new master; it is writable at %s.", newM.srv, r.plan.NewMasterPos)
 	return nil
 }
 

@@ -24,7 +24,9 @@ import (
 // phase 4, when every diff has ended.
 func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 	newM := st.newM
-	r.enableSemiSync(ctx, newM, st.replicas...)
+	if !r.opts.Switch.SkipChangeMaster {
+		r.enableSemiSync(ctx, newM, st.replicas...)
+	}
 	pos := dialect.Pos{File: r.plan.NewMasterPos.File, Pos: r.plan.NewMasterPos.Pos}
 	var srcs []diffSource
 	if !r.plan.GTID {
@@ -40,6 +42,12 @@ func (r *run) recoverReplicas(ctx context.Context, st *failoverState) error {
 		if e := errs[n.srv.Name]; e != nil {
 			r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, State: e.Error()})
 			r.rep.addf("%s: FAILED: %v", n.srv, e)
+			continue
+		}
+		if r.opts.Switch.SkipChangeMaster {
+			r.rep.Replicas = append(r.rep.Replicas, ReplicaOutcome{Server: n.srv.Name, OK: true,
+				State: fmt.Sprintf("missing events applied; not repointed (skip_change_master): start it from %s at %s", newM.srv, pos)})
+			r.rep.addf("%s: OK: Applying all logs succeeded. Skipping change master and start slave.", n.srv)
 			continue
 		}
 		how := "file/position " + pos.String()
@@ -111,6 +119,9 @@ func (r *run) recoverReplica(ctx context.Context, st *failoverState, n *node, po
 		if err := diffs.wait(ctx); err != nil {
 			return fmt.Errorf("repoint %s: waiting for the relay diffs read from its relay logs: %w", n, err)
 		}
+	}
+	if r.opts.Switch.SkipChangeMaster {
+		return nil // the operator repoints it (MHA's --skip_change_master)
 	}
 	step := PhaseReplicas + ": repoint " + n.srv.Name
 	if err := r.journal.Begin(ctx, step, r.plan); err != nil {

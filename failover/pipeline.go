@@ -64,6 +64,13 @@ type Options struct {
 	// FenceWait bounds the wait for a killed connection of an earlier
 	// actor to end (default 1 minute).
 	FenceWait time.Duration
+	// IgnoreBinlogServerError (dead-master failover; MHA's
+	// --ignore_binlog_server_error): go on when the dead master's binlog
+	// could not be read and no binlog server ([binlogN]) gave the tail
+	// either, reporting the tail lost. Without it such a failover stops in
+	// phase 2, before any replica is changed: binlog servers are
+	// configured precisely so that the tail is not lost.
+	IgnoreBinlogServerError bool
 	// ReplicaStartTimeout bounds the wait, after START SLAVE, for the IO
 	// thread to connect and the SQL thread to run (default 15 s).
 	ReplicaStartTimeout time.Duration

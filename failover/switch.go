@@ -26,10 +26,14 @@ type SwitchOptions struct {
 	// check-repl's). Switch returns nil when the switch would proceed.
 	CheckOnly bool
 	// SkipChangeMaster (--skip_change_master): the other replicas are not
-	// repointed; they go on replicating from the old master.
+	// repointed; they go on replicating from the old master. A dead-master
+	// failover (mhactl failover --local only) honours it too, as MHA's
+	// does: every replica gets the missing events applied but none is
+	// repointed, and phase 5 (RESET SLAVE ALL on the new master) is
+	// skipped; refused under GTID, where replicas catch up by replicating.
 	SkipChangeMaster bool
 	// SkipDisableReadOnly (--skip_disable_read_only): the new master is
-	// promoted but left read_only=1.
+	// promoted but left read_only=1 (switch and dead-master failover).
 	SkipDisableReadOnly bool
 	// OrigMasterSSH (--ssh_reachable) says whether the old master is
 	// reachable over SSH, for master_ip_online_change_script: when it is

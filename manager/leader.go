@@ -447,8 +447,9 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 	app = withFormerMastersIgnoreFail(app, &st, m.fsm.History(app.Name), lock.OldMaster)
 	opts := failover.Options{
 		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: flags.origIsNewSlave, Switch: flags.sw,
-		Out:   &logWriter{log: log},
-		Guard: &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: lock.Epoch},
+		IgnoreBinlogServerError: flags.ignoreBinlogServerError,
+		Out:                     &logWriter{log: log},
+		Guard:                   &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: lock.Epoch},
 	}
 	var rep *failover.Report
 	var err error

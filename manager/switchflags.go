@@ -22,6 +22,7 @@ const (
 	sshReachableKey        = "ssh_reachable"         // MHA's 0 or 1; absent: unknown
 	runningUpdatesLimitKey = "running_updates_limit" // seconds
 	runningSecondsLimitKey = "running_seconds_limit" // seconds
+	ignoreBinlogServerKey  = "ignore_binlog_server_error"
 )
 
 // manualFlags are an operator's flags for a manual pipeline: given to it,
@@ -30,11 +31,13 @@ const (
 type manualFlags struct {
 	origIsNewSlave bool
 	sw             failover.SwitchOptions
+	// ignoreBinlogServerError: a failover's --ignore-binlog-server-error.
+	ignoreBinlogServerError bool
 }
 
 // manualFlagsOfAction reads the flags of a switch or failover action.
 func manualFlagsOfAction(a api.Action) (manualFlags, error) {
-	f := manualFlags{origIsNewSlave: a.OrigMasterIsNewSlave}
+	f := manualFlags{origIsNewSlave: a.OrigMasterIsNewSlave, ignoreBinlogServerError: a.IgnoreBinlogServerError}
 	if a.Kind != api.ActionSwitch {
 		return f, nil
 	}
@@ -55,6 +58,9 @@ func manualFlagsOfAction(a api.Action) (manualFlags, error) {
 func (f manualFlags) record(detail map[string]string) {
 	if f.origIsNewSlave {
 		detail[origIsNewSlaveKey] = "1"
+	}
+	if f.ignoreBinlogServerError {
+		detail[ignoreBinlogServerKey] = "1"
 	}
 	if f.sw.SkipChangeMaster {
 		detail[skipChangeMasterKey] = "1"
@@ -83,6 +89,7 @@ func manualFlagsOf(journal []fsm.JournalEntry) manualFlags {
 		}
 		d := e.Detail
 		f.origIsNewSlave = f.origIsNewSlave || d[origIsNewSlaveKey] == "1"
+		f.ignoreBinlogServerError = f.ignoreBinlogServerError || d[ignoreBinlogServerKey] == "1"
 		f.sw.SkipChangeMaster = f.sw.SkipChangeMaster || d[skipChangeMasterKey] == "1"
 		f.sw.SkipDisableReadOnly = f.sw.SkipDisableReadOnly || d[skipDisableReadOnlyKey] == "1"
 		if v, err := strconv.Atoi(d[sshReachableKey]); err == nil {

@@ -232,6 +232,18 @@ func (b *bed) newMaster() *testbed.Server {
 	return found[0]
 }
 
+// wantNoCM is the _nocm scenarios' assertions: S1 (the new master) is
+// still read_only, and S1..S4 all still replicate from the dead master.
+func (b *bed) wantNoCM() {
+	b.t.Helper()
+	if ro, err := b.S[1].QueryString(b.ctx, "SELECT @@global.read_only"); err != nil || ro != "1" {
+		b.failf("read_only of %s is %q (%v), MHA expects 1 with --skip_disable_read_only", b.S[1].Name(), ro, err)
+	}
+	for _, s := range b.S[1:] {
+		b.wantMaster(s, b.M)
+	}
+}
+
 // wantAllFrom asserts that every running server of S1..S4 but m
 // replicates from m.
 func (b *bed) wantAllFrom(m *testbed.Server) {

@@ -13,6 +13,25 @@ var runners = map[string]func(b *bed){
 		b.insert(b.S[1], 10000003, 10000003)
 		b.check(2)
 	},
+	"normal_crash_nocm": func(b *bed) {
+		cnf := b.writeConf(conf{name: "app1"})
+		b.sql(b.S[1], "SET GLOBAL read_only=1")
+		b.kill()
+		b.wantOK("failover --skip-change-master --skip-disable-read-only", b.failover(cnf, "--skip-change-master", "--skip-disable-read-only"))
+		b.wantNoCM()
+		b.check(1)
+	},
+	"needsync_1_nocm": func(b *bed) {
+		cnf := b.writeConf(conf{name: "app1"})
+		b.stopIO(b.S[1])
+		b.insert(b.M, 2, 2)
+		b.caughtUp(b.S[2:]...)
+		b.sql(b.S[1], "SET GLOBAL read_only=1")
+		b.kill()
+		b.wantOK("failover --skip-change-master --skip-disable-read-only", b.failover(cnf, "--skip-change-master", "--skip-disable-read-only"))
+		b.wantNoCM()
+		b.check(2) // S1 caught up from S2's relay log though nobody was repointed
+	},
 	"needsync_1":      needsync1(appConf()),
 	"needsync_1_ssh":  needsync1(appConf("ssh_connection_timeout=20")),
 	"needsync_2":      needsync2(appConf()),

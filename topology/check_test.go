@@ -121,7 +121,7 @@ func TestCheckReplProblems(t *testing.T) {
 	t.Run("IO thread stopped", func(t *testing.T) {
 		run(t, s2, "STOP SLAVE IO_THREAD")
 		ps := Check(discover(t, app))
-		wantProblem(t, ps, CodeThreadStopped, "server2", Error, "IO thread is not running", "START SLAVE IO_THREAD")
+		wantProblem(t, ps, CodeThreadStopped, "server2", Warning, "IO thread is not running", "START SLAVE IO_THREAD")
 		run(t, s2, "START SLAVE IO_THREAD")
 		pollCheck(t, app, noErrors)
 	})

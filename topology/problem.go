@@ -197,15 +197,25 @@ func checkServer(t *Topology, s *ServerState) []Problem {
 			"SET GLOBAL relay_log_purge=0 and put relay_log_purge=0 in its my.cnf (purge relay logs with a cron job instead)"))
 	}
 	masterDead := t.Master != nil && !t.Master.Reachable
+	// A thread stopped by an error is broken replication: an Error. A thread
+	// stopped without one was stopped on purpose (a backup job, an operator
+	// holding a replica back): MHA's check accepts it and a failover catches
+	// the replica up from the others' relay logs, so it is a Warning.
 	if !r.SQLRunning {
-		ps = append(ps, problem(s, Error, CodeThreadStopped,
-			fmt.Sprintf("the SQL thread is not running (last SQL error %d: %s)", r.LastSQLErrno, orNone(r.LastSQLError)),
-			"fix the cause of the error, then START SLAVE SQL_THREAD"))
+		sev, fix := Warning, "START SLAVE SQL_THREAD when it should apply again (a failover catches it up meanwhile)"
+		if r.LastSQLErrno != 0 {
+			sev, fix = Error, "fix the cause of the error, then START SLAVE SQL_THREAD"
+		}
+		ps = append(ps, problem(s, sev, CodeThreadStopped,
+			fmt.Sprintf("the SQL thread is not running (last SQL error %d: %s)", r.LastSQLErrno, orNone(r.LastSQLError)), fix))
 	}
 	if !r.IOThreadRunning() && !masterDead {
-		ps = append(ps, problem(s, Error, CodeThreadStopped,
-			fmt.Sprintf("the IO thread is not running (Slave_IO_Running=%s; last IO error %d: %s)", orNone(r.IORunning), r.LastIOErrno, orNone(r.LastIOError)),
-			"fix the cause of the error, then START SLAVE IO_THREAD"))
+		sev, fix := Warning, "START SLAVE IO_THREAD when it should receive again (a failover catches it up from the other replicas meanwhile)"
+		if r.LastIOErrno != 0 {
+			sev, fix = Error, "fix the cause of the error, then START SLAVE IO_THREAD"
+		}
+		ps = append(ps, problem(s, sev, CodeThreadStopped,
+			fmt.Sprintf("the IO thread is not running (Slave_IO_Running=%s; last IO error %d: %s)", orNone(r.IORunning), r.LastIOErrno, orNone(r.LastIOError)), fix))
 	}
 	return ps
 }

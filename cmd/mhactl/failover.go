@@ -115,7 +115,7 @@ func newFailoverCmd() *cobra.Command {
 	var c commonFlags
 	var deadHost, newHost, masterState string
 	var deadPort, newPort int
-	var ignoreLast bool
+	var ignoreLast, skipChangeMaster, skipDisableReadOnly, ignoreBinlogServerError bool
 	cmd := &cobra.Command{
 		Use:   "failover (--app app1 | --local --conf app1.conf) --dead-master HOST:PORT [--new-master HOST:PORT]",
 		Short: "Fail over a dead master (masterha_master_switch --master_state=dead)",
@@ -125,12 +125,18 @@ func newFailoverCmd() *cobra.Command {
 			}
 			dead := hostPort(deadHost, deadPort)
 			if !c.local {
+				if skipChangeMaster || skipDisableReadOnly {
+					// The managers repair a topology whole: a half-repointed
+					// one (replicas left on the dead master, a read-only new
+					// master) is one they would watch and act on wrongly.
+					return withCode(exitUsage, errors.New("--skip-change-master and --skip-disable-read-only leave the topology half-repaired for the operator to finish: they exist only with --local (stop automatic failover with `mhactl pause --app APP` first)"))
+				}
 				name, err := c.appName()
 				if err != nil {
 					return err
 				}
 				return runClusterAction(cmd, api.Action{Kind: api.ActionFailover, App: name, DeadMaster: clusterRef(deadHost, deadPort),
-					NewMaster: clusterRef(newHost, newPort), IgnoreLastFailover: ignoreLast})
+					NewMaster: clusterRef(newHost, newPort), IgnoreLastFailover: ignoreLast, IgnoreBinlogServerError: ignoreBinlogServerError})
 			}
 			app, err := c.load()
 			if err != nil {
@@ -153,7 +159,8 @@ func newFailoverCmd() *cobra.Command {
 			defer cancel()
 			_, err = failover.DeadMaster(ctx, failover.FailoverOptions{
 				Options: failover.Options{App: app, Journal: journal, Out: cmd.OutOrStdout(), In: cmd.InOrStdin(),
-					Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort)},
+					Yes: c.assumeYes(), NewMaster: hostPort(newHost, newPort), IgnoreBinlogServerError: ignoreBinlogServerError,
+					Switch: failover.SwitchOptions{SkipChangeMaster: skipChangeMaster, SkipDisableReadOnly: skipDisableReadOnly}},
 				DeadMaster: dead,
 			})
 			return pipelineCode(err)
@@ -169,6 +176,9 @@ func newFailoverCmd() *cobra.Command {
 	f.IntVar(&newPort, "new-master-port", 0, "port of --new-master-host (default 3306)")
 	f.StringVar(&masterState, "master-state", "dead", "MHA's --master_state (dead)")
 	f.BoolVar(&ignoreLast, "ignore-last-failover", false, "fail over even if the last failover is younger than last_failover_minute")
+	f.BoolVar(&ignoreBinlogServerError, "ignore-binlog-server-error", false, "when the dead master's binlog cannot be read and every binlog server ([binlogN]) fails too, fail over anyway and report its tail lost (default: refuse, changing nothing)")
+	f.BoolVar(&skipChangeMaster, "skip-change-master", false, "with --local: apply the missing events on every replica but repoint none (they stay replicas of the dead master) and keep the new master's replication settings")
+	f.BoolVar(&skipDisableReadOnly, "skip-disable-read-only", false, "with --local: leave read_only on on the new master")
 	f.String("dead-master-ip", "", "accepted for MHA compatibility (the configuration gives the IP)")
 	return cmd
 }
