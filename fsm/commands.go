@@ -28,7 +28,41 @@ const (
 	AddServerType    CommandType = 11
 	RemoveServerType CommandType = 12
 	ForceUnlockType  CommandType = 13
+
+	// ObserveBatchType carries the IgnoreUnknown bit: a manager of an
+	// older version skips these entries (its replica then lacks the
+	// upgraded managers' observations, which it counts as unknown: never
+	// "cannot reach") instead of stopping. Finish a rolling upgrade before
+	// relying on every manager's veto.
+	ObserveBatchType CommandType = IgnoreUnknown | 20
 )
+
+// commandNames are the names of the command types in metrics and logs.
+var commandNames = map[CommandType]string{
+	RegisterAppType: "register_app", SetTopologyType: "set_topology", ObserveType: "observe",
+	AcquireLockType: "acquire_lock", JournalPhaseType: "journal_phase", ReleaseLockType: "release_lock",
+	SetMasterType: "set_master", AckType: "ack", PauseType: "pause", ResumeType: "resume",
+	AddServerType: "add_server", RemoveServerType: "remove_server", ForceUnlockType: "force_unlock",
+	ObserveBatchType: "observe_batch",
+}
+
+// String is the command type's name ("observe_batch"), or "type_N" for a
+// type this version does not name.
+func (t CommandType) String() string {
+	if n, ok := commandNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type_%d", uint8(t))
+}
+
+// TypeOf is the command type of an encoded entry (its first byte) and
+// false for an empty one.
+func TypeOf(data []byte) (CommandType, bool) {
+	if len(data) == 0 {
+		return 0, false
+	}
+	return CommandType(data[0]), true
+}
 
 // RegisterAppCmd creates an application or updates its server set and
 // settings (idempotent). Lock, epochs, journal, history and anti-flapping
@@ -54,6 +88,59 @@ type SetTopologyCmd struct {
 type ObserveCmd struct {
 	App         string      `json:"app"`
 	Observation Observation `json:"observation"`
+}
+
+// ObserveBatchCmd is what one manager publishes in one entry: its changed
+// observations of any number of applications, and the refresh of those
+// that did not change (package detector's Batcher builds it, one writer
+// per manager).
+//
+// Observations are stored exactly as ObserveCmd stores one (the entry's
+// time and term become LoggedAt and LoggedTerm); their
+// Observation.Manager is Manager when empty and must be Manager otherwise.
+// A Refresh re-stamps an observation already stored, and only the one it
+// names: the observation of Manager for App and Server whose Since is
+// Since. It gets the entry's time and term as LoggedAt and LoggedTerm and
+// At as At; its Kind, Reachable, Since, Detail and SinceLogged stay. A
+// refresh that names nothing stored (a newer observation replaced it, the
+// server was removed, a restored snapshot lacks it) changes nothing and is
+// returned in ObserveBatchResult.Unmatched, so the proposer publishes the
+// full observation again.
+type ObserveBatchCmd struct {
+	Manager      string           `json:"manager"`
+	Observations []ObserveCmd     `json:"observations,omitempty"`
+	Refresh      []ObserveRefresh `json:"refresh,omitempty"`
+	// At is the proposer's clock when it built the batch: the At (last
+	// confirmed, for operators) of every refreshed observation.
+	At time.Time `json:"at"`
+}
+
+// ObserveRefresh names one stored observation of the batch's manager; the
+// short JSON keys keep a batch of 1,000 applications near 50 KB.
+type ObserveRefresh struct {
+	App    string `json:"a"`
+	Server string `json:"s"` // name or addr
+	// Since is the stored observation's Since (the observer's clock, in
+	// Unix nanoseconds): it identifies one observation, so a refresh can
+	// never revive an earlier one of the same server.
+	Since int64 `json:"t"`
+}
+
+// ObserveBatchResult is the Apply response of an ObserveBatch when some of
+// it was not applied (nil when everything was).
+type ObserveBatchResult struct {
+	// Unmatched are the refreshes that named no stored observation.
+	Unmatched []ObserveRefresh `json:"unmatched,omitempty"`
+	// Rejected are the observations that were refused (unknown
+	// application or server), with the reason.
+	Rejected []RejectedObservation `json:"rejected,omitempty"`
+}
+
+// RejectedObservation is one observation of a batch that was refused.
+type RejectedObservation struct {
+	App    string `json:"app"`
+	Server string `json:"server"`
+	Error  string `json:"error"`
 }
 
 // AcquireLockCmd asks for the failover lock of App. With TakeOver set to
@@ -200,3 +287,4 @@ func EncodeResume(c ResumeCmd) []byte             { return mustEncode(ResumeType
 func EncodeAddServer(c AddServerCmd) []byte       { return mustEncode(AddServerType, c) }
 func EncodeRemoveServer(c RemoveServerCmd) []byte { return mustEncode(RemoveServerType, c) }
 func EncodeForceUnlock(c ForceUnlockCmd) []byte   { return mustEncode(ForceUnlockType, c) }
+func EncodeObserveBatch(c ObserveBatchCmd) []byte { return mustEncode(ObserveBatchType, c) }

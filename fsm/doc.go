@@ -22,7 +22,11 @@
 // registered once. An entry that cannot be decoded panics (the log is
 // corrupt or the code is wrong: going on would diverge the replicas); an
 // unknown command type panics unless its IgnoreUnknown bit (0x80) is set,
-// so managers can be upgraded one at a time. A domain refusal (lock held,
+// so managers can be upgraded one at a time. ObserveBatch carries that bit:
+// a manager of an older version skips it (its replica then counts the
+// upgraded managers' views as unknown, never as "cannot reach"). The old
+// per-observation Observe command is still applied (logs and snapshots
+// written before ObserveBatch replay unchanged). A domain refusal (lock held,
 // stale epoch, anti-flapping, paused, ...) is not a panic: it is returned
 // as the Apply response, an error wrapping one of the sentinel errors of
 // errors.go.
@@ -57,6 +61,15 @@
 //     observation got its current Kind; values the proposer put there are
 //     overwritten. Freshness is decided on these (detector.FreshAt), never
 //     on the observers' At/Since. An entry without AppendedAt records zero.
+//     ObserveBatch (one entry per manager and flush, any number of
+//     applications) stores its observations exactly so; its refreshes
+//     re-stamp LoggedAt and LoggedTerm (and At) of stored observations
+//     only: each names the manager (the batch's own, never another's),
+//     the server and the observation's Since, and a refresh whose
+//     observation was replaced, pruned or never stored changes nothing and
+//     is returned as unmatched. So no entry can make an observation fresh
+//     that its manager did not confirm after storing it: a refresh built
+//     before a change cannot revive the replaced observation.
 //  7. A refused failover (ReleaseLock with ResultRefused: the pipeline
 //     refused before any acting phase) releases the lock without changing
 //     the master or the anti-flapping record. Consecutive refusals with

@@ -1,6 +1,9 @@
 package fsm
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // The handler table. Each handler runs with the FSM lock held and must
 // be deterministic: no clock, no randomness, no I/O.
@@ -18,6 +21,7 @@ func init() {
 	register(AddServerType, applyAddServer)
 	register(RemoveServerType, applyRemoveServer)
 	register(ForceUnlockType, applyForceUnlock)
+	registerLogged(ObserveBatchType, applyObserveBatch)
 }
 
 func applyRegisterApp(f *FSM, c *RegisterAppCmd) any {
@@ -78,17 +82,22 @@ func applySetTopology(f *FSM, c *SetTopologyCmd) any {
 // observation keeps its SinceLogged while its Kind (and reachability) stay
 // the same.
 func applyObserve(f *FSM, m logMeta, c *ObserveCmd) any {
-	a, err := f.lookup(c.App)
+	if c.Observation.Manager == "" {
+		return fmt.Errorf("observe %s in app %q: no manager id: %w", c.Observation.Server, c.App, ErrInvalid)
+	}
+	return f.storeObservation(m, c.App, c.Observation)
+}
+
+// storeObservation is ObserveCmd's effect for one observation whose
+// Manager is set.
+func (f *FSM) storeObservation(m logMeta, appName string, o Observation) error {
+	a, err := f.lookup(appName)
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
 	}
-	o := c.Observation
-	if o.Manager == "" {
-		return fmt.Errorf("observe %s in app %q: no manager id: %w", o.Server, c.App, ErrInvalid)
-	}
 	srv, ok := a.state.Server(o.Server)
 	if !ok {
-		return fmt.Errorf("observe %s in app %q: %w", o.Server, c.App, ErrUnknownServer)
+		return fmt.Errorf("observe %s in app %q: %w", o.Server, appName, ErrUnknownServer)
 	}
 	o.Server = srv.Addr()
 	if a.state.Observations == nil {
@@ -104,6 +113,66 @@ func applyObserve(f *FSM, m logMeta, c *ObserveCmd) any {
 	}
 	a.state.Observations[o.Manager][o.Server] = o
 	return nil
+}
+
+// applyObserveBatch stores a manager's changed observations and refreshes
+// the unchanged ones it names (ObserveBatchCmd). A batch with no manager,
+// or with an observation of another manager, is refused whole; otherwise
+// every item is applied on its own and the ones that could not be are
+// returned in an ObserveBatchResult.
+func applyObserveBatch(f *FSM, m logMeta, c *ObserveBatchCmd) any {
+	if c.Manager == "" {
+		return fmt.Errorf("observe batch: no manager id: %w", ErrInvalid)
+	}
+	for _, it := range c.Observations {
+		if it.Observation.Manager != "" && it.Observation.Manager != c.Manager {
+			return fmt.Errorf("observe batch of manager %s: holds an observation of manager %s (no manager writes another's): %w",
+				c.Manager, it.Observation.Manager, ErrInvalid)
+		}
+	}
+	var res ObserveBatchResult
+	for _, it := range c.Observations {
+		o := it.Observation
+		o.Manager = c.Manager
+		if err := f.storeObservation(m, it.App, o); err != nil {
+			res.Rejected = append(res.Rejected, RejectedObservation{App: it.App, Server: o.Server, Error: err.Error()})
+		}
+	}
+	for _, r := range c.Refresh {
+		if !f.refreshObservation(m, c.Manager, c.At, r) {
+			res.Unmatched = append(res.Unmatched, r)
+		}
+	}
+	if res.Unmatched == nil && res.Rejected == nil {
+		return nil
+	}
+	return res
+}
+
+// refreshObservation re-stamps the stored observation r names (see
+// ObserveBatchCmd) and reports whether there was one.
+func (f *FSM) refreshObservation(m logMeta, manager string, at time.Time, r ObserveRefresh) bool {
+	a, ok := f.apps[r.App]
+	if !ok {
+		return false
+	}
+	srv, ok := a.state.Server(r.Server)
+	if !ok {
+		return false
+	}
+	o, ok := a.state.Observations[manager][srv.Addr()]
+	if !ok || o.Since.IsZero() || o.Since.UnixNano() != r.Since {
+		return false
+	}
+	o.LoggedAt, o.LoggedTerm = m.At, m.Term
+	if o.SinceLogged.IsZero() {
+		o.SinceLogged = m.At // stored by an entry without a time: its Kind starts being logged here
+	}
+	if !at.IsZero() {
+		o.At = at
+	}
+	a.state.Observations[manager][srv.Addr()] = o
+	return true
 }
 
 func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {

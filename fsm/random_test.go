@@ -191,9 +191,28 @@ func (s *sim) next() *raft.Log {
 			LastFailoverMinute: []int{0, 1, 480, 1, 0, 480, -1}[s.c.Intn(7)], At: s.at()})
 	case 1, 2, 3:
 		kind := s.pick("ok", "refused", "timeout", "auth-error")
-		l.Data = EncodeObserve(ObserveCmd{App: app, Observation: Observation{
-			Manager: s.pick("m1", "m2", "m3", ""), Server: s.addr(), Reachable: kind == "ok" || kind == "auth-error",
-			Kind: kind, Since: s.at(), At: s.at()}})
+		o := Observation{Manager: s.pick("m1", "m2", "m3", ""), Server: s.addr(), Reachable: kind == "ok" || kind == "auth-error",
+			Kind: kind, Since: s.at(), At: s.at()}
+		if s.c.Intn(2) == 0 {
+			l.Data = EncodeObserve(ObserveCmd{App: app, Observation: o})
+			break
+		}
+		// The same as a batch, with a refresh of a stored observation
+		// (sometimes of an earlier Since, which must match nothing).
+		c := ObserveBatchCmd{Manager: s.pick("m1", "m2", "m3"), At: s.at()}
+		if s.c.Intn(3) != 0 {
+			o.Manager = s.pick(c.Manager, c.Manager, "")
+			c.Observations = append(c.Observations, ObserveCmd{App: app, Observation: o})
+		}
+		st, _ := s.f.App(s.app())
+		for addr, stored := range st.Observations[c.Manager] {
+			since := stored.Since.UnixNano()
+			if s.c.Intn(4) == 0 {
+				since--
+			}
+			c.Refresh = append(c.Refresh, ObserveRefresh{App: st.Name, Server: addr, Since: since})
+		}
+		l.Data = EncodeObserveBatch(c)
 	case 4, 5, 6, 7, 8:
 		st, _ := s.f.App(app)
 		c := AcquireLockCmd{App: app, Holder: s.pick("m1", "m2", "m3"),
@@ -324,6 +343,19 @@ func (tr *tracker) checkTransition(prev, cur view, data []byte, resp any) error 
 	if err := json.Unmarshal(data[1:], &hdr); err != nil {
 		return fmt.Errorf("decode command %d: %v", typ, err)
 	}
+	touches := map[string]bool{hdr.App: true}
+	if typ == ObserveBatchType { // one manager's observations of several apps
+		var b ObserveBatchCmd
+		if err := json.Unmarshal(data[1:], &b); err != nil {
+			return fmt.Errorf("decode command %d: %v", typ, err)
+		}
+		for _, o := range b.Observations {
+			touches[o.App] = true
+		}
+		for _, r := range b.Refresh {
+			touches[r.App] = true
+		}
+	}
 	for name, p := range prev {
 		c, ok := cur[name]
 		if !ok {
@@ -332,12 +364,16 @@ func (tr *tracker) checkTransition(prev, cur view, data []byte, resp any) error 
 		if c.State.LastEpoch < p.State.LastEpoch {
 			return fmt.Errorf("app %s: LastEpoch went back from %d to %d", name, p.State.LastEpoch, c.State.LastEpoch)
 		}
-		if name != hdr.App && !sameApp(p, c) {
+		if !touches[name] && !sameApp(p, c) {
 			return fmt.Errorf("app %s changed by a command for app %q", name, hdr.App)
 		}
 	}
 	if err, ok := resp.(error); ok {
-		if len(prev) != len(cur) || !sameApp(prev[hdr.App], cur[hdr.App]) {
+		same := len(prev) == len(cur)
+		for name := range touches {
+			same = same && sameApp(prev[name], cur[name])
+		}
+		if !same {
 			return fmt.Errorf("refused command (%v) changed the state", err)
 		}
 		return nil

@@ -9,10 +9,11 @@ import (
 // wireResponse is an Apply response as it travels from the leader to the
 // follower that forwarded the command.
 type wireResponse struct {
-	Kind    string `json:"kind"`              // "none", "lock", "error"
-	Lock    *Lock  `json:"lock,omitempty"`    // Kind "lock"
-	Code    string `json:"code,omitempty"`    // Kind "error": a sentinel code, "" if none
-	Message string `json:"message,omitempty"` // Kind "error"
+	Kind    string              `json:"kind"`              // "none", "lock", "observe-batch", "error"
+	Lock    *Lock               `json:"lock,omitempty"`    // Kind "lock"
+	Batch   *ObserveBatchResult `json:"batch,omitempty"`   // Kind "observe-batch"
+	Code    string              `json:"code,omitempty"`    // Kind "error": a sentinel code, "" if none
+	Message string              `json:"message,omitempty"` // Kind "error"
 }
 
 // RemoteError is a refusal decoded from another manager: its message is
@@ -25,8 +26,8 @@ type RemoteError struct {
 func (e *RemoteError) Error() string { return e.Message }
 func (e *RemoteError) Unwrap() error { return e.Sentinel }
 
-// MarshalResponse encodes an Apply response (nil, Lock or error) for the
-// wire.
+// MarshalResponse encodes an Apply response (nil, Lock,
+// ObserveBatchResult or error) for the wire.
 func MarshalResponse(v any) ([]byte, error) {
 	var w wireResponse
 	switch r := v.(type) {
@@ -35,6 +36,9 @@ func MarshalResponse(v any) ([]byte, error) {
 	case Lock:
 		w.Kind = "lock"
 		w.Lock = &r
+	case ObserveBatchResult:
+		w.Kind = "observe-batch"
+		w.Batch = &r
 	case error:
 		w.Kind = "error"
 		w.Message = r.Error()
@@ -66,6 +70,11 @@ func UnmarshalResponse(b []byte) (any, error) {
 			return nil, errors.New("unmarshal apply response: lock response without lock")
 		}
 		return *w.Lock, nil
+	case "observe-batch":
+		if w.Batch == nil {
+			return nil, errors.New("unmarshal apply response: observe-batch response without result")
+		}
+		return *w.Batch, nil
 	case "error":
 		return &RemoteError{Sentinel: sentinels[w.Code], Message: w.Message}, nil
 	default:
