@@ -121,6 +121,8 @@ type Detector struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	tracker *replicaTracker
+	window  time.Duration // of the current watch
+	refresh time.Duration // of the current watch
 
 	pubMu   sync.Mutex
 	pending *Observation  // latest observation waiting to be published
@@ -162,6 +164,18 @@ func (d *Detector) Local() []Observation {
 		return nil
 	}
 	return []Observation{*d.local}
+}
+
+// current is the latest local observation with the window and refresh
+// period of the watch that made it (ok false before the first result).
+// Its At is when the probe loop last produced a result.
+func (d *Detector) current() (o Observation, window, refresh time.Duration, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.local == nil {
+		return Observation{}, 0, 0, false
+	}
+	return *d.local, d.window, d.refresh, true
 }
 
 // Replicas returns the latest replica views sampled by the watch loop,
@@ -208,9 +222,6 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	t := newReplicaTracker(d.cfg.Now, connectTimeout(app))
-	d.mu.Lock()
-	d.app, d.master, d.local, d.cancel, d.done, d.tracker = app, master, nil, cancel, done, t
-	d.mu.Unlock()
 	w := &watch{d: d, app: app, master: master, tracker: t,
 		suspect: make(chan struct{}, 1), window: d.cfg.Window}
 	if w.window <= 0 {
@@ -220,6 +231,10 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 	if w.refresh <= 0 {
 		w.refresh = w.window / 3
 	}
+	d.mu.Lock()
+	d.app, d.master, d.local, d.cancel, d.done, d.tracker = app, master, nil, cancel, done, t
+	d.window, d.refresh = w.window, w.refresh
+	d.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(3)
 	probe := w.probeLoop

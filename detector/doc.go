@@ -1,9 +1,9 @@
 // Package detector watches masters and their replicas from one manager,
 // shares what it sees, and turns everyone's observations into a verdict:
 // Healthy, UnreachableMaster, DeadMaster, ... It never acts on a server and
-// imports neither consensus nor failover: the daemon wires a Publisher (a
-// Raft Apply of an "Observe" command) and feeds Evaluate from the replicated
-// state.
+// imports neither consensus nor failover: the daemon wires a Batcher (one per
+// manager, committing fsm.ObserveBatch entries through Raft) as the
+// detectors' Publisher and feeds Evaluate from the replicated state.
 //
 // # Probing (Detector)
 //
@@ -34,11 +34,7 @@
 // here, because the replicas' own heartbeats already prove the master's
 // replication stream alive, and the sentinel proves the SQL layer.
 //
-// Observations are published when their kind changes (at once) and
-// otherwise every RefreshEvery (Window/3 by default), not on every probe, to
-// keep Raft traffic low. Publishing runs in its own goroutine and always
-// sends the newest observation. Observation.Detail is an error text and never
-// contains a password.
+// Observation.Detail is an error text and never contains a password.
 //
 // Config.Mode ModeMHA ("mha", mhanode --detection mha) swaps the probe
 // loop for MHA's cadence, the chaos benchmark's baseline and not for
@@ -58,6 +54,48 @@
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS).
+//
+// # Publishing (Batcher)
+//
+// A manager has one publisher, the Batcher, however many applications it
+// watches; its detectors publish through it. One Raft entry (the daemon's
+// fsm.ObserveBatch) carries any number of applications:
+//
+//   - a change (a new Kind or reachability, a new master watched, a first
+//     result) is flushed at once, with every other change pending at that
+//     moment; changes made while a flush is in flight go in the next one,
+//     right after it (the kill -9 path waits for at most one round trip
+//     before its own);
+//   - every heartbeat period (the smallest RefreshEvery of its detectors,
+//     Window/3 by default; at once when a new leader is known) one entry
+//     refreshes the committed observations whose detectors are still
+//     current: the observation the detector holds is the one committed
+//     (same server, Kind, reachability and Since) and the detector produced
+//     a result within ConfirmWithin (Window/2) of the heartbeat. The entry
+//     names each observation by application, server and Since; the
+//     replicated state re-stamps exactly that one (LoggedAt, LoggedTerm) and
+//     nothing else, so a heartbeat built before a change cannot revive the
+//     replaced observation. A refresh that names nothing stored comes back
+//     unmatched and the full observation is published again;
+//   - a change whose entry failed (no leader, timeout) waits for the next
+//     heartbeat and is sent again only if its detector still holds it and
+//     produced a result within ConfirmWithin: a change is never published
+//     late from a detector that hung meanwhile;
+//   - a heartbeat that cannot be committed within its own period is
+//     abandoned (the next one replaces it), so no refresh is logged more
+//     than about two periods after the result it confirms.
+//
+// Steady state is therefore one entry per manager per heartbeat period,
+// whatever the number of applications (about 50 bytes per application),
+// plus one entry per flush of changes. Freshness is decided as before
+// (below): a silent manager writes nothing and its view expires one window
+// after its last entry; a detector that stops producing results (a hung
+// probe) is no longer refreshed after ConfirmWithin: its last refresh is
+// logged at most ConfirmWithin plus one heartbeat period after its last
+// result, and the view expires one window after that refresh, like a
+// silent manager's. A manager removed from the group writes none.
+// Detectors used without a Batcher (tests, tools) publish their own changes
+// at once and every RefreshEvery otherwise, one observation per call.
 //
 // # Verdict (Evaluate)
 //
@@ -112,7 +150,8 @@
 // (Observation.FreshAt) only if it was logged in that term, so the same
 // clock stamped LoggedAt and reads Now, and Now-LoggedAt is at most the
 // window. An entry logged in an earlier term is never fresh: after an
-// election every manager republishes within RefreshEvery (Window/3), and
+// election every manager's Batcher sends a heartbeat as soon as it knows
+// the new leader (and every RefreshEvery anyway), and
 // until then the verdict is NoFreshObservation or UnreachableMaster, never an
 // action. A manager whose clock runs ahead therefore cannot keep a "cannot
 // reach" vote alive, and one whose clock runs behind keeps its veto as

@@ -2,7 +2,10 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/detector"
@@ -17,23 +20,79 @@ type appDetector struct {
 
 func (a *appDetector) stop() { a.d.Stop() }
 
-// publishTimeout bounds one observation's trip through Raft.
+// publishTimeout bounds one batch of changed observations' trip through
+// Raft (a heartbeat is bounded by its own period, detector.Batcher).
 const publishTimeout = 3 * time.Second
 
-// publish is the detector.Publisher of this node: it commits an Observe
-// command (forwarded to the leader from a follower).
-func (m *Manager) publish(ctx context.Context, o detector.Observation) error {
+// newBatcher is this node's one publisher of observations: every
+// detector's changes and the heartbeat of all of them go through it, one
+// ObserveBatch entry per flush (detector/doc.go, "Publishing").
+func (m *Manager) newBatcher() *detector.Batcher {
+	return detector.NewBatcher(detector.BatcherConfig{Manager: m.cfg.ID, ChangeTimeout: publishTimeout, Metrics: m.detectorConfigMetrics()},
+		batchPublisher{m}, m.log)
+}
+
+// batchPublisher commits the Batcher's batches: an ObserveBatch command
+// (forwarded to the leader from a follower).
+type batchPublisher struct{ m *Manager }
+
+func (p batchPublisher) PublishBatch(ctx context.Context, b detector.Batch) (detector.BatchResult, error) {
+	m := p.m
 	if m.NotMember() != nil {
-		return nil // removed from the group: its view counts for nothing, so it writes none
+		return detector.BatchResult{}, nil // removed from the group: its view counts for nothing, so it writes none
 	}
-	m.noteProbeLogin(o)
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	_, err := m.node.Apply(ctx, fsm.EncodeObserve(fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
-		Manager: o.Manager, Server: o.Server, Reachable: o.Reachable, Kind: o.Kind,
-		Since: o.Since.Add(m.cfg.TestClockOffset), At: o.At.Add(m.cfg.TestClockOffset), Detail: o.Detail,
-	}}))
-	return err
+	off := m.cfg.TestClockOffset
+	cmd := fsm.ObserveBatchCmd{Manager: m.cfg.ID, At: b.At.Add(off)}
+	for _, o := range b.Changed {
+		m.noteProbeLogin(o)
+		cmd.Observations = append(cmd.Observations, fsm.ObserveCmd{App: o.App, Observation: fsm.Observation{
+			Server: o.Server, Reachable: o.Reachable, Kind: o.Kind,
+			Since: o.Since.Add(off), At: o.At.Add(off), Detail: o.Detail,
+		}})
+	}
+	for _, r := range b.Refresh {
+		cmd.Refresh = append(cmd.Refresh, fsm.ObserveRefresh{App: r.App, Server: r.Server, Since: r.Since.Add(off).UnixNano()})
+	}
+	resp, err := m.node.Apply(ctx, fsm.EncodeObserveBatch(cmd))
+	if err != nil {
+		return detector.BatchResult{}, fmt.Errorf("publish %d changed and %d refreshed observations of manager %s: %w",
+			len(cmd.Observations), len(cmd.Refresh), m.cfg.ID, err)
+	}
+	var res detector.BatchResult
+	if r, ok := resp.(fsm.ObserveBatchResult); ok {
+		for _, u := range r.Unmatched {
+			res.Unmatched = append(res.Unmatched, detector.Refresh{App: u.App, Server: u.Server, Since: time.Unix(0, u.Since).Add(-off)})
+		}
+		for _, rj := range r.Rejected {
+			if res.Rejected == nil {
+				res.Rejected = map[string]string{}
+			}
+			res.Rejected[rj.App] = rj.Error
+		}
+	}
+	return res, nil
+}
+
+// beatOnNewLeader asks the batcher for a heartbeat whenever a leader
+// becomes known: observations logged in an earlier term are not fresh, so
+// the new leader's verdicts wait for them.
+func (m *Manager) beatOnNewLeader(ctx context.Context) {
+	obsCh := make(chan raft.Observation, 4)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		lo, ok := o.Data.(raft.LeaderObservation)
+		return ok && lo.LeaderID != ""
+	})
+	r := m.node.Raft()
+	r.RegisterObserver(obs)
+	defer r.DeregisterObserver(obs)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-obsCh:
+			m.batcher.Beat()
+		}
+	}
 }
 
 // detectLoop keeps one detector per application pointed at the master the
@@ -68,8 +127,9 @@ func (m *Manager) retarget(ctx context.Context) {
 		ad := m.detectors[name]
 		if ad == nil {
 			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode},
-				detector.PublisherFunc(m.publish), m.log.With("app", name))}
+				m.batcher, m.log.With("app", name))}
 			m.detectors[name] = ad
+			m.batcher.Track(name, ad.d)
 			go m.wakeOnDetectorChange(ctx, ad.d)
 		}
 		retarget := ad.master != srv.Name

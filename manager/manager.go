@@ -117,6 +117,7 @@ type Manager struct {
 	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
 	refusals    map[string]string         // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector   // per app: the probe of the current master
+	batcher     *detector.Batcher         // publishes every detector's observations (detect.go)
 	prewarms    map[string]*sshPrewarm    // per app: SSH dialled at the first suspicion (prewarm.go), leader only
 	lead        *leadership               // the current leadership period, nil when not an established leader
 	warned      map[string]bool           // warnOnce keys
@@ -189,12 +190,13 @@ func New(cfg Config) (*Manager, error) {
 		TLS:          tlsCfg,
 		Rejoin:       cfg.Rejoin,
 		Responses:    consensus.ResponseCodec{Encode: fsm.MarshalResponse, Decode: fsm.UnmarshalResponse},
-	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged})
+	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged, metrics: cfg.Metrics})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("start raft node %s: %w", cfg.ID, err)
 	}
 	m.node = node
+	m.batcher = m.newBatcher()
 	return m, nil
 }
 
@@ -281,6 +283,8 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	m.goLoop(ctx, m.leaderLoop)
 	m.goLoop(ctx, m.detectLoop)
+	m.goLoop(ctx, m.batcher.Run)
+	m.goLoop(ctx, m.beatOnNewLeader)
 	m.goLoop(ctx, m.evaluateLoop)
 	m.goLoop(ctx, m.discoveryLoop)
 	m.goLoop(ctx, m.raftMetricsLoop)

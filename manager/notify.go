@@ -6,18 +6,24 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/mharaft/mharaft/fsm"
+	"github.com/mharaft/mharaft/metrics"
 )
 
 // notifyingFSM is the raft.FSM handed to consensus: the domain FSM plus a
 // wake-up of the manager's evaluator after every applied command and every
 // restore, so verdicts are evaluated when observations change instead of
-// on a poll.
+// on a poll, and the count of applied entries by command type
+// (mharaft_raft_entries_applied_total{type}).
 type notifyingFSM struct {
 	*fsm.FSM
-	notify func()
+	notify  func()
+	metrics *metrics.Metrics // counts applied entries by command type (nil: none)
 }
 
 func (n *notifyingFSM) Apply(l *raft.Log) any {
+	if t, ok := fsm.TypeOf(l.Data); ok && l.Type == raft.LogCommand {
+		n.metrics.RaftEntryApplied(t.String(), len(l.Data))
+	}
 	r := n.FSM.Apply(l)
 	n.notify()
 	return r

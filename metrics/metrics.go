@@ -26,6 +26,8 @@ type Metrics struct {
 	Failovers     *prometheus.CounterVec   // app, kind, result
 	PhaseDuration *prometheus.HistogramVec // phase
 	ReplicaLag    *prometheus.GaugeVec     // app, server
+	RaftEntries   *prometheus.CounterVec   // type
+	RaftBytes     *prometheus.CounterVec   // type
 }
 
 // New builds a fresh registry with the Go and process collectors and every
@@ -67,12 +69,21 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "replica_lag_seconds",
 			Help: "Seconds_Behind_Master of a replica at its last sample.",
 		}, []string{"app", "server"}),
+		RaftEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "raft_entries_applied_total",
+			Help: "Raft log entries (FSM commands) this manager applied, by command type; every manager applies every entry.",
+		}, []string{"type"}),
+		RaftBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "raft_entry_bytes_applied_total",
+			Help: "Bytes of the Raft log entries this manager applied, by command type.",
+		}, []string{"type"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.RaftRole, m.RaftTerm, m.ProbeLatency, m.ProbeFailures,
 		m.Verdicts, m.Failovers, m.PhaseDuration, m.ReplicaLag,
+		m.RaftEntries, m.RaftBytes,
 	)
 	m.SetRaftRole("follower")
 	return m
@@ -136,6 +147,16 @@ func (m *Metrics) ObservePhase(phase string, d time.Duration) {
 		return
 	}
 	m.PhaseDuration.WithLabelValues(phase).Observe(d.Seconds())
+}
+
+// RaftEntryApplied counts one applied Raft log entry of command type
+// typ (fsm.CommandType's name) and size bytes.
+func (m *Metrics) RaftEntryApplied(typ string, size int) {
+	if m == nil {
+		return
+	}
+	m.RaftEntries.WithLabelValues(typ).Inc()
+	m.RaftBytes.WithLabelValues(typ).Add(float64(size))
 }
 
 // SetReplicaLag records a replica's lag in seconds.
