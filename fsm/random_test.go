@@ -98,6 +98,10 @@ type sim struct {
 	// path), with the other commands still mixed in.
 	burst    int
 	burstApp string
+	// side makes the choices of ObserveBatch entries (batch or single,
+	// what a batch refreshes), apart from c so that adding them did not
+	// change the sequence of the other commands.
+	side chooser
 }
 
 func (s *sim) pick(xs ...string) string { return xs[s.c.Intn(len(xs))] }
@@ -193,21 +197,22 @@ func (s *sim) next() *raft.Log {
 		kind := s.pick("ok", "refused", "timeout", "auth-error")
 		o := Observation{Manager: s.pick("m1", "m2", "m3", ""), Server: s.addr(), Reachable: kind == "ok" || kind == "auth-error",
 			Kind: kind, Since: s.at(), At: s.at()}
-		if s.c.Intn(2) == 0 {
+		if s.side.Intn(2) == 0 {
 			l.Data = EncodeObserve(ObserveCmd{App: app, Observation: o})
 			break
 		}
 		// The same as a batch, with a refresh of a stored observation
 		// (sometimes of an earlier Since, which must match nothing).
-		c := ObserveBatchCmd{Manager: s.pick("m1", "m2", "m3"), At: s.at()}
-		if s.c.Intn(3) != 0 {
-			o.Manager = s.pick(c.Manager, c.Manager, "")
+		side := func(xs ...string) string { return xs[s.side.Intn(len(xs))] }
+		c := ObserveBatchCmd{Manager: side("m1", "m2", "m3"), At: o.At}
+		if s.side.Intn(3) != 0 {
+			o.Manager = side(c.Manager, c.Manager, "")
 			c.Observations = append(c.Observations, ObserveCmd{App: app, Observation: o})
 		}
-		st, _ := s.f.App(s.app())
+		st, _ := s.f.App(randomApps[s.side.Intn(len(randomApps))])
 		for addr, stored := range st.Observations[c.Manager] {
 			since := stored.Since.UnixNano()
-			if s.c.Intn(4) == 0 {
+			if s.side.Intn(4) == 0 {
 				since--
 			}
 			c.Refresh = append(c.Refresh, ObserveRefresh{App: st.Name, Server: addr, Since: since})
@@ -527,7 +532,8 @@ func viewDiff(want, got view) string {
 // runRandom applies up to steps commands chosen by c and checks every one;
 // it stops early when done reports true. It returns what was applied.
 func runRandom(c chooser, steps int, done func() bool) (stats map[string]int, err error) {
-	s := &sim{c: c, f: New(), now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), term: 1}
+	s := &sim{c: c, f: New(), now: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), term: 1,
+		side: rngChooser{rand.New(rand.NewPCG(17, 20261125))}}
 	tr := newTracker()
 	stats = map[string]int{}
 	prev := viewOf(s.f)
