@@ -153,6 +153,7 @@ func NewHandler(b Backend, cfg ServerConfig, reg *prometheus.Registry) http.Hand
 		{"GET", "/v1/apps/{app}", h.app},
 		{"GET", "/v1/history", h.history},
 		{"POST", "/v1/actions", h.action},
+		{"POST", "/v1/apps/{app}/servers/{server}/reconcile", h.reconcile}, // reconcile.go
 	}
 	for _, rt := range routes {
 		h.mux.HandleFunc(rt.method+" "+rt.path, rt.fn)

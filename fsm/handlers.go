@@ -182,7 +182,7 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 	}
 	s := &a.state
 	switch c.Kind {
-	case KindAuto, KindManual, KindSwitch, KindRejoin:
+	case KindAuto, KindManual, KindSwitch, KindRejoin, KindDivergence, KindReconcile:
 	default:
 		return fmt.Errorf("acquire lock for app %q: kind %q: %w", c.App, c.Kind, ErrInvalid)
 	}
@@ -215,8 +215,8 @@ func applyAcquireLock(f *FSM, c *AcquireLockCmd) any {
 		Started:   c.At,
 		Granted:   c.At,
 	}
-	if c.Kind != KindRejoin {
-		// A rejoin journals nothing and keeps the last failover's journal
+	if !KeepsMaster(c.Kind) {
+		// A rejoin (divergence, reconcile) journals nothing and keeps the last failover's journal
 		// (its plan is what a later rejoin of the same server reads).
 		s.Journal = nil
 		s.Plans = nil
@@ -330,7 +330,7 @@ func applyReleaseLock(f *FSM, c *ReleaseLockCmd) any {
 		if c.NewMaster != "" {
 			s.Master = c.NewMaster
 		}
-		if l.Kind != KindSwitch && l.Kind != KindRejoin {
+		if l.Kind != KindSwitch && !KeepsMaster(l.Kind) {
 			s.LastFailover = &LastFailover{Epoch: l.Epoch, Kind: l.Kind, Finished: c.At}
 		}
 		switch l.Kind {

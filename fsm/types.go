@@ -254,6 +254,9 @@ type AppState struct {
 	// (`mhactl server add/remove`) differ from it and persist until the
 	// configuration file itself changes.
 	ConfigNames []string `json:"config_names,omitempty"`
+	// Divergences are the former masters found holding transactions the
+	// current master lacks, one per server (divergence.go).
+	Divergences []Divergence `json:"divergences,omitempty"`
 }
 
 // Server returns the server whose Name or Addr equals key.
@@ -362,6 +365,7 @@ func (a *AppState) Clone() AppState {
 		c.Journal = nil
 	}
 	c.Plans = slices.Clone(a.Plans)
+	c.Divergences = cloneDivergences(a.Divergences)
 	if a.LastFailover != nil {
 		lf := *a.LastFailover
 		c.LastFailover = &lf

@@ -91,6 +91,7 @@ func (m *Manager) discoverApp(lctx context.Context, name string) {
 	if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
 		m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
 	}
+	m.checkFormerMasters(lctx, name, topo)
 }
 
 // summarize turns a discovered topology into the FSM's summary, observed

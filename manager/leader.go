@@ -426,6 +426,9 @@ func (m *Manager) resume(ctx context.Context, term uint64, app *config.App, st f
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("cannot read the journal of epoch %d to resume: %v", old.Epoch, err), log)
 		return
 	}
+	if m.resumeKeepsMasterLock(ctx, app, old, lock, log) {
+		return
+	}
 	if lock.Kind == fsm.KindRejoin {
 		m.release(ctx, app, lock, fsm.ResultHalted, "", fmt.Sprintf("the rejoin of %s by %s (epoch %d) was interrupted: check that server's replication and run `mhactl rejoin` again after `mhactl ack`", old.NewMaster, old.Holder, old.Epoch), log)
 		return

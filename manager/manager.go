@@ -122,6 +122,7 @@ type Manager struct {
 	lead        *leadership               // the current leadership period, nil when not an established leader
 	warned      map[string]bool           // warnOnce keys
 	runtime     map[string]*config.Server // servers added at run time, built once (runtimeServer)
+	divergence  divergenceChecks          // former masters checked in this term (divergence.go)
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc

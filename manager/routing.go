@@ -165,7 +165,7 @@ func routingView(st *fsm.AppState, in routingInput) api.RoutingView {
 // rejoin lock; under a failover or switch lock the new master once the
 // journal has it writable.
 func writableMaster(st *fsm.AppState) string {
-	if l := st.Lock; l == nil || l.Kind == fsm.KindRejoin {
+	if l := st.Lock; l == nil || fsm.KeepsMaster(l.Kind) {
 		if s, ok := st.Server(st.Master); ok {
 			return s.Name
 		}

@@ -103,6 +103,7 @@ func (m *Manager) serverStatuses(st *fsm.AppState, cfgApp *config.App, hist []fs
 		if addr == st.Master && ss.Role == api.RoleUnknown {
 			ss.Role = api.RoleMaster
 		}
+		divergedStatus(&ss, st)
 		out = append(out, ss)
 	}
 	return out

@@ -221,7 +221,7 @@ func treeNote(a *api.AppStatus, s *api.ServerStatus) string {
 // older than ServerStatus.Health sends none.
 func health(s *api.ServerStatus) string {
 	switch {
-	case s.Health == api.HealthAuthError, s.Health == api.HealthUnknown, s.Health == api.HealthStale:
+	case s.Health == api.HealthAuthError, s.Health == api.HealthUnknown, s.Health == api.HealthStale, s.Health == api.HealthDiverged:
 		return s.Health
 	case s.Stale:
 		return api.HealthStale
