@@ -1,0 +1,93 @@
+package manager_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/testbed"
+)
+
+// TestDivergedOldMasterFenced: the master is killed and failed over; it
+// comes back and takes writes (as clients next to it would during a
+// partition). The leader finds it holding those transactions, fences it
+// (read_only=1), shows it diverged in status with the command to run,
+// lists the detection in history, and `reconcile` (the API behind mhactl
+// reconcile --json) shows exactly those transactions, written to a 0600
+// file on the leader.
+func TestDivergedOldMasterFenced(t *testing.T) {
+	ctx := ctxT(t, 3*time.Minute)
+	e := startEnv(t, testbed.Options{N: 3}, func(c *testbed.Cluster) {
+		if err := c.Master().Exec(ctx, "CREATE DATABASE test", "CREATE TABLE test.w (id INT PRIMARY KEY, v VARCHAR(20))",
+			"INSERT INTO test.w VALUES (1, 'one')"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitCaughtUp(ctx, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}, nil)
+	old := e.db.Master()
+	e.waitHealthy(old)
+	if err := old.Kill9(); err != nil {
+		t.Fatal(err)
+	}
+	h := e.waitHistory(ctxT(t, 60*time.Second), 1)
+	newMaster := e.server(h[0].NewMaster)
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Exec(ctx, "SET GLOBAL read_only = 0", "INSERT INTO test.w VALUES (10, 'ten'), (11, 'eleven')",
+		"UPDATE test.w SET v = 'ONE' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+
+	li, err := e.mc.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.mc.WaitApp(ctxT(t, 60*time.Second), li, "app1", func(a *api.AppStatus) bool {
+		s := a.Server(old.Name())
+		return s != nil && s.Health == api.HealthDiverged
+	})
+	if err != nil {
+		t.Fatalf("the leader never showed %s diverged: %v", old.Name(), err)
+	}
+	s := a.Server(old.Name())
+	if want := "run `mhactl reconcile --app app1 --server " + old.Name() + "`"; !strings.Contains(s.HealthDetail, want) || !strings.HasPrefix(s.HealthDetail, "2 transaction(s)") {
+		t.Errorf("status detail %q: want the count (2) and %q", s.HealthDetail, want)
+	}
+	if ro, err := old.QueryString(ctx, "SELECT @@read_only"); err != nil || ro != "1" {
+		t.Errorf("diverged old master read_only=%q (%v), want 1 (fenced)", ro, err)
+	}
+	if a.Master != newMaster.Addr() {
+		t.Errorf("master %s, want %s", a.Master, newMaster.Addr())
+	}
+	hist := e.history(ctx)
+	last := hist[len(hist)-1]
+	if last.Kind != "divergence" || last.Result != "success" || !strings.Contains(last.Summary, "2 transaction(s)") {
+		t.Errorf("history lacks the detection: %+v", hist)
+	}
+
+	r, err := e.mc.Client().Reconcile(ctx, "app1", old.Name(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "detected" || r.Epoch != h[0].Epoch || len(r.Transactions) != 2 || r.Server != old.Name() {
+		t.Fatalf("reconcile answer %+v", r)
+	}
+	var rows []string
+	for _, tx := range r.Transactions {
+		for _, row := range tx.Rows {
+			rows = append(rows, row.Type+" "+row.Table+" "+*row.Values[0]+" "+*row.Values[1])
+		}
+	}
+	if got, want := strings.Join(rows, "; "), "insert test.w 10 ten; insert test.w 11 eleven; update test.w 1 ONE"; got != want {
+		t.Errorf("reconcile rows %q, want %q", got, want)
+	}
+	fi, err := os.Stat(r.File)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("divergence file %s: %v, mode %v", r.File, err, fi)
+	}
+}
