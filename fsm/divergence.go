@@ -89,6 +89,7 @@ func EncodeRecordDivergence(c RecordDivergenceCmd) []byte {
 
 func init() {
 	register(RecordDivergenceType, applyRecordDivergence)
+	commandNames[RecordDivergenceType] = "record_divergence"
 }
 
 func applyRecordDivergence(f *FSM, c *RecordDivergenceCmd) any {
