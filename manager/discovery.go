@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/mharaft/mharaft/fsm"
@@ -12,13 +13,40 @@ import (
 // discoverTimeout bounds one discovery of one application.
 const discoverTimeout = 5 * time.Second
 
+// DefaultDiscoveryConcurrency is how many applications the leader's
+// periodic discovery reads at once; urgentDiscoveries more may run for the
+// applications requestDiscovery names (a pipeline ended, a verdict
+// changed), so that these never wait behind a periodic round.
+const (
+	DefaultDiscoveryConcurrency = 8
+	urgentDiscoveries           = 4
+)
+
 // discoveryLoop stores a topology summary of every application (leader
 // only) so that status on any node shows it: every DiscoveryInterval, and
 // at once for the applications requestDiscovery names (a pipeline ended,
 // a verdict changed, this node became leader).
+//
+// Discoveries run in parallel, at most DiscoveryConcurrency periodic ones
+// plus urgentDiscoveries requested ones at a time, each bounded by
+// discoverTimeout: an unreachable application holds one slot for at most
+// that long and delays no other. An application is never discovered twice
+// at once: a periodic round skips one still running, and a request made
+// while it runs is served right after it. The connections are long-lived
+// (topology.Pool, one per server and set of credentials): kept between
+// discoveries, closed when a read through them fails, when their server
+// left the configuration (checked every round) and when this node is not
+// the leader.
 func (m *Manager) discoveryLoop(ctx context.Context) {
 	tick := time.NewTicker(m.cfg.DiscoveryInterval)
 	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		m.discoPool.Close()
+	}()
+	periodic := make(chan struct{}, m.cfg.DiscoveryConcurrency)
+	urgent := make(chan struct{}, urgentDiscoveries)
 	for {
 		all := false
 		select {
@@ -30,16 +58,38 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 		}
 		lctx, _, ok := m.leaderContext()
 		if !ok {
+			m.discoPool.Reset() // only the leader discovers: hold no connections
 			continue
 		}
-		for _, name := range m.appsToDiscover(all) {
-			m.discoverApp(lctx, name)
+		if all {
+			m.discoPool.Retain(m.discoveryKeys())
+		}
+		for _, d := range m.appsToDiscover(all) {
+			if !m.startDiscovery(d.name, d.urgent) {
+				continue
+			}
+			sem := periodic
+			if d.urgent {
+				sem = urgent
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer m.endDiscovery(d.name)
+				select {
+				case sem <- struct{}{}:
+				case <-lctx.Done():
+					return
+				}
+				defer func() { <-sem }()
+				m.discoverApp(lctx, d.name)
+			}()
 		}
 	}
 }
 
 // requestDiscovery asks the discovery loop to discover app now. Requests
-// made while a discovery runs are served right after it.
+// made while a discovery of app runs are served right after it.
 func (m *Manager) requestDiscovery(app string) {
 	m.mu.Lock()
 	m.rediscover[app] = true
@@ -47,20 +97,79 @@ func (m *Manager) requestDiscovery(app string) {
 	wake(m.discoverWake)
 }
 
+// pendingDiscovery is one application to discover; urgent when requested.
+type pendingDiscovery struct {
+	name   string
+	urgent bool
+}
+
 // appsToDiscover takes the pending requests: every application when all,
 // else the requested ones, sorted.
-func (m *Manager) appsToDiscover(all bool) []string {
+func (m *Manager) appsToDiscover(all bool) []pendingDiscovery {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var names []string
+	var out []pendingDiscovery
 	for name := range m.apps {
 		if all || m.rediscover[name] {
-			names = append(names, name)
+			out = append(out, pendingDiscovery{name: name, urgent: m.rediscover[name]})
 		}
 	}
 	clear(m.rediscover)
-	sort.Strings(names)
-	return names
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// startDiscovery marks app as being discovered; false when it already is
+// (an urgent request is then kept for endDiscovery to serve).
+func (m *Manager) startDiscovery(app string, urgent bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.discovering[app] {
+		if urgent {
+			m.rediscover[app] = true
+		}
+		return false
+	}
+	m.discovering[app] = true
+	return true
+}
+
+// endDiscovery unmarks app and wakes the loop when a request for it came
+// in meanwhile.
+func (m *Manager) endDiscovery(app string) {
+	m.mu.Lock()
+	delete(m.discovering, app)
+	again := m.rediscover[app]
+	m.mu.Unlock()
+	if again {
+		wake(m.discoverWake)
+	}
+}
+
+// discoveryKeys are the pool keys of every server of every application as
+// discoverApp reads them: the pool closes the connections of the others.
+func (m *Manager) discoveryKeys() map[string]bool {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.apps))
+	for name := range m.apps {
+		names = append(names, name)
+	}
+	m.mu.Unlock()
+	keys := map[string]bool{}
+	for _, name := range names {
+		st, ok := m.fsm.App(name)
+		if !ok {
+			continue
+		}
+		app := m.effectiveApp(name, &st)
+		if app == nil {
+			continue
+		}
+		for _, srv := range app.Servers {
+			keys[topology.PoolKey(app, srv, topology.Options{})] = true
+		}
+	}
+	return keys
 }
 
 // discoverApp discovers one application and stores its summary. The
@@ -75,7 +184,7 @@ func (m *Manager) discoverApp(lctx context.Context, name string) {
 	app := m.effectiveApp(name, &st)
 	started := m.now()
 	dctx, cancel := context.WithTimeout(lctx, discoverTimeout)
-	topo := topology.Discover(dctx, app)
+	topo := topology.DiscoverWith(dctx, app, topology.Options{Pool: m.discoPool})
 	cancel()
 	if lctx.Err() != nil {
 		return // the period ended during the discovery: nothing to store

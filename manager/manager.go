@@ -21,6 +21,7 @@ import (
 	"github.com/mharaft/mharaft/detector"
 	"github.com/mharaft/mharaft/fsm"
 	"github.com/mharaft/mharaft/metrics"
+	"github.com/mharaft/mharaft/topology"
 )
 
 // Defaults of the loops.
@@ -57,6 +58,8 @@ type Config struct {
 
 	// DiscoveryInterval: see DefaultDiscoveryInterval.
 	DiscoveryInterval time.Duration
+	// DiscoveryConcurrency: see DefaultDiscoveryConcurrency.
+	DiscoveryConcurrency int
 	// APIHandler, when set, builds the public API handler mounted at "/"
 	// (default: api.NewHandler with Token and no metrics registry).
 	APIHandler func(b *Manager) http.Handler
@@ -114,6 +117,7 @@ type Manager struct {
 	verdicts    map[string]string         // last verdict per app (status)
 	verdictOf   map[string]string         // per app: the master (addr) its last verdict is about
 	rediscover  map[string]bool           // apps the leader discovers now, not at the next tick (discoveryLoop)
+	discovering map[string]bool           // apps whose discovery runs now (discoveryLoop)
 	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
 	refusals    map[string]string         // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector   // per app: the probe of the current master
@@ -123,6 +127,8 @@ type Manager struct {
 	warned      map[string]bool           // warnOnce keys
 	runtime     map[string]*config.Server // servers added at run time, built once (runtimeServer)
 	divergence  divergenceChecks          // former masters checked in this term (divergence.go)
+
+	discoPool *topology.Pool // the leader's discovery connections (discoveryLoop)
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -147,6 +153,8 @@ func New(cfg Config) (*Manager, error) {
 		verdicts:     map[string]string{},
 		verdictOf:    map[string]string{},
 		rediscover:   map[string]bool{},
+		discovering:  map[string]bool{},
+		discoPool:    topology.NewPool(),
 		verdictKeys:  map[string]string{},
 		refusals:     map[string]string{},
 		detectors:    map[string]*appDetector{},
@@ -238,6 +246,9 @@ func validate(cfg *Config) error {
 	}
 	if cfg.DiscoveryInterval <= 0 {
 		cfg.DiscoveryInterval = DefaultDiscoveryInterval
+	}
+	if cfg.DiscoveryConcurrency <= 0 {
+		cfg.DiscoveryConcurrency = DefaultDiscoveryConcurrency
 	}
 	return nil
 }

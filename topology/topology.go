@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -11,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
+	"github.com/go-sql-driver/mysql" // also registers the "mysql" driver
 
 	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
@@ -161,6 +162,25 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// QueryTimeout for all reads of one server; default 10s.
 	QueryTimeout time.Duration
+	// Pool, when set, holds the connections between discoveries (the
+	// leader's periodic discovery): a server's connection is reused, and
+	// closed when a read through it fails. Nil: every discovery opens one
+	// connection per server and closes it.
+	Pool *Pool
+}
+
+// withDefaults fills the zero fields as DiscoverWith does.
+func (o Options) withDefaults(app *config.App) Options {
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = app.ConnectTimeout
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 2 * time.Second
+	}
+	if o.QueryTimeout == 0 {
+		o.QueryTimeout = 10 * time.Second
+	}
+	return o
 }
 
 // Discover connects to every configured server in parallel and reads its
@@ -172,15 +192,7 @@ func Discover(ctx context.Context, app *config.App) *Topology {
 
 // DiscoverWith is Discover with options.
 func DiscoverWith(ctx context.Context, app *config.App, opts Options) *Topology {
-	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = app.ConnectTimeout
-	}
-	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = 2 * time.Second
-	}
-	if opts.QueryTimeout == 0 {
-		opts.QueryTimeout = 10 * time.Second
-	}
+	opts = opts.withDefaults(app)
 	t := &Topology{App: app, Servers: make([]*ServerState, len(app.Servers))}
 	var wg sync.WaitGroup
 	for i, srv := range app.Servers {
@@ -207,28 +219,57 @@ func DSN(srv *config.Server, connectTimeout, rwTimeout time.Duration) string {
 	return c.FormatDSN()
 }
 
-// read fills st from its server.
+// read fills st from its server: on a connection of opts.Pool, or on a
+// connection of its own, closed at the end.
 func read(ctx context.Context, st *ServerState, opts Options) {
 	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout+opts.QueryTimeout)
 	defer cancel()
-	db, err := sql.Open("mysql", DSN(st.Server, opts.ConnectTimeout, opts.QueryTimeout))
-	if err != nil {
-		st.Err = fmt.Errorf("open connection to %s: %w", st.Server, err)
-		return
+	dsn := DSN(st.Server, opts.ConnectTimeout, opts.QueryTimeout)
+	var q queryer
+	if opts.Pool != nil {
+		db, err := opts.Pool.get(dsn)
+		if err != nil {
+			st.Err = fmt.Errorf("open connection to %s: %w", st.Server, err)
+			return
+		}
+		// database/sql replaces a pooled connection the server closed
+		// (wait_timeout, a restart) before it fails a query on it.
+		if err := db.PingContext(ctx); err != nil {
+			opts.Pool.drop(dsn, db)
+			st.Err = fmt.Errorf("connect to %s as %s: %w", st.Server, st.Server.User, err)
+			return
+		}
+		q = db
+		defer func() {
+			if ctx.Err() != nil || !onlyServerErrors(st.ReadErrors) {
+				// A read that failed other than with the server's own
+				// error (a missing privilege) may have left the
+				// connection broken or mid-answer: the next discovery
+				// starts on a fresh one.
+				opts.Pool.drop(dsn, db)
+			}
+		}()
+	} else {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			st.Err = fmt.Errorf("open connection to %s: %w", st.Server, err)
+			return
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		conn, err := db.Conn(ctx)
+		if err == nil {
+			err = conn.PingContext(ctx)
+		}
+		if err != nil {
+			st.Err = fmt.Errorf("connect to %s as %s: %w", st.Server, st.Server.User, err)
+			return
+		}
+		defer conn.Close()
+		q = conn
 	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	conn, err := db.Conn(ctx)
-	if err == nil {
-		err = conn.PingContext(ctx)
-	}
-	if err != nil {
-		st.Err = fmt.Errorf("connect to %s as %s: %w", st.Server, st.Server.User, err)
-		return
-	}
-	defer conn.Close()
 	st.Reachable = true
-	r := reader{ctx: ctx, conn: conn, st: st}
+	r := reader{ctx: ctx, conn: q, st: st}
 	r.variables()
 	r.masterStatus()
 	r.replicaStatus()
@@ -236,10 +277,28 @@ func read(ctx context.Context, st *ServerState, opts Options) {
 	r.grants()
 }
 
+// onlyServerErrors reports whether every error is an error the server
+// answered with (the connection is still in sync).
+func onlyServerErrors(errs []error) bool {
+	for _, err := range errs {
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) {
+			return false
+		}
+	}
+	return true
+}
+
+// queryer is a connection (*sql.Conn) or a pooled handle of one connection
+// (*sql.DB).
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // reader runs the reads of one server, recording failures in st.ReadErrors.
 type reader struct {
 	ctx  context.Context
-	conn *sql.Conn
+	conn queryer
 	st   *ServerState
 }
 
