@@ -107,7 +107,14 @@
 // every application's topology every DiscoveryInterval and at once when a
 // pipeline ends (its lock is released), when a verdict changes (its kind or
 // the master it is about) and when it becomes leader; a summary's
-// ObservedAt is when its discovery started. Status never passes an old
+// ObservedAt is when its discovery started. Discoveries run in parallel,
+// at most DiscoveryConcurrency periodic ones plus 4 requested ones, each
+// bounded by 5 s, never two of one application at once: a slow or
+// unreachable application delays no other. Their connections are
+// long-lived (topology.Pool: one per server and set of credentials,
+// replaced every 20 s so that a refused login still shows, closed when a
+// read fails, when the server leaves the configuration and when this node
+// is not the leader). Status never passes an old
 // view off as the current one: every server row carries the age of the
 // discovery it shows and is stale beyond 3 intervals plus one discovery's
 // 5 s bound; while the last summary predates the last change of the master,

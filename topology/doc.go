@@ -15,5 +15,8 @@
 // they concern and say how to fix them; passwords are never part of a
 // Problem, a printed tree or a JSON report. Semi-sync findings are
 // warnings only, and none is raised for an application without semi-sync
-// on any server.
+// on any server. Discovery through a Pool (the leader's periodic discovery)
+// reuses one connection per server and DSN (never across credentials),
+// replaces it when a read fails and every PoolLifetime, and closes it when
+// Retain no longer names it; without a Pool every discovery connects anew.
 package topology

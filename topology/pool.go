@@ -21,9 +21,15 @@ import (
 // (address, user, password, timeouts), so a connection is never shared
 // between two sets of credentials. An entry is closed when a read through
 // it fails (the next discovery connects anew), when Retain no longer names
-// it (its server left the configuration) and by Close. A Pool is safe for
-// concurrent use; its zero value is not: use NewPool.
+// it (its server left the configuration) and by Close. A connection is
+// also replaced once it is PoolLifetime old: a discovery logs in anew at
+// least that often, so that a login the server stopped accepting (a
+// rotated password, a dropped grant) shows in the status within
+// PoolLifetime plus one discovery interval instead of never. A Pool is safe
+// for concurrent use; its zero value is not: use NewPool.
 type Pool struct {
+	lifetime time.Duration
+
 	mu      sync.Mutex
 	entries map[string]*poolEntry // by DSN (holds the password: never log a key)
 	closed  bool
@@ -36,8 +42,12 @@ type poolEntry struct {
 	used time.Time
 }
 
+// PoolLifetime is how long a pooled connection is used before the next
+// discovery replaces it with a new login.
+const PoolLifetime = 20 * time.Second
+
 // NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{entries: map[string]*poolEntry{}} }
+func NewPool() *Pool { return &Pool{entries: map[string]*poolEntry{}, lifetime: PoolLifetime} }
 
 // PoolStats counts a pool's connections.
 type PoolStats struct {
@@ -88,6 +98,7 @@ func (p *Pool) get(dsn string) (*sql.DB, error) {
 	db := sql.OpenDB(countingConnector{Connector: c, n: &p.connects})
 	db.SetMaxOpenConns(1) // a discovery reads one server sequentially
 	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(p.lifetime)
 	p.entries[dsn] = &poolEntry{db: db, used: time.Now()}
 	return db, nil
 }

@@ -155,6 +155,14 @@ func (c *Cluster) process(i int) *testbed.Proc {
 	return n.proc
 }
 
+// Pid is node i's process id, 0 when it was never started.
+func (c *Cluster) Pid(i int) int {
+	if p := c.process(i); p != nil {
+		return p.Pid()
+	}
+	return 0
+}
+
 // Running reports whether node i's process is alive.
 func (c *Cluster) Running(i int) bool {
 	p := c.process(i)
