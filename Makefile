@@ -6,7 +6,7 @@ ROUNDS    ?= 50
 SEED      ?= 0
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all deps build test test-unit vet fmt demo bench jepsen clean
+.PHONY: all deps build test test-unit vet fmt demo bench bench-scale jepsen clean
 
 all: build
 
@@ -41,6 +41,11 @@ demo: deps build
 
 bench: deps build
 	bash scripts/bench.sh
+
+# Only the scale suite (real + simulated applications, three mhanode), e.g.
+# make bench-scale MHABENCH_SCALE_SIZES=60,300 (see bench/scale.go).
+bench-scale: deps build
+	$(GO) run ./cmd/mhabench --out out/bench scale
 
 jepsen: deps build
 	$(GO) run ./cmd/mhajepsen --rounds $(ROUNDS) --seed $(SEED)

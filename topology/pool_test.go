@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,5 +135,38 @@ func TestPoolReusesReplacesAndCloses(t *testing.T) {
 	pool.Close()
 	if topo := DiscoverWith(ctx, app, Options{ConnectTimeout: time.Second, Pool: pool}); topo.Servers[0].Reachable {
 		t.Errorf("a discovery through a closed pool reached server1")
+	}
+}
+
+// TestPoolLifetimeLogsInAgain: a pooled connection older than the pool's
+// lifetime is replaced by a new login at the next discovery, so that a
+// server that stopped accepting the login is seen (here: the manager
+// user's password changed on server2).
+func TestPoolLifetimeLogsInAgain(t *testing.T) {
+	c := testbed.Start(t, testbed.Options{N: 2, NoSSH: true})
+	app := loadApp(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := NewPool()
+	pool.lifetime = 500 * time.Millisecond
+	defer pool.Close()
+	opts := Options{ConnectTimeout: time.Second, Pool: pool}
+	if s2 := DiscoverWith(ctx, app, opts).ByAddr("server2"); !s2.Reachable {
+		t.Fatalf("server2 unreachable: %v", s2.Err)
+	}
+	run(t, c.Servers[1], "SET PASSWORD FOR '"+testbed.MHAUser+"'@'%' = PASSWORD('rotated-elsewhere')")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s2 := DiscoverWith(ctx, app, opts).ByAddr("server2")
+		if !s2.Reachable {
+			if s2.Err == nil || !strings.Contains(s2.Err.Error(), "Access denied") {
+				t.Fatalf("server2 unreachable with %v, want Access denied", s2.Err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("discovery through the pool still logged in to server2 10 s after its password changed")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

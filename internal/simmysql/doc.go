@@ -23,6 +23,10 @@
 //     GRANTS FOR, SELECT User, Host FROM mysql.user WHERE User = '...', SET
 //     and USE (acknowledged).
 //
+// Endpoint.Stall makes one stop answering (connections accepted, no
+// handshake, statements held) as a paused mysqld would, for tests of a
+// slow application among many.
+//
 // Its variables say what it is: version 10.11.6-MariaDB-simulated and
 // version_comment "simulated MySQL endpoint (mharaft bench): not a
 // database". Logins are checked against one user and password (mysql_

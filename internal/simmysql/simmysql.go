@@ -62,8 +62,27 @@ type Endpoint struct {
 	MasterServerID uint32
 	ReplUser       string
 
-	srv *Server
-	ln  net.Listener
+	srv     *Server
+	ln      net.Listener
+	stalled atomic.Bool
+}
+
+// Stall makes e stop answering (true) or answer again (false): a stalled
+// endpoint accepts TCP connections but sends no handshake, and holds every
+// statement, as a paused mysqld or a host cut off behind its firewall
+// would. Close ends the wait.
+func (e *Endpoint) Stall(on bool) { e.stalled.Store(on) }
+
+// waitAnswering returns once e is not stalled (false when closing).
+func (e *Endpoint) waitAnswering() bool {
+	for e.stalled.Load() {
+		select {
+		case <-e.srv.closing:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // Addr is host:port.
@@ -157,6 +176,9 @@ func (s *Server) serve(e *Endpoint, c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
+	if !e.waitAnswering() {
+		return
+	}
 	p := gserver.NewInMemoryProvider()
 	p.AddUser(s.user, s.password)
 	conn, err := s.conf.NewCustomizedConn(c, p, &handler{e: e})
@@ -279,6 +301,9 @@ var (
 )
 
 func (h *handler) HandleQuery(query string) (*gmysql.Result, error) {
+	if !h.e.waitAnswering() {
+		return nil, gmysql.NewError(gmysql.ER_SERVER_SHUTDOWN, "simulated endpoint shutting down")
+	}
 	h.e.srv.queries.Add(1)
 	q := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(query), ";"))
 	u := strings.ToUpper(q)

@@ -62,6 +62,9 @@ type Cluster struct {
 // node i's --conf files. Nothing starts until Start.
 func New(bin, dir string, n int, confs func(i int) []string) (*Cluster, error) {
 	c := &Cluster{Bin: bin, Dir: dir, Token: "test-token-0123456789-" + strconv.Itoa(os.Getpid()), TokenFile: filepath.Join(dir, "token")}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(c.TokenFile, []byte(c.Token+"\n"), 0o600); err != nil {
 		return nil, err
 	}
