@@ -98,6 +98,9 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NotifyCh = n.notifyCh
 
 	existing, err := raft.HasExistingState(n.boltStore, n.boltStore, snaps)

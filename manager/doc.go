@@ -4,9 +4,13 @@
 // into one loop per node, and it implements api.Backend.
 //
 // On every node it probes each application's current master (as the FSM
-// knows it) and publishes its observations through Raft
-// (consensus.Node.Apply, forwarded to the leader from a follower; one
-// publish is bounded by 3 s). On the leader it registers the configured
+// knows it) and publishes its observations through Raft with one
+// publisher per node (detector.Batcher, detect.go): ObserveBatch entries
+// through consensus.Node.Apply, forwarded to the leader from a follower;
+// changes of any number of applications in one entry at once (bounded by
+// 3 s), and one heartbeat entry per RefreshEvery that refreshes the
+// unchanged observations its detectors still confirm (bounded by that
+// period; sent at once when a new leader is known). On the leader it registers the configured
 // applications (idempotent), evaluates the quorum verdict whenever the
 // replicated state changes (every applied command wakes the evaluator; so
 // does a change of the local detector's view, and a 250 ms backstop
@@ -90,7 +94,8 @@
 //     dropped the server). A server that is not in a node's file takes its
 //     settings and credentials from the file's [server default].
 //  10. Observations name the manager that made them; no node ever writes an
-//     observation for another.
+//     observation for another (an ObserveBatch carries this node's ID, and
+//     the FSM refuses a batch holding another manager's observation).
 //  11. Passwords never reach a log line: loggers only ever get server names,
 //     addresses, epochs and error texts that the lower layers redact.
 //
