@@ -40,6 +40,9 @@ type Options struct {
 	// leader-partition-mid-phase writes a quarter of it in ten
 	// transactions. Default 20.
 	TailMB int
+	// Layout forces the datacenter layout of the datacenter rounds ("3dc"
+	// or "2dc+tb"); "" takes them in turn.
+	Layout string
 	Log    io.Writer
 }
 
@@ -103,6 +106,28 @@ type Round struct {
 	Passed         bool     `json:"passed"`
 	Dir            string   `json:"dir,omitempty"`
 
+	// Datacenter rounds (nemesis_dc.go): the layout and its hosts, the
+	// datacenter cut, semi-sync, prevent_cross_dc_failover; ZeroLoss
+	// requires zero lost acknowledged writes even when the old master's
+	// host was unreachable (lossless mode, or no failover allowed).
+	Layout         string         `json:"layout,omitempty"`
+	Datacenters    *DCLayout      `json:"datacenters,omitempty"`
+	CutDC          string         `json:"cut_dc,omitempty"`
+	SemiSync       bool           `json:"semi_sync,omitempty"`
+	PreventCrossDC bool           `json:"prevent_cross_dc_failover,omitempty"`
+	ZeroLoss       bool           `json:"zero_loss,omitempty"`
+	AckedByDC      map[string]int `json:"acked_by_dc,omitempty"`
+	LostByDC       map[string]int `json:"lost_by_dc,omitempty"`
+	// AckBucketsByDC: acknowledged writes per 100 ms of each
+	// datacenter's clients.
+	AckBucketsByDC map[string][]int `json:"ack_buckets_by_dc,omitempty"`
+	// DivergentWrites: without semi-sync, the old master's datacenter
+	// clients wrote to it while the new master took writes (the split
+	// brain a partition without fencing gives); not a failure when every
+	// lost write is listed by reconcile and replayed (Divergence).
+	DivergentWrites []SplitBrain     `json:"divergent_writes,omitempty"`
+	Divergence      *DivergenceCheck `json:"divergence,omitempty"`
+
 	env        *Env
 	obs        *Observer
 	rng        *rand.Rand
@@ -115,6 +140,9 @@ type Round struct {
 	skewed         string
 	skew           time.Duration
 	refusedReplica string
+	layoutOpt      string
+	successOnly    bool // only successful failovers count (a refused attempt is no failover)
+	divergence     bool // the master's datacenter is cut: run the divergence check after a failover
 	mu             sync.Mutex
 }
 
@@ -167,7 +195,7 @@ func (r *Round) waitFailover(ctx context.Context, timeout time.Duration) error {
 	return poll(ctx, timeout, 100*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		h, err := r.obs.Client.History(cctx, "app1")
+		h, err := r.obs.API().History(cctx, "app1")
 		if err != nil {
 			return err
 		}
@@ -202,7 +230,7 @@ func (r *Round) waitNoLock(ctx context.Context, timeout time.Duration) error {
 	return poll(ctx, timeout, 100*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		a, err := r.obs.Client.App(cctx, "app1")
+		a, err := r.obs.API().App(cctx, "app1")
 		if err != nil {
 			return err
 		}
@@ -308,7 +336,7 @@ func (c *Campaign) logf(format string, args ...any) {
 func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand.Rand) *Round {
 	r := &Round{Index: index, Nemesis: n.Name, GTID: rng.IntN(2) == 1, ExpectFailover: n.ExpectFailover,
 		MasterSSHReachable: n.MasterSSHReachable, env: c.Env, rng: rng, Start: time.Now(),
-		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB, broken: n.Broken, nth: c.ran[n.Name]}
+		maxHistory: n.MaxHistory, tailMB: c.Opts.TailMB, broken: n.Broken, nth: c.ran[n.Name], layoutOpt: c.Opts.Layout}
 	if c.ran == nil {
 		c.ran = map[string]int{}
 	}
@@ -337,6 +365,10 @@ func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand
 		return fail(fmt.Errorf("start round: %w", err))
 	}
 	r.OldMaster = c.Env.DBs[0].Name()
+	r.Datacenters = c.Env.Layout()
+	if r.Datacenters != nil {
+		c.logf("round %d: datacenters %s semi-sync=%v prevent_cross_dc_failover=%v", index, r.Datacenters, setup.SemiSync, setup.PreventCrossDC)
+	}
 	r.obs = NewObserver(c.Env)
 	octx, ocancel := context.WithCancel(ctx)
 	defer ocancel()
@@ -349,7 +381,7 @@ func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand
 	}); err != nil {
 		return fail(fmt.Errorf("cluster not ready: %w", err))
 	}
-	if h, err := r.obs.Client.History(ctx, "app1"); err == nil {
+	if h, err := r.obs.API().History(ctx, "app1"); err == nil {
 		r.histBase = len(h)
 	}
 	wl := NewWorkload(c.Env, r.obs, c.Opts.Writers, &c.nextID)
@@ -432,7 +464,7 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 		}
 	}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	h, err := r.obs.Client.History(hctx, "app1")
+	h, err := r.obs.API().History(hctx, "app1")
 	cancel()
 	if err != nil {
 		r.Errors = append(r.Errors, "read history: "+err.Error())
@@ -441,6 +473,9 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 	if len(h) > r.histBase {
 		r.HistoryEntries = len(h) - r.histBase
 		r.Failovers = AutoFailovers(h[r.histBase:])
+		if r.successOnly {
+			r.Failovers = SuccessfulFailovers(h[r.histBase:])
+		}
 		f := h[r.histBase]
 		r.FailoverStarted, r.FailoverFinished = &f.Started, &f.Finished
 	}
@@ -465,6 +500,9 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 	}
 	all := append(append([]Op(nil), writes...), probes...)
 	r.SplitBrain = CheckSplitBrain(all)
+	if r.divergence && !r.SemiSync {
+		r.SplitBrain, r.DivergentWrites = splitExpected(r.SplitBrain, r.OldMaster)
+	}
 	if !r.FaultAt.IsZero() {
 		end := r.End
 		if end.IsZero() {
@@ -480,6 +518,19 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 		}
 	}
 	r.AckBuckets = ackBuckets(writes, r.Start)
+	if r.Datacenters != nil {
+		r.AckedByDC, r.AckBucketsByDC = map[string]int{}, map[string][]int{}
+		byDC := map[string][]Op{}
+		for _, w := range writes {
+			if w.Outcome == Ack {
+				r.AckedByDC[w.DC]++
+			}
+			byDC[w.DC] = append(byDC[w.DC], w)
+		}
+		for dc, ops := range byDC {
+			r.AckBucketsByDC[dc] = ackBuckets(ops, r.Start)
+		}
+	}
 	fm := c.Env.DBByAddr(r.FinalMaster)
 	if fm == nil {
 		r.Errors = append(r.Errors, "no final master")
@@ -490,6 +541,10 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 		} else {
 			r.Lost, r.FailedPresent = LostWrites(writes, present)
 			r.Duplicates = dups
+			r.LostByDC = lostByDC(writes, r.Lost)
+			if r.divergence && r.Failovers > 0 && r.FinalMaster != r.OldMaster {
+				c.checkDivergence(ctx, r, writes, r.Lost, fm)
+			}
 		}
 		if r.TailRows > 0 {
 			var total int
@@ -508,7 +563,7 @@ func (c *Campaign) check(ctx context.Context, r *Round, wl *Workload) {
 	tailLost := r.TailRows > 0 && r.TailRowsFound < r.TailRows && r.MasterSSHReachable
 	r.Passed = len(r.Errors) == 0 && len(r.SplitBrain) == 0 && !r.FalseFailover && !r.Missed &&
 		r.Converged && r.EpochError == "" && len(r.FailedPresent) == 0 &&
-		(len(r.Lost) == 0 || !r.MasterSSHReachable) &&
+		(len(r.Lost) == 0 || !r.MasterSSHReachable && !r.ZeroLoss) && r.Divergence.ok(r.SemiSync) &&
 		len(r.Duplicates) == 0 && r.TailDuplicateRows == 0 && !tailLost &&
 		len(r.OneActor) == 0 && len(r.NemesisChecks) == 0
 	c.logf("round %d: %s: passed=%v failovers=%d acked=%d lost=%d split=%d converged=%v duplicates=%d tail=%d/%d(+%d) one-actor=%d %s %s",

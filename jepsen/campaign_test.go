@@ -59,15 +59,18 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// TestShortCampaign is the CI campaign: one round of each main nemesis
-// and of each nemesis of issue 12, against three real mhanode managers
-// and three real mariadbd hosts.
+// TestShortCampaign is the CI campaign: one round of each main nemesis,
+// of each nemesis of issue 12 and two datacenter rounds of issue 16 (the
+// master's datacenter cut without semi-sync, layout 3dc, and with it,
+// layout 2dc+tb), against three real mhanode managers and three real
+// mariadbd hosts.
 func TestShortCampaign(t *testing.T) {
 	needRoot(t)
 	out := filepath.Join("..", "out", "jepsen-short")
 	nemeses := []string{"kill-master", "pause-master-long", "isolate-master", "power-off-master", "pause-master-short",
 		"cut-manager-from-master", "split-managers", "kill-leader-mid-failover",
-		"leader-partition-mid-phase", "leader-pause-mid-apply", "clock-skew", "refused-failover"}
+		"leader-partition-mid-phase", "leader-pause-mid-apply", "clock-skew", "refused-failover",
+		"dc-partition-master", "dc-partition-master-lossless"}
 	var log bytes.Buffer
 	start := time.Now()
 	rep, err := Run(context.Background(), Options{Rounds: len(nemeses), Seed: 20261125, Nemeses: nemeses,
@@ -94,6 +97,10 @@ func TestShortCampaign(t *testing.T) {
 	if rep.OneActorViolations != 0 || rep.DuplicatedRows != 0 || rep.LostTailRows != 0 || rep.NemesisCheckFailures != 0 {
 		t.Errorf("one-actor violations %d, rows applied twice %d, lost tail rows %d, failed nemesis checks %d",
 			rep.OneActorViolations, rep.DuplicatedRows, rep.LostTailRows, rep.NemesisCheckFailures)
+	}
+	if rep.LostAcknowledgedWrites.ZeroLoss != 0 || rep.DivergenceUnlisted != 0 || rep.MissingAfterApply != 0 || rep.DivergenceErrorCount != 0 {
+		t.Errorf("datacenter rounds: %d acknowledged writes lost in lossless rounds, %d lost writes not listed by reconcile, %d missing after reconcile --apply, %d divergence checks with errors",
+			rep.LostAcknowledgedWrites.ZeroLoss, rep.DivergenceUnlisted, rep.MissingAfterApply, rep.DivergenceErrorCount)
 	}
 	for _, n := range nemeses {
 		if rep.PerNemesis[n] == nil || rep.PerNemesis[n].Rounds == 0 {
@@ -128,6 +135,36 @@ func TestBrokenDetectionCaught(t *testing.T) {
 	}
 	if rep.Passed {
 		t.Fatal("the campaign passed a broken build")
+	}
+}
+
+// TestLosslessCheckCaught runs a deliberately broken lossless round:
+// semi-sync with rpl_semi_sync_master_timeout=500ms, so the master falls
+// back to asynchronous replication a moment after its datacenter is cut
+// and its clients' writes are acknowledged again. The lossless checker
+// must count them lost and fail the round although the old master's host
+// was unreachable (where an asynchronous round may lose writes).
+func TestLosslessCheckCaught(t *testing.T) {
+	needRoot(t)
+	var log bytes.Buffer
+	rep, err := Run(context.Background(), Options{Rounds: 1, Seed: 1, Nemeses: []string{"dc-partition-semisync-fallback"},
+		Dir: t.TempDir(), OutDir: t.TempDir(), MhanodeBin: mhanodeBin(t), Log: &log})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt bytes.Buffer
+	rep.WriteText(&txt)
+	t.Log(txt.String())
+	rd := rep.RoundList[0]
+	if !rd.ZeroLoss || rd.MasterSSHReachable {
+		t.Fatalf("the round is not a lossless one with the old master unreachable (zero loss %v, reachable %v)", rd.ZeroLoss, rd.MasterSSHReachable)
+	}
+	if rep.LostAcknowledgedWrites.ZeroLoss == 0 || rd.LostByDC[rd.CutDC] == 0 {
+		t.Fatalf("no acknowledged write of the cut datacenter %s lost (lost by datacenter %v): the fallback to asynchronous replication went unseen", rd.CutDC, rd.LostByDC)
+	}
+	if rep.Passed {
+		t.Fatal("the campaign passed a lossless round that lost acknowledged writes")
 	}
 }
 

@@ -107,6 +107,78 @@
 //     entries in the round. Then the replica is restarted, `ack` is sent
 //     and a failover must follow.
 //
+// Datacenters (datacenter.go, nemesis_dc.go; issue 16). A datacenter
+// round groups the hosts with a layout (RoundSetup.Layout, mhajepsen
+// --layout; by default each dc nemesis takes 3dc and 2dc+tb in turn):
+//   - 3dc: dc1 = db1 (the master) + m1 + its clients, dc2 = the first half
+//     of the other DB hosts + m2, dc3 = the rest + m3;
+//   - 2dc+tb: dc1 = db1 + m1, dc2 = every other DB host + m2, dc3 = m3
+//     alone (the tie-breaker, no clients).
+//
+// app1.conf gets datacenter= on every server and mhanode --datacenter on
+// every manager, so one manager per datacenter: a majority always spans
+// two datacenters (the verdict's datacenter rule). Every datacenter with
+// a DB host has its own clients (workload.go, dcClients): two writers
+// whose MySQL and API connections leave from the datacenter's own address
+// on the harness's veth (10.213.S.241 for dc1, .242, .243), so a cut of
+// the datacenter cuts them with it. They write to the master named by the
+// Raft leader when they reach it, else by any manager they reach (a
+// manager cut from the others answers from its stale state), else to the
+// last master they knew, as an application behind a fixed address would;
+// every Op records its client's datacenter. The harness's own address
+// (observer, prober, checks, mhactl) stays connected to every datacenter.
+// The observer asks the Raft leader (Observer.API picks it afresh): a
+// manager cut off with its datacenter keeps answering from its stale
+// state. No shutdown_script in these rounds: a cut datacenter's power
+// switch is cut off too, so the old master keeps running and taking its
+// clients' writes.
+//
+// The datacenter nemeses cut one datacenter (iptables DROP, in every
+// host's namespace, between its hosts and client address and those of
+// every other datacenter; Network.CutGroup puts all rules in at once) for
+// DCPartitionHold (15 s) at least, then heal:
+//   - dc-partition-master: the master's datacenter (the master, m1, its
+//     clients), without semi-sync. The other two managers (two
+//     datacenters) and the replicas lose the master: a failover must
+//     succeed. The cut lasts DCAfterFailover (4 s) after it, and the old
+//     master's clients keep writing to it: those acknowledged writes are
+//     lost to the new master, and the old and new master both took writes
+//     (reported as divergent writes, not as a split-brain failure). The
+//     divergence check must then find every lost acknowledged write in
+//     `mhactl reconcile --app app1 --server server1 --json` (inserted
+//     rows of jepsen.w id / jepsen.nk v), run `reconcile --apply`, find
+//     none missing on the final master and no row twice, and `mhactl
+//     rejoin` the old master, after which convergence includes it. Until
+//     mhactl has reconcile the check is skipped (reported) and the old
+//     master is stopped instead.
+//   - dc-partition-master-lossless: the same with semi-sync
+//     (RoundSetup.SemiSync: wait point AFTER_SYNC, a 10 min timeout, the
+//     master semi-sync as a master, the replicas of other datacenters as
+//     replicas). The old master's writes wait for an acknowledgement that
+//     cannot come; ZeroLoss: a single lost acknowledged write fails the
+//     round although the old master's host was unreachable, and no split
+//     brain is excused.
+//   - dc-partition-other: a datacenter other than the master's (dc2, then
+//     dc3; in 2dc+tb dc3 is the tie-breaker alone), semi-sync in every
+//     other pair of rounds. The master keeps a majority of managers: any
+//     failover is false; nothing may be lost. (2dc+tb with semi-sync and
+//     dc2 cut: the master has no semi-sync replica left, its writes wait
+//     until the heal: no loss, no failover, unavailable.)
+//   - dc-partition-no-cross-dc: prevent_cross_dc_failover=1 and the
+//     master's datacenter cut: its datacenter has no other DB host, so
+//     every attempt must be refused (no successful failover, at most
+//     RefusedHistoryBound history entries), and ZeroLoss (nothing failed
+//     over, nothing lost).
+//
+// Only successful failovers count in datacenter rounds (a refused attempt
+// is no false failover). Failover time is, as everywhere, from the fault
+// (all rules in place) to the first acknowledged write on the new master.
+// dc-partition-semisync-fallback is never drawn: a lossless round with
+// rpl_semi_sync_master_timeout=500ms, whose master falls back to
+// asynchronous replication: the lossless checker must fail it
+// (TestLosslessCheckCaught). Cross-datacenter latency is not emulated:
+// see docs/MULTI-DC.md.
+//
 // rogue-local-failover is never drawn: it is a deliberately broken
 // deployment (the harness runs `mhactl failover --local` while the
 // cluster's leader applies a tail) that the one-actor checker must fail
@@ -116,7 +188,12 @@
 // Checkers (checker.go), each round:
 //   - lost writes: every acknowledged write is on the final master; a loss
 //     fails the round only where the old master's host stayed reachable
-//     over SSH (both counts are reported);
+//     over SSH (both counts are reported), or in a ZeroLoss round
+//     (lossless, no-cross-dc) whatever the host; in a datacenter round
+//     whose master's datacenter was cut without semi-sync, every loss must
+//     be listed by the divergence report and be back after reconcile
+//     --apply (see Datacenters above); lost writes are counted per client
+//     datacenter;
 //   - split brain: no two servers each accepted a write that started after
 //     the other had acknowledged one (workload acks and probes);
 //   - false failover: no failover under a nemesis where the master stayed
@@ -165,5 +242,9 @@
 //
 // Reports (report.go): report.txt, report.json and timeline.html (inline
 // SVG: writes per 100 ms and events per round, the first and last change
-// of every actor span among them) under Options.OutDir.
+// of every actor span among them; in datacenter rounds a band while the
+// datacenter is cut and one row per datacenter's clients) under
+// Options.OutDir. Datacenter rounds print their layout, the cut,
+// acknowledged and lost writes per client datacenter and the divergence
+// check.
 package jepsen

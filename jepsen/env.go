@@ -57,6 +57,8 @@ type Env struct {
 	roundDir           string
 	gtid               bool
 	setup              RoundSetup
+	layout             *DCLayout       // the round's datacenters, nil without
+	clientAddrs        map[string]bool // client source addresses added to the harness's veth
 	clockOnce          sync.Once
 	clockFlag          bool
 }
@@ -252,6 +254,77 @@ type RoundSetup struct {
 	// started StaggerStart after the others, so that it is likely a
 	// follower.
 	LeadFirst, StartLast string
+	// Layout, when set, groups the hosts into datacenters (datacenter.go):
+	// datacenter= on every server of app1.conf, --datacenter on every
+	// manager, and one client source address per datacenter with DB hosts.
+	Layout string
+	// SemiSync: every server runs semi-synchronous replication (wait point
+	// AFTER_SYNC, SemiSyncTimeout, default 10 min: it never falls back to
+	// asynchronous in a round); the master has it enabled as a master,
+	// the replicas in another datacenter than the master as replicas (the
+	// replicas of its own datacenter stay asynchronous: a write they
+	// acknowledged would be lost with the datacenter).
+	SemiSync        bool
+	SemiSyncTimeout time.Duration
+	// PreventCrossDC sets prevent_cross_dc_failover=1.
+	PreventCrossDC bool
+	// NoShutdownScript leaves shutdown_script out of app1.conf: the power
+	// switch of a datacenter cut off is out of reach too.
+	NoShutdownScript bool
+}
+
+// DefaultSemiSyncTimeout is rpl_semi_sync_master_timeout of a lossless
+// round: far longer than a round, so the master never falls back to
+// asynchronous replication while its semi-sync replicas are cut off.
+const DefaultSemiSyncTimeout = 10 * time.Minute
+
+// Layout is the current round's datacenter layout, or nil.
+func (e *Env) Layout() *DCLayout { return e.layout }
+
+// DCOf returns the datacenter of host name (db1, m2), "" without layout.
+func (e *Env) DCOf(name string) string {
+	if e.layout == nil {
+		return ""
+	}
+	return e.layout.Of[name]
+}
+
+// DCNetHosts returns the namespaces of dc's hosts.
+func (e *Env) DCNetHosts(dc string) []*NetHost {
+	var out []*NetHost
+	for _, h := range e.layout.Hosts(dc) {
+		if n := e.Net.Host(h); n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// setLayout prepares the round's layout and its client addresses.
+func (e *Env) setLayout(name string) error {
+	e.layout = nil
+	if name == "" {
+		return nil
+	}
+	l, err := NewLayout(name, len(e.DBs), len(e.Managers))
+	if err != nil {
+		return err
+	}
+	if e.clientAddrs == nil {
+		e.clientAddrs = map[string]bool{}
+	}
+	for _, dc := range l.ClientDCs() {
+		ip := fmt.Sprintf("10.213.%d.%d", e.Net.Subnet, clientOctet(l, dc))
+		if !e.clientAddrs[ip] {
+			if err := e.Net.AddClientAddr(ip); err != nil {
+				return err
+			}
+			e.clientAddrs[ip] = true
+		}
+		l.Addr[dc] = ip
+	}
+	e.layout = l
+	return nil
 }
 
 // StaggerStart separates the manager that starts first (or last) from the
@@ -270,6 +343,9 @@ func (d *DBHost) GeneralLogPath() string {
 func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) error {
 	gtid := setup.GTID
 	e.roundDir, e.gtid, e.setup = dir, gtid, setup
+	if err := e.setLayout(setup.Layout); err != nil {
+		return err
+	}
 	errs := make([]error, len(e.DBs))
 	var wg sync.WaitGroup
 	for i, d := range e.DBs {
@@ -284,6 +360,7 @@ func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) erro
 			// A replica restarted by a nemesis must not come back writable.
 			so.Extra = append(so.Extra, "read_only=1")
 		}
+		so.Extra = append(so.Extra, e.semiSyncConf(i, d)...)
 		s, err := testbed.NewServer(filepath.Join(dir, d.Net.Name), i+1, 100+i+1, so)
 		if err != nil {
 			return fmt.Errorf("prepare mariadbd on %s: %w", d.Net.Name, err)
@@ -348,6 +425,9 @@ func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) erro
 			"--token-file", e.tokenFile, "--log-level", "info"}
 		if e.Opts.Detection != "" {
 			m.args = append(m.args, "--detection", e.Opts.Detection)
+		}
+		if dc := e.DCOf(m.Net.Name); dc != "" {
+			m.args = append(m.args, "--datacenter", dc)
 		}
 		m.args = append(m.args, setup.ManagerArgs[m.ID]...)
 		switch m.ID {
@@ -436,7 +516,12 @@ func (e *Env) appConfig(workdir string) string {
 	fmt.Fprintf(&b, "manager_workdir=%s\nremote_workdir=%s\n", workdir, filepath.Join(e.roundDir, "remote"))
 	fmt.Fprintf(&b, "ssh_user=%s\nssh_port=22\nssh_key=%s\nssh_known_hosts=%s\n", e.DBs[0].SSH.User, e.sshKey, e.knownHosts)
 	fmt.Fprintf(&b, "ping_interval=%d\nconnect_timeout=%d\n", e.Opts.PingInterval, e.Opts.ConnectTimeout)
-	fmt.Fprintf(&b, "shutdown_script=%s\n", e.stonithScript)
+	if !e.setup.NoShutdownScript {
+		fmt.Fprintf(&b, "shutdown_script=%s\n", e.stonithScript)
+	}
+	if e.setup.PreventCrossDC {
+		b.WriteString("prevent_cross_dc_failover=1\n")
+	}
 	for _, d := range e.DBs {
 		// ignore_fail=1: a replica that is down must not stop the failover
 		// (MHA refuses without it); the combination nemeses kill one. The
@@ -448,8 +533,34 @@ func (e *Env) appConfig(workdir string) string {
 			}
 		}
 		fmt.Fprintf(&b, "\n[%s]\nhostname=%s\nport=3306\nmaster_binlog_dir=%s\ncandidate_master=1\n%s", d.Name(), d.Net.IP, d.Server.DataDir, ignore)
+		if dc := e.DCOf(d.Net.Name); dc != "" {
+			fmt.Fprintf(&b, "datacenter=%s\n", dc)
+		}
 	}
 	return b.String()
+}
+
+// semiSyncConf is the my.cnf lines of semi-synchronous replication for
+// server i (0 is the master) of a SemiSync round: the master enabled as a
+// master, the replicas of another datacenter enabled as replicas, wait
+// point and timeout everywhere (a server promoted later gets
+// rpl_semi_sync_master_enabled=ON from the failover, as configured).
+func (e *Env) semiSyncConf(i int, d *DBHost) []string {
+	if !e.setup.SemiSync {
+		return nil
+	}
+	t := e.setup.SemiSyncTimeout
+	if t == 0 {
+		t = DefaultSemiSyncTimeout
+	}
+	out := []string{"rpl_semi_sync_master_wait_point=AFTER_SYNC", fmt.Sprintf("rpl_semi_sync_master_timeout=%d", t.Milliseconds())}
+	if i == 0 {
+		return append(out, "rpl_semi_sync_master_enabled=ON")
+	}
+	if e.layout == nil || e.layout.Of[d.Net.Name] != e.layout.Of[e.DBs[0].Net.Name] {
+		out = append(out, "rpl_semi_sync_slave_enabled=ON")
+	}
+	return out
 }
 
 // StartManager (re)starts m's mhanode inside its namespace.

@@ -50,12 +50,12 @@ func Nemeses() []Nemesis {
 		{Name: "kill-replica", MasterSSHReachable: true, Inject: killReplica},
 		{Name: "kill-master+isolate-manager", ExpectFailover: true, MasterSSHReachable: true, Inject: killMasterIsolateManager},
 		{Name: "kill-master+kill-replica", ExpectFailover: true, MasterSSHReachable: true, Inject: killMasterKillReplica},
-	}, safetyNemeses()...)
+	}, append(safetyNemeses(), dcNemeses()...)...)
 }
 
 // NemesisByName finds a nemesis, the deliberately broken ones included.
 func NemesisByName(name string) (Nemesis, bool) {
-	for _, n := range append(Nemeses(), brokenNemeses()...) {
+	for _, n := range append(append(Nemeses(), brokenNemeses()...), brokenDCNemeses()...) {
 		if n.Name == name {
 			return n, true
 		}
@@ -171,7 +171,7 @@ func (r *Round) waitSuccessfulFailover(ctx context.Context, timeout time.Duratio
 	err := poll(ctx, timeout, 100*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		h, err := r.obs.Client.History(cctx, "app1")
+		h, err := r.obs.API().History(cctx, "app1")
 		if err != nil {
 			return err
 		}

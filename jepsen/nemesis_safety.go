@@ -227,7 +227,7 @@ func leaderPauseMidApply(ctx context.Context, r *Round) error {
 	werr := poll(ctx, 180*time.Second, 200*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		h, err := r.obs.Client.History(cctx, "app1")
+		h, err := r.obs.API().History(cctx, "app1")
 		if err != nil {
 			return err
 		}
@@ -429,7 +429,7 @@ func refusedFailover(ctx context.Context, r *Round) error {
 	}
 	hold(ctx, r.refusedHold())
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	h, err := r.obs.Client.History(hctx, "app1")
+	h, err := r.obs.API().History(hctx, "app1")
 	cancel()
 	if err != nil {
 		return fmt.Errorf("refused-failover: read history: %w", err)
@@ -454,7 +454,7 @@ func refusedFailover(ctx context.Context, r *Round) error {
 		return fmt.Errorf("start replication on %s: %w", d.Name(), err)
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	res, err := r.obs.Client.Do(actx, api.Action{Kind: api.ActionAck, App: "app1"})
+	res, err := r.obs.API().Do(actx, api.Action{Kind: api.ActionAck, App: "app1"})
 	cancel()
 	switch {
 	case err != nil:
@@ -465,7 +465,7 @@ func refusedFailover(ctx context.Context, r *Round) error {
 	return poll(ctx, 120*time.Second, 200*time.Millisecond, func() error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		a, err := r.obs.Client.App(cctx, "app1")
+		a, err := r.obs.API().App(cctx, "app1")
 		if err != nil {
 			return err
 		}

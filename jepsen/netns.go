@@ -345,3 +345,56 @@ func (n *Network) Close() {
 func runOut(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
 }
+
+// AddClientAddr adds ip (10.213.<subnet>.x) to the harness's veth in the
+// root namespace: a second client source address (one per datacenter's
+// clients), used as the local address of their connections so that a
+// partition can cut them (the rules live in the hosts' namespaces).
+func (n *Network) AddClientAddr(ip string) error {
+	if err := run("ip", "addr", "add", ip+"/24", "dev", n.Prefix+"c"); err != nil {
+		return fmt.Errorf("add client address %s to the harness's veth: %w", ip, err)
+	}
+	return nil
+}
+
+// CutGroup drops every packet between the hosts and addresses of one
+// group (in, inAddrs) and those of the other (out, outAddrs), both ways.
+// Addresses are client addresses of the root namespace: their traffic is
+// dropped by the rules of the hosts they talk to. Heal removes it all.
+func (n *Network) CutGroup(in []*NetHost, inAddrs []string, out []*NetHost, outAddrs []string) error {
+	ips := func(hs []*NetHost, extra []string) string {
+		var s []string
+		for _, h := range hs {
+			s = append(s, h.IP)
+		}
+		return strings.Join(append(s, extra...), ",")
+	}
+	// Every host's rules go in at once (one goroutine per host): applied
+	// one after the other they would leave a partial partition for up to
+	// a second on a loaded machine.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(in)+len(out))
+	cut := func(hs []*NetHost, others string) {
+		if others == "" {
+			return
+		}
+		for _, h := range hs {
+			wg.Add(1)
+			go func(h *NetHost) {
+				defer wg.Done()
+				if err := n.ipt(h, "-A", "INPUT", "-s", others, "-j", "DROP"); err != nil {
+					errs <- err
+					return
+				}
+				if err := n.ipt(h, "-A", "OUTPUT", "-d", others, "-j", "DROP"); err != nil {
+					errs <- err
+				}
+			}(h)
+		}
+	}
+	cut(in, ips(out, outAddrs))
+	cut(out, ips(in, inAddrs))
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when the channel is empty
+}

@@ -35,12 +35,22 @@ type Report struct {
 	DuplicatedRows         int       `json:"duplicated_rows"`        // workload values and tail rows present twice
 	LostTailRows           int       `json:"lost_tail_rows"`         // tail rows missing where the old master was reachable
 	NemesisCheckFailures   int       `json:"nemesis_check_failures"` // failed assertions of the nemeses themselves
-	HarnessErrors          int       `json:"rounds_with_errors"`
-	Acked                  int       `json:"acked_writes"`
-	Failed                 int       `json:"failed_writes"`
-	Unknown                int       `json:"unknown_writes"`
-	FailedRounds           []int     `json:"failed_rounds"`
-	Passed                 bool      `json:"passed"`
+	// Datacenter rounds: lost acknowledged writes of the master's
+	// datacenter cut without semi-sync, how many of them the divergence
+	// report listed and how many were still missing after `reconcile
+	// --apply`; rounds whose divergence check was skipped.
+	DivergenceLost       int   `json:"divergence_lost"`
+	DivergenceListed     int   `json:"divergence_listed"`
+	DivergenceUnlisted   int   `json:"divergence_unlisted"`
+	MissingAfterApply    int   `json:"missing_after_reconcile_apply"`
+	DivergenceSkipped    int   `json:"divergence_checks_skipped"`
+	DivergenceErrorCount int   `json:"divergence_check_errors"`
+	HarnessErrors        int   `json:"rounds_with_errors"`
+	Acked                int   `json:"acked_writes"`
+	Failed               int   `json:"failed_writes"`
+	Unknown              int   `json:"unknown_writes"`
+	FailedRounds         []int `json:"failed_rounds"`
+	Passed               bool  `json:"passed"`
 
 	PerNemesis map[string]*NemesisStats `json:"per_nemesis"`
 	RoundList  []*Round                 `json:"round_details"`
@@ -53,6 +63,10 @@ type Report struct {
 type LostSplit struct {
 	ReachableOldMaster   int `json:"reachable_old_master"`
 	UnreachableOldMaster int `json:"unreachable_old_master"`
+	// ZeroLoss: lost in rounds that require none whatever the old
+	// master's host (semi-sync lossless, prevent_cross_dc_failover); also
+	// counted in the two above.
+	ZeroLoss int `json:"zero_loss_rounds"`
 }
 
 // NemesisStats are the figures of one nemesis over the campaign.
@@ -84,6 +98,24 @@ func (r *Report) finish() {
 			r.LostAcknowledgedWrites.ReachableOldMaster += len(rd.Lost)
 		} else {
 			r.LostAcknowledgedWrites.UnreachableOldMaster += len(rd.Lost)
+		}
+		if rd.ZeroLoss {
+			r.LostAcknowledgedWrites.ZeroLoss += len(rd.Lost)
+		}
+		if dv := rd.Divergence; dv != nil {
+			if dv.Skipped != "" {
+				r.DivergenceSkipped++
+			} else {
+				if !rd.SemiSync {
+					r.DivergenceLost += len(rd.Lost)
+					r.DivergenceListed += dv.Listed
+					r.DivergenceUnlisted += len(dv.Unlisted)
+				}
+				r.MissingAfterApply += len(dv.MissingAfterApply)
+				if len(dv.Errors) > 0 {
+					r.DivergenceErrorCount++
+				}
+			}
 		}
 		r.SplitBrain += len(rd.SplitBrain)
 		if rd.FalseFailover {
@@ -185,6 +217,8 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "writes: %d acknowledged, %d failed, %d unknown\n", r.Acked, r.Failed, r.Unknown)
 	fmt.Fprintf(w, "lost acknowledged writes: %d where the old master's host was reachable (must be 0), %d where it was not\n",
 		r.LostAcknowledgedWrites.ReachableOldMaster, r.LostAcknowledgedWrites.UnreachableOldMaster)
+	fmt.Fprintf(w, "datacenter rounds: lost acknowledged writes %d in zero-loss rounds (semi-sync lossless, prevent_cross_dc_failover: must be 0); without semi-sync %d lost, %d listed by reconcile, %d unlisted, %d missing after reconcile --apply; %d divergence checks skipped, %d with errors\n",
+		r.LostAcknowledgedWrites.ZeroLoss, r.DivergenceLost, r.DivergenceListed, r.DivergenceUnlisted, r.MissingAfterApply, r.DivergenceSkipped, r.DivergenceErrorCount)
 	fmt.Fprintf(w, "split brain: %d   false failovers: %d   missed failovers: %d   unconverged rounds: %d   epoch violations: %d   refused-but-present writes: %d   rounds with harness errors: %d\n",
 		r.SplitBrain, r.FalseFailovers, r.MissedFailovers, r.UnconvergedRounds, r.EpochViolations, r.FailedButPresent, r.HarnessErrors)
 	fmt.Fprintf(w, "one actor violations: %d   rows applied twice: %d   lost tail rows: %d   failed nemesis checks: %d\n",
@@ -216,6 +250,7 @@ func (r *Report) WriteText(w io.Writer) {
 		for _, sb := range rd.SplitBrain {
 			fmt.Fprintf(w, "          split brain: %s\n", sb.Detail)
 		}
+		writeDCText(w, rd)
 		if rd.EpochError != "" {
 			fmt.Fprintf(w, "          epochs: %s\n", rd.EpochError)
 		}
@@ -241,6 +276,47 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 }
 
+// writeDCText prints a datacenter round's layout, cut, per-datacenter
+// clients and divergence check.
+func writeDCText(w io.Writer, rd *Round) {
+	if rd.Datacenters == nil {
+		return
+	}
+	fmt.Fprintf(w, "          datacenters: %s; cut %s; semi-sync=%v prevent_cross_dc_failover=%v zero-loss=%v\n",
+		rd.Datacenters, orDash(rd.CutDC), rd.SemiSync, rd.PreventCrossDC, rd.ZeroLoss)
+	var parts []string
+	for _, dc := range sortedKeys(rd.AckedByDC) {
+		parts = append(parts, fmt.Sprintf("%s %d acked/%d lost", orDash(dc), rd.AckedByDC[dc], rd.LostByDC[dc]))
+	}
+	fmt.Fprintf(w, "          clients by datacenter: %s\n", strings.Join(parts, ", "))
+	if len(rd.DivergentWrites) > 0 {
+		for _, sb := range rd.DivergentWrites {
+			fmt.Fprintf(w, "          divergent writes (no semi-sync, no fencing across the cut): %s\n", sb.Detail)
+		}
+	}
+	if dv := rd.Divergence; dv != nil {
+		if dv.Skipped != "" {
+			fmt.Fprintf(w, "          divergence: %s\n", dv.Skipped)
+			return
+		}
+		fmt.Fprintf(w, "          divergence of %s: %d transactions, %d rows (file %s, state %s); lost writes listed %d, unlisted %d %v; after --apply (applied %s, conflict %q) missing %d %v; rejoin: %s\n",
+			dv.Server, dv.Transactions, dv.Rows, orDash(dv.File), orDash(dv.State), dv.Listed, len(dv.Unlisted), firstIDs(dv.Unlisted),
+			orDash(dv.Applied), dv.Conflict, len(dv.MissingAfterApply), firstIDs(dv.MissingAfterApply), orDash(lastLine(dv.Rejoin)))
+		for _, e := range dv.Errors {
+			fmt.Fprintf(w, "          divergence error: %s\n", e)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstIDs(ids []int64) []int64 { return ids[:min(5, len(ids))] }
+
 func secs(f float64) string {
 	if f < 0 {
 		return "-"
@@ -263,6 +339,10 @@ var eventColor = map[string]string{
 	"actor": "#e377c2", "tail": "#17becf", "check": "#7f7f7f",
 }
 
+func dcColor(k int) string {
+	return []string{"#1f77b4", "#ff7f0e", "#9467bd", "#8c564b"}[k%4]
+}
+
 // WriteHTML draws one strip per round: acknowledged writes per 100 ms
 // (green bars, red where none), and the events as coloured ticks.
 func (r *Report) WriteHTML(w io.Writer) {
@@ -277,7 +357,7 @@ func (r *Report) WriteHTML(w io.Writer) {
 	height := strip*float64(len(r.RoundList)) + 60
 	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>mharaft chaos campaign seed %d</title></head><body style=\"font-family:sans-serif\">\n", r.Seed)
 	fmt.Fprintf(w, "<h2>mharaft chaos campaign, seed %d: %d rounds, %s</h2>\n", r.Seed, r.Rounds, map[bool]string{true: "passed", false: "FAILED"}[r.Passed])
-	fmt.Fprintf(w, "<p>Each strip is one round (time from cluster start). Green: acknowledged writes per 100 ms; red: none. Ticks: ")
+	fmt.Fprintf(w, "<p>Each strip is one round (time from cluster start). Green: acknowledged writes per 100 ms; red: none. Datacenter rounds: a pale red band while a datacenter is cut, and one thin row per datacenter's clients marking the 100 ms with an acknowledged write of theirs. Ticks: ")
 	for _, k := range sortedKeys(eventColor) {
 		fmt.Fprintf(w, "<span style=\"color:%s\">&#9646; %s</span> ", eventColor[k], k)
 	}
@@ -309,6 +389,24 @@ func (r *Report) WriteHTML(w io.Writer) {
 				fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"#2ca02c\"/>\n", x, y+24-h, 0.1*scale, h)
 			} else if faultBucket >= 0 && b >= faultBucket && b < len(rd.AckBuckets)+1 {
 				fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"3\" fill=\"#d62728\"/>\n", x, y+22, 0.1*scale)
+			}
+		}
+		if rd.CutDC != "" && !rd.FaultAt.IsZero() && !rd.HealAt.IsZero() {
+			x0 := left + rd.FaultAt.Sub(rd.Start).Seconds()*scale
+			x1 := left + rd.HealAt.Sub(rd.Start).Seconds()*scale
+			fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"44\" fill=\"#d62728\" fill-opacity=\"0.08\"><title>%s cut from the other datacenters %s-%s</title></rect>\n",
+				x0, y, math.Max(x1-x0, 1), rd.CutDC, rd.FaultAt.Format("15:04:05.000"), rd.HealAt.Format("15:04:05.000"))
+			fmt.Fprintf(w, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\">%s cut</text>\n", x0+2, y+10, rd.CutDC)
+		}
+		// One thin row per datacenter's clients: a mark where they had
+		// acknowledged writes in that 100 ms.
+		for k, dc := range sortedKeys(rd.AckBucketsByDC) {
+			yy := y + 37 + float64(k)*3
+			fmt.Fprintf(w, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"7\" fill=\"%s\">%s</text>\n", left-22, yy+3, dcColor(k), html.EscapeString(dc))
+			for b, n := range rd.AckBucketsByDC[dc] {
+				if n > 0 {
+					fmt.Fprintf(w, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"2.5\" fill=\"%s\"/>\n", left+float64(b)*0.1*scale, yy, 0.1*scale, dcColor(k))
+				}
 			}
 		}
 		for _, e := range rd.Events {

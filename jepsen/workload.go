@@ -36,6 +36,7 @@ type Op struct {
 	ID      int64     `json:"id"`
 	Table   string    `json:"table,omitempty"` // "w" (primary key id) or "nk" (no key: value v)
 	Server  string    `json:"server"`          // server name (server1)
+	DC      string    `json:"dc,omitempty"`    // the client's datacenter (rounds with a layout)
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Outcome Outcome   `json:"outcome"`
@@ -125,8 +126,10 @@ func (o *Observer) pollOnce(ctx context.Context) {
 		c = o.Client
 	}
 	st, err := c.Status(cctx)
-	if err != nil && c != o.Client {
-		st, err = o.Client.Status(cctx)
+	if err != nil || st.Node != st.Leader {
+		// Unreachable, or not (or no longer) the leader: a manager cut
+		// from the others answers from its own stale state.
+		st, err = o.API().Status(cctx)
 	}
 	if err != nil {
 		return
@@ -179,6 +182,13 @@ func (o *Observer) pollOnce(ctx context.Context) {
 			o.events = append(o.events, Event{At: j.At, Kind: kind, Detail: fmt.Sprintf("epoch %d %s %s", j.Epoch, j.Phase, j.Status)})
 		}
 	}
+}
+
+// API returns a client that picks the current Raft leader afresh (the
+// observer's Client remembers the node it picked first, which, cut from
+// the other managers, keeps answering from its stale state).
+func (o *Observer) API() *api.Client {
+	return &api.Client{Addrs: o.Client.Addrs, Token: o.Client.Token, HTTP: o.Client.HTTP, ProbeTimeout: o.Client.ProbeTimeout}
 }
 
 // Master is the server the API named master at the last successful poll.
@@ -245,12 +255,16 @@ func (o *Observer) Events() []Event {
 
 // Workload writes uniquely numbered rows as the application user to
 // whichever server the API names master, and, through the prober, tries a
-// write on every server every 50 ms.
+// write on every server every 50 ms. In a round with datacenters, every
+// datacenter with DB hosts has its own clients (dcClients): two writers
+// (jepsen.w and jepsen.nk) that dial from the datacenter's client address
+// and write to the master named by a manager they reach.
 type Workload struct {
 	env     *Env
 	obs     *Observer
 	nextID  *atomic.Int64
 	writers int
+	dcs     []*dcClients
 
 	mu     sync.Mutex
 	writes []Op
@@ -260,20 +274,36 @@ type Workload struct {
 
 // NewWorkload prepares a workload; ids come from next.
 func NewWorkload(env *Env, obs *Observer, writers int, next *atomic.Int64) *Workload {
-	return &Workload{env: env, obs: obs, writers: writers, nextID: next, pools: map[string]*sql.DB{}}
+	w := &Workload{env: env, obs: obs, writers: writers, nextID: next, pools: map[string]*sql.DB{}}
+	if l := env.Layout(); l != nil {
+		for _, dc := range l.ClientDCs() {
+			w.dcs = append(w.dcs, newDCClients(env, dc, l.Addr[dc], obs.Master()))
+		}
+	}
+	return w
 }
 
-func (w *Workload) pool(d *DBHost, probe bool) *sql.DB {
+// WritersPerDC is the number of writers of each datacenter's clients.
+const WritersPerDC = 2
+
+// pool is the connection pool to d of the prober (probe), of the
+// harness's own writers (dc nil) or of a datacenter's clients.
+func (w *Workload) pool(d *DBHost, probe bool, dc *dcClients) *sql.DB {
 	key := d.Name()
 	if probe {
 		key += "/probe"
+	}
+	netw := "tcp"
+	if dc != nil {
+		key += "/" + dc.dc
+		netw = dc.netName
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if db := w.pools[key]; db != nil {
 		return db
 	}
-	dsn := fmt.Sprintf("%s:%s@tcp(%s)/jepsen?timeout=1s&readTimeout=2s&writeTimeout=2s", testbed.AppUser, testbed.AppPassword, d.Addr())
+	dsn := fmt.Sprintf("%s:%s@%s(%s)/jepsen?timeout=1s&readTimeout=2s&writeTimeout=2s", testbed.AppUser, testbed.AppPassword, netw, d.Addr())
 	if probe {
 		dsn = fmt.Sprintf("%s:%s@tcp(%s)/jepsen?timeout=300ms&readTimeout=500ms&writeTimeout=500ms", testbed.AppUser, testbed.AppPassword, d.Addr())
 	}
@@ -288,9 +318,19 @@ func (w *Workload) pool(d *DBHost, probe bool) *sql.DB {
 // Run writes until ctx ends.
 func (w *Workload) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for i := 0; i < w.writers; i++ {
+	if len(w.dcs) == 0 {
+		for i := 0; i < w.writers; i++ {
+			wg.Add(1)
+			go func(writer int) { defer wg.Done(); w.writer(ctx, writer, nil) }(i)
+		}
+	}
+	for i, dc := range w.dcs {
 		wg.Add(1)
-		go func(writer int) { defer wg.Done(); w.writer(ctx, writer) }(i)
+		go func(dc *dcClients) { defer wg.Done(); dc.run(ctx) }(dc)
+		for k := 0; k < WritersPerDC; k++ {
+			wg.Add(1)
+			go func(writer int, dc *dcClients) { defer wg.Done(); w.writer(ctx, writer, dc) }(i*WritersPerDC+k, dc)
+		}
 	}
 	for _, d := range w.env.DBs {
 		wg.Add(1)
@@ -299,9 +339,15 @@ func (w *Workload) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-func (w *Workload) writer(ctx context.Context, writer int) {
+// writer writes until ctx ends; dc nil: from the harness's address to
+// the master the observer sees.
+func (w *Workload) writer(ctx context.Context, writer int, dc *dcClients) {
 	for ctx.Err() == nil {
 		name := w.obs.Master()
+		dcName := ""
+		if dc != nil {
+			name, dcName = dc.Master(), dc.dc
+		}
 		d := w.env.DBByAddr(name)
 		if d == nil {
 			pause(ctx, 20*time.Millisecond)
@@ -314,9 +360,9 @@ func (w *Workload) writer(ctx context.Context, writer int) {
 		if writer%2 == 1 {
 			table, stmt = "nk", "INSERT INTO jepsen.nk (v, writer) VALUES (?, ?)"
 		}
-		op := Op{ID: id, Table: table, Server: name, Start: time.Now()}
+		op := Op{ID: id, Table: table, Server: name, DC: dcName, Start: time.Now()}
 		wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err := w.pool(d, false).ExecContext(wctx, stmt, id, writer)
+		_, err := w.pool(d, false, dc).ExecContext(wctx, stmt, id, writer)
 		cancel()
 		op.End, op.Outcome = time.Now(), classify(err)
 		if err != nil {
@@ -338,7 +384,7 @@ func (w *Workload) prober(ctx context.Context, d *DBHost) {
 		id := w.nextID.Add(1)
 		op := Op{ID: id, Server: d.Name(), Start: time.Now()}
 		wctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := w.pool(d, true).ExecContext(wctx, "INSERT INTO jepsen.probe (id, srv) VALUES (?, ?)", id, d.Name())
+		_, err := w.pool(d, true, nil).ExecContext(wctx, "INSERT INTO jepsen.probe (id, srv) VALUES (?, ?)", id, d.Name())
 		cancel()
 		op.End, op.Outcome = time.Now(), classify(err)
 		if err == nil {
@@ -380,4 +426,100 @@ func (w *Workload) Close() {
 		db.Close()
 	}
 	w.pools = map[string]*sql.DB{}
+}
+
+// dcClients are one datacenter's application clients: every connection
+// (MySQL and API) leaves from the datacenter's client address, so a
+// partition that cuts the datacenter cuts them with it. They write to the
+// master named by the Raft leader when they reach it, else by any manager
+// they reach, else to the last master they knew (as an application behind
+// a fixed address would).
+type dcClients struct {
+	env     *Env
+	dc, ip  string
+	netName string                 // go-sql-driver network registered for ip
+	apis    map[string]*api.Client // per manager ID, dialling from ip
+
+	mu     sync.Mutex
+	master string
+}
+
+func newDCClients(env *Env, dc, ip, master string) *dcClients {
+	c := &dcClients{env: env, dc: dc, ip: ip, netName: "mhj-" + ip, apis: map[string]*api.Client{}, master: master}
+	local := &net.TCPAddr{IP: net.ParseIP(ip)}
+	mysql.RegisterDialContext(c.netName, func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: local}
+		return d.DialContext(ctx, "tcp", addr)
+	})
+	for _, m := range env.Managers {
+		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: local, Timeout: 500 * time.Millisecond}).DialContext}
+		c.apis[m.ID] = &api.Client{Addrs: []string{m.APIAddr()}, Token: env.token,
+			HTTP: &http.Client{Timeout: 800 * time.Millisecond, Transport: tr}, ProbeTimeout: 500 * time.Millisecond}
+	}
+	return c
+}
+
+// Master is the server these clients write to.
+func (c *dcClients) Master() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.master
+}
+
+// run asks every manager, every 100 ms, which server is master.
+func (c *dcClients) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.pollOnce(ctx)
+		pause(ctx, 100*time.Millisecond)
+	}
+	for _, a := range c.apis {
+		if a.HTTP != nil {
+			a.HTTP.CloseIdleConnections()
+		}
+	}
+}
+
+func (c *dcClients) pollOnce(ctx context.Context) {
+	type answer struct {
+		leader bool
+		master string
+	}
+	var mu sync.Mutex
+	var answers []answer
+	var wg sync.WaitGroup
+	for id, a := range c.apis {
+		wg.Add(1)
+		go func(id string, a *api.Client) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
+			defer cancel()
+			st, err := a.Status(cctx)
+			if err != nil {
+				return
+			}
+			for _, app := range st.Apps {
+				if d := c.env.DBByAddr(app.Master); app.Name == "app1" && d != nil {
+					mu.Lock()
+					answers = append(answers, answer{leader: st.Leader == id && st.Node == id, master: d.Name()})
+					mu.Unlock()
+				}
+			}
+		}(id, a)
+	}
+	wg.Wait()
+	pick := ""
+	for _, a := range answers {
+		if a.leader || pick == "" {
+			pick = a.master
+		}
+		if a.leader {
+			break
+		}
+	}
+	if pick == "" {
+		return // nobody reachable: keep the last master known
+	}
+	c.mu.Lock()
+	c.master = pick
+	c.mu.Unlock()
 }

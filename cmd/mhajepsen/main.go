@@ -59,13 +59,14 @@ not run (or bad flags).`,
 	fs.IntVar(&o.Rounds, "rounds", 50, "number of rounds")
 	fs.Int64Var(&o.Seed, "seed", 0, "random seed (0: from the clock; the seed used is printed)")
 	fs.StringVar(&nemeses, "nemeses", "", "comma-separated nemeses to draw from (default all: "+strings.Join(names(), ",")+
-		"; rogue-local-failover is a deliberately broken deployment, never drawn by default)")
+		"; rogue-local-failover and dc-partition-semisync-fallback are deliberately broken deployments, never drawn by default)")
 	fs.StringVar(&o.OutDir, "out", "out/jepsen", "directory for report.json, report.txt and timeline.html")
 	fs.IntVar(&o.Managers, "managers", 3, "number of mhanode managers")
 	fs.IntVar(&o.PingInterval, "ping-interval", 1, "ping_interval of app1.conf (seconds)")
 	fs.BoolVar(&o.KeepDirs, "keep", false, "keep every round's directory (failed rounds are always kept)")
 	fs.StringVar(&o.Dir, "dir", "", "scratch directory (default: a new temporary directory)")
 	fs.IntVar(&o.TailMB, "tail-mb", 20, "MB of dead-master tail (rows no replica received) that leader-pause-mid-apply writes before the kill, in transactions of ~5 MB (each bigger than one apply batch)")
+	fs.StringVar(&o.Layout, "layout", "", "datacenter layout of the dc-partition rounds: 3dc or 2dc+tb (default: in turn)")
 	fs.StringVar(&o.MhanodeBin, "mhanode", os.Getenv("MHANODE_BIN"), "mhanode binary the managers run (default $MHANODE_BIN, else built from this module); "+
 		"an older build may lack newer flags: clock-skew then records a harness error")
 	root.CompletionOptions.DisableDefaultCmd = true // a developer tool: no completion script
