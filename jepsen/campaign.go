@@ -43,8 +43,16 @@ type Options struct {
 	// Layout forces the datacenter layout of the datacenter rounds ("3dc"
 	// or "2dc+tb"); "" takes them in turn.
 	Layout string
-	Log    io.Writer
+	// DCLatency is the one-way delay between datacenters in datacenter
+	// rounds (a delaying relay, latency.go); negative: none. Default
+	// DefaultDCLatency.
+	DCLatency time.Duration
+	Log       io.Writer
 }
+
+// DefaultDCLatency is the one-way delay between datacenters of the
+// datacenter rounds: 10 ms, a 20 ms round trip.
+const DefaultDCLatency = 10 * time.Millisecond
 
 // Round is one round of a campaign: what was done and what the checkers
 // found.
@@ -112,6 +120,7 @@ type Round struct {
 	// host was unreachable (lossless mode, or no failover allowed).
 	Layout         string         `json:"layout,omitempty"`
 	Datacenters    *DCLayout      `json:"datacenters,omitempty"`
+	DCLatencyMs    float64        `json:"dc_latency_ms,omitempty"` // one-way, between datacenters
 	CutDC          string         `json:"cut_dc,omitempty"`
 	SemiSync       bool           `json:"semi_sync,omitempty"`
 	PreventCrossDC bool           `json:"prevent_cross_dc_failover,omitempty"`
@@ -292,6 +301,9 @@ func NewCampaign(ctx context.Context, o Options) (*Campaign, error) {
 	if o.OutDir == "" {
 		o.OutDir = "out/jepsen"
 	}
+	if o.DCLatency == 0 {
+		o.DCLatency = DefaultDCLatency
+	}
 	mysql.SetLogger(log.New(io.Discard, "", 0)) // the driver's own noise about dropped connections
 	if removed := Sweep(); len(removed) > 0 {
 		fmt.Fprintf(o.Log, "jepsen: removed leftovers of earlier runs: %s\n", strings.Join(removed, " "))
@@ -316,7 +328,7 @@ func NewCampaign(ctx context.Context, o Options) (*Campaign, error) {
 	k := envCounter.Add(1) % 10
 	prefix := fmt.Sprintf("%s%d%d-", NamePrefixRoot, os.Getpid()%1000, k)
 	env, err := NewEnv(ctx, EnvOptions{Dir: o.Dir, Managers: o.Managers, MhanodeBin: o.MhanodeBin,
-		PingInterval: o.PingInterval, ConnectTimeout: 1, Detection: o.Detection, Prefix: prefix,
+		PingInterval: o.PingInterval, ConnectTimeout: 1, Detection: o.Detection, Prefix: prefix, DCLatency: max(o.DCLatency, 0),
 		Subnet: freeSubnet(os.Getpid() % 250), Log: o.Log})
 	if err != nil {
 		env.Close()
@@ -367,7 +379,8 @@ func (c *Campaign) RunRound(ctx context.Context, index int, n Nemesis, rng *rand
 	r.OldMaster = c.Env.DBs[0].Name()
 	r.Datacenters = c.Env.Layout()
 	if r.Datacenters != nil {
-		c.logf("round %d: datacenters %s semi-sync=%v prevent_cross_dc_failover=%v", index, r.Datacenters, setup.SemiSync, setup.PreventCrossDC)
+		r.DCLatencyMs = float64(c.Env.Opts.DCLatency) / float64(time.Millisecond)
+		c.logf("round %d: datacenters %s latency %.0f ms one-way, semi-sync=%v prevent_cross_dc_failover=%v", index, r.Datacenters, r.DCLatencyMs, setup.SemiSync, setup.PreventCrossDC)
 	}
 	r.obs = NewObserver(c.Env)
 	octx, ocancel := context.WithCancel(ctx)
@@ -657,11 +670,32 @@ func readIDs(ctx context.Context, d *DBHost) (map[int64]bool, []int64, error) {
 }
 
 // converge waits until every running server replicates from the final
-// master and caught up, then compares CHECKSUM TABLE of both tables.
+// master and caught up, then compares CHECKSUM TABLE of the tables. When
+// only the checksums differ it reads them all again (catching up to the
+// master's position again first) for up to 30 s: a client's write that
+// its kernel retransmits after a partition healed (the client gave up
+// long before) may reach the master between its checksum and the
+// replicas' (seen 12 s after a 15 s datacenter cut healed).
 func converge(ctx context.Context, env *Env, fm *DBHost) (bool, map[string]string, string) {
-	sums := map[string]string{}
+	deadline := time.Now().Add(30 * time.Second)
+	for tries := 1; ; tries++ {
+		ok, sums, note, differ := convergeOnce(ctx, env, fm)
+		if !differ || time.Now().After(deadline) || ctx.Err() != nil {
+			if tries > 1 {
+				note = strings.TrimPrefix(note+fmt.Sprintf("; checksums read %d times", tries), "; ")
+			}
+			return ok, sums, note
+		}
+		pause(ctx, 500*time.Millisecond) // the next read, not a wait for a condition
+	}
+}
+
+// convergeOnce is one pass of converge; differ: every server caught up
+// and only the checksums differ.
+func convergeOnce(ctx context.Context, env *Env, fm *DBHost) (ok bool, sums map[string]string, note string, differ bool) {
+	sums = map[string]string{}
 	var notes []string
-	ok := true
+	ok = true
 	for _, d := range env.DBs {
 		if d.Server == nil || !d.Server.Running() {
 			notes = append(notes, d.Name()+" is down (not compared)")
@@ -707,6 +741,7 @@ func converge(ctx context.Context, env *Env, fm *DBHost) (bool, map[string]strin
 		if first == "" {
 			first = s
 		} else if s != first {
+			differ = ok // every server caught up: only the data differ
 			ok = false
 			notes = append(notes, "checksums differ")
 			break
@@ -715,7 +750,7 @@ func converge(ctx context.Context, env *Env, fm *DBHost) (bool, map[string]strin
 	if len(sums) < 2 {
 		notes = append(notes, fmt.Sprintf("only %d server(s) compared", len(sums)))
 	}
-	return ok, sums, strings.Join(notes, "; ")
+	return ok, sums, strings.Join(notes, "; "), differ
 }
 
 // Run runs a whole campaign and writes the reports.

@@ -3,7 +3,9 @@ package jepsen
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
 	"reflect"
 	"testing"
 	"time"
@@ -157,4 +159,75 @@ func TestNetworkCutGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after the heal", false)
+}
+
+// TestDelayRelay checks the cross-datacenter latency mechanism: with b's
+// address delayed in a's namespace, a request/answer from a to b takes at
+// least two one-way delays and reaches b from a's own address; without
+// the rule it is fast; a cut still drops it.
+func TestDelayRelay(t *testing.T) {
+	needRoot(t)
+	n, a, b := twoHosts(t, "6-", 13)
+	const delay = 150 * time.Millisecond
+	relay, err := StartRelay(a.NS, delay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relay.Close)
+	// An echo server in b that answers with the peer's address.
+	cmd := exec.Command("ip", "netns", "exec", b.NS, "python3", "-c",
+		fmt.Sprintf("import socket\ns=socket.socket()\ns.bind(('%s',9))\ns.listen(64)\nwhile True:\n  c,p=s.accept(); c.recv(10); c.sendall(p[0].encode()); c.close()", b.IP))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := waitTCP(t.Context(), b.IP+":9", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ask := func() (string, time.Duration, error) {
+		var conn net.Conn
+		start := time.Now()
+		if err := inNetNS(a.NS, func() error {
+			var err error
+			conn, err = net.DialTimeout("tcp", b.IP+":9", 2*time.Second)
+			return err
+		}); err != nil {
+			return "", 0, err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := conn.Write([]byte("hi")); err != nil {
+			return "", 0, err
+		}
+		buf := make([]byte, 64)
+		k, err := io.ReadFull(conn, buf[:len(a.IP)])
+		return string(buf[:k]), time.Since(start), err
+	}
+	peer, fast, err := ask()
+	if err != nil || peer != a.IP {
+		t.Fatalf("without the relay: peer %q err %v", peer, err)
+	}
+	if err := n.DelayTo(a, []string{b.IP}); err != nil {
+		t.Fatal(err)
+	}
+	peer, slow, err := ask()
+	if err != nil {
+		t.Fatalf("through the relay: %v", err)
+	}
+	if peer != a.IP {
+		t.Errorf("through the relay b saw %q, want a's own address %s", peer, a.IP)
+	}
+	if slow < 2*delay || slow > 2*delay+time.Second {
+		t.Errorf("round trip through the relay %s, want about 2 x %s (without it %s)", slow, delay, fast)
+	}
+	t.Logf("round trip without the relay %s, through it %s", fast, slow)
+	if err := n.Cut(a, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ask(); err == nil {
+		t.Error("a reached b through the relay across a cut")
+	}
+	if err := n.NoDelay(a); err != nil {
+		t.Fatal(err)
+	}
 }

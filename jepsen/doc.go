@@ -176,8 +176,28 @@
 // dc-partition-semisync-fallback is never drawn: a lossless round with
 // rpl_semi_sync_master_timeout=500ms, whose master falls back to
 // asynchronous replication: the lossless checker must fail it
-// (TestLosslessCheckCaught). Cross-datacenter latency is not emulated:
-// see docs/MULTI-DC.md.
+// (TestLosslessCheckCaught).
+//
+// Cross-datacenter latency (latency.go): this kernel has no netem, so
+// every host's namespace runs a delaying TCP relay (Relay, in the
+// harness's process: its listener and its outgoing sockets are created on
+// a thread switched into the namespace with setns). An iptables nat
+// OUTPUT rule REDIRECTs the host's new TCP connections to hosts of other
+// datacenters to it; it reads SO_ORIGINAL_DST, dials the destination from
+// the same namespace with SO_MARK RelayMark (excluded from the redirect:
+// the source address stays the host's, which the one-actor checker
+// relies on) and forwards every chunk Options.DCLatency (default 10 ms,
+// mhajepsen --dc-latency) later in each direction. Replication, Raft,
+// the managers' probes and SSH across datacenters are delayed; the
+// clients' connections (root namespace) and gossip's UDP are not. The
+// partition's DROP rules still apply to the relay's connection; a connect
+// through the relay succeeds locally and is closed when the relay's own
+// dial fails. StopRound removes the redirects.
+//
+// Converge reads the checksums again (up to 30 s) when only they differ:
+// a datacenter's client write abandoned during the cut can be
+// retransmitted by its kernel and executed on the master 12 s after the
+// heal, between the master's checksum and the replicas'.
 //
 // rogue-local-failover is never drawn: it is a deliberately broken
 // deployment (the harness runs `mhactl failover --local` while the

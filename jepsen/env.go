@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,9 +35,12 @@ type EnvOptions struct {
 	PingInterval   int
 	ConnectTimeout int
 	Detection      string // mhanode --detection ("" leaves mhanode's default, fast)
-	Prefix         string // namespace/link prefix, unique on the machine
-	Subnet         int    // third octet of 10.213.x.0/24
-	Log            io.Writer
+	// DCLatency is the one-way delay between datacenters in rounds with a
+	// layout (latency.go); 0: none.
+	DCLatency time.Duration
+	Prefix    string // namespace/link prefix, unique on the machine
+	Subnet    int    // third octet of 10.213.x.0/24
+	Log       io.Writer
 }
 
 // Env is a run's hosts: the network, one namespace per DB host with its
@@ -59,6 +63,7 @@ type Env struct {
 	setup              RoundSetup
 	layout             *DCLayout       // the round's datacenters, nil without
 	clientAddrs        map[string]bool // client source addresses added to the harness's veth
+	relays             map[string]*Relay
 	clockOnce          sync.Once
 	clockFlag          bool
 }
@@ -324,6 +329,45 @@ func (e *Env) setLayout(name string) error {
 		l.Addr[dc] = ip
 	}
 	e.layout = l
+	return e.delayLayout()
+}
+
+// delayLayout starts (once) a delaying relay in every host's namespace
+// and redirects each host's connections to the hosts of other
+// datacenters through it (Opts.DCLatency > 0). StopRound removes the
+// redirects.
+func (e *Env) delayLayout() error {
+	if e.Opts.DCLatency <= 0 || e.layout == nil {
+		return nil
+	}
+	if e.relays == nil {
+		e.relays = map[string]*Relay{}
+	}
+	for host, dc := range e.layout.Of {
+		h := e.Net.Host(host)
+		if h == nil {
+			continue
+		}
+		if e.relays[h.NS] == nil {
+			r, err := StartRelay(h.NS, e.Opts.DCLatency)
+			if err != nil {
+				return err
+			}
+			e.relays[h.NS] = r
+		}
+		var far []string
+		for other, odc := range e.layout.Of {
+			if odc != dc {
+				if oh := e.Net.Host(other); oh != nil {
+					far = append(far, oh.IP)
+				}
+			}
+		}
+		sort.Strings(far)
+		if err := e.Net.DelayTo(h, far); err != nil {
+			return fmt.Errorf("delay %s's connections to other datacenters: %w", host, err)
+		}
+	}
 	return nil
 }
 
@@ -636,12 +680,22 @@ func (e *Env) StopRound() {
 	wg.Wait()
 	if e.Net != nil {
 		e.Net.Heal()
+		if e.layout != nil && e.Opts.DCLatency > 0 {
+			for host := range e.layout.Of {
+				if h := e.Net.Host(host); h != nil {
+					e.Net.NoDelay(h)
+				}
+			}
+		}
 	}
 }
 
 // Close stops everything and removes the network.
 func (e *Env) Close() {
 	e.StopRound()
+	for _, r := range e.relays {
+		r.Close()
+	}
 	for _, d := range e.DBs {
 		if d.SSH != nil {
 			d.SSH.Stop()

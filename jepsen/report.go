@@ -282,8 +282,8 @@ func writeDCText(w io.Writer, rd *Round) {
 	if rd.Datacenters == nil {
 		return
 	}
-	fmt.Fprintf(w, "          datacenters: %s; cut %s; semi-sync=%v prevent_cross_dc_failover=%v zero-loss=%v\n",
-		rd.Datacenters, orDash(rd.CutDC), rd.SemiSync, rd.PreventCrossDC, rd.ZeroLoss)
+	fmt.Fprintf(w, "          datacenters: %s; latency %.0f ms one-way; cut %s; semi-sync=%v prevent_cross_dc_failover=%v zero-loss=%v\n",
+		rd.Datacenters, rd.DCLatencyMs, orDash(rd.CutDC), rd.SemiSync, rd.PreventCrossDC, rd.ZeroLoss)
 	var parts []string
 	for _, dc := range sortedKeys(rd.AckedByDC) {
 		parts = append(parts, fmt.Sprintf("%s %d acked/%d lost", orDash(dc), rd.AckedByDC[dc], rd.LostByDC[dc]))

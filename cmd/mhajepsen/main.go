@@ -67,6 +67,7 @@ not run (or bad flags).`,
 	fs.StringVar(&o.Dir, "dir", "", "scratch directory (default: a new temporary directory)")
 	fs.IntVar(&o.TailMB, "tail-mb", 20, "MB of dead-master tail (rows no replica received) that leader-pause-mid-apply writes before the kill, in transactions of ~5 MB (each bigger than one apply batch)")
 	fs.StringVar(&o.Layout, "layout", "", "datacenter layout of the dc-partition rounds: 3dc or 2dc+tb (default: in turn)")
+	fs.DurationVar(&o.DCLatency, "dc-latency", jepsen.DefaultDCLatency, "one-way delay between datacenters in the dc-partition rounds (a delaying TCP relay between hosts; negative: none)")
 	fs.StringVar(&o.MhanodeBin, "mhanode", os.Getenv("MHANODE_BIN"), "mhanode binary the managers run (default $MHANODE_BIN, else built from this module); "+
 		"an older build may lack newer flags: clock-skew then records a harness error")
 	root.CompletionOptions.DisableDefaultCmd = true // a developer tool: no completion script
