@@ -79,6 +79,11 @@ type DivergentTx struct {
 	// notReplayable says why the transaction cannot be replayed ("" when
 	// it can): a DDL, unknown column names.
 	notReplayable string
+	// undo holds, per row change in order, the statement that reverts it
+	// on the old master (rejoin's rewind); a statement event has none.
+	undo []replayStmt
+	// statements: the transaction holds statement events (not invertible).
+	statements bool
 }
 
 type replayStmt struct {
@@ -497,6 +502,7 @@ func decodeDivergent(path string, from Coord, cols *columnLookup) ([]DivergentTx
 			}
 			cur.SQL = append(cur.SQL, stmt)
 			cur.stmts = append(cur.stmts, replayStmt{db: db, sql: q, match: -1})
+			cur.statements = true
 			if standalone {
 				if cur.notReplayable == "" {
 					cur.notReplayable = "a statement outside any transaction (DDL): replay it by hand if it is wanted"
@@ -615,6 +621,7 @@ func addRows(tx *DivergentTx, t replication.EventType, e *replication.RowsEvent,
 		tx.Rows = append(tx.Rows, row)
 		tx.SQL = append(tx.SQL, stmt)
 		tx.stmts = append(tx.stmts, replayStmt{sql: stmt, match: match})
+		tx.undo = append(tx.undo, undoOf(kind, qt, colList, e.Rows, i, e.Table, unsigned, float))
 	}
 }
 
@@ -799,4 +806,245 @@ func writeDivergenceFile(res *DivergenceResult) error {
 		return fmt.Errorf("write %s: %w", res.File, err)
 	}
 	return os.Rename(res.File+".part", res.File)
+}
+
+// ReplayResult is what a replay of divergent transactions did on the
+// current master. A conflict is not an error: Conflict names the
+// transaction and the statement that stopped it, and nothing was applied.
+type ReplayResult struct {
+	Master   string `json:"master"`  // the current master (name)
+	Applied  int    `json:"applied"` // transactions committed (all of them, or 0)
+	Conflict string `json:"conflict,omitempty"`
+	// The replay's one transaction on the master: its GTID and its range
+	// in the master's binlog (the first event to just after the last).
+	GTID  string `json:"gtid,omitempty"`
+	Start Coord  `json:"start,omitzero"`
+	End   Coord  `json:"end,omitzero"`
+}
+
+// ReplayDivergence replays txs (ReadDivergence's, in order) on the current
+// master as ONE transaction over a fenced connection: all of them commit
+// or none does. Each UPDATE and DELETE must match its row's before image
+// (every column but FLOAT/DOUBLE ones, NULL-safe) exactly once, and an
+// INSERT must not hit a duplicate key; the first statement that does not
+// (or fails) rolls the whole replay back and is named in Conflict. A
+// transaction that cannot be replayed (a DDL, unknown column names) is a
+// conflict before anything runs. On success the replay's GTID and its
+// range in the master's binlog are returned: a rejoin of the old master
+// skips that range (it holds its own copies of those transactions).
+// MariaDB only (the GTID of the commit is @@last_gtid).
+func ReplayDivergence(ctx context.Context, opts DivergenceOptions, master string, txs []DivergentTx) (*ReplayResult, error) {
+	srv := opts.App.Server(master)
+	if srv == nil {
+		return nil, fmt.Errorf("%w: the current master %s is not in the configuration of %s", ErrRefused, master, opts.App.Name)
+	}
+	res := &ReplayResult{Master: srv.Name}
+	for i, t := range txs {
+		if t.notReplayable != "" {
+			res.Conflict = fmt.Sprintf("transaction %d of %d (%s): %s; nothing was applied", i+1, len(txs), t.describe(), t.notReplayable)
+			return res, nil
+		}
+	}
+	if len(txs) == 0 {
+		return res, nil
+	}
+	fc := opts.fencing()
+	n, err := connect(ctx, srv, opts.timeout(), fc)
+	if err != nil {
+		return nil, fmt.Errorf("replay on %s: %w", srv, err)
+	}
+	defer n.close()
+	if n.replica != nil || n.readOnly {
+		return nil, fmt.Errorf("%w: %s is not a writable master (replica: %v, read_only: %v)", ErrRefused, n, n.replica != nil, n.readOnly)
+	}
+	if !n.d.V.IsMariaDB() {
+		return nil, fmt.Errorf("%w: replaying divergent transactions needs MariaDB (%s runs %s): apply the divergence file by hand", ErrRefused, n, n.version)
+	}
+	// A connection of its own that reports matched rows, not changed ones
+	// (an UPDATE to the values a row already has still matches it).
+	cfg := driverConfig(srv, opts.timeout())
+	cfg.ClientFoundRows = true
+	c, err := newConnector(srv, cfg, opts.timeout(), fc)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("replay on %s: connect: %w", srv, err)
+	}
+	defer conn.Close()
+	before, err := n.masterStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, fmt.Errorf("replay on %s: BEGIN: %w", srv, err)
+	}
+	rollback := func() { conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }
+	for i, t := range txs {
+		for _, s := range t.stmts {
+			if s.db != "" {
+				if _, err := conn.ExecContext(ctx, "USE "+quoteName(s.db)); err != nil {
+					rollback()
+					return nil, fmt.Errorf("replay on %s: USE %s: %w", srv, s.db, err)
+				}
+			}
+			r, err := conn.ExecContext(ctx, s.sql)
+			why := ""
+			switch {
+			case err != nil && ctx.Err() != nil:
+				rollback()
+				return nil, fmt.Errorf("replay on %s: %w", srv, ctx.Err())
+			case err != nil:
+				why = err.Error()
+			case s.match >= 0:
+				if got, _ := r.RowsAffected(); got != s.match {
+					why = fmt.Sprintf("it matched %d row(s), want %d: the row is gone or was changed on %s since the failover", got, s.match, srv.Name)
+				}
+			}
+			if why != "" {
+				rollback()
+				res.Conflict = fmt.Sprintf("transaction %d of %d (%s): %s: %s; nothing was applied", i+1, len(txs), t.describe(), s.sql, why)
+				return res, nil
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return nil, fmt.Errorf("replay on %s: COMMIT: %w (check with `mhactl reconcile` whether it committed)", srv, err)
+	}
+	res.Applied = len(txs)
+	if err := conn.QueryRowContext(ctx, "SELECT @@last_gtid").Scan(&res.GTID); err != nil {
+		return res, fmt.Errorf("replay on %s committed; reading its GTID: %w", srv, err)
+	}
+	if res.Start, res.End, err = findTransaction(ctx, n, Coord{File: before.File, Pos: before.Pos}, res.GTID); err != nil {
+		return res, fmt.Errorf("replay on %s committed as %s; finding it in the binlog: %w", srv, res.GTID, err)
+	}
+	return res, nil
+}
+
+// describe names a transaction for people: its GTID and binlog position.
+func (t DivergentTx) describe() string {
+	if t.GTID != "" {
+		return "GTID " + t.GTID + " at " + t.Binlog
+	}
+	return "at " + t.Binlog
+}
+
+// findTransaction finds the transaction with MariaDB GTID gtid in n's
+// binlog from `from` on: the position of its GTID event and the end of its
+// last event.
+func findTransaction(ctx context.Context, n *node, from Coord, gtid string) (start, end Coord, err error) {
+	logs, err := n.queryRows(ctx, n.d.ShowBinaryLogs())
+	if err != nil {
+		return start, end, err
+	}
+	for _, l := range logs {
+		file := l["Log_name"]
+		pos := uint64(4)
+		switch c := (Coord{File: file}).Compare(Coord{File: from.File}); {
+		case c < 0:
+			continue
+		case c == 0:
+			pos = from.Pos
+		}
+		rows, err := n.queryRows(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN %s FROM %d", dialect.QuoteString(file), pos))
+		if err != nil {
+			return start, end, err
+		}
+		for _, e := range rows {
+			switch {
+			case start.IsZero() && e["Event_type"] == "Gtid" && strings.HasSuffix(e["Info"], " "+gtid):
+				p, _ := strconv.ParseUint(e["Pos"], 10, 64)
+				start = Coord{File: file, Pos: p}
+			case !start.IsZero() && (e["Event_type"] == "Xid" || e["Event_type"] == "Query" && strings.HasPrefix(e["Info"], "COMMIT")):
+				p, _ := strconv.ParseUint(e["End_log_pos"], 10, 64)
+				return start, Coord{File: file, Pos: p}, nil
+			}
+		}
+	}
+	return start, end, fmt.Errorf("no complete transaction with GTID %s in the binlog after %s", gtid, from)
+}
+
+// undoOf is the statement that reverts one row change (rows[i], and
+// rows[i+1] for an update's after image): an insert is deleted, an update
+// set back to its before image, a deleted row inserted again. UPDATE and
+// DELETE must match exactly one row in the state the change left.
+func undoOf(kind, qt string, cols []string, rows [][]any, i int, tm *replication.TableMapEvent, unsigned, float []bool) replayStmt {
+	switch kind {
+	case "insert":
+		_, lits := renderRow(rows[i], tm, unsigned)
+		return replayStmt{sql: fmt.Sprintf("DELETE FROM %s WHERE %s LIMIT 1", qt, whereOf(cols, lits, float)), match: 1}
+	case "update":
+		_, before := renderRow(rows[i], tm, unsigned)
+		_, after := renderRow(rows[i+1], tm, unsigned)
+		set := make([]string, len(cols))
+		for j := range cols {
+			set[j] = cols[j] + " = " + before[j]
+		}
+		return replayStmt{sql: fmt.Sprintf("UPDATE %s SET %s WHERE %s LIMIT 1", qt, strings.Join(set, ", "), whereOf(cols, after, float)), match: 1}
+	}
+	_, lits := renderRow(rows[i], tm, unsigned)
+	return replayStmt{sql: fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", qt, strings.Join(cols, ", "), strings.Join(lits, ", ")), match: -1}
+}
+
+// invertible tells whether every transaction can be reverted row by row.
+func invertible(txs []DivergentTx) bool {
+	for _, t := range txs {
+		if t.statements || t.notReplayable != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// rewind reverts txs on the old master n, newest row change first, as one
+// transaction with sql_log_bin=0 (its binlog keeps what it logged; the
+// rewind is not a transaction of its own), over a fenced connection that
+// reports matched rows. Every revert must match its row exactly: a row
+// changed since (by anything) stops it and nothing is reverted.
+func rewind(ctx context.Context, n *node, fc *fencing, timeout time.Duration, txs []DivergentTx) error {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	cfg := driverConfig(n.srv, timeout)
+	cfg.ClientFoundRows = true
+	c, err := newConnector(n.srv, cfg, timeout, fc)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("rewind %s: connect: %w", n, err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "BEGIN"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("rewind %s: %s: %w", n, q, err)
+		}
+	}
+	for i := len(txs) - 1; i >= 0; i-- {
+		for j := len(txs[i].undo) - 1; j >= 0; j-- {
+			s := txs[i].undo[j]
+			r, err := conn.ExecContext(ctx, s.sql)
+			why := ""
+			if err != nil {
+				why = err.Error()
+			} else if got, _ := r.RowsAffected(); s.match >= 0 && got != s.match {
+				why = fmt.Sprintf("it matched %d row(s), want %d", got, s.match)
+			}
+			if why != "" {
+				conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+				return fmt.Errorf("%w: rewinding transaction %d (%s) on %s: %s: %s: its rows changed since the divergence was read; rebuild %s from a backup of the current master",
+					ErrRefused, i+1, txs[i].describe(), n, s.sql, why, n)
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("rewind %s: COMMIT: %w", n, err)
+	}
+	return nil
 }

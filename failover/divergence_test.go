@@ -177,3 +177,162 @@ func rowsText[T any](rows []T) []string {
 	}
 	return out
 }
+
+// checksum is CHECKSUM TABLE test.w on s.
+func checksum(t *testing.T, ctx context.Context, s *testbed.Server) string {
+	t.Helper()
+	var name, sum string
+	if err := s.Root().QueryRowContext(ctx, "CHECKSUM TABLE test.w").Scan(&name, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// wRows is test.w on s as "id=v" in id order.
+func wRows(t *testing.T, ctx context.Context, s *testbed.Server) string {
+	t.Helper()
+	rows, err := s.Root().QueryContext(ctx, "SELECT id, v FROM test.w ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id int
+		var v string
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d=%s", id, v))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestReconcileReplayRejoin: the divergent transactions of an old master
+// are replayed on the new master. A duplicate key (transaction 1) and a
+// row changed on the new master (transaction 2) each stop the replay,
+// naming the transaction, with nothing applied; once the conflicts are
+// gone every row reaches the new master in one transaction. The old master
+// then rejoins and every server's CHECKSUM TABLE agrees: "rewind" reverts
+// its own transactions and replicates everything, the replay included,
+// also after the new master wrote the same rows before the replay; "skip"
+// (the way for transactions that cannot be reverted row by row) replicates
+// up to the replay, skips it and goes on after it, where the new master's
+// writes before the replay touched other rows.
+func TestReconcileReplayRejoin(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		gtid, skip bool
+	}{{"filepos/rewind", false, false}, {"gtid/rewind", true, false}, {"filepos/skip", false, true}, {"gtid/skip", true, true}} {
+		gtid := tc.gtid
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			c, app, plan := divergedOldMaster(t, gtid)
+			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+			opts := DivergenceOptions{Options: Options{App: app, Out: tlog{t}}, Host: s1.Addr(), Plan: plan, Epoch: 3}
+			if _, err := FenceDiverged(ctx, opts); err != nil {
+				t.Fatal(err)
+			}
+			res, err := ReadDivergence(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The new master takes writes of its own meanwhile.
+			if err := s2.Exec(ctx, "INSERT INTO test.w VALUES (20, 'new')"); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.skip {
+				conflicts(t, ctx, s2, opts, res.Transactions)
+			}
+			rr, err := ReplayDivergence(ctx, opts, s2.Addr(), res.Transactions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rr.Applied != 3 || rr.Conflict != "" || rr.GTID == "" || rr.Start.IsZero() || rr.End.Compare(rr.Start) <= 0 {
+				t.Fatalf("replay: %+v", rr)
+			}
+			t.Logf("replayed as %s at %s..%s", rr.GTID, rr.Start, rr.End)
+			if got, want := wRows(t, ctx, s2), "1=ONE 10=ten 11=eleven 20=new"; got != want {
+				t.Errorf("new master after the replay: %s, want %s", got, want)
+			}
+			if err := s2.Exec(ctx, "INSERT INTO test.w VALUES (30, 'after')"); err != nil {
+				t.Fatal(err)
+			}
+			r := &Replayed{Transactions: len(res.Transactions), Epoch: opts.Epoch, Master: rr.Master, GTID: rr.GTID, Start: rr.Start, End: rr.End}
+			// A count that does not match what the old master holds: refused.
+			wrong := *r
+			wrong.Transactions = 2
+			if _, err := Rejoin(ctx, RejoinOptions{Options: Options{App: app}, Host: s1.Addr(), Plan: plan, Replayed: &wrong}); err == nil || !strings.Contains(err.Error(), "holds 3 transaction(s)") {
+				t.Fatalf("rejoin with a replay of another count: %v", err)
+			}
+			out, err := Rejoin(ctx, RejoinOptions{Options: Options{App: app, Out: tlog{t}}, Host: s1.Addr(), Plan: plan, Replayed: r, skipReplay: tc.skip})
+			if err != nil {
+				t.Fatalf("rejoin after the replay: %v", err)
+			}
+			t.Logf("rejoined: %+v", out)
+			if want := map[bool]string{false: "rewound", true: "skipped"}[tc.skip]; !strings.Contains(out.From, want) {
+				t.Errorf("rejoin from %q: want it %s", out.From, want)
+			}
+			wantReplicaOf(t, ctx, s1, s2, gtid)
+			if err := s2.Exec(ctx, "INSERT INTO test.w VALUES (50, 'last')"); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range []*testbed.Server{s1, s3} {
+				if err := s.WaitCaughtUp(ctx, s2, 20*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := wRows(t, ctx, s2)
+			if want != "1=ONE 10=ten 11=eleven 20=new 30=after 50=last" {
+				t.Errorf("new master: %s", want)
+			}
+			sum := checksum(t, ctx, s2)
+			for _, s := range []*testbed.Server{s1, s3} {
+				if got := wRows(t, ctx, s); got != want || checksum(t, ctx, s) != sum {
+					t.Errorf("%s holds %s (checksum %s), the new master %s (checksum %s)", s.Name(), got, checksum(t, ctx, s), want, sum)
+				}
+			}
+		})
+	}
+}
+
+// conflicts: the new master holds key 11, which the old master inserted
+// too, then row 1 changed where the old master updated it: each stops the
+// replay naming its transaction, and nothing is applied. Both are undone
+// afterwards (as an operator resolving them would).
+func conflicts(t *testing.T, ctx context.Context, s2 *testbed.Server, opts DivergenceOptions, txs []DivergentTx) {
+	t.Helper()
+	if err := s2.Exec(ctx, "INSERT INTO test.w VALUES (11, 'other')"); err != nil {
+		t.Fatal(err)
+	}
+	before := wRows(t, ctx, s2)
+	rr, err := ReplayDivergence(ctx, opts, s2.Addr(), txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.Applied != 0 || !strings.Contains(rr.Conflict, "transaction 1 of 3 (GTID "+txs[0].GTID) || !strings.Contains(rr.Conflict, "Duplicate entry '11'") {
+		t.Errorf("replay over a duplicate key: %+v", rr)
+	}
+	if got := wRows(t, ctx, s2); got != before {
+		t.Errorf("a conflicting replay changed the new master: %s, before %s", got, before)
+	}
+	// The duplicate gone, the row the old master updated changed.
+	if err := s2.Exec(ctx, "DELETE FROM test.w WHERE id = 11", "UPDATE test.w SET v = 'uno' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	before = wRows(t, ctx, s2)
+	rr, err = ReplayDivergence(ctx, opts, s2.Addr(), txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr.Applied != 0 || !strings.Contains(rr.Conflict, "transaction 2 of 3") || !strings.Contains(rr.Conflict, "matched 0 row(s), want 1") {
+		t.Errorf("replay over a changed row: %+v", rr)
+	}
+	if got := wRows(t, ctx, s2); got != before {
+		t.Errorf("a conflicting replay changed the new master: %s, before %s", got, before)
+	}
+	t.Logf("conflict: %s", rr.Conflict)
+	if err := s2.Exec(ctx, "UPDATE test.w SET v = 'one' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mharaft/mharaft/config"
 	"github.com/mharaft/mharaft/dialect"
 )
 
@@ -22,6 +23,24 @@ type RejoinOptions struct {
 	// Plan is the failover's recorded plan; nil reads the newest failover
 	// report in manager_workdir whose old master is Host.
 	Plan *Plan
+	// Replayed, when set, is the reconcile's replay of Host's divergent
+	// transactions on the new master: Host may then hold exactly that many
+	// transactions after the failover point, and replicates everything of
+	// the new master except the replay (it has its own copies).
+	Replayed *Replayed
+	// skipReplay makes a rejoin after a replay skip the replay's range
+	// even where the old master's transactions could be rewound (tests).
+	skipReplay bool
+}
+
+// Replayed is a replay of divergent transactions on a master
+// (ReplayDivergence), as the replicated state records it.
+type Replayed struct {
+	Transactions int
+	Epoch        uint64 // the failover's epoch (names the divergence file)
+	Master       string // name of the master it was replayed on
+	GTID         string
+	Start, End   Coord // its range in that master's binlog
 }
 
 // RejoinResult says what Rejoin did or why it refused.
@@ -108,6 +127,9 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 	if newM.replica != nil {
 		return nil, fmt.Errorf("%w: %s is a replica, not the master", ErrRefused, newM)
 	}
+	if opts.Replayed != nil {
+		return rejoinReplayed(ctx, opts, fc, old, newM, plan, res)
+	}
 
 	// 1. GTID: everything the old master logged must be on the new master.
 	if old.d.V.IsMariaDB() {
@@ -119,11 +141,7 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 		res.Extra = append(res.Extra, have.Missing(oldPos)...)
 	}
 	// 2. Coordinates: nothing in the old master's binlog after what was recovered.
-	end := plan.TailEnd
-	if end.IsZero() || plan.TailFile == "" {
-		end = plan.LatestRead
-	}
-	extra, err := eventsAfter(ctx, old, end)
+	extra, err := eventsAfter(ctx, old, DivergencePoint(plan))
 	if err != nil {
 		return nil, fmt.Errorf("rejoin %s: %w", srv, err)
 	}
@@ -183,4 +201,164 @@ func eventsAfter(ctx context.Context, n *node, end Coord) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// rejoinReplayed rejoins an old master whose divergent transactions a
+// reconcile replayed on the new master as one transaction (r): it must
+// hold exactly r.Transactions transactions after the failover point (none
+// more: anything written since was not reviewed nor replayed). It then
+// replicates the new master's binlog from the failover's position up to
+// the replay's start (START SLAVE UNTIL), skips the replay (it has its own
+// copies of those transactions) and replicates from the replay's end:
+// by file and position, or by GTID with the replay's GTID in
+// gtid_slave_pos.
+func rejoinReplayed(ctx context.Context, opts RejoinOptions, fc *fencing, old, newM *node, plan *Plan, res *RejoinResult) (*RejoinResult, error) {
+	r := opts.Replayed
+	if r.Master != newM.srv.Name {
+		return nil, fmt.Errorf("%w: the divergent transactions of %s were replayed on %s, but the master is now %s: its binlog does not hold the replay where it was recorded",
+			ErrRefused, old, r.Master, newM)
+	}
+	held, err := transactionsAfter(ctx, old, DivergencePoint(plan))
+	if err != nil {
+		return nil, fmt.Errorf("rejoin %s: %w", old, err)
+	}
+	if len(held) != r.Transactions {
+		res.Extra = held
+		return res, fmt.Errorf("%w: %s holds %d transaction(s) after the failover point, the reconcile replayed %d: %s; run `mhactl reconcile` again",
+			ErrRefused, old, len(held), r.Transactions, strings.Join(held, "; "))
+	}
+	if r.Transactions > 0 && (r.Start.IsZero() || r.End.IsZero()) {
+		return nil, fmt.Errorf("%w: the replay on %s has no recorded binlog range", ErrRefused, newM)
+	}
+	// Rewind when every transaction can be reverted row by row: the old
+	// master is then at the failover point and replicates everything of
+	// the new master, the replay included, whatever the new master wrote
+	// before the replay (also to the same rows).
+	var txs []DivergentTx
+	if !opts.skipReplay && r.Transactions > 0 {
+		dopts := DivergenceOptions{Options: opts.Options, Host: old.srv.Name, Plan: plan, Epoch: r.Epoch}
+		d, err := ReadDivergence(ctx, dopts)
+		switch {
+		case err != nil:
+			fc.logf("Cannot read the divergent transactions of %s to rewind them (%v): skipping the replay instead.", old, err)
+		case len(d.Transactions) != r.Transactions || !invertible(d.Transactions):
+			fc.logf("The divergent transactions of %s cannot all be reverted row by row: skipping the replay instead.", old)
+		default:
+			txs = d.Transactions
+		}
+	}
+	stmts := []string{old.d.StopReplica(), old.d.ResetReplicaAll()}
+	stmts = append(stmts, old.d.SetReadOnly(true)...)
+	if err := old.exec(ctx, stmts...); err != nil {
+		return nil, fmt.Errorf("rejoin %s: %w", old, err)
+	}
+	from := dialect.Pos{File: plan.NewMasterPos.File, Pos: plan.NewMasterPos.Pos}
+	if txs != nil {
+		if err := rewind(ctx, old, fc, opts.App.ConnectTimeout, txs); err != nil {
+			return nil, fmt.Errorf("rejoin %s: %w", old, err)
+		}
+		res.From = fmt.Sprintf("%s (its %d divergent transaction(s) rewound; the replay %s comes through replication)", from, len(txs), r.GTID)
+		if plan.GTID && old.d.V.IsMariaDB() {
+			if plan.NewMasterGTID == "" {
+				return nil, fmt.Errorf("%w: the failover's plan has no GTID position of %s", ErrRefused, newM)
+			}
+			if err := old.exec(ctx, "SET GLOBAL gtid_slave_pos = "+dialect.QuoteString(plan.NewMasterGTID)); err != nil {
+				return nil, fmt.Errorf("rejoin %s: %w", old, err)
+			}
+			res.From = fmt.Sprintf("gtid slave_pos %s (its %d divergent transaction(s) rewound; the replay %s comes through replication)", plan.NewMasterGTID, len(txs), r.GTID)
+		}
+		if err := old.changeMaster(ctx, newM.srv, plan.GTID, from, opts.replicaStartTimeout()); err != nil {
+			return nil, fmt.Errorf("rejoin %s: %w", old, err)
+		}
+		return res, nil
+	}
+	if r.Transactions > 0 {
+		if err := replicateUntil(ctx, old, newM.srv, from, r.Start, opts.replicaStartTimeout()+opts.waitTimeout()); err != nil {
+			return nil, fmt.Errorf("rejoin %s: %w", old, err)
+		}
+		from = dialect.Pos{File: r.End.File, Pos: r.End.Pos}
+	}
+	res.From = from.String() + " (the replay " + r.GTID + " at " + r.Start.String() + " skipped)"
+	if plan.GTID && old.d.V.IsMariaDB() {
+		pos, err := gtidSlavePosAfter(ctx, old, r.GTID)
+		if err != nil {
+			return nil, fmt.Errorf("rejoin %s: %w", old, err)
+		}
+		if err := old.exec(ctx, old.d.StopReplica(), "SET GLOBAL gtid_slave_pos = "+dialect.QuoteString(pos)); err != nil {
+			return nil, fmt.Errorf("rejoin %s: %w", old, err)
+		}
+		res.From = "gtid slave_pos " + pos + " (the replay " + r.GTID + " skipped)"
+	}
+	if err := old.changeMaster(ctx, newM.srv, plan.GTID, from, opts.replicaStartTimeout()); err != nil {
+		return nil, fmt.Errorf("rejoin %s: %w", old, err)
+	}
+	return res, nil
+}
+
+// replicateUntil makes n replicate from m by file and position, from
+// `from` up to until (START SLAVE UNTIL), and waits until its SQL thread
+// stopped there; the replication is left stopped.
+func replicateUntil(ctx context.Context, n *node, m *config.Server, from dialect.Pos, until Coord, timeout time.Duration) error {
+	o := dialect.ChangeMasterOpts{Host: m.IP, Port: m.Port, User: n.srv.ReplUser, Password: n.srv.ReplPassword,
+		ConnectRetry: time.Second, Mode: dialect.FilePos, File: from.File, Pos: from.Pos}
+	if m.IP == "" {
+		o.Host = m.Hostname
+	}
+	if err := n.exec(ctx, n.d.ChangeMaster(o), fmt.Sprintf("%s UNTIL MASTER_LOG_FILE = %s, MASTER_LOG_POS = %d",
+		n.d.StartReplica(), dialect.QuoteString(until.File), until.Pos)); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := n.refreshReplica(ctx); err != nil {
+			return err
+		}
+		r := n.replica
+		if r == nil {
+			return fmt.Errorf("%s is not a replica after START SLAVE UNTIL", n)
+		}
+		exec := Coord{File: r.RelayMasterLogFile, Pos: r.ExecMasterLogPos}
+		switch {
+		case r.LastSQLErrno != 0:
+			return fmt.Errorf("replicating %s up to the replay at %s: Last_SQL_Error (%d): %s", n, until, r.LastSQLErrno, r.LastSQLError)
+		case authErrors[r.LastIOErrno]:
+			return fmt.Errorf("replicating %s up to the replay at %s: Last_IO_Error (%d): %s", n, until, r.LastIOErrno, r.LastIOError)
+		case !r.SQLRunning && exec.Compare(until) == 0:
+			return n.exec(ctx, n.d.StopReplica())
+		case !r.SQLRunning && exec.Compare(until) > 0:
+			return fmt.Errorf("%s stopped at %s, past the replay's start %s", n, exec, until)
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s did not reach the replay's start %s within %s (executed up to %s, Slave_IO_Running=%s)", n, until, timeout, exec, r.IORunning)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// gtidSlavePosAfter is n's gtid_slave_pos with the domain of gtid set to
+// gtid: replication by GTID then starts right after it.
+func gtidSlavePosAfter(ctx context.Context, n *node, gtid string) (string, error) {
+	if err := n.refreshGTID(ctx); err != nil {
+		return "", err
+	}
+	g, err := dialect.ParseMariaDBPos(gtid)
+	if err != nil || len(g) != 1 {
+		return "", fmt.Errorf("the replay's GTID %q: %v", gtid, err)
+	}
+	cur, err := dialect.ParseMariaDBPos(n.gtidSlavePos)
+	if err != nil {
+		return "", fmt.Errorf("gtid_slave_pos %q of %s: %w", n.gtidSlavePos, n, err)
+	}
+	var out []string
+	for _, c := range cur {
+		if c.Domain != g[0].Domain {
+			out = append(out, c.String())
+		}
+	}
+	out = append(out, g[0].String())
+	sort.Strings(out)
+	return strings.Join(out, ","), nil
 }
