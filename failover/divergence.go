@@ -1048,3 +1048,16 @@ func rewind(ctx context.Context, n *node, fc *fencing, timeout time.Duration, tx
 	}
 	return nil
 }
+
+// ParseCoord parses Coord.String's "file:pos".
+func ParseCoord(s string) (Coord, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 {
+		return Coord{}, fmt.Errorf("binlog coordinates %q: want file:pos", s)
+	}
+	p, err := strconv.ParseUint(s[i+1:], 10, 64)
+	if err != nil {
+		return Coord{}, fmt.Errorf("binlog coordinates %q: %w", s, err)
+	}
+	return Coord{File: s[:i], Pos: p}, nil
+}

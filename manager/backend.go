@@ -384,6 +384,10 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 	if p, err := failover.ProgressOf(st.Journal, st.LastPlan()); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {
 		plan = p.Plan
 	}
+	replayed := replayOf(&st, srv.Name) // divergence.go
+	if d, ok := st.DivergenceOf(srv.Name); ok && d.Active() && plan == nil {
+		plan = failoverPlan(app, &st, srv.Name, d.Epoch)
+	}
 	lctx, term, ok := m.leaderContext()
 	if !ok {
 		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, errNotEstablished)
@@ -405,7 +409,7 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 	res, err := failover.Rejoin(lctx, failover.RejoinOptions{
 		Options: failover.Options{App: app, Yes: true, Out: &logWriter{log: log},
 			Guard: &leaderGuard{m: m, lctx: lctx, term: term, app: a.App, epoch: lock.Epoch}},
-		Host: srv.Name, Plan: plan,
+		Host: srv.Name, Plan: plan, Replayed: replayed,
 	})
 	if err != nil {
 		if mayNoLongerAct(err) || lctx.Err() != nil {
@@ -418,6 +422,7 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 		m.release(lctx, app, lock, result, "", "rejoin of "+srv.Name+": "+err.Error(), log)
 		return nil, fmt.Errorf("rejoin %s to %s: %w", srv.Name, a.App, err)
 	}
+	m.noteRejoined(lctx, a.App, lock, srv.Name, log)
 	m.release(lctx, app, lock, fsm.ResultSuccess, "", fmt.Sprintf("%s rejoined as a replica of %s", srv.Name, res.NewMaster), log)
 	log.Info("rejoined", "new_master", res.NewMaster, "mode", res.Mode, "from", res.From)
 	body, _ := json.Marshal(res)

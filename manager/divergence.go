@@ -9,6 +9,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -329,7 +330,115 @@ func reconcileAnswer(app string, d fsm.Divergence, res *failover.DivergenceResul
 	return out
 }
 
-// reconcileApply is filled in by the replay (reconcile --apply).
-func (m *Manager) reconcileApply(ctx context.Context, app *config.App, st *fsm.AppState, srv *config.Server, d fsm.Divergence, plan *failover.Plan) (*api.Reconcile, error) {
-	return nil, &api.Error{Status: 501, Msg: "reconcile --apply is not available yet"}
+// reconcileApply replays the divergent transactions of srv on the current
+// master under a reconcile lock (like rejoin and switch, every connection
+// fenced), reading them again from srv's binlog first. A conflict is
+// recorded and answered (nothing was applied); a success records the
+// replay's GTID and binlog range (state reconciled), which `mhactl rejoin`
+// then uses.
+func (m *Manager) reconcileApply(_ context.Context, app *config.App, st *fsm.AppState, srv *config.Server, d fsm.Divergence, plan *failover.Plan) (*api.Reconcile, error) {
+	switch {
+	case st.Lock != nil:
+		return nil, apiError(fmt.Errorf("reconcile %s: a %s holds the lock of %s at epoch %d: %w", srv.Name, st.Lock.Kind, app.Name, st.Lock.Epoch, fsm.ErrLockHeld))
+	case d.State != fsm.DivergenceDetected:
+		return nil, &api.Error{Status: 409, Msg: fmt.Sprintf("the divergent transactions of %s are %s already (replayed %d as %s on %s): nothing to apply; next: mhactl rejoin --app %s --host %s",
+			srv.Name, d.State, d.Applied, d.ReplayGTID, serverName(st, d.ReplayMaster), app.Name, srv.Name)}
+	}
+	master := configServer(app, st, st.Master)
+	if master == nil {
+		return nil, fmt.Errorf("reconcile %s: the master %s of %s is not configured here", srv.Name, st.Master, app.Name)
+	}
+	lctx, term, ok := m.leaderContext()
+	if !ok {
+		return nil, fmt.Errorf("reconcile %s of %s: %w", srv.Name, app.Name, errNotEstablished)
+	}
+	if !m.claim(app.Name) {
+		return nil, apiError(fmt.Errorf("reconcile %s of %s: a pipeline is already running: %w", srv.Name, app.Name, fsm.ErrLockHeld))
+	}
+	defer m.setRunning(app.Name, false)
+	defer m.haltOnPanic(app.Name)
+	resp, err := m.applyAsLeader(lctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+		App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindReconcile, OldMaster: fsmAddr(st, srv.Name), NewMaster: st.Master, At: m.now(),
+		Seen: &fsm.SeenState{Master: st.Master, Epoch: st.LastEpoch},
+	}))
+	if err != nil {
+		return nil, apiError(fmt.Errorf("reconcile %s of %s: %w", srv.Name, app.Name, err))
+	}
+	lock := resp.(fsm.Lock)
+	log := m.log.With("app", app.Name, "server", srv.Name, "epoch", lock.Epoch)
+	opts := failover.DivergenceOptions{Options: failover.Options{App: app, Out: &logWriter{log: log},
+		Guard: &leaderGuard{m: m, lctx: lctx, term: term, app: app.Name, epoch: lock.Epoch}}, Host: srv.Name, Plan: plan, Epoch: d.Epoch}
+	fail := func(err error) (*api.Reconcile, error) {
+		if mayNoLongerAct(err) || lctx.Err() != nil {
+			return nil, fmt.Errorf("reconcile %s of %s stopped: %w", srv.Name, app.Name, err)
+		}
+		result := fsm.ResultHalted // the replay may have committed: an operator checks
+		if errors.Is(err, failover.ErrRefused) {
+			result = fsm.ResultFailed
+		}
+		m.release(lctx, app, lock, result, "", "reconcile of "+srv.Name+": "+err.Error(), log)
+		return nil, fmt.Errorf("reconcile %s of %s: %w", srv.Name, app.Name, err)
+	}
+	res, err := failover.ReadDivergence(lctx, opts)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %w", failover.ErrRefused, err))
+	}
+	rr, err := failover.ReplayDivergence(lctx, opts, master.Name, res.Transactions)
+	if err != nil && (rr == nil || rr.Applied == 0) {
+		return fail(err)
+	}
+	d.Transactions, d.File = len(res.Transactions), res.File
+	d.FirstGTID, d.LastGTID = res.GTIDs()
+	d.UpdatedAt = m.now()
+	summary := ""
+	if rr.Conflict != "" {
+		d.Conflict = rr.Conflict
+		summary = fmt.Sprintf("reconcile of %s stopped at a conflict: %s", srv.Name, rr.Conflict)
+	} else {
+		d.State, d.Applied, d.Conflict = fsm.DivergenceReconciled, rr.Applied, ""
+		d.ReplayMaster, d.ReplayGTID, d.ReplayStart, d.ReplayEnd = st.Master, rr.GTID, rr.Start.String(), rr.End.String()
+		summary = fmt.Sprintf("replayed the %d divergent transaction(s) of %s on %s as one transaction, GTID %s at %s..%s; next: mhactl rejoin --app %s --host %s",
+			rr.Applied, srv.Name, master.Name, rr.GTID, rr.Start, rr.End, app.Name, srv.Name)
+		if err != nil {
+			summary += " (" + err.Error() + ")"
+		}
+	}
+	if _, err := m.applyAsLeader(lctx, fsm.EncodeRecordDivergence(fsm.RecordDivergenceCmd{App: app.Name, LockEpoch: lock.Epoch, Divergence: d})); err != nil {
+		log.Error("record the reconcile", "error", err, "summary", summary)
+		return nil, fmt.Errorf("reconcile %s of %s: %s; recording it failed: %w", srv.Name, app.Name, summary, err)
+	}
+	result := fsm.ResultSuccess
+	if rr.Conflict != "" {
+		result = fsm.ResultFailed
+	}
+	m.release(lctx, app, lock, result, "", summary, log)
+	return reconcileAnswer(app.Name, d, res), nil
+}
+
+// replayOf is what rejoin needs of a reconciled divergence of server, nil
+// when there is none (rejoin then refuses a server holding divergent
+// transactions, as without reconcile).
+func replayOf(st *fsm.AppState, server string) *failover.Replayed {
+	d, ok := st.DivergenceOf(server)
+	if !ok || d.State != fsm.DivergenceReconciled {
+		return nil
+	}
+	r := &failover.Replayed{Transactions: d.Applied, Epoch: d.Epoch, Master: serverName(st, d.ReplayMaster), GTID: d.ReplayGTID}
+	r.Start, _ = failover.ParseCoord(d.ReplayStart)
+	r.End, _ = failover.ParseCoord(d.ReplayEnd)
+	return r
+}
+
+// noteRejoined records, under the rejoin's lock, that a diverged server
+// replicates from the current master again (state rejoined).
+func (m *Manager) noteRejoined(ctx context.Context, app string, lock fsm.Lock, server string, log *slog.Logger) {
+	st, _ := m.fsm.App(app)
+	d, ok := st.DivergenceOf(server)
+	if !ok || !d.Active() {
+		return
+	}
+	d.State, d.UpdatedAt = fsm.DivergenceRejoined, m.now()
+	if _, err := m.applyAsLeader(ctx, fsm.EncodeRecordDivergence(fsm.RecordDivergenceCmd{App: app, LockEpoch: lock.Epoch, Divergence: d})); err != nil {
+		log.Warn("record the divergence rejoined", "error", err)
+	}
 }

@@ -90,4 +90,90 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("divergence file %s: %v, mode %v", r.File, err, fi)
 	}
+
+	// Without reconcile, rejoin refuses.
+	if res, err := e.mc.Client().Do(ctx, api.Action{Kind: api.ActionRejoin, App: "app1", Host: old.Name()}); err == nil && res.OK {
+		t.Fatalf("rejoin of a diverged server before reconcile: %+v", res)
+	}
+	// reconcile --apply: every row on the new master.
+	if err := newMaster.Exec(ctx, "INSERT INTO test.w VALUES (20, 'new')"); err != nil {
+		t.Fatal(err)
+	}
+	r, err = e.mc.Client().Reconcile(ctx, "app1", old.Name(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != "reconciled" || r.Applied != 2 || r.Conflict != "" {
+		t.Fatalf("reconcile --apply: %+v", r)
+	}
+	if got := wRowsOf(t, newMaster); got != "1=ONE 10=ten 11=eleven 20=new" {
+		t.Errorf("new master after reconcile: %s", got)
+	}
+	a, err = e.mc.WaitApp(ctxT(t, 30*time.Second), li, "app1", func(a *api.AppStatus) bool {
+		s := a.Server(old.Name())
+		return s != nil && strings.Contains(s.HealthDetail, "mhactl rejoin --app app1 --host "+old.Name())
+	})
+	if err != nil {
+		t.Fatalf("status after reconcile: %v", err)
+	}
+	// rejoin converges.
+	res, err := e.mc.Client().Do(ctx, api.Action{Kind: api.ActionRejoin, App: "app1", Host: old.Name()})
+	if err != nil || !res.OK {
+		t.Fatalf("rejoin after reconcile: %+v %v", res, err)
+	}
+	if err := newMaster.Exec(ctx, "INSERT INTO test.w VALUES (30, 'after')"); err != nil {
+		t.Fatal(err)
+	}
+	want := wRowsOf(t, newMaster)
+	for _, s := range e.db.Servers {
+		if s == newMaster {
+			continue
+		}
+		if err := s.WaitCaughtUp(ctx, newMaster, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := wRowsOf(t, s); got != want || checksumOf(t, s) != checksumOf(t, newMaster) {
+			t.Errorf("%s holds %s, the new master %s", s.Name(), got, want)
+		}
+	}
+	if _, err := e.mc.WaitApp(ctxT(t, 30*time.Second), li, "app1", func(a *api.AppStatus) bool {
+		s := a.Server(old.Name())
+		return s != nil && s.Health == api.HealthOK && s.Role == api.RoleReplica
+	}); err != nil {
+		t.Errorf("status after rejoin: %v", err)
+	}
+	kinds := ""
+	for _, h := range e.history(ctx) {
+		kinds += h.Kind + ":" + h.Result + " "
+	}
+	if !strings.Contains(kinds, "divergence:success rejoin:failed reconcile:success rejoin:success") {
+		t.Errorf("history %s", kinds)
+	}
+}
+
+func wRowsOf(t *testing.T, s *testbed.Server) string {
+	t.Helper()
+	rows, err := s.Root().Query("SELECT id, v FROM test.w ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, v string
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id+"="+v)
+	}
+	return strings.Join(out, " ")
+}
+
+func checksumOf(t *testing.T, s *testbed.Server) string {
+	t.Helper()
+	var name, sum string
+	if err := s.Root().QueryRow("CHECKSUM TABLE test.w").Scan(&name, &sum); err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
