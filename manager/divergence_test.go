@@ -109,7 +109,7 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	if got := wRowsOf(t, newMaster); got != "1=ONE 10=ten 11=eleven 20=new" {
 		t.Errorf("new master after reconcile: %s", got)
 	}
-	a, err = e.mc.WaitApp(ctxT(t, 30*time.Second), li, "app1", func(a *api.AppStatus) bool {
+	_, err = e.mc.WaitApp(ctxT(t, 30*time.Second), li, "app1", func(a *api.AppStatus) bool {
 		s := a.Server(old.Name())
 		return s != nil && strings.Contains(s.HealthDetail, "mhactl rejoin --app app1 --host "+old.Name())
 	})
