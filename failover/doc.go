@@ -100,6 +100,25 @@
 //     another master, an empty Master_Log_File, or configured and never
 //     started: nothing received); with ignore_fail it is left out as an
 //     unreachable one is, and the log says why.
+//   - Replicas of replicas and master-master pairs (tiers.go, MHA's
+//     validate_current_master rules): a server whose upstream is another
+//     configured server whose chain leads to the master is refused unless
+//     its block has multi_tier_slave=1; then it is left where it is (never
+//     a candidate, never repointed, its relay logs never read) and every
+//     server such a one replicates from must be read_only. The election
+//     therefore only ever picks a direct replica of the master. The
+//     switch's current master is the one server that is no replica, or
+//     the writable server of a pair replicating from each other (both or
+//     neither writable is refused); the passive side of the pair, left
+//     without --orig_master_is_new_slave, stays read_only and replicating
+//     from the new master.
+//   - skip_reset_slave=1 (the new master's block): phase 5 of a failover
+//     and the switch's promotion keep the new master's replication
+//     settings, stopped, instead of RESET SLAVE ALL. After a failover its
+//     position is moved to the end of what was recovered from the dead
+//     master (top-up, tail, or the latest replica's read position; by
+//     GTID it points at the dead master with slave_pos), so a START SLAVE
+//     never applies a recovered event twice.
 //   - Relay diffs (file/position) are read from the latest replica's relay
 //     logs or, where those no longer hold them (purged), from the other
 //     equally latest replicas in turn. A replica whose relay logs may be

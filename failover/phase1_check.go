@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mharaft/mharaft/config"
@@ -64,6 +65,7 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 	r.logf("Dead Servers:\n  %s", st.dead)
 	var cands []*Candidate
 	r.plan.Ignored = nil
+	below := map[string]*config.Server{}
 	for _, s := range app.Servers {
 		if s == st.dead {
 			continue
@@ -75,6 +77,14 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 			}
 			r.logf("Replica %s is dead; ignored (ignore_fail).", s)
 			r.plan.Ignored = append(r.plan.Ignored, s.Name)
+			continue
+		}
+		if up, refusal := belowReplica(app, r.nodes, n, st.dead); up != nil {
+			if refusal != "" {
+				return fmt.Errorf("%w: %s", ErrRefused, refusal)
+			}
+			r.logf("%s replicates from %s: left below it (multi_tier_slave).", n, up)
+			below[s.Name] = up
 			continue
 		}
 		if why := notWorkingReplica(n, st.dead); why != "" {
@@ -93,6 +103,13 @@ func (r *run) checkFailover(ctx context.Context, st *failoverState, errs map[str
 	}
 	if len(cands) == 0 {
 		return fmt.Errorf("%w: no alive replica of %s", ErrRefused, st.dead)
+	}
+	if err := checkIntermediates(r.nodes, below); err != nil {
+		return err
+	}
+	if len(below) > 0 {
+		r.logf("Below a replica, left where they are (multi_tier_slave): %s", strings.Join(belowNames(below), ", "))
+		r.addf("Left below their upstream (multi_tier_slave): %s.", strings.Join(belowNames(below), ", "))
 	}
 	r.plan.GTID = true
 	for _, n := range st.all {

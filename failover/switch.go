@@ -183,7 +183,7 @@ func (r *run) doSwitch(ctx context.Context) error {
 		return err
 	}
 	promoted := r.done[SwitchPromote]
-	if !promoted && st.newM != nil && st.newM.replica == nil {
+	if !promoted && st.newM != nil && (st.newM.replica == nil || keptReplication(st.newM, r.plan)) {
 		// Resumed: the new master is no longer a replica, so the earlier
 		// run got past RESET SLAVE ALL of the promotion.
 		promoted = true
@@ -212,7 +212,7 @@ func (r *run) doSwitch(ctx context.Context) error {
 	}
 
 	if err := r.phase(ctx, SwitchPromote, func() error { return r.promoteSwitch(ctx, st) }); err != nil {
-		if st.newM.refresh(ctx) == nil && st.newM.replica != nil {
+		if st.newM.refresh(ctx) == nil && st.newM.replica != nil && !keptReplication(st.newM, r.plan) {
 			// Not promoted yet (still a replica): safe to give the old master back.
 			return r.undoFence(ctx, st.orig, st.fence, err)
 		}
@@ -227,7 +227,11 @@ func (r *run) doSwitch(ctx context.Context) error {
 	}
 	if !r.opts.OrigMasterIsNewSlave {
 		r.releaseFence(st.fence) // read_only=1 stays
-		if st.orig != nil {
+		if st.orig != nil && st.orig.isReplicaOf(st.newM.srv) {
+			// The passive side of a master-master pair already replicates
+			// from the new master: it stays in the pair.
+			r.rep.addf("%s: left read_only=1, replicating from %s as before (master-master pair).", st.orig.srv, st.newM.srv)
+		} else if st.orig != nil {
 			r.rep.addf("%s: left read_only=1 (not made a replica).", st.orig.srv)
 		}
 		r.rep.addf("Master switch to %s completed successfully.", st.newM.srv)

@@ -44,28 +44,26 @@ func (r *run) checkSwitch(ctx context.Context, st *switchState) error {
 		return fmt.Errorf("%w: fence_mode=shutdown stops the old master, so the replicas --skip_change_master leaves on it would replicate from nothing", ErrRefused)
 	}
 	// The current master is the server that is not a replica and that
-	// every replica replicates from.
-	var orig *node
-	for _, s := range app.Servers {
-		n, ok := r.nodes[s.Name]
-		if !ok {
-			continue
-		}
-		if n.replica == nil {
-			if orig != nil {
-				return fmt.Errorf("%w: two servers are not replicas: %s and %s", ErrRefused, orig, n)
-			}
-			orig = n
-		}
-	}
-	if orig == nil {
-		return fmt.Errorf("%w: no current master: every server is a replica", ErrRefused)
+	// every replica replicates from, or the writable one of a
+	// master-master pair (tiers.go).
+	orig, err := currentMaster(app, r.nodes)
+	if err != nil {
+		return err
 	}
 	r.plan.OldMaster = orig.srv.Name
 	var cands []*Candidate
+	below := map[string]*config.Server{}
 	for _, s := range app.Servers {
 		n, ok := r.nodes[s.Name]
 		if !ok || n == orig {
+			continue
+		}
+		if up, refusal := belowReplica(app, r.nodes, n, orig.srv); up != nil {
+			if refusal != "" {
+				return fmt.Errorf("%w: %s", ErrRefused, refusal)
+			}
+			r.logf("%s replicates from %s: left below it (multi_tier_slave).", n, up)
+			below[s.Name] = up
 			continue
 		}
 		if !n.isReplicaOf(orig.srv) {
@@ -82,6 +80,12 @@ func (r *run) checkSwitch(ctx context.Context, st *switchState) error {
 			return fmt.Errorf("%w: %s is %v seconds behind the master (limit %s)", ErrRefused, n, fmtLag(sbm), lag)
 		}
 		cands = append(cands, &Candidate{Server: n.srv, LogBin: n.logBin, Version: n.version, Read: n.readCoord(), Exec: n.execCoord()})
+	}
+	if err := checkIntermediates(r.nodes, below); err != nil {
+		return err
+	}
+	if len(below) > 0 {
+		r.addf("Left below their upstream (multi_tier_slave): %s.", strings.Join(belowNames(below), ", "))
 	}
 	r.plan.GTID = len(cands) > 0
 	for _, c := range cands {

@@ -17,7 +17,11 @@ func (r *run) promoteSwitch(ctx context.Context, st *switchState) error {
 	if err := newM.refresh(ctx); err != nil {
 		return err
 	}
-	if newM.replica != nil {
+	if keptReplication(newM, r.plan) {
+		// skip_reset_slave: an earlier run stopped its replication and
+		// made it writable; its position was recorded then.
+		r.logf("%s keeps its stopped replication (skip_reset_slave) and is writable: an earlier run promoted it at %s.", newM, r.plan.NewMasterPos)
+	} else if newM.replica != nil {
 		if err := newM.exec(ctx, newM.d.StopReplica()); err != nil {
 			return err
 		}
@@ -30,7 +34,13 @@ func (r *run) promoteSwitch(ctx context.Context, st *switchState) error {
 			return err
 		}
 		r.plan.NewMasterGTID = newM.gtidBinlogPos
-		if err := newM.exec(ctx, newM.d.ResetReplicaAll()); err != nil {
+		if newM.srv.SkipResetSlave {
+			// MHA's skip_reset_slave: the new master keeps its replication
+			// settings, stopped at the old master's final position, so that
+			// START SLAVE re-establishes a master-master pair.
+			r.logf("Skipping RESET SLAVE on the new master %s (skip_reset_slave): its replication from %s stays configured, stopped.", newM, r.plan.OldMaster)
+			r.rep.addf("%s: kept its replication settings, stopped (skip_reset_slave): START SLAVE on it re-establishes the pair.", newM.srv)
+		} else if err := newM.exec(ctx, newM.d.ResetReplicaAll()); err != nil {
 			return err
 		}
 	} else {
@@ -84,4 +94,13 @@ func (r *run) promoteSwitch(ctx context.Context, st *switchState) error {
 	r.logf("New master %s is writable at %s; writes were blocked for %.3f s.", newM, r.plan.NewMasterPos, r.rep.WritesBlockedSecs)
 	r.rep.addf("%s: OK: promoted to master at %s.", newM.srv, r.plan.NewMasterPos)
 	return nil
+}
+
+// keptReplication reports a new master that an earlier run of a switch
+// promoted while keeping its replication settings (skip_reset_slave):
+// still a replica in SHOW SLAVE STATUS, but stopped, writable, and its
+// position recorded in the plan.
+func keptReplication(n *node, p *Plan) bool {
+	return n.srv.SkipResetSlave && n.replica != nil && !n.replica.SQLRunning && !n.replica.IOThreadRunning() &&
+		!n.readOnly && !p.NewMasterPos.IsZero()
 }

@@ -13,7 +13,14 @@
 // reachable replica of its master (one server only, or none replicating)
 // is an error, as there is nothing to promote; problems name the server
 // they concern and say how to fix them; passwords are never part of a
-// Problem, a printed tree or a JSON report. Semi-sync findings are
+// Problem, a printed tree or a JSON report. Master-master pairs (two
+// servers replicating from each other) are MHA's active/passive pairs:
+// the master is the pair's one writable server, and a pair with both or
+// neither writable has no master (a multi-master problem). A replica of a
+// replica is accepted only with multi_tier_slave=1 in its block
+// (Topology.BelowReplica; its upstream must be read_only like any
+// replica) and is never one of AliveReplicas, Latest or Oldest: a
+// failover leaves it where it is. Semi-sync findings are
 // warnings only, and none is raised for an application without semi-sync
 // on any server. Discovery through a Pool (the leader's periodic discovery)
 // reuses one connection per server and DSN (never across credentials),

@@ -25,6 +25,7 @@ const (
 	CodeNoMaster         = "no-master"
 	CodeNoReplica        = "no-replica"
 	CodeMultipleMasters  = "multiple-masters"
+	CodeMultiMaster      = "multi-master"
 	CodeReplGrant        = "repl-grant"
 	CodeReplUserMissing  = "repl-user-missing"
 	CodeManagerGrant     = "manager-grant"
@@ -176,27 +177,32 @@ func checkServer(t *Topology, s *ServerState) []Problem {
 		return ps
 	}
 	r := s.Replica
-	if t.Master != nil && s.Upstream != t.Master {
+	belowReplica := t.BelowReplica(s)
+	if t.Master != nil && s.Upstream != t.Master && !belowReplica {
 		upstream := fmt.Sprintf("%s:%d", r.MasterHost, r.MasterPort)
 		if s.Upstream != nil {
 			upstream = s.Upstream.String()
 		}
+		fix := fmt.Sprintf("point it at the master: STOP SLAVE; CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, ...; START SLAVE",
+			t.Master.Server.IP, t.Master.Server.Port)
+		if s.Upstream != nil && rootIs(s, t.Master) {
+			fix += fmt.Sprintf(", or set multi_tier_slave=1 in %s to keep it below %s (a replica of a replica: failovers and switches leave it there)", t.App.File, s.Upstream.Server.Name)
+		}
 		ps = append(ps, problem(s, Error, CodeWrongMaster,
-			fmt.Sprintf("replicates from %s, not from the application's master %s", upstream, t.Master),
-			fmt.Sprintf("point it at the master: STOP SLAVE; CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, ...; START SLAVE (multi-tier replication is not supported)",
-				t.Master.Server.IP, t.Master.Server.Port)))
+			fmt.Sprintf("replicates from %s, not from the application's master %s", upstream, t.Master), fix))
 	}
 	if !s.ReadOnly {
 		ps = append(ps, problem(s, Error, CodeReadOnlyOff,
 			"read_only is off on a replica: applications can write to it and diverge from the master",
 			"SET GLOBAL read_only=1 on it and put read_only=1 in its my.cnf"))
 	}
-	if s.RelayLogPurge {
+	if s.RelayLogPurge && !belowReplica {
 		ps = append(ps, problem(s, Error, CodeRelayLogPurge,
 			"relay_log_purge is on: relay logs are deleted once applied, so the events other replicas lack cannot be recovered from this replica",
 			"SET GLOBAL relay_log_purge=0 and put relay_log_purge=0 in its my.cnf (purge relay logs with a cron job instead)"))
 	}
-	masterDead := t.Master != nil && !t.Master.Reachable
+	// The IO thread of a replica whose upstream is dead cannot run.
+	masterDead := s.Upstream != nil && !s.Upstream.Reachable
 	// A thread stopped by an error is broken replication: an Error. A thread
 	// stopped without one was stopped on purpose (a backup job, an operator
 	// holding a replica back): MHA's check accepts it and a failover catches

@@ -131,6 +131,23 @@ func (t *Topology) AliveReplicas() []*ServerState {
 	return out
 }
 
+// BelowReplica reports whether s is a replica of a replica that the
+// application accepts (multi_tier_slave=1 in its block, MHA's
+// "unmanaged" slave): it replicates from a configured server other than
+// the master whose chain of upstreams leads to the master. Failovers and
+// switches leave such a server below its upstream: it is never elected
+// nor repointed, and its relay logs are not used.
+func (t *Topology) BelowReplica(s *ServerState) bool {
+	return t.Master != nil && s != t.Master && s.Server.MultiTierSlave && s.Replica != nil &&
+		s.Upstream != nil && s.Upstream != t.Master && rootIs(s, t.Master)
+}
+
+// rootIs reports whether s's chain of upstreams leads to m.
+func rootIs(s, m *ServerState) bool {
+	root, _ := rootOf(s)
+	return root == m
+}
+
 // Latest returns the alive replicas of the master that have read the most
 // of its binlog (Master_Log_File, Read_Master_Log_Pos), as MHA's "latest
 // slaves": several when they are at the same position.
@@ -460,14 +477,23 @@ func (t *Topology) link() {
 	}
 	// Every replica's chain of upstreams ends at a root; the master is the
 	// root most replicas lead to. A root is a server that is not a replica,
-	// or one that cannot be read (a dead master).
+	// or one that cannot be read (a dead master), or the one writable
+	// server of a replication cycle (a master-master pair: MHA's rule is
+	// that exactly one of the pair is writable, the active master).
 	count := map[*ServerState]int{}
+	cycles := map[string]bool{}
 	for _, s := range t.Servers {
 		if s.Replica == nil || s.Upstream == nil {
 			continue
 		}
-		if root := rootOf(s); root != nil {
+		root, cycle := rootOf(s)
+		if root != nil {
 			count[root]++
+			continue
+		}
+		if len(cycle) > 0 && !cycles[cycleKey(cycle)] {
+			cycles[cycleKey(cycle)] = true
+			t.Problems = append(t.Problems, cycleProblem(t, cycle))
 		}
 	}
 	var roots []*ServerState
@@ -523,21 +549,77 @@ func (t *Topology) index(s *ServerState) int {
 }
 
 // rootOf follows upstream links from s to a server that is no replica (or
-// cannot be read), or nil on a cycle or an unconfigured upstream.
-func rootOf(s *ServerState) *ServerState {
-	seen := map[*ServerState]bool{s: true}
+// cannot be read), and returns it. When the links loop (a master-master
+// pair, or a longer ring) the root is the ring's one writable server; a
+// ring with none or several writable servers has no root and is returned
+// as cycle. An unconfigured upstream has neither.
+func rootOf(s *ServerState) (root *ServerState, cycle []*ServerState) {
+	path := []*ServerState{s}
 	cur := s.Upstream
 	for cur != nil {
 		if !cur.Reachable || cur.Replica == nil {
-			return cur
+			return cur, nil
 		}
-		if seen[cur] {
-			return nil
+		for i, p := range path {
+			if p != cur {
+				continue
+			}
+			ring := path[i:]
+			var writable []*ServerState
+			for _, m := range ring {
+				if !m.ReadOnly {
+					writable = append(writable, m)
+				}
+			}
+			if len(writable) == 1 {
+				return writable[0], nil
+			}
+			return nil, ring
 		}
-		seen[cur] = true
+		path = append(path, cur)
 		cur = cur.Upstream
 	}
-	return nil
+	return nil, nil
+}
+
+// cycleKey names a ring whatever server it was entered from.
+func cycleKey(ring []*ServerState) string {
+	var names []string
+	for _, s := range ring {
+		names = append(names, s.Server.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+// cycleProblem is MHA's refusal of a master-master ring without exactly one
+// writable server: all read_only (no active master), or more than one
+// writable (two masters taking writes).
+func cycleProblem(t *Topology, ring []*ServerState) Problem {
+	var desc, writable []string
+	for _, s := range ring {
+		d := fmt.Sprintf("%s replicating from %s", s, s.Upstream)
+		if s.ReadOnly {
+			d += ", read-only"
+		} else {
+			writable = append(writable, s.String())
+		}
+		desc = append(desc, d)
+	}
+	first := ring[0]
+	for _, s := range ring {
+		if t.index(s) < t.index(first) {
+			first = s
+		}
+	}
+	if len(writable) == 0 {
+		return problem(first, Error, CodeMultiMaster,
+			fmt.Sprintf("multi-master configuration detected, but all of them are read-only: no active master (%s)", strings.Join(desc, "; ")),
+			"make exactly one server of the pair writable, the active master: SET GLOBAL read_only=0 on it (the other, the passive master, stays read_only=1)")
+	}
+	return problem(first, Error, CodeMultiMaster,
+		fmt.Sprintf("multi-master configuration detected, but two or more masters are writable (read_only is not set): %s (%s)", strings.Join(writable, ", "), strings.Join(desc, "; ")),
+		"keep one server of the pair writable, the active master, and SET GLOBAL read_only=1 on the other (the passive master) and in its my.cnf")
 }
 
 // match finds the configured server at host:port, comparing host with the
