@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mharaft/mharaft/api"
+	"github.com/mharaft/mharaft/manager/managertest"
 	"github.com/mharaft/mharaft/testbed"
 )
 
@@ -134,4 +135,78 @@ func loadavg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// TestUpgradeReplaysObserveLog: managers of a version before ObserveBatch
+// (MHARAFT_TEST_OLD_MHANODE_BIN, e.g. built from commit 348684e) write
+// their observations as one Observe entry each; the managers are stopped
+// and started again with this version on the same data directories. They
+// replay the old entries (counted as type "observe" on start), elect a
+// leader, publish ObserveBatch entries and find the master Healthy again.
+// Skipped without the old binary.
+func TestUpgradeReplaysObserveLog(t *testing.T) {
+	oldBin := os.Getenv("MHARAFT_TEST_OLD_MHANODE_BIN")
+	newBin := mhanodeBinary(t)
+	if oldBin == "" {
+		t.Skip("MHARAFT_TEST_OLD_MHANODE_BIN (an mhanode from before ObserveBatch) is not set")
+	}
+	ctx := ctxT(t, 3*time.Minute)
+	db := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	dir := t.TempDir()
+	conf, err := db.WriteAppConfig(dir, "ping_interval=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := managertest.New(oldBin, dir, 3, func(int) []string { return []string{conf} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, mc: mc, conf: conf}
+	t.Cleanup(func() {
+		mc.Close()
+		if t.Failed() {
+			for i, n := range mc.Nodes {
+				t.Logf("==== log of %s ====\n%s", n.ID, tail(mc.Log(i), 30000))
+			}
+		}
+	})
+	if err := mc.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitHealthy(db.Master())
+	time.Sleep(3 * time.Second) // a few more old-format refreshes in the log
+	for i := range mc.Nodes {
+		if err := mc.Stop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range mc.Nodes {
+		if err := mc.Wait(i, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mc.Bin = newBin
+	if err := mc.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	// A status right after the start may show the verdict stored with the
+	// last topology summary: wait for the new managers' batches (two
+	// heartbeats of each), then for a Healthy verdict.
+	var got map[string]float64
+	li := -1
+	for got["observe_batch"] < 6 {
+		if ctx.Err() != nil {
+			t.Fatalf("the upgraded managers published %v ObserveBatch entries, want 6", got["observe_batch"])
+		}
+		time.Sleep(100 * time.Millisecond)
+		if li, err = mc.Leader(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got = e.scrapeEntries(ctx, li)
+	}
+	t.Logf("entries applied by %s since its start: %v", mc.Nodes[li].ID, got)
+	if got["observe"] == 0 {
+		t.Error("no old-format Observe entry was replayed")
+	}
+	e.waitHealthy(db.Master())
 }
