@@ -27,6 +27,9 @@
 //	GET  /metrics              Prometheus text format; needs the token unless ServerConfig.MetricsOpen
 //	GET  /v1/apps/{app}/servers/{server}/primary   no token; 200 {"role":"master"} on the writable master, else 503
 //	GET  /v1/apps/{app}/servers/{server}/replica   no token; 200 {"role":"replica"} on a replica within ?lag= (10s), else 503
+//	POST /v1/apps/{app}/servers/{server}/reconcile body {"apply":bool}; answer Reconcile (reconcile.go): the
+//	                           divergent transactions of a former master, replayed with apply; the leader
+//	                           answers (a follower forwards it as an action); 404 without a recorded divergence
 //
 // The two routing endpoints (routing.go, docs/HAPROXY.md) are for load
 // balancers' health checks: the only routes besides /healthz without a

@@ -159,6 +159,59 @@
 //   - Passwords are passed to hooks as arguments (as MHA does) and never
 //     written to logs, reports or the journal: they print as xxx.
 //
+// Divergence (divergence.go; docs/DIVERGENCE.md): a former master that
+// comes back after a failover holding transactions the new master never got
+// (a partition: clients next to it kept writing, no semi-sync).
+//
+//   - The failover point (DivergencePoint) is the end of what the failover
+//     recovered from the old master's binlog: the top-up's end, else the
+//     saved tail's end, else the latest replica's read position. Every
+//     transaction of its binlog after that point is divergent (SHOW BINLOG
+//     EVENTS, DivergentTransactions; no GTID comparison is needed, and a
+//     MariaDB per-domain comparison would miss them once the new master's
+//     sequence numbers passed the old master's). Rejoin uses the same point.
+//   - FenceDiverged: read_only=ON (and super_read_only on MySQL) and every
+//     client connection killed, over a fenced connection; no FTWRL is held
+//     (nothing stays connected), so a SUPER user can still write to it.
+//   - ReadDivergence reads the binlog from the point over SSH into
+//     <manager_workdir>/divergence_<app>_<server>_epoch<N>.binlog (a byte
+//     copy: the raw events, kept for exact replay with mariadb-binlog) and
+//     writes divergence_<app>_<server>_epoch<N>.sql, both 0600: per
+//     transaction a comment header (GTID, binlog file:pos, event time,
+//     tables) and its readable SQL, rows rendered as INSERT/UPDATE/DELETE
+//     with the column names of the binlog's metadata or of the old master's
+//     information_schema (@1, @2, ... when neither has them), UPDATE and
+//     DELETE matching the full before image (NULL-safe, FLOAT/DOUBLE
+//     columns left out), statements as they were logged. It holds data,
+//     never credentials. It changes nothing on any server.
+//   - ReplayDivergence replays that readable SQL on the current master as
+//     ONE transaction (MariaDB: its GTID is @@last_gtid): every UPDATE and
+//     DELETE must match exactly one row (CLIENT_FOUND_ROWS), an INSERT must
+//     not hit a duplicate key; the first statement that fails rolls
+//     everything back and is named (transaction, GTID, position, statement,
+//     error). All or nothing, and one contiguous range in the master's
+//     binlog, recorded (GTID, start, end). Why not the raw events as BINLOG
+//     statements: a row event finds its row by primary key and overwrites
+//     it, so a row the new master changed since the failover would be
+//     overwritten silently instead of stopping the replay. A DDL or a table
+//     whose column names are unknown is not replayed (a conflict before
+//     anything runs): the operator applies it by hand.
+//   - Rejoin with Replayed (the record of a replay): the old master must
+//     hold exactly the replayed number of transactions after the point.
+//     When all of them are row events it rewinds them (each row change
+//     reverted, newest first, one transaction with sql_log_bin=0, each
+//     revert matching its row exactly, else nothing is reverted and the
+//     rejoin is refused) and replicates the new master from the failover's
+//     position (NewMasterPos / gtid_slave_pos = NewMasterGTID), the replay
+//     included: this converges whatever the new master wrote before the
+//     replay, also to the same rows. Otherwise it replicates up to the
+//     replay's start (START SLAVE UNTIL), skips the replay (file/pos: from
+//     its end; GTID: gtid_slave_pos with its GTID) and replicates on; that
+//     needs the new master's writes before the replay to commute with the
+//     divergent ones (else its SQL thread stops and the rejoin fails,
+//     naming the error). Without Replayed, Rejoin refuses a server holding
+//     transactions after the point, as before.
+//
 // Fencing: one actor per application, also against a deposed leader.
 //
 // A run acts on MySQL servers for minutes; the manager that runs it may be
@@ -291,7 +344,9 @@
 //	                       read_only=0
 //	switch5_replicas.go    5 repoint the replicas
 //	switch6_old_master.go  6 the old master becomes a replica
-//	rejoin.go              Rejoin
+//	rejoin.go              Rejoin (also after a reconcile's replay: rewind or skip)
+//	divergence.go          a diverged former master: detect, fence, read and
+//	                       render its transactions, replay them (Divergence)
 //	election.go            Elect and its rules
 //	node.go                one server: state, waits, CHANGE MASTER
 //	fencing.go             connection fencing (Fencing, above)

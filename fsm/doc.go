@@ -9,6 +9,10 @@
 //     current or last failover, with the pipeline's plan stored once per
 //     epoch (AppState.Plans), not in the entries;
 //   - the history of finished failovers and switches;
+//   - the divergences of former masters that came back holding
+//     transactions the current master lacks (AppState.Divergences, one per
+//     server, recorded under a divergence, reconcile or rejoin lock with
+//     its epoch: divergence.go);
 //   - anti-flapping data (last failover, acknowledged flag) and the paused
 //     (maintenance) flag.
 //

@@ -136,6 +136,33 @@
 // With Config.TLSCert/TLSKey the API and the forwarding speak HTTPS and
 // the Raft transport TLS (mutual with TLSCAFile).
 //
+// Divergence (divergence.go, docs/DIVERGENCE.md): after each discovery the
+// leader checks every former master (the dead master of a successful
+// failover not rejoined since) that discovery sees reachable and not
+// replicating from the current master, once per leadership term (so again
+// after a leader change), not at every discovery; a check that failed is
+// retried after 30 s. The check reads the server's binlog after the
+// failover point of that failover's plan (the FSM's, else this manager's
+// report) over an unfenced read-only connection. A server with
+// transactions there is fenced at once under a lock of kind divergence
+// (read_only, client connections killed), its transactions are written to
+// the divergence file in manager_workdir, and the divergence is recorded
+// in the replicated state (fsm.Divergence: server, failover epoch, count,
+// GTID and coordinate range, file, detected-at, state) with a history
+// entry. Status shows it with health "diverged" and the command to run; it
+// is never the primary (routing) nor a replica (it replicates from
+// nothing), and it is never rejoined automatically. `mhactl reconcile`
+// (api.ReconcileBackend, the leader only) shows the transactions read
+// again from its binlog; --apply replays them on the current master under
+// a lock of kind reconcile (the state becomes reconciled, with the replay's
+// GTID and range); `mhactl rejoin` then passes the replay to
+// failover.Rejoin and records the state rejoined. Locks of kinds
+// divergence and reconcile keep the master (fsm.KeepsMaster), like rejoin:
+// routing keeps answering for the master while they are held. A new
+// leader releases an interrupted divergence lock (it checks again) and
+// halts an interrupted reconcile (`mhactl ack`, then `mhactl reconcile`
+// shows whether it committed: the replay is one transaction).
+//
 // Servers that were the dead master of an earlier successful failover are
 // handed to the pipelines with ignore_fail set (MHA's operator removes them
 // from app1.conf; a daemon that keeps running must not let them block the
