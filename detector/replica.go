@@ -64,12 +64,39 @@ const (
 	replicaRefutes                     // it is connected and receives events or heartbeats
 )
 
+// ReplicaJitter is the margin the replica-silence threshold keeps over one
+// heartbeat period: how late a live master's heartbeat or event may reach a
+// replica and show in a sample (the master's dump thread waking up, the
+// network, the sample's own round trip).
+const ReplicaJitter = 250 * time.Millisecond
+
+// ReplicaStall is how long a connected replica with heartbeats on must have
+// received nothing (no event, no heartbeat), as its samples witness it,
+// before it confirms that the master is gone:
+//
+//	ReplicaStall = window/2 + heartbeat period + ReplicaJitter
+//
+// Half the window is the pause a master may take and resume from without
+// being failed over (jepsen's pause-master-short). A master paused for P
+// stopped at most one heartbeat period (plus jitter) after the replica's
+// last event or heartbeat and sends again as soon as it resumes, so the
+// silence any sample can witness is at most P + heartbeat + jitter; it
+// exceeds the stall only when P > window/2. With ping_interval=1 and
+// connect_timeout=1 (window 3 s): heartbeat 1 s gives 2.75 s, 0.5 s gives
+// 2.25 s, 0.25 s gives 2 s. It is always more than one heartbeat period, so
+// a quiet master that sends only heartbeats never looks silent.
+func ReplicaStall(window, heartbeat time.Duration) time.Duration {
+	return window/2 + heartbeat + ReplicaJitter
+}
+
 // judge returns the replica's testimony and a reason in words. A view older
 // than window is unknown. An IO thread that is connected refutes unless
-// heartbeats are on and neither heartbeats nor events arrived for longer than
-// both the window and two heartbeat periods, measured over samples that span
-// that long; without heartbeat data a quiet master and a paused one look the
-// same, so a connected IO thread then always refutes.
+// heartbeats are on and the samples witnessed neither heartbeats nor events
+// for longer than ReplicaStall, over samples that span that long. The
+// silence is measured up to the sample (SampledAt), never up to now: a
+// sample says nothing about what the replica received after it. Without
+// heartbeat data a quiet master and a paused one look the same, so a
+// connected IO thread then always refutes.
 func (v ReplicaView) judge(now time.Time, window time.Duration) (replicaSays, string) {
 	switch {
 	case !v.Reachable:
@@ -90,16 +117,15 @@ func (v ReplicaView) judge(now time.Time, window time.Duration) (replicaSays, st
 			return replicaConfirms, fmt.Sprintf("%s: IO thread stopped after error %d (receives no events)", v.Server, v.LastIOErrno)
 		}
 	}
-	stall := window
-	if 2*v.HeartbeatPeriod > stall {
-		stall = 2 * v.HeartbeatPeriod
-	}
-	quiet := now.Sub(v.LastProgress)
+	stall := ReplicaStall(window, v.HeartbeatPeriod)
+	quiet := v.SampledAt.Sub(v.LastProgress)
 	if v.HeartbeatPeriod > 0 && v.Heartbeats >= 0 && !v.TrackedSince.IsZero() &&
-		now.Sub(v.TrackedSince) > stall && quiet > stall {
-		return replicaConfirms, fmt.Sprintf("%s: IO thread connected but no event or heartbeat for %s", v.Server, quiet.Round(time.Millisecond))
+		v.SampledAt.Sub(v.TrackedSince) > stall && quiet > stall {
+		return replicaConfirms, fmt.Sprintf("%s: IO thread connected but no event or heartbeat for %s (more than %s: half the window, a heartbeat period and %s)",
+			v.Server, quiet.Round(time.Millisecond), stall, ReplicaJitter)
 	}
-	return replicaRefutes, fmt.Sprintf("%s: IO thread connected, last event or heartbeat seen %s ago", v.Server, quiet.Round(time.Millisecond))
+	return replicaRefutes, fmt.Sprintf("%s: IO thread connected, no event or heartbeat for %s when sampled (confirms after %s)",
+		v.Server, quiet.Round(time.Millisecond), stall)
 }
 
 // replicaSample is one parsed status row plus what progress is compared on.

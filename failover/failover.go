@@ -99,7 +99,7 @@ func (r *run) doFailover(ctx context.Context, deadKey string) error {
 	}
 	// Connecting is repeated on a resume: it changes nothing.
 	t0 := time.Now()
-	errs := r.connectAll(ctx)
+	errs := r.connectJudged(ctx, st.dead)
 	r.rep.phase("connect to all servers", time.Since(t0))
 	if err := guardRefusal(errs); err != nil {
 		return err

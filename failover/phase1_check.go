@@ -44,6 +44,55 @@ func CheckLastFailover(app *config.App, now time.Time) error {
 	return nil
 }
 
+// connectJudged connects to every configured server in parallel, as
+// connectAll, but when the caller's quorum verdict judged the dead master
+// unreachable (Options.DeadJudgedUnreachable) it waits for the dead master
+// only as long as for the others: a dead master that refuses (mysqld
+// killed) does so in a millisecond, one that gives no signal (paused, host
+// cut off) would cost the whole connect timeout, and the verdict already
+// says that a majority of managers cannot reach it and every replica
+// confirms. Its connect goes on in the background: if it answers after
+// all, the connection is closed and phase 2's fence, which tries it again
+// after the IP hook, fences it. Without a verdict (mhactl, a resumed run)
+// it is connectAll.
+func (r *run) connectJudged(ctx context.Context, dead *config.Server) map[string]error {
+	if !r.opts.DeadJudgedUnreachable || dead == nil {
+		return r.connectAll(ctx)
+	}
+	type res struct {
+		n   *node
+		err error
+	}
+	deadCh := make(chan res, 1)
+	go func() {
+		n, err := connect(ctx, dead, r.opts.connectTimeout(), r.fence)
+		deadCh <- res{n, err}
+	}()
+	errs := r.connectServers(ctx, func(s *config.Server) bool { return s != dead })
+	select {
+	case x := <-deadCh:
+		if x.err != nil {
+			errs[dead.Name] = x.err
+		} else {
+			r.nodes[dead.Name] = x.n
+		}
+		return errs
+	default:
+	}
+	errs[dead.Name] = fmt.Errorf("connect to the dead master %s: %w: no answer while the other servers connected, and the managers' quorum verdict "+
+		"judged it unreachable; not waited for (connect_timeout %s), phase 2 tries it again to fence it", dead, context.DeadlineExceeded, r.opts.connectTimeout())
+	r.logf("The dead master %s has not answered over MySQL while the other servers connected; the managers judged it unreachable: not waiting for its connect_timeout (%s).",
+		dead, r.opts.connectTimeout())
+	go func() {
+		x := <-deadCh
+		if x.err == nil {
+			r.logf("The dead master %s answered over MySQL after phase 1 went on without it; phase 2 fences it.", dead)
+			x.n.close()
+		}
+	}()
+	return errs
+}
+
 // checkFailover is phase 1 (MHA's "Configuration Check Phase"): the master
 // is really unreachable, every alive replica replicates from it, dead
 // replicas only with ignore_fail. Then, ahead of MHA's order so that the

@@ -281,13 +281,24 @@ func (r *run) stopDeadMasterIP(ctx context.Context, dead *config.Server, sshOK b
 
 // finalTail waits for the dead master's SSH dial and the tail saved from
 // the final latest read position, and records them in the plan and the
-// report. When the dead master's binlog could not be read (SSH
-// unreachable, or the save failed), the tail is read from the binlog
-// servers (binlogserver.go); Lost when none had it either, which is an
-// error (ErrRefused) unless Options.IgnoreBinlogServerError, as in MHA.
+// report. The dial is waited for until ssh_connection_timeout after it
+// started (deadSSHDeadline: from the first suspicion when the manager
+// dialled ahead of the verdict), never longer: a dial done again after a
+// failure may still save the tail if it has answered by then, but a
+// silent host does not hold the failover once that bound has passed. When
+// the dead master's binlog could not be read (SSH unreachable, or the save
+// failed), the tail is read from the binlog servers (binlogserver.go); Lost
+// when none had it either, which is an error (ErrRefused) unless
+// Options.IgnoreBinlogServerError, as in MHA.
 func (r *run) finalTail(ctx context.Context) error {
-	tail := r.tailFor(ctx)
-	known, sshErr := r.waitDeadSSH(ctx, time.Time{})
+	known, sshErr := r.waitDeadSSH(ctx, r.deadSSHDeadline())
+	var tail tailOutcome
+	if known || r.tailSettled() {
+		tail = r.tailFor(ctx)
+	} else {
+		sshErr = fmt.Errorf("ssh to %s: no answer within ssh_connection_timeout (%s) of the first dial at %s",
+			r.opts.App.Server(r.plan.OldMaster), r.deadSSHTimeout(), r.deadSSHStart().Format("15:04:05.000"))
+	}
 	r.plan.DeadSSH = known && sshErr == nil
 	if !tail.saved && !tail.already && len(r.opts.App.BinlogServers) > 0 {
 		why := tail.lost
@@ -314,6 +325,57 @@ func (r *run) finalTail(ctx context.Context) error {
 		r.rep.Lost = &LostRange{From: r.plan.LatestRead, To: "unknown end of dead master's binlog", Why: why}
 	}
 	return nil
+}
+
+// tailSettled reports whether the tail needs no more waiting: saved by an
+// earlier run (no save started) or its save ended.
+func (r *run) tailSettled() bool {
+	r.mu.Lock()
+	f := r.tail
+	r.mu.Unlock()
+	if f == nil {
+		return true
+	}
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// deadSSHSlack is added to the dead master's SSH deadline: a dial that
+// answers just within its ssh_connection_timeout still reports it.
+const deadSSHSlack = 100 * time.Millisecond
+
+// deadSSHTimeout is the dead master's ssh_connection_timeout.
+func (r *run) deadSSHTimeout() time.Duration {
+	if s := r.opts.App.Server(r.plan.OldMaster); s != nil && s.SSHConnectTimeout > 0 {
+		return s.SSHConnectTimeout
+	}
+	return 5 * time.Second
+}
+
+// deadSSHStart is when the dead master's SSH dial started (from the first
+// suspicion when a manager dialled it ahead of the verdict).
+func (r *run) deadSSHStart() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deadSSH == nil {
+		return time.Time{}
+	}
+	return r.deadSSH.started
+}
+
+// deadSSHDeadline is how long the tail waits for the dead master's SSH:
+// ssh_connection_timeout (and deadSSHSlack) after the dial started; zero
+// (no bound besides the dial's own) when no dial started.
+func (r *run) deadSSHDeadline() time.Time {
+	start := r.deadSSHStart()
+	if start.IsZero() {
+		return time.Time{}
+	}
+	return start.Add(r.deadSSHTimeout() + deadSSHSlack)
 }
 
 // applyTail records the saved tail in the plan (where a resume finds it)

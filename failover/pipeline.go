@@ -46,6 +46,11 @@ type Options struct {
 	OrigMasterIsNewSlave bool
 	// Switch: the online switch's other MHA flags (switch.go).
 	Switch SwitchOptions
+	// DeadJudgedUnreachable (dead-master failover): the managers' quorum
+	// verdict judged the dead master unreachable (an automatic failover,
+	// not a resume), so phase 1 does not wait for its connect beyond the
+	// other servers' (connectJudged).
+	DeadJudgedUnreachable bool
 	// Recovery moves binlog events (dead-master failover only); nil uses
 	// the binlog package.
 	Recovery LogRecovery
@@ -215,20 +220,31 @@ func (r *run) confirm(question string) error {
 // before its state is read). It returns the errors of the servers it could
 // not reach.
 func (r *run) connectAll(ctx context.Context) map[string]error {
+	return r.connectServers(ctx, func(*config.Server) bool { return true })
+}
+
+// connectServers is connectAll for the servers that want returns true for.
+func (r *run) connectServers(ctx context.Context, want func(*config.Server) bool) map[string]error {
 	type res struct {
 		s   *config.Server
 		n   *node
 		err error
 	}
-	ch := make(chan res, len(r.opts.App.Servers))
+	var servers []*config.Server
 	for _, s := range r.opts.App.Servers {
+		if want(s) {
+			servers = append(servers, s)
+		}
+	}
+	ch := make(chan res, len(servers))
+	for _, s := range servers {
 		go func(s *config.Server) {
 			n, err := connect(ctx, s, r.opts.connectTimeout(), r.fence)
 			ch <- res{s, n, err}
 		}(s)
 	}
 	errs := map[string]error{}
-	for range r.opts.App.Servers {
+	for range servers {
 		x := <-ch
 		if x.err != nil {
 			errs[x.s.Name] = x.err

@@ -14,8 +14,10 @@
 // machine. Each round starts fresh mariadbd and mhanode processes; the
 // sshds live for the whole campaign.
 //
-// app1.conf of a round uses ping_interval=1 (configurable), replicas with a
-// 1 s replication heartbeat, and a shutdown_script that is an out-of-band
+// app1.conf of a round uses ping_interval=1 (configurable),
+// ssh_connection_timeout=1 (a LAN), replicas with a 0.25 s replication
+// heartbeat (HeartbeatPeriod: it sets how long the replicas' testimony about
+// a silent master takes), and a shutdown_script that is an out-of-band
 // power switch (it kills the named host's mariadbd, as IPMI would), which is
 // how MHA deployments fence a dead master. Every mariadbd runs with
 // general_log=1 and log_output=TABLE: mysql.general_log is a CSV file in

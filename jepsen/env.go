@@ -394,7 +394,7 @@ func (e *Env) StartRound(ctx context.Context, dir string, setup RoundSetup) erro
 	var wg sync.WaitGroup
 	for i, d := range e.DBs {
 		// Replicas notice a silent master within a few seconds (heartbeat
-		// 1 s, net timeout 4 s) instead of MariaDB's default 60 s, as a
+		// HeartbeatPeriod, net timeout 4 s) instead of MariaDB's default 60 s, as a
 		// production setup tuned for fast failover would.
 		// Every statement goes to mysql.general_log (a CSV file that
 		// survives kill -9): the one-actor checker reads who changed what.
@@ -525,10 +525,26 @@ func (e *Env) SupportsClockOffset() bool {
 	return e.clockFlag
 }
 
-// replicate points replica at master with a 1 s heartbeat.
+// HeartbeatPeriod is the replicas' MASTER_HEARTBEAT_PERIOD. The replicas'
+// testimony about a silent master needs half the detection window, one
+// heartbeat period and 250 ms without an event or heartbeat
+// (detector.ReplicaStall): 0.25 s makes that 2 s with the window of 3 s
+// (1 s would make it 2.75 s), while pause-master-short's 1.5 s pause
+// leaves at most 1.75 s of silence. A heartbeat is a few dozen bytes sent
+// only while the master has nothing else to send.
+const HeartbeatPeriod = 250 * time.Millisecond
+
+// SSHConnectionTimeout is ssh_connection_timeout of app1.conf (seconds):
+// the hosts share a LAN, where an sshd answers in milliseconds, so a host
+// whose SSH has not answered within a second is down or cut off (MHA's
+// default 5 s would hold an isolated master's failover 5 s after the first
+// suspicion; see manager/prewarm.go).
+const SSHConnectionTimeout = 1
+
+// replicate points replica at master with a HeartbeatPeriod heartbeat.
 func replicate(ctx context.Context, replica, master *testbed.Server, gtid bool) error {
-	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
-		master.Host, master.Port, testbed.ReplUser, testbed.ReplPassword)
+	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%g",
+		master.Host, master.Port, testbed.ReplUser, testbed.ReplPassword, HeartbeatPeriod.Seconds())
 	if gtid {
 		change += ", MASTER_USE_GTID=slave_pos"
 	} else {
@@ -560,6 +576,7 @@ func (e *Env) appConfig(workdir string) string {
 	fmt.Fprintf(&b, "manager_workdir=%s\nremote_workdir=%s\n", workdir, filepath.Join(e.roundDir, "remote"))
 	fmt.Fprintf(&b, "ssh_user=%s\nssh_port=22\nssh_key=%s\nssh_known_hosts=%s\n", e.DBs[0].SSH.User, e.sshKey, e.knownHosts)
 	fmt.Fprintf(&b, "ping_interval=%d\nconnect_timeout=%d\n", e.Opts.PingInterval, e.Opts.ConnectTimeout)
+	fmt.Fprintf(&b, "ssh_connection_timeout=%d\n", SSHConnectionTimeout)
 	if !e.setup.NoShutdownScript {
 		fmt.Fprintf(&b, "shutdown_script=%s\n", e.stonithScript)
 	}

@@ -475,6 +475,10 @@ func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App,
 				opts.NewMaster = s.Name
 			}
 		}
+		// An automatic failover acts on a quorum verdict that the dead
+		// master is unreachable: phase 1 does not wait for its connect
+		// timeout (a resume re-checks it fully).
+		opts.DeadJudgedUnreachable = lock.Kind == fsm.KindAuto && resume == nil
 		// The SSH dials started at the first suspicion, if any (prewarm.go).
 		if rec, done := m.takePrewarm(app.Name, dead.Name); rec != nil {
 			opts.Recovery = rec

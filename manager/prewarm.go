@@ -18,17 +18,27 @@ import (
 // observation, in parallel with detection, and hands the dialled
 // connections to the pipeline if the verdict follows. A dial changes
 // nothing on a server, so it needs neither the verdict nor the lock; every
-// action still waits for both. The pre-warm is dropped when the suspicion
-// ends (no fresh non-reacher), when the master changes, when its dial of
-// the master failed (the pipeline then dials again: an old failure must
-// not cost a tail that a fresh dial could save), and with the leadership
-// period it was started in.
+// action still waits for both.
+//
+// ssh_connection_timeout counts from the first dial of the suspicion
+// (SSHDialStarted reports that start, kept across re-dials): the pipeline
+// waits for the dead master's SSH until then and no longer (failover's
+// finalTail), so a silent host costs the failover nothing once that much
+// time has passed since the suspicion began. A dial that failed is done
+// again while the suspicion lasts (at the next evaluation once a second
+// has passed since it started: a refusing sshd is not dialled at every
+// evaluation), so a host whose SSH answers again before the tail is needed
+// still has its tail saved. The pre-warm is dropped when the suspicion ends
+// (no fresh non-reacher), when the master changes, and with the leadership
+// period it was started in. A pre-warm whose last dial of the master failed
+// and was not done again yet is not handed over: the pipeline dials afresh.
 
 // sshPrewarm is one pre-warm: a LogRecovery whose SSH dials started at the
-// first suspicion of master.
+// first suspicion of master (or when its previous dial failed).
 type sshPrewarm struct {
-	master  string // config name of the suspected master
-	started time.Time
+	master  string    // config name of the suspected master
+	since   time.Time // when the first dial of this suspicion of master started
+	started time.Time // when this pre-warm's dial started
 	rec     *prewarmedRecovery
 	ctx     context.Context    // the dials' context; when it ends, rec is closed
 	cancel  context.CancelFunc // ends ctx (once handed over, only after the pipeline returned)
@@ -53,15 +63,21 @@ func (p *sshPrewarm) usable() bool {
 }
 
 // prewarmedRecovery is the pipeline's LogRecovery with dials started
-// before the run; it tells the run when (failover.SSHDialStarted), so that
-// the hooks' connect_timeout grace counts from the real start.
+// before the run; it tells the run when (failover.SSHDialStarted): for the
+// master, when the suspicion's first dial started, so that the hooks'
+// connect_timeout grace and ssh_connection_timeout count from there.
 type prewarmedRecovery struct {
 	failover.LogRecovery
+	master  string    // the suspected master
+	since   time.Time // the suspicion's first dial of master
 	mu      sync.Mutex
 	started map[string]time.Time // by server name
 }
 
 func (r *prewarmedRecovery) SSHDialStarted(s *config.Server) (time.Time, bool) {
+	if s.Name == r.master && !r.since.IsZero() {
+		return r.since, true
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t, ok := r.started[s.Name]
@@ -93,7 +109,13 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 		m.prewarms = map[string]*sshPrewarm{}
 	}
 	cur := m.prewarms[app.Name]
-	keep := suspect && cur != nil && cur.master == master.Name && (cur.usable() || cur.retryLater())
+	same := suspect && cur != nil && cur.master == master.Name && cur.ctx.Err() == nil
+	keep := same && (cur.usable() || cur.retryLater())
+	now := time.Now()
+	since := now
+	if same {
+		since = cur.since // the same suspicion: a re-dial keeps its start
+	}
 	if cur != nil && !keep {
 		delete(m.prewarms, app.Name)
 		cur.cancel()
@@ -104,12 +126,17 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 		return
 	}
 	pctx, cancel := context.WithCancel(ctx)
-	p := &sshPrewarm{master: master.Name, started: time.Now(), ctx: pctx, cancel: cancel, done: make(chan struct{}),
-		rec: &prewarmedRecovery{LogRecovery: failover.DefaultRecovery(), started: map[string]time.Time{}}}
+	p := &sshPrewarm{master: master.Name, since: since, started: now, ctx: pctx, cancel: cancel, done: make(chan struct{}),
+		rec: &prewarmedRecovery{LogRecovery: failover.DefaultRecovery(), master: master.Name, since: since, started: map[string]time.Time{}}}
 	m.prewarms[app.Name] = p
 	m.mu.Unlock()
 
-	m.log.Info("master suspected: dialling SSH ahead of the verdict", "app", app.Name, "server", master.Name)
+	if same {
+		m.log.Info("SSH to the suspected master failed: dialling again", "app", app.Name, "server", master.Name,
+			"suspected_since", since.Format(time.RFC3339Nano))
+	} else {
+		m.log.Info("master suspected: dialling SSH ahead of the verdict", "app", app.Name, "server", master.Name)
+	}
 	go func() {
 		<-pctx.Done()
 		p.rec.Close() // idempotent; the pipeline closes it too when it was handed over
@@ -125,20 +152,21 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 	}
 }
 
-// prewarmRetry is how long a pre-warm whose dial of the master failed is
-// kept (not handed over) before the next evaluation dials again: a host
-// whose sshd refuses is not dialled at every evaluation.
+// prewarmRetry is the least time between two dials of a suspected
+// master's SSH: a dial that timed out (ssh_connection_timeout, at least a
+// second) is done again at the next evaluation, one that an sshd refused at
+// once a second after it started.
 const prewarmRetry = time.Second
 
-// retryLater reports whether the dial of the master failed less than
-// prewarmRetry ago (its context still alive).
+// retryLater reports whether the dial of the master failed and started
+// less than prewarmRetry ago (its context still alive).
 func (p *sshPrewarm) retryLater() bool {
 	if p.ctx.Err() != nil {
 		return false
 	}
 	select {
 	case <-p.done:
-		return p.err != nil && time.Since(p.ended) < prewarmRetry
+		return p.err != nil && time.Since(p.started) < prewarmRetry
 	default:
 		return false
 	}

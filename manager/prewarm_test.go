@@ -136,3 +136,49 @@ func TestPrewarmSSH(t *testing.T) {
 		})
 	}
 }
+
+// TestPrewarmRedialKeepsSuspicionStart: a dial of the suspected master that
+// timed out is done again at the next evaluation, and the re-dial still
+// reports the suspicion's first dial as its start (ssh_connection_timeout
+// counts from there in the pipeline), so a verdict that comes after the
+// first dial failed is not held for a second ssh_connection_timeout.
+func TestPrewarmRedialKeepsSuspicionStart(t *testing.T) {
+	app := prewarmApp(t, testbed.SilentListener(t))
+	for _, s := range app.Servers {
+		s.SSHConnectTimeout = time.Second
+	}
+	m := &Manager{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.prewarmSSH(ctx, app, app.Servers[0], true)
+	m.mu.Lock()
+	first := m.prewarms["app1"]
+	m.mu.Unlock()
+	select {
+	case <-first.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dial of a silent listener did not time out")
+	}
+	if first.err == nil {
+		t.Fatal("the dial of a silent listener succeeded")
+	}
+	m.prewarmSSH(ctx, app, app.Servers[0], true)
+	m.mu.Lock()
+	again := m.prewarms["app1"]
+	m.mu.Unlock()
+	if again == first {
+		t.Fatal("a dial that timed out was not done again")
+	}
+	if !again.since.Equal(first.since) || !again.started.After(first.started) {
+		t.Fatalf("re-dial: since %v started %v; first dial: since %v started %v", again.since, again.started, first.since, first.started)
+	}
+	rec, done := m.takePrewarm("app1", "server1")
+	if rec == nil {
+		t.Fatal("the re-dial in flight was not handed over")
+	}
+	defer done()
+	at, ok := rec.(failover.SSHDialStarted).SSHDialStarted(app.Servers[0])
+	if !ok || !at.Equal(first.since) {
+		t.Fatalf("the handed recovery says the dial started at %v (ok %v), want the suspicion's first dial %v", at, ok, first.since)
+	}
+}
