@@ -46,14 +46,26 @@
 // in both modes.
 //
 // Replicas are sampled in parallel (SHOW ALL SLAVES STATUS on MariaDB,
-// falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS), every
-// min(ping_interval/4, 250ms) (DefaultReplicaInterval: the silence a
-// replica testifies to is measured from the sample that last saw progress,
-// so the interval delays the verdict) and every RetryInterval while the
-// master looks unreachable. The tracker remembers when each replica's
+// falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS) by the watch
+// loop every ping_interval, at most every second (DefaultReplicaInterval:
+// one status query per replica, manager and second in steady state, as
+// before issue 16), every RetryInterval (200 ms) while this manager cannot
+// reach the master or while its sentinel is late (its SELECT SLEEP has not
+// returned 100 ms after it should have: sampling only, the observation
+// still waits for the deadline), and by the leader at every evaluation while any manager
+// cannot reach it (CheckReplicas): the fast cadence costs only while the
+// master is suspected. The tracker remembers when each replica's
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
-// STATUS and as global status; not in SHOW SLAVE STATUS).
+// STATUS and as global status; not in SHOW SLAVE STATUS): the sample that
+// first saw the last progress, so the silence a replica testifies to is
+// short of the real one by up to the steady interval or the time until the
+// sentinel is late, whichever comes first: on average a third of a second
+// at ping_interval=1 (half a second without the late-sentinel sample), by
+// which a signalless master's verdict comes later. MariaDB 10.11 shows
+// no time of the last received event (the IO thread's processlist time
+// does not restart with events, performance_schema has no
+// replication_connection_status), so nothing better is read.
 //
 // # Publishing (Batcher)
 //
@@ -118,8 +130,16 @@
 //   - every reachable replica of the master confirms: its IO thread is not
 //     running (Connecting/No with a connect error 2003/2013/..., or stopped
 //     with no error: it receives no events), or it is connected but, with
-//     heartbeats on, neither heartbeats nor events arrived for longer than
-//     the window and two heartbeat periods. A replica that is connected and
+//     heartbeats on, its samples witnessed neither heartbeats nor events
+//     for longer than ReplicaStall = window/2 + one heartbeat period +
+//     ReplicaJitter (250 ms), measured from the last progress to the sample
+//     (never to now). A master paused for P stopped at most a heartbeat
+//     period (plus jitter) after the replica's last progress and sends as
+//     soon as it resumes, so a replica can witness at most P + heartbeat +
+//     jitter of silence: a pause of half the window or less never makes a
+//     replica confirm (jepsen's pause-master-short). With the window of 3 s
+//     the threshold is 2.75 s at heartbeat 1 s, 2.25 s at 0.5 s and 2 s at
+//     0.25 s (the chaos harness's). A replica that is connected and
 //     still receives something, or that is connected without heartbeat
 //     data (a quiet master and a paused one look alike), or whose retries
 //     get an answer from the master, refutes: UnreachableMaster. At least

@@ -74,7 +74,8 @@ func TestSignallessMasterRealHeartbeats(t *testing.T) {
 	time.Sleep(4 * time.Second) // a span to count samples in, not a wait for a condition
 	steady := counter.count(replica) - before
 	t.Logf("steady state: %d samples of %s in 4 s (ping_interval 1 s)", steady, replica)
-	if steady < 3 || steady > 5 {
+	// 4, one per ping_interval; a sentinel late under load adds a few.
+	if steady < 3 || steady > 7 {
 		t.Fatalf("%d samples of %s in 4 s of a healthy master, want 4 (one per ping_interval)", steady, replica)
 	}
 

@@ -85,11 +85,21 @@
 //     modes, and Plan.TailSource names its block. Only when none has it
 //     is the tail reported Lost. The top-up still reads the dead master.
 //   - Signal-less masters: every MySQL connect (dial and handshake) is
-//     bounded by connect_timeout. The dead master's SSH dial starts with
-//     the run and is bounded by ssh_connection_timeout; the IP hook waits
-//     for it only until connect_timeout after it started (then it is told
-//     --command=stop); the tail, and shutdown_script (a power-off would
-//     take the binlog away), wait for its outcome.
+//     bounded by connect_timeout. With Options.DeadJudgedUnreachable (the
+//     managers' automatic failover: a quorum verdict judged the master
+//     unreachable) phase 1 waits for the dead master's connect only as
+//     long as for the other servers' (connectJudged); it goes on in the
+//     background, and phase 2's fence tries it again. The dead master's
+//     SSH dial starts with the run, or earlier when the caller's recovery
+//     says so (SSHDialStarted: a manager dials at the first suspicion),
+//     and is waited for until ssh_connection_timeout after that start,
+//     never longer (deadSSHDeadline); the IP hook waits for it only until
+//     connect_timeout after it started (then it is told --command=stop);
+//     the tail, and shutdown_script (a power-off would take the binlog
+//     away), wait for its outcome up to that deadline. A host whose SSH
+//     answers within ssh_connection_timeout of the first dial has its
+//     tail saved; one that has not answered by then is unreachable, and
+//     its tail is read from the binlog servers or reported Lost.
 //   - fence_mode=shutdown (switch): the old master is fenced, every replica
 //     reaches its final position, then it is shut down before the new
 //     master becomes writable; it cannot become a replica.

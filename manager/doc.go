@@ -103,10 +103,14 @@
 // fresh "cannot reach" observation it dials SSH to the master's host (and
 // the replicas'), before any verdict, and a dead-master pipeline of that
 // master takes the dials over: for a silent host ssh_connection_timeout
-// then runs from the first suspicion, not from the lock. A dial changes
-// nothing on a server, so this is not an action of invariants 2 and 8; it
-// is dropped when the suspicion ends, the master changes, its dial failed
-// or the leadership period ends.
+// then runs from the first suspicion, not from the lock (a dial that
+// failed is done again while the suspicion lasts, keeping that start). A
+// dial changes nothing on a server, so this is not an action of invariants
+// 2 and 8; it is dropped when the suspicion ends, the master changes or
+// the leadership period ends. An automatic failover (not a resume) tells
+// the pipeline that the quorum verdict judged the master unreachable
+// (failover.Options.DeadJudgedUnreachable): phase 1 does not wait for its
+// connect_timeout.
 //
 // Discovery and status (discovery.go, statusview.go): the leader discovers
 // every application's topology every DiscoveryInterval and at once when a
