@@ -39,7 +39,15 @@ var chaosKinds = []string{"kill-master", "pause-master-long", "isolate-master"}
 // first acknowledged write on the new master) and the write unavailability
 // (longest time without an acknowledged write), median and p99, for our
 // cadence and for MHA's detection cadence in the same run, with real
-// mariadbd, sshd and mhanode processes in network namespaces.
+// mariadbd, sshd and mhanode processes in network namespaces. Both run the
+// harness's settings (jepsen/env.go): connect_timeout=1,
+// ssh_connection_timeout=1 (jepsen.SSHConnectionTimeout: a LAN, where a
+// host whose sshd has not answered within a second is down or cut off) and
+// a replication heartbeat of 0.25 s (jepsen.HeartbeatPeriod: the replicas'
+// testimony about a silent master takes half the window, one heartbeat
+// period and 250 ms). The signalless faults (pause-master-long,
+// isolate-master) are where those settings show: their goal is a median
+// under 3 s (issue 16 item 4).
 func chaosSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*Result, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the chaos suite needs root (network namespaces, iptables)")
@@ -48,9 +56,14 @@ func chaosSuite(ctx context.Context, dir string, quick bool, log io.Writer) (*Re
 	if quick {
 		per = 1
 	}
-	bin, err := jepsen.BuildMhanode(ctx, dir)
-	if err != nil {
-		return nil, err
+	// MHANODE_BIN names a prebuilt mhanode (an older build, to compare);
+	// otherwise it is built from the module.
+	bin := os.Getenv("MHANODE_BIN")
+	if bin == "" {
+		var err error
+		if bin, err = jepsen.BuildMhanode(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
 	res := &Result{Started: time.Now()}
 	medians := map[string]map[string]float64{} // config -> kind -> failover median
