@@ -77,6 +77,20 @@ func TestDualMaster(t *testing.T) {
 	if err := s2.Exec(ctx, "SET GLOBAL read_only=1"); err != nil {
 		t.Fatal(err)
 	}
+	// The active master's own replication from the passive one stopped: a warning.
+	if err := s1.Exec(ctx, "STOP SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, p := range topology.Check(topology.Discover(ctx, app)) {
+		warned = warned || p.Code == topology.CodeThreadStopped && p.Server == "server1" && p.Severity == topology.Warning
+	}
+	if !warned {
+		t.Fatal("check-repl does not warn that the active master no longer replicates from the passive one")
+	}
+	if err := s1.Exec(ctx, "START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
 
 	// server2 holds row 1, server3 rows 1-2, server1 rows 1-3.
 	if err := c.Walkthrough(ctx); err != nil {
@@ -111,6 +125,12 @@ func TestDualMaster(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%s:%s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"]); got != end.String() {
 		t.Fatalf("server2 would resume server1's binlog at %s, want the end of the recovered tail %s", got, end)
+	}
+
+	// Discovery (check-repl, the managers) sees server2 as the master,
+	// not the dead server1 its kept replication still names.
+	if m := topology.Discover(ctx, app).Master; m == nil || m.Name() != "server2" {
+		t.Fatalf("after the failover discovery's master is %v, want server2", m)
 	}
 
 	// server1 comes back and replicates from server2 again; the pair resumes.

@@ -112,8 +112,16 @@ func belowNames(below map[string]*config.Server) []string {
 	return out
 }
 
+// detachedNode is a server that keeps a replica configuration but
+// follows nobody (writable, both threads stopped): the new master of an
+// earlier failover or switch with skip_reset_slave=1. It counts as a
+// master, as in topology.
+func detachedNode(n *node) bool {
+	return n.replica != nil && !n.readOnly && !n.replica.SQLRunning && !n.replica.IOThreadRunning()
+}
+
 // currentMaster is the master of an online switch: the one connected
-// server that is not a replica; or, when every server is a replica, the
+// server that is not a replica (or one detachedNode); or, when every server is a replica, the
 // writable server of a master-master pair (two servers replicating from
 // each other, MHA's active master; the other, read_only, is the passive
 // one). A pair with both or neither writable is refused, as MHA does.
@@ -121,7 +129,7 @@ func currentMaster(app *config.App, nodes map[string]*node) (*node, error) {
 	var orig *node
 	for _, s := range app.Servers {
 		n, ok := nodes[s.Name]
-		if !ok || n.replica != nil {
+		if !ok || n.replica != nil && !detachedNode(n) {
 			continue
 		}
 		if orig != nil {

@@ -353,6 +353,9 @@ var moreRunners = map[string]func(b *bed){
 	"dual_master_error": func(b *bed) {
 		cnf := b.writeConf(conf{name: "app1"})
 		b.sql(b.S[1], "STOP SLAVE", "RESET SLAVE", "SET GLOBAL read_only=0")
+		mm := b.pairConf()
+		b.wantFail("check of the pair's configuration, S1 replicating from nobody", b.checkRepl(mm))
+		b.wantFail("manager start, pair's configuration", b.run(mm))
 		b.wantFail("check with S1 a second writable server replicating from nobody", b.checkRepl(cnf))
 		b.wantFail("dead-master failover while both are alive", b.failover(cnf))
 	},

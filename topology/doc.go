@@ -20,7 +20,11 @@
 // replica is accepted only with multi_tier_slave=1 in its block
 // (Topology.BelowReplica; its upstream must be read_only like any
 // replica) and is never one of AliveReplicas, Latest or Oldest: a
-// failover leaves it where it is. Semi-sync findings are
+// failover leaves it where it is. A writable server whose replication
+// threads are both stopped follows nobody (the new master of a failover
+// with skip_reset_slave=1 keeps its settings to the dead old master): it
+// is a root, never a replica of the server its settings name, so a
+// dead old master is never taken for the master again. Semi-sync findings are
 // warnings only, and none is raised for an application without semi-sync
 // on any server. Discovery through a Pool (the leader's periodic discovery)
 // reuses one connection per server and DSN (never across credentials),

@@ -156,7 +156,7 @@ func checkServer(t *Topology, s *ServerState) []Problem {
 		}
 	}
 	if isMaster {
-		return ps
+		return append(ps, checkPairReplication(s)...)
 	}
 	if candidate(s) && s.LogBin && !s.LogSlaveUpdates {
 		ps = append(ps, problem(s, Warning, CodeLogSlaveUpdates,
@@ -224,6 +224,21 @@ func checkServer(t *Topology, s *ServerState) []Problem {
 			fmt.Sprintf("the IO thread is not running (Slave_IO_Running=%s; last IO error %d: %s)", orNone(r.IORunning), r.LastIOErrno, orNone(r.LastIOError)), fix))
 	}
 	return ps
+}
+
+// checkPairReplication warns when the active master of a master-master
+// pair (a master that replicates from one of its replicas) has that
+// replication broken: what the passive master writes would not reach it,
+// and after a switch the pair would not be re-established.
+func checkPairReplication(m *ServerState) []Problem {
+	r := m.Replica
+	if r == nil || m.Upstream == nil || r.SQLRunning && r.IOThreadRunning() {
+		return nil
+	}
+	return []Problem{problem(m, Warning, CodeThreadStopped,
+		fmt.Sprintf("the master replicates from %s (a master-master pair) but that replication is not running (Slave_IO_Running=%s, last IO error %d: %s; SQL thread running %v, last SQL error %d: %s)",
+			m.Upstream, orNone(r.IORunning), r.LastIOErrno, orNone(r.LastIOError), r.SQLRunning, r.LastSQLErrno, orNone(r.LastSQLError)),
+		"fix the cause, then START SLAVE on the master, so that the pair works in both directions")}
 }
 
 func orNone(s string) string {

@@ -483,7 +483,7 @@ func (t *Topology) link() {
 	count := map[*ServerState]int{}
 	cycles := map[string]bool{}
 	for _, s := range t.Servers {
-		if s.Replica == nil || s.Upstream == nil {
+		if s.Replica == nil || s.Upstream == nil || detached(s) {
 			continue
 		}
 		root, cycle := rootOf(s)
@@ -519,7 +519,7 @@ func (t *Topology) link() {
 		// writable, reachable server that is no replica.
 		var writable []*ServerState
 		for _, s := range t.Servers {
-			if s.Reachable && s.Replica == nil && !s.ReadOnly {
+			if s.Reachable && (s.Replica == nil || detached(s)) && !s.ReadOnly {
 				writable = append(writable, s)
 			}
 		}
@@ -557,7 +557,7 @@ func rootOf(s *ServerState) (root *ServerState, cycle []*ServerState) {
 	path := []*ServerState{s}
 	cur := s.Upstream
 	for cur != nil {
-		if !cur.Reachable || cur.Replica == nil {
+		if !cur.Reachable || cur.Replica == nil || detached(cur) {
 			return cur, nil
 		}
 		for i, p := range path {
@@ -580,6 +580,17 @@ func rootOf(s *ServerState) (root *ServerState, cycle []*ServerState) {
 		cur = cur.Upstream
 	}
 	return nil, nil
+}
+
+// detached reports a server that keeps a replica configuration but
+// follows nobody: writable, both replication threads stopped. That is the
+// new master of a failover or switch with skip_reset_slave=1 (its
+// replication from the old master kept, stopped), or the active master of
+// a pair whose own replication is stopped: a master, not a replica of the
+// server it once replicated from (which may be the dead old master).
+func detached(s *ServerState) bool {
+	r := s.Replica
+	return s.Reachable && r != nil && !s.ReadOnly && !r.SQLRunning && !r.IOThreadRunning()
 }
 
 // cycleKey names a ring whatever server it was entered from.
