@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -104,8 +105,12 @@ type scaleSteady struct {
 	ConnectsPerS  float64 `json:"mysql_connects_per_s"`
 	RaftEntries   uint64  `json:"raft_entries"` // leader's last index advance over the window
 	EntriesPerMin float64 `json:"raft_entries_per_min"`
-	SetupS        float64 `json:"setup_s"` // managers started -> every application Healthy on the leader
-	Load1         string  `json:"loadavg_after"`
+	// EntriesByType: Raft entries applied per application and minute by
+	// command type (mharaft_raft_entries_applied_total on the leader;
+	// empty for an mhanode without that metric).
+	EntriesByType map[string]float64 `json:"raft_entries_per_app_min_by_type,omitempty"`
+	SetupS        float64            `json:"setup_s"` // managers started -> every application Healthy on the leader
+	Load1         string             `json:"loadavg_after"`
 }
 
 // scaleFailures are the failure scenarios at the largest size.
@@ -201,6 +206,9 @@ func scaleSuite(ctx context.Context, dir string, quick bool, w io.Writer) (*Resu
 		res.Add(pre+"MySQL connections open", float64(st.OpenConns), "conns", "endpoints' side, all three managers")
 		res.Add(pre+"MySQL connects", st.ConnectsPerS, "/s", "endpoints' side, all three managers")
 		res.Add(pre+"Raft entries per app", st.EntriesPerMin/float64(st.Apps), "/min", fmt.Sprintf("%.0f entries/min in all", st.EntriesPerMin))
+		for _, typ := range slices.Sorted(maps.Keys(st.EntriesByType)) {
+			res.Add(pre+"Raft entries per app: "+typ, st.EntriesByType[typ], "/min", "applied on the leader")
+		}
 		res.Add(pre+"setup to all Healthy", st.SetupS, "s", "")
 	}
 	if f := out.Failures; f != nil {
@@ -327,6 +335,7 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 		index    uint64
 		simOpen  int
 		realOpen int64
+		types    map[string]float64
 	}
 	take := func() (*snap, error) {
 		s := &snap{}
@@ -344,6 +353,9 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 			return nil, err
 		}
 		if s.index, err = raftLastIndex(filepath.Join(mc.Nodes[leader].DataDir, "raft")); err != nil {
+			return nil, err
+		}
+		if s.types, err = entriesByType(ctx, mc.Nodes[leader].HTTPAddr, mc.Token); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -375,6 +387,14 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 	st.ConnectsPerS = float64((b.simAcc-a.simAcc)+(b.realAcc-a.realAcc)) / secs
 	st.RaftEntries = b.index - a.index
 	st.EntriesPerMin = float64(st.RaftEntries) / secs * 60
+	for typ, v := range b.types {
+		if d := v - a.types[typ]; d > 0 {
+			if st.EntriesByType == nil {
+				st.EntriesByType = map[string]float64{}
+			}
+			st.EntriesByType[typ] = d / secs * 60 / float64(st.Apps)
+		}
+	}
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		st.Load1 = strings.Join(strings.Fields(string(l))[:3], " ")
 	}

@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,4 +125,44 @@ func copyAndReadLastIndex(path string) (uint64, error) {
 		return nil
 	})
 	return idx, err
+}
+
+// entriesByType reads mharaft_raft_entries_applied_total{type=...} from a
+// manager's /metrics (with the token); an mhanode without that metric (the
+// baseline) gives an empty map and no error.
+func entriesByType(ctx context.Context, httpAddr, token string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read the metrics of %s: %w", httpAddr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read the metrics of %s: %s", httpAddr, resp.Status)
+	}
+	out := map[string]float64{}
+	const prefix = `mharaft_raft_entries_applied_total{type="`
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		typ, val, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err == nil {
+			out[typ] = v
+		}
+	}
+	return out, sc.Err()
 }
