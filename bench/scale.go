@@ -31,6 +31,7 @@ func init() { Register("scale", scaleSuite) }
 //	MHABENCH_SCALE_MEASURE  steady-state window per size (60s) [20s]
 //	MHABENCH_SCALE_SINGLE   single kill -9 failovers at the largest size (3) [2]
 //	MHANODE_BIN             the mhanode to measure (default: built from this tree)
+//	MHABENCH_SCALE_LOGS     a directory to copy the managers' logs to (none)
 //
 // Each size needs at least MHABENCH_SCALE_REAL applications; the failure
 // scenarios need MHABENCH_SCALE_SINGLE + 10 real applications (fewer: the
@@ -253,6 +254,17 @@ func scaleSize(ctx context.Context, dir string, set scaleSettings, n int, reals 
 		return nil, nil, err
 	}
 	defer mc.Close()
+	if keep := os.Getenv("MHABENCH_SCALE_LOGS"); keep != "" {
+		// The managers' logs outlive the suite's scratch directory.
+		defer func() {
+			for i, node := range mc.Nodes {
+				path := filepath.Join(keep, fmt.Sprintf("%d-%s.log", n, node.ID))
+				if err := os.MkdirAll(keep, 0o755); err == nil {
+					os.WriteFile(path, []byte(mc.Log(i)), 0o600)
+				}
+			}
+		}()
+	}
 	started := time.Now()
 	if err := mc.StartAll(); err != nil {
 		return nil, nil, err

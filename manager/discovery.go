@@ -82,7 +82,7 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 					return
 				}
 				defer func() { <-sem }()
-				m.discoverApp(lctx, d.name)
+				m.discoverApp(lctx, d.name, !d.urgent)
 			}()
 		}
 	}
@@ -176,7 +176,15 @@ func (m *Manager) discoveryKeys() map[string]bool {
 // summary's ObservedAt is when the discovery started (this node's m.now()):
 // a status compares it with the time the master last changed, and a
 // discovery that started before the change may have read the old tree.
-func (m *Manager) discoverApp(lctx context.Context, name string) {
+//
+// A periodic discovery whose summary equals the stored one (all but the
+// times) is not stored while the stored one is younger than
+// topologyRefresh and later than the master's last change: an unchanged
+// application costs a Raft entry every other interval instead of every
+// interval, and its rows stay well within the status's and routing's age
+// limits (3 intervals). A requested discovery (a pipeline ended, a verdict
+// changed, a new leader) is always stored.
+func (m *Manager) discoverApp(lctx context.Context, name string, periodic bool) {
 	st, ok := m.fsm.App(name)
 	if !ok {
 		return
@@ -197,10 +205,48 @@ func (m *Manager) discoverApp(lctx context.Context, name string) {
 		sum.Verdict = m.verdicts[name] // a verdict about an earlier master is not this tree's
 	}
 	m.mu.Unlock()
-	if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
-		m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
+	if !periodic || !m.unchangedTopology(name, &st, &sum) {
+		if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
+			m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
+		}
 	}
 	m.checkFormerMasters(lctx, name, topo)
+}
+
+// topologyRefresh is the age from which an unchanged summary is stored
+// again: one and a half intervals, so that every other periodic discovery
+// stores it even when the rounds start a little late or early.
+func (m *Manager) topologyRefresh() time.Duration {
+	return m.cfg.DiscoveryInterval + m.cfg.DiscoveryInterval/2
+}
+
+// unchangedTopology reports whether sum need not be stored: st holds a
+// summary equal to it but for the times, younger than topologyRefresh and
+// not older than the master's last change.
+func (m *Manager) unchangedTopology(name string, st *fsm.AppState, sum *fsm.Topology) bool {
+	old := st.Topology
+	if old == nil || sum.ObservedAt.Sub(old.ObservedAt) >= m.topologyRefresh() {
+		return false
+	}
+	if c, ok := masterChange(m.fsm.History(name), st.Master); ok && !old.ObservedAt.After(c.Finished) {
+		return false
+	}
+	return sameTopology(old, sum)
+}
+
+// sameTopology compares two summaries but for their ObservedAt times.
+func sameTopology(a, b *fsm.Topology) bool {
+	if a.Master != b.Master || a.Verdict != b.Verdict || len(a.Servers) != len(b.Servers) {
+		return false
+	}
+	for i := range a.Servers {
+		x, y := a.Servers[i], b.Servers[i]
+		x.ObservedAt, y.ObservedAt = time.Time{}, time.Time{}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // summarize turns a discovered topology into the FSM's summary, observed

@@ -123,7 +123,11 @@
 // long-lived (topology.Pool: one per server and set of credentials,
 // replaced every 20 s so that a refused login still shows, closed when a
 // read fails, when the server leaves the configuration and when this node
-// is not the leader). Status never passes an old
+// is not the leader). A periodic discovery whose summary is unchanged
+// (all but its times) is stored only once the stored one is 1.5 intervals
+// old (every other interval), or when the stored one predates the
+// master's last change; a requested one is always stored. Status never
+// passes an old
 // view off as the current one: every server row carries the age of the
 // discovery it shows and is stale beyond 3 intervals plus one discovery's
 // 5 s bound; while the last summary predates the last change of the master,

@@ -183,3 +183,41 @@ func TestLogWriterConcurrent(t *testing.T) {
 		t.Fatalf("%d records for %d lines", got, writers*lines)
 	}
 }
+
+// TestSameTopology: summaries that differ only in their times are the
+// same (a periodic discovery need not store it again); any other field
+// makes them differ.
+func TestSameTopology(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := func() *fsm.Topology {
+		return &fsm.Topology{Master: "h:1", ObservedAt: t0, Verdict: "Healthy", Servers: []fsm.ServerStatus{
+			{Addr: "h:1", Role: "master", MasterFile: "b.1", MasterPos: 4, Reachable: true, ObservedAt: t0},
+			{Addr: "h:2", Role: "replica", ReplicatingFrom: "h:1", ReadPos: 4, Reachable: true, ObservedAt: t0},
+		}}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*fsm.Topology)
+		same   bool
+	}{
+		{"identical", func(*fsm.Topology) {}, true},
+		{"later times only", func(x *fsm.Topology) {
+			x.ObservedAt = t0.Add(5 * time.Second)
+			x.Servers[0].ObservedAt, x.Servers[1].ObservedAt = x.ObservedAt, x.ObservedAt
+		}, true},
+		{"master position moved", func(x *fsm.Topology) { x.Servers[0].MasterPos = 400 }, false},
+		{"replica read position moved", func(x *fsm.Topology) { x.Servers[1].ReadPos = 400 }, false},
+		{"verdict", func(x *fsm.Topology) { x.Verdict = "NoQuorum" }, false},
+		{"master", func(x *fsm.Topology) { x.Master = "h:2" }, false},
+		{"server unreachable", func(x *fsm.Topology) { x.Servers[1].Reachable = false }, false},
+		{"server gone", func(x *fsm.Topology) { x.Servers = x.Servers[:1] }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := base()
+			tc.change(b)
+			if got := sameTopology(base(), b); got != tc.same {
+				t.Errorf("sameTopology = %v, want %v", got, tc.same)
+			}
+		})
+	}
+}
