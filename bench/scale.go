@@ -102,10 +102,13 @@ type scaleSteady struct {
 	// MySQL connections counted on the endpoints' side: the simulated
 	// endpoints' open connections plus the manager user's sessions on the
 	// real servers; connects per second over the window (accepted).
-	OpenConns     int64   `json:"mysql_connections_open"`
-	ConnectsPerS  float64 `json:"mysql_connects_per_s"`
-	RaftEntries   uint64  `json:"raft_entries"` // leader's last index advance over the window
-	EntriesPerMin float64 `json:"raft_entries_per_min"`
+	OpenConns    int64   `json:"mysql_connections_open"`
+	ConnectsPerS float64 `json:"mysql_connects_per_s"`
+	// SimReplicaConnectsPerS: of those, the simulated replicas' (the rest
+	// went to simulated masters and to the real servers).
+	SimReplicaConnectsPerS float64 `json:"sim_replica_connects_per_s"`
+	RaftEntries            uint64  `json:"raft_entries"` // leader's last index advance over the window
+	EntriesPerMin          float64 `json:"raft_entries_per_min"`
 	// EntriesByType: Raft entries applied per application and minute by
 	// command type (mharaft_raft_entries_applied_total on the leader;
 	// empty for an mhanode without that metric).
@@ -206,6 +209,7 @@ func scaleSuite(ctx context.Context, dir string, quick bool, w io.Writer) (*Resu
 		res.Add(pre+"follower RSS (larger)", st.FollowerRSSMB, "MB", "")
 		res.Add(pre+"MySQL connections open", float64(st.OpenConns), "conns", "endpoints' side, all three managers")
 		res.Add(pre+"MySQL connects", st.ConnectsPerS, "/s", "endpoints' side, all three managers")
+		res.Add(pre+"MySQL connects to simulated replicas", st.SimReplicaConnectsPerS, "/s", "of the above")
 		res.Add(pre+"Raft entries per app", st.EntriesPerMin/float64(st.Apps), "/min", fmt.Sprintf("%.0f entries/min in all", st.EntriesPerMin))
 		for _, typ := range slices.Sorted(maps.Keys(st.EntriesByType)) {
 			res.Add(pre+"Raft entries per app: "+typ, st.EntriesByType[typ], "/min", "applied on the leader")
@@ -343,6 +347,7 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 	type snap struct {
 		procs    []procSample
 		simAcc   int64
+		simRepl  int64
 		realAcc  int64
 		index    uint64
 		simOpen  int
@@ -359,7 +364,7 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 			s.procs = append(s.procs, p)
 		}
 		ss := sims.srv.Stats()
-		s.simAcc, s.simOpen = ss.Accepted, ss.Open
+		s.simAcc, s.simRepl, s.simOpen = ss.Accepted, ss.AcceptedByReplicas, ss.Open
 		var err error
 		if s.realOpen, s.realAcc, err = realConnections(ctx, reals); err != nil {
 			return nil, err
@@ -397,6 +402,7 @@ func measureSteady(ctx context.Context, mc *managertest.Cluster, leader int, win
 	}
 	st.OpenConns = int64(b.simOpen) + b.realOpen
 	st.ConnectsPerS = float64((b.simAcc-a.simAcc)+(b.realAcc-a.realAcc)) / secs
+	st.SimReplicaConnectsPerS = float64(b.simRepl-a.simRepl) / secs
 	st.RaftEntries = b.index - a.index
 	st.EntriesPerMin = float64(st.RaftEntries) / secs * 60
 	for typ, v := range b.types {

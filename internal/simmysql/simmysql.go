@@ -43,10 +43,11 @@ type Server struct {
 	nextID    uint32
 	wg        sync.WaitGroup
 
-	accepted atomic.Int64
-	queries  atomic.Int64
-	unknown  atomic.Int64
-	lastBad  atomic.Value // string: the last statement not understood
+	accepted        atomic.Int64
+	acceptedReplica atomic.Int64
+	queries         atomic.Int64
+	unknown         atomic.Int64
+	lastBad         atomic.Value // string: the last statement not understood
 }
 
 // Endpoint is one simulated server (one listening port).
@@ -164,6 +165,9 @@ func (s *Server) accept(e *Endpoint) {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.accepted.Add(1)
+		if e.IsReplica() {
+			s.acceptedReplica.Add(1)
+		}
 		go s.serve(e, c)
 	}
 }
@@ -199,17 +203,19 @@ func (s *Server) serve(e *Endpoint, c net.Conn) {
 type Stats struct {
 	Endpoints int   // listening endpoints
 	Accepted  int64 // connections accepted since New
-	Open      int   // connections open now
-	Queries   int64 // statements answered (COM_QUERY)
-	Unknown   int64 // statements not understood (answered with an error)
-	LastBad   string
+	// AcceptedByReplicas: those of Accepted that replica endpoints accepted.
+	AcceptedByReplicas int64
+	Open               int   // connections open now
+	Queries            int64 // statements answered (COM_QUERY)
+	Unknown            int64 // statements not understood (answered with an error)
+	LastBad            string
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Endpoints: len(s.endpoints), Accepted: s.accepted.Load(), Open: len(s.conns),
+	st := Stats{Endpoints: len(s.endpoints), Accepted: s.accepted.Load(), AcceptedByReplicas: s.acceptedReplica.Load(), Open: len(s.conns),
 		Queries: s.queries.Load(), Unknown: s.unknown.Load()}
 	if v, ok := s.lastBad.Load().(string); ok {
 		st.LastBad = v
