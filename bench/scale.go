@@ -30,6 +30,7 @@ func init() { Register("scale", scaleSuite) }
 //	MHABENCH_SCALE_REAL     real applications among them (13) [12]
 //	MHABENCH_SCALE_MEASURE  steady-state window per size (60s) [20s]
 //	MHABENCH_SCALE_SINGLE   single kill -9 failovers at the largest size (3) [2]
+//	MHABENCH_SCALE_FAILURES the size at which the failure scenarios run (the largest; 0: none)
 //	MHANODE_BIN             the mhanode to measure (default: built from this tree)
 //	MHABENCH_SCALE_LOGS     a directory to copy the managers' logs to (none)
 //
@@ -41,6 +42,8 @@ type scaleSettings struct {
 	Real    int           `json:"real_apps"`
 	Measure time.Duration `json:"measure_ns"`
 	Single  int           `json:"single_failovers"`
+	// FailuresAt is the size whose trio runs the failure scenarios.
+	FailuresAt int `json:"failures_at"`
 	Bin     string        `json:"mhanode"`
 }
 
@@ -71,6 +74,14 @@ func scaleSettingsFromEnv(quick bool) (scaleSettings, error) {
 			}
 			*kv.dst = n
 		}
+	}
+	s.FailuresAt = s.Sizes[len(s.Sizes)-1]
+	if v := os.Getenv("MHABENCH_SCALE_FAILURES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || (n != 0 && !slices.Contains(s.Sizes, n)) {
+			return s, fmt.Errorf("MHABENCH_SCALE_FAILURES=%q: want one of the sizes or 0", v)
+		}
+		s.FailuresAt = n
 	}
 	if v := os.Getenv("MHABENCH_SCALE_MEASURE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -187,9 +198,8 @@ func scaleSuite(ctx context.Context, dir string, quick bool, w io.Writer) (*Resu
 
 	out := &scaleResult{Settings: set, Note: scaleNote}
 	res := &Result{Started: time.Now(), Extra: out}
-	for k, n := range set.Sizes {
-		last := k == len(set.Sizes)-1
-		st, fail, err := scaleSize(ctx, filepath.Join(dir, fmt.Sprintf("size-%d", n)), set, n, reals, sims, last, logf)
+	for _, n := range set.Sizes {
+		st, fail, err := scaleSize(ctx, filepath.Join(dir, fmt.Sprintf("size-%d", n)), set, n, reals, sims, n == set.FailuresAt, logf)
 		if err != nil {
 			return nil, fmt.Errorf("%d applications: %w", n, err)
 		}
