@@ -43,8 +43,8 @@ type scaleSettings struct {
 	Measure time.Duration `json:"measure_ns"`
 	Single  int           `json:"single_failovers"`
 	// FailuresAt is the size whose trio runs the failure scenarios.
-	FailuresAt int `json:"failures_at"`
-	Bin     string        `json:"mhanode"`
+	FailuresAt int    `json:"failures_at"`
+	Bin        string `json:"mhanode"`
 }
 
 func scaleSettingsFromEnv(quick bool) (scaleSettings, error) {
