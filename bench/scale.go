@@ -143,6 +143,7 @@ type scaleFailures struct {
 	// Single kill -9 failovers of a real master, one at a time.
 	SingleWritableS []float64 `json:"single_writable_s"` // kill -> new master writable
 	SingleFinishedS []float64 `json:"single_finished_s"` // kill -> failover finished
+	SingleNotDone   int       `json:"single_not_done"`   // halted or refused
 	// Masters of several real applications killed at once.
 	ConcurrentKilled    int     `json:"concurrent_killed"`
 	ConcurrentDone      int     `json:"concurrent_done"`
@@ -235,6 +236,9 @@ func scaleSuite(ctx context.Context, dir string, quick bool, w io.Writer) (*Resu
 		if len(f.SingleWritableS) > 0 {
 			res.Add(pre+"kill -9 -> new master writable (median)", median(f.SingleWritableS), "s", fmt.Sprintf("%d runs; goal: 0.5 s", len(f.SingleWritableS)))
 			res.Add(pre+"kill -9 -> failover finished (median)", median(f.SingleFinishedS), "s", fmt.Sprintf("%d runs", len(f.SingleFinishedS)))
+		}
+		if f.SingleNotDone > 0 {
+			res.Add(pre+"single failovers not done (halted or refused)", float64(f.SingleNotDone), "", "")
 		}
 		if f.ConcurrentKilled > 0 {
 			note := fmt.Sprintf("%d of %d done", f.ConcurrentDone, f.ConcurrentKilled)
@@ -442,6 +446,11 @@ func scaleFailureScenarios(ctx context.Context, mc *managertest.Cluster, n int, 
 		if err != nil {
 			return f, fmt.Errorf("single failover of %s: %w", reals[k].Name, err)
 		}
+		if !r[0].done {
+			f.SingleNotDone++
+			logf("%d applications: kill -9 of %s's master: NOT DONE: %s", n, reals[k].Name, r[0].reason)
+			continue
+		}
 		f.SingleWritableS = append(f.SingleWritableS, r[0].writable)
 		f.SingleFinishedS = append(f.SingleFinishedS, r[0].finished)
 		f.RowsLost += r[0].lost
@@ -459,9 +468,11 @@ func scaleFailureScenarios(ctx context.Context, mc *managertest.Cluster, n int, 
 		}
 		f.ConcurrentKilled = len(rest)
 		for _, x := range r {
-			if x.done {
-				f.ConcurrentDone++
+			if !x.done {
+				logf("%d applications: NOT DONE: %s", n, x.reason)
+				continue
 			}
+			f.ConcurrentDone++
 			f.ConcurrentWritableS = max(f.ConcurrentWritableS, x.writable)
 			f.ConcurrentFinishedS = max(f.ConcurrentFinishedS, x.finished)
 			f.RowsLost += x.lost
@@ -579,6 +590,7 @@ func appEpochs(ctx context.Context, c *api.Client) (map[string]string, error) {
 type realFailover struct {
 	writable, finished float64
 	done               bool
+	reason             string // why not done
 	lost               int
 }
 
@@ -638,7 +650,10 @@ func awaitFailover(ctx context.Context, mc *managertest.Cluster, a *realApp, kil
 		}
 	}
 	if hist[0].Result != fsm.ResultSuccess {
-		return r, fmt.Errorf("%s: failover result %s: %s", a.Name, hist[0].Result, hist[0].Summary)
+		// A halted or refused failover is a measured outcome (counted as
+		// not done), not a failure of the bench.
+		r.reason = fmt.Sprintf("%s: failover %s: %s", a.Name, hist[0].Result, hist[0].Summary)
+		return r, nil
 	}
 	r.done = true
 	r.finished = hist[0].Finished.Sub(killed).Seconds()
