@@ -442,3 +442,35 @@ func (m *Manager) noteRejoined(ctx context.Context, app string, lock fsm.Lock, s
 		log.Warn("record the divergence rejoined", "error", err)
 	}
 }
+
+// withoutDiverged returns app, or a copy of it without the servers that
+// have an active divergence (the current master excepted, and a server the
+// last discovery saw replicating from the current master: rejoined by
+// hand). A pipeline (failover, switch) never elects, repoints or waits for
+// such a server: it stays out of the topology until `mhactl rejoin`.
+func withoutDiverged(app *config.App, st *fsm.AppState) *config.App {
+	out := map[string]bool{}
+	for _, d := range st.Divergences {
+		if d.Active() && fsmAddr(st, d.Server) != st.Master {
+			out[d.Server] = true
+		}
+	}
+	if st.Topology != nil {
+		for _, ss := range st.Topology.Servers {
+			if s, ok := st.Server(ss.Addr); ok && ss.Reachable && ss.Role == "replica" && ss.ReplicatingFrom == st.Master {
+				delete(out, s.Name)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return app
+	}
+	cp := *app
+	cp.Servers = nil
+	for _, s := range app.Servers {
+		if !out[s.Name] {
+			cp.Servers = append(cp.Servers, s)
+		}
+	}
+	return &cp
+}

@@ -159,7 +159,9 @@
 // GTID and coordinate range, file, detected-at, state) with a history
 // entry. Status shows it with health "diverged" and the command to run; it
 // is never the primary (routing) nor a replica (it replicates from
-// nothing), and it is never rejoined automatically. `mhactl reconcile`
+// nothing), it is never rejoined automatically, and failovers and switches
+// run without it (withoutDiverged: never elected, repointed or waited
+// for) until it is rejoined or seen replicating from the master. `mhactl reconcile`
 // (api.ReconcileBackend, the leader only) shows the transactions read
 // again from its binlog; --apply replays them on the current master under
 // a lock of kind reconcile (the state becomes reconciled, with the replay's

@@ -448,6 +448,7 @@ const origIsNewSlaveKey = "orig_master_is_new_slave"
 func (m *Manager) runPipeline(ctx context.Context, term uint64, app *config.App, lock fsm.Lock, j *raftJournal, resume *failover.Progress, flags manualFlags, log *slog.Logger) (*failover.Report, error) {
 	st, _ := m.fsm.App(app.Name)
 	app = withFormerMastersIgnoreFail(app, &st, m.fsm.History(app.Name), lock.OldMaster)
+	app = withoutDiverged(app, &st) // divergence.go
 	opts := failover.Options{
 		App: app, Journal: j, Yes: true, Resume: resume, OrigMasterIsNewSlave: flags.origIsNewSlave, Switch: flags.sw,
 		IgnoreBinlogServerError: flags.ignoreBinlogServerError,
