@@ -1026,27 +1026,56 @@ func rewind(ctx context.Context, n *node, fc *fencing, timeout time.Duration, tx
 			return fmt.Errorf("rewind %s: %s: %w", n, q, err)
 		}
 	}
+	run := func(s replayStmt) string {
+		r, err := conn.ExecContext(ctx, s.sql)
+		if err != nil {
+			return err.Error()
+		}
+		if got, _ := r.RowsAffected(); s.match >= 0 && got != s.match {
+			return fmt.Sprintf("it matched %d row(s), want %d", got, s.match)
+		}
+		return ""
+	}
+	rollback := func() { conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }
 	for i := len(txs) - 1; i >= 0; i-- {
 		for j := len(txs[i].undo) - 1; j >= 0; j-- {
 			s := txs[i].undo[j]
-			r, err := conn.ExecContext(ctx, s.sql)
-			why := ""
-			if err != nil {
-				why = err.Error()
-			} else if got, _ := r.RowsAffected(); s.match >= 0 && got != s.match {
-				why = fmt.Sprintf("it matched %d row(s), want %d", got, s.match)
+			why := run(s)
+			if why == "" {
+				continue
 			}
-			if why != "" {
-				conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-				return fmt.Errorf("%w: rewinding transaction %d (%s) on %s: %s: %s: its rows changed since the divergence was read; rebuild %s from a backup of the current master",
-					ErrRefused, i+1, txs[i].describe(), n, s.sql, why, n)
+			rollback()
+			// An earlier rejoin may have rewound it already (and failed
+			// later): then the transactions apply again, exactly.
+			if rewound(ctx, conn, txs, run) {
+				fc.logf("%s: its divergent transactions were rewound already (they apply again exactly).", n)
+				return nil
 			}
+			return fmt.Errorf("%w: rewinding transaction %d (%s) on %s: %s: %s: its rows changed since the divergence was read; rebuild %s from a backup of the current master",
+				ErrRefused, i+1, txs[i].describe(), n, s.sql, why, n)
 		}
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("rewind %s: COMMIT: %w", n, err)
 	}
 	return nil
+}
+
+// rewound tells whether the rows are where the transactions started: they
+// all replay exactly (in a transaction rolled back afterwards).
+func rewound(ctx context.Context, conn *sql.Conn, txs []DivergentTx, run func(replayStmt) string) bool {
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return false
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	for _, t := range txs {
+		for _, s := range t.stmts {
+			if run(s) != "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ParseCoord parses Coord.String's "file:pos".

@@ -265,6 +265,22 @@ func TestReconcileReplayRejoin(t *testing.T) {
 			if _, err := Rejoin(ctx, RejoinOptions{Options: Options{App: app}, Host: s1.Addr(), Plan: plan, Replayed: &wrong}); err == nil || !strings.Contains(err.Error(), "holds 3 transaction(s)") {
 				t.Fatalf("rejoin with a replay of another count: %v", err)
 			}
+			if !tc.skip {
+				// A rejoin that rewound the old master and then failed is
+				// run again: the second rewind finds it rewound already.
+				n, err := connect(ctx, app.Server(s1.Addr()), time.Second, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = rewind(ctx, n, newFencing(app.Name, nil, 0, 0, nil), 0, res.Transactions)
+				n.close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := wRows(t, ctx, s1); got != "1=one 2=two" {
+					t.Fatalf("old master after the rewind: %s", got)
+				}
+			}
 			out, err := Rejoin(ctx, RejoinOptions{Options: Options{App: app, Out: tlog{t}}, Host: s1.Addr(), Plan: plan, Replayed: r, skipReplay: tc.skip})
 			if err != nil {
 				t.Fatalf("rejoin after the replay: %v", err)

@@ -299,6 +299,11 @@ func (m *Manager) Reconcile(ctx context.Context, appName, server string, apply b
 	if apply {
 		return m.reconcileApply(ctx, app, &st, srv, d, plan)
 	}
+	if d.State == fsm.DivergenceRejoined {
+		// Its binlog now also holds what it replicated since: the record
+		// is the answer.
+		return reconcileAnswer(appName, d, nil), nil
+	}
 	opts := failover.DivergenceOptions{Options: failover.Options{App: app}, Host: srv.Name, Plan: plan, Epoch: d.Epoch}
 	res, err := failover.ReadDivergence(ctx, opts)
 	if err != nil {
@@ -310,7 +315,7 @@ func (m *Manager) Reconcile(ctx context.Context, appName, server string, apply b
 // reconcileAnswer is the API's view of a divergence and its transactions.
 func reconcileAnswer(app string, d fsm.Divergence, res *failover.DivergenceResult) *api.Reconcile {
 	out := &api.Reconcile{App: app, Server: d.Server, Epoch: d.Epoch, State: d.State, Applied: d.Applied, Conflict: d.Conflict,
-		Transactions: []api.ReconcileTx{}}
+		File: d.File, Transactions: []api.ReconcileTx{}}
 	if res != nil {
 		out.File = res.File
 		for _, t := range res.Transactions {

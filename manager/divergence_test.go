@@ -142,6 +142,9 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	}); err != nil {
 		t.Errorf("status after rejoin: %v", err)
 	}
+	if r, err := e.mc.Client().Reconcile(ctx, "app1", old.Name(), false); err != nil || r.State != "rejoined" || r.Applied != 2 {
+		t.Errorf("reconcile after rejoin: %+v %v", r, err)
+	}
 	kinds := ""
 	for _, h := range e.history(ctx) {
 		kinds += h.Kind + ":" + h.Result + " "
