@@ -78,6 +78,7 @@ type Batcher struct {
 	detectors map[string]*Detector   // app -> its detector (Track)
 	pending   map[string]Observation // app -> newest change not committed yet
 	committed map[string]Observation // app -> last observation committed in full
+	refused   map[string]string      // app -> the last refusal logged (logged again only when it changes)
 }
 
 // ConfirmWithin is how recent a detector's last result must be for a
@@ -108,7 +109,8 @@ func NewBatcher(cfg BatcherConfig, pub BatchPublisher, log *slog.Logger) *Batche
 	}
 	return &Batcher{cfg: cfg, pub: pub, log: log.With("component", "publisher", "manager", cfg.Manager),
 		kick: make(chan struct{}, 1), beat: make(chan struct{}, 1),
-		detectors: map[string]*Detector{}, pending: map[string]Observation{}, committed: map[string]Observation{}}
+		detectors: map[string]*Detector{}, pending: map[string]Observation{}, committed: map[string]Observation{},
+		refused: map[string]string{}}
 }
 
 // Track makes the heartbeat refresh app's observations from d. One
@@ -306,13 +308,16 @@ func (b *Batcher) publish(ctx context.Context, batch Batch, timeout time.Duratio
 	requeue := false
 	b.mu.Lock()
 	for _, o := range batch.Changed {
-		_, rejected := res.Rejected[o.App]
+		why, rejected := res.Rejected[o.App]
 		if err == nil && !rejected {
 			b.committed[o.App] = o
+			delete(b.refused, o.App)
 			continue
 		}
-		if rejected {
-			b.log.Warn("observation refused by the replicated state", "app", o.App, "server", o.Server, "kind", o.Kind, "err", res.Rejected[o.App])
+		if rejected && b.refused[o.App] != why {
+			b.refused[o.App] = why
+			b.log.Warn("observation refused by the replicated state; it is sent again with each heartbeat while its detector confirms it",
+				"app", o.App, "server", o.Server, "kind", o.Kind, "err", why)
 		}
 		if _, newer := b.pending[o.App]; !newer {
 			b.pending[o.App] = o // retried with the next heartbeat

@@ -388,3 +388,43 @@ func TestBatcherFlushAtOnce(t *testing.T) {
 		t.Fatalf("batches %+v, want [a1] then [a2 a3]", l.batches)
 	}
 }
+
+// TestBatcherRejected: an observation the replicated state refuses (its
+// application is not registered yet) is not taken as committed: it is sent
+// again with the heartbeats while its detector confirms it, and stored once
+// the application exists; the other applications of the batch are not
+// held back.
+func TestBatcherRejected(t *testing.T) {
+	c := &clock{now: t0}
+	l := newFSMLog(t, c, "app1")
+	b := NewBatcher(BatcherConfig{Manager: "m1", Now: c.Now}, l, nil)
+	d1, dNew := watched("m1", c, b), watched("m1", c, b)
+	b.Track("app1", d1)
+	b.Track("new-app", dNew)
+	var last1, lastNew time.Time
+	result(d1, b, "app1", KindOK, &last1)
+	result(dNew, b, "new-app", KindOK, &lastNew)
+	flush(b)
+	if o, fresh := l.fresh("app1", "m1", testWindow); !fresh || o.Kind != KindOK {
+		t.Fatalf("app1 held back by another app's refusal: %+v", o)
+	}
+	c.advance(time.Second)
+	result(d1, b, "app1", KindOK, &last1)
+	result(dNew, b, "new-app", KindOK, &lastNew)
+	if hb := beat(b); len(hb.Changed) != 1 || hb.Changed[0].App != "new-app" || len(hb.Refresh) != 1 || hb.Refresh[0].App != "app1" {
+		t.Fatalf("heartbeat after a refusal: changed %+v refresh %+v", hb.Changed, hb.Refresh)
+	}
+	l.f.ApplyBytes(fsm.EncodeRegisterApp(fsm.RegisterAppCmd{App: "new-app", Master: "10.0.0.1:3306",
+		Servers: []fsm.Server{{Name: "server1", IP: "10.0.0.1", Port: 3306}}}))
+	c.advance(time.Second)
+	result(dNew, b, "new-app", KindOK, &lastNew)
+	beat(b)
+	if o, fresh := l.fresh("new-app", "m1", testWindow); !fresh || o.Kind != KindOK {
+		t.Fatalf("new-app after its registration: %+v fresh=%v", o, fresh)
+	}
+	c.advance(time.Second)
+	result(dNew, b, "new-app", KindOK, &lastNew)
+	if hb := beat(b); len(hb.Changed) != 0 || len(hb.Refresh) != 1 {
+		t.Fatalf("once stored, new-app is refreshed, not sent in full: %+v", hb)
+	}
+}

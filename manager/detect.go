@@ -53,7 +53,15 @@ func (p batchPublisher) PublishBatch(ctx context.Context, b detector.Batch) (det
 	for _, r := range b.Refresh {
 		cmd.Refresh = append(cmd.Refresh, fsm.ObserveRefresh{App: r.App, Server: r.Server, Since: r.Since.Add(off).UnixNano()})
 	}
+	start := time.Now()
 	resp, err := m.node.Apply(ctx, fsm.EncodeObserveBatch(cmd))
+	if err == nil {
+		kind := "heartbeat"
+		if len(cmd.Observations) > 0 && len(cmd.Refresh) == 0 {
+			kind = "change"
+		}
+		m.cfg.Metrics.ObservePublish(kind, time.Since(start))
+	}
 	if err != nil {
 		return detector.BatchResult{}, fmt.Errorf("publish %d changed and %d refreshed observations of manager %s: %w",
 			len(cmd.Observations), len(cmd.Refresh), m.cfg.ID, err)

@@ -21,6 +21,14 @@ import (
 // /metrics.
 func (e *env) scrapeEntries(ctx context.Context, i int) map[string]float64 {
 	e.t.Helper()
+	return e.scrape(ctx, i, `mharaft_raft_entries_applied_total{type="`)
+}
+
+// scrape reads the series of node i's /metrics whose line starts with
+// prefix, a name and the opening of its one label's value; the result is
+// keyed by that value.
+func (e *env) scrape(ctx context.Context, i int, prefix string) map[string]float64 {
+	e.t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.mc.Nodes[i].HTTPAddr+"/metrics", nil)
 	if err != nil {
 		e.t.Fatal(err)
@@ -36,7 +44,6 @@ func (e *env) scrapeEntries(ctx context.Context, i int) map[string]float64 {
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(res.Body)
-	const prefix = `mharaft_raft_entries_applied_total{type="`
 	for sc.Scan() {
 		line := sc.Text()
 		if !strings.HasPrefix(line, prefix) {
@@ -109,6 +116,13 @@ func TestObservationTraffic(t *testing.T) {
 	rate := map[string]float64{}
 	for typ, v := range end {
 		rate[typ] = (v - start[typ]) / secs
+	}
+	sum := e.scrape(ctx, li, `mharaft_observation_publish_seconds_sum{batch="`)
+	count := e.scrape(ctx, li, `mharaft_observation_publish_seconds_count{batch="`)
+	if count["heartbeat"] == 0 {
+		t.Error("the leader's heartbeats are not in mharaft_observation_publish_seconds")
+	} else {
+		t.Logf("the leader's heartbeats took %.1f ms on average to commit", 1000*sum["heartbeat"]/count["heartbeat"])
 	}
 	obs := rate["observe_batch"] + rate["observe"]
 	t.Logf("entries per second over %.1fs (load %s): %v; observations %.2f/s = %.1f per application per minute",

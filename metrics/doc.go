@@ -20,6 +20,7 @@
 //	m.SetReplicaLag("app1", "server2", 3)         // Seconds_Behind_Master of each replica, on every sample
 //	m.ForgetServer("app1", "server2")             // when a server leaves an app (server-remove), drop its series
 //	m.RaftEntryApplied("observe_batch", n)        // each Raft entry the FSM applies: its command type and size
+//	m.ObservePublish("change", d)                 // each committed batch of observations: change or heartbeat
 //
 // Every method is safe for concurrent use and does nothing on a nil
 // *Metrics, so code under test can pass nil.
@@ -36,6 +37,7 @@
 //	replica_lag_seconds{app,server}               gauge
 //	raft_entries_applied_total{type}              counter: entries applied, by command type (fsm.CommandType's name)
 //	raft_entry_bytes_applied_total{type}          counter: their bytes
+//	observation_publish_seconds{batch}            histogram: commit time of a batch of observations (change, heartbeat)
 //
 // Server series carry the app label because server names (server1, ...)
 // are only unique inside an application. The registry also holds the

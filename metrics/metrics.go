@@ -28,6 +28,7 @@ type Metrics struct {
 	ReplicaLag    *prometheus.GaugeVec     // app, server
 	RaftEntries   *prometheus.CounterVec   // type
 	RaftBytes     *prometheus.CounterVec   // type
+	PublishTime   *prometheus.HistogramVec // batch: change, heartbeat
 }
 
 // New builds a fresh registry with the Go and process collectors and every
@@ -77,13 +78,18 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "raft_entry_bytes_applied_total",
 			Help: "Bytes of the Raft log entries this manager applied, by command type.",
 		}, []string{"type"}),
+		PublishTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "observation_publish_seconds",
+			Help:    "Time to commit one batch of this manager's observations through Raft: batch=change (changed observations, flushed at once) or heartbeat (the refresh of unchanged ones).",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}, []string{"batch"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.RaftRole, m.RaftTerm, m.ProbeLatency, m.ProbeFailures,
 		m.Verdicts, m.Failovers, m.PhaseDuration, m.ReplicaLag,
-		m.RaftEntries, m.RaftBytes,
+		m.RaftEntries, m.RaftBytes, m.PublishTime,
 	)
 	m.SetRaftRole("follower")
 	return m
@@ -157,6 +163,15 @@ func (m *Metrics) RaftEntryApplied(typ string, size int) {
 	}
 	m.RaftEntries.WithLabelValues(typ).Inc()
 	m.RaftBytes.WithLabelValues(typ).Add(float64(size))
+}
+
+// ObservePublish records how long one batch of observations took to
+// commit; batch is "change" or "heartbeat".
+func (m *Metrics) ObservePublish(batch string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.PublishTime.WithLabelValues(batch).Observe(d.Seconds())
 }
 
 // SetReplicaLag records a replica's lag in seconds.
