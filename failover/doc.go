@@ -127,8 +127,9 @@
 //     settings, stopped, instead of RESET SLAVE ALL. After a failover its
 //     position is moved to the end of what was recovered from the dead
 //     master (top-up, tail, or the latest replica's read position; by
-//     GTID it points at the dead master with slave_pos), so a START SLAVE
-//     never applies a recovered event twice.
+//     GTID it points at the dead master with slave_pos, gtid_slave_pos set
+//     to the new master's gtid_binlog_pos at activation on MariaDB), so a
+//     START SLAVE never applies a recovered event twice.
 //   - Relay diffs (file/position) are read from the latest replica's relay
 //     logs or, where those no longer hold them (purged), from the other
 //     equally latest replicas in turn. A replica whose relay logs may be

@@ -49,10 +49,19 @@ func checkErrors(ps []topology.Problem) []topology.Problem {
 // recovered from server1 (the tail read over SSH, a row no replica had),
 // so that once server1 is back START SLAVE resumes the pair without
 // applying anything twice: every server ends with the same rows and no
-// replication error.
+// replication error. Both replication modes: by file and position the
+// kept position is the tail's end; by GTID (MariaDB slave_pos) the kept
+// gtid_slave_pos is what the new master held when activated (the tail was
+// applied by the client, which slave_pos does not record).
 func TestDualMaster(t *testing.T) {
+	for _, gtid := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gtid=%v", gtid), func(t *testing.T) { dualMaster(t, gtid) })
+	}
+}
+
+func dualMaster(t *testing.T, gtid bool) {
 	ctx := context.Background()
-	c := testbed.Start(t, testbed.Options{N: 3})
+	c := testbed.Start(t, testbed.Options{N: 3, GTID: gtid})
 	s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
 	replicateFromCurrent(t, ctx, s1, s2) // the pair
 	app := loadApp(t, c, "skip_reset_slave=1")
@@ -104,7 +113,7 @@ func TestDualMaster(t *testing.T) {
 		t.Fatalf("failover of the pair's active master: %v", err)
 	}
 	wantRows(t, ctx, s2, 1, 2, 3)
-	wantReplicaOf(t, ctx, s3, s2, false)
+	wantReplicaOf(t, ctx, s3, s2, gtid)
 	wantRows(t, ctx, s3, 1, 2, 3)
 
 	// skip_reset_slave: server2 still replicates from server1, stopped, at
@@ -123,7 +132,15 @@ func TestDualMaster(t *testing.T) {
 	if end.IsZero() || rep.Plan.TailFile == "" {
 		t.Fatalf("no tail was saved from server1 (plan %+v): the test needs one", rep.Plan)
 	}
-	if got := fmt.Sprintf("%s:%s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"]); got != end.String() {
+	if gtid {
+		pos, err := s2.QueryString(ctx, "SELECT @@gtid_slave_pos")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st["Using_Gtid"] != "Slave_Pos" || pos != rep.Plan.NewMasterGTID {
+			t.Fatalf("server2 would resume server1's binlog by %s from %s, want Slave_Pos from %s (all it recovered)", st["Using_Gtid"], pos, rep.Plan.NewMasterGTID)
+		}
+	} else if got := fmt.Sprintf("%s:%s", st["Relay_Master_Log_File"], st["Exec_Master_Log_Pos"]); got != end.String() {
 		t.Fatalf("server2 would resume server1's binlog at %s, want the end of the recovered tail %s", got, end)
 	}
 

@@ -40,9 +40,18 @@ func (r *run) cleanupNewMaster(ctx context.Context, st *failoverState) error {
 		o.Host = st.dead.Hostname
 	}
 	var at string
+	var stmts []string
 	if r.plan.GTID {
 		o.Mode = dialect.GTIDSlavePos
 		at = "by GTID"
+		if newM.d.V.IsMariaDB() && r.plan.NewMasterGTID != "" {
+			// The tail and the top-up were applied by the client, not by
+			// replication: gtid_slave_pos does not hold them. It is set to
+			// what the new master held when it was activated (its own
+			// writes since are not the old master's to send back).
+			stmts = append(stmts, "SET GLOBAL gtid_slave_pos = "+dialect.QuoteString(r.plan.NewMasterGTID))
+			at = "by GTID from " + r.plan.NewMasterGTID
+		}
 	} else {
 		end := r.plan.LatestRead
 		if r.plan.TailFile != "" {
@@ -54,7 +63,7 @@ func (r *run) cleanupNewMaster(ctx context.Context, st *failoverState) error {
 		o.Mode, o.File, o.Pos = dialect.FilePos, end.File, end.Pos
 		at = "from " + end.String()
 	}
-	if err := newM.exec(ctx, newM.d.ChangeMaster(o)); err != nil {
+	if err := newM.exec(ctx, append(stmts, newM.d.ChangeMaster(o))...); err != nil {
 		return err
 	}
 	r.rep.addf("Skipping RESET SLAVE on the new master %s (skip_reset_slave): it keeps replicating from %s %s, stopped; "+
