@@ -52,9 +52,9 @@
 // before issue 16), every RetryInterval (200 ms) while this manager cannot
 // reach the master or while its sentinel is late (its SELECT SLEEP has not
 // returned 100 ms after it should have: sampling only, the observation
-// still waits for the deadline), and by the leader at every evaluation while any manager
-// cannot reach it (CheckReplicas): the fast cadence costs only while the
-// master is suspected. The tracker remembers when each replica's
+// still waits for the deadline), and by the leader at every evaluation
+// while any manager cannot reach it (CheckReplicas): the fast cadence costs
+// only while the master is suspected. The tracker remembers when each replica's
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS): the sample that
