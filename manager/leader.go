@@ -157,8 +157,13 @@ func (m *Manager) evaluateLoop(ctx context.Context) {
 		if !ok {
 			continue
 		}
+		// The group's voters once per round, not once per application: it
+		// asks Raft's main loop for the configuration (with 1,000
+		// applications and a heartbeat entry per manager and second that
+		// was thousands of requests a second on the leader).
+		mgrs := m.managers()
 		for name := range m.apps {
-			m.evaluateApp(lctx, term, name)
+			m.evaluateApp(lctx, term, mgrs, name)
 		}
 	}
 }
@@ -186,8 +191,9 @@ func (m *Manager) managers() []detector.Manager {
 // automatic failover when it is actionable.
 //
 // ctx is the leadership period's context and term its Raft term: the
-// pipeline started here stops when the period ends.
-func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
+// pipeline started here stops when the period ends. managers are the
+// group's voters (managers()), read once per evaluation round.
+func (m *Manager) evaluateApp(ctx context.Context, term uint64, managers []detector.Manager, name string) {
 	st, ok := m.fsm.App(name)
 	app := m.effectiveApp(name, &st)
 	if !ok || app == nil || st.Master == "" || st.Lock != nil {
@@ -211,7 +217,7 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, name string) {
 	now := time.Now()
 	window := detector.DefaultWindow(app)
 	in := detector.Input{
-		Master: master.Name, Managers: m.managers(), Now: now, Window: window, Term: term,
+		Master: master.Name, Managers: managers, Now: now, Window: window, Term: term,
 		SecondaryCheckConfigured: app.SecondaryCheckScript != "",
 	}
 	suspect := false
