@@ -307,7 +307,9 @@ func ReadDivergence(ctx context.Context, opts DivergenceOptions) (*DivergenceRes
 	name := DivergenceFileName(opts.App.Name, srv.Name, opts.Epoch)
 	res := &DivergenceResult{App: opts.App.Name, Server: srv.Name, Epoch: opts.Epoch, From: DivergencePoint(opts.Plan),
 		File: filepath.Join(dir, name), RawFile: filepath.Join(dir, strings.TrimSuffix(name, ".sql")+".binlog")}
-	tmp := res.RawFile + ".part"
+	// Two reads may run at once (a leader's check and a reconcile): each
+	// writes its own part file, renamed into place at its end.
+	tmp := fmt.Sprintf("%s.%d-%d.part", res.RawFile, os.Getpid(), time.Now().UnixNano())
 	defer os.Remove(tmp)
 	tr, err := rec.SaveTail(ctx, srv, srv.MasterBinlogDir, res.From, tmp)
 	if err != nil {
@@ -763,11 +765,12 @@ func stringLiteral(b []byte) string {
 // its readable SQL in a transaction of its own. It holds data, never
 // credentials.
 func writeDivergenceFile(res *DivergenceResult) error {
-	f, err := secret.Create(res.File + ".part")
+	part := fmt.Sprintf("%s.%d-%d.part", res.File, os.Getpid(), time.Now().UnixNano())
+	f, err := secret.Create(part)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(res.File + ".part")
+	defer os.Remove(part)
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	first, last := res.GTIDs()
@@ -805,7 +808,7 @@ func writeDivergenceFile(res *DivergenceResult) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", res.File, err)
 	}
-	return os.Rename(res.File+".part", res.File)
+	return os.Rename(part, res.File)
 }
 
 // ReplayResult is what a replay of divergent transactions did on the

@@ -44,7 +44,9 @@ func (d *divergenceChecks) due(key string, now time.Time) bool {
 	return !d.done[key] && !now.Before(d.retry[key])
 }
 
-func (d *divergenceChecks) mark(key string, done bool, now time.Time) {
+// mark records a check: done, or to be tried again after `after` (0: at
+// the next discovery).
+func (d *divergenceChecks) mark(key string, done bool, after time.Duration, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.done == nil {
@@ -55,7 +57,7 @@ func (d *divergenceChecks) mark(key string, done bool, now time.Time) {
 		delete(d.retry, key)
 		return
 	}
-	d.retry[key] = now.Add(divergenceRetry)
+	d.retry[key] = now.Add(after)
 }
 
 // formerMasters are the failed masters of successful failovers that no
@@ -127,28 +129,35 @@ func (m *Manager) checkFormerMasters(lctx context.Context, name string, topo *to
 		if seen.Replica != nil && seen.Upstream != nil && fsmAddr(&st, seen.Upstream.Name()) == st.Master {
 			continue // replicating from the current master: rejoined by hand
 		}
+		// A server found clean while read-only (cleanKey) is checked
+		// again once it is writable.
 		key := fmt.Sprintf("%s|%s|%d|%d", name, srv.Name, h.Epoch, term)
-		if !m.divergence.due(key, now) {
+		cleanKey := key + "|clean-read-only"
+		if !m.divergence.due(key, now) || seen.ReadOnly && !m.divergence.due(cleanKey, now) {
 			continue
 		}
 		if d, ok := st.DivergenceOf(srv.Name); ok && d.Epoch == h.Epoch && d.State != fsm.DivergenceDetected {
-			m.divergence.mark(key, true, now) // reconciled or rejoined: the operator's flow
+			m.divergence.mark(key, true, 0, now) // reconciled or rejoined: the operator's flow
 			continue
 		}
 		plan := failoverPlan(app, &st, srv.Name, h.Epoch)
 		if plan == nil {
 			m.warnOnce("divergence/"+key, "former master is back but the plan of the failover that replaced it is gone: cannot check it for divergent transactions",
 				"app", name, "server", srv.Name, "failover_epoch", h.Epoch)
-			m.divergence.mark(key, true, now)
+			m.divergence.mark(key, true, 0, now)
 			continue
 		}
 		if !m.claim(name) {
 			return // a pipeline runs: the next discovery tries again
 		}
-		epoch := h.Epoch
+		epoch, writable := h.Epoch, !seen.ReadOnly
 		m.runClaimed(name, func() {
-			done := m.checkDivergence(lctx, term, app, srv, epoch, plan)
-			m.divergence.mark(key, done, m.now())
+			done, after := m.checkDivergence(lctx, term, app, srv, epoch, plan, writable, key)
+			if done && after < 0 { // clean and read-only
+				m.divergence.mark(cleanKey, true, 0, m.now())
+				return
+			}
+			m.divergence.mark(key, done, after, m.now())
 		})
 		return // one check at a time per application
 	}
@@ -157,19 +166,27 @@ func (m *Manager) checkFormerMasters(lctx context.Context, name string, topo *to
 // checkDivergence checks one former master against the failover point of
 // plan (epoch: the failover's) and, when it holds transactions the current
 // master lacks, fences it under a divergence lock, reads them into the
-// divergence file and records them. It returns false when the check should
-// be tried again later.
-func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.App, srv *config.Server, epoch uint64, plan *failover.Plan) bool {
+// divergence file and records them. It returns whether the check is done
+// for this term (after -1: done while the server stays read-only, it was
+// clean), else when to try again: a clean former master that is writable
+// is checked again at every discovery (clients may write to it any time),
+// one that failed after 30 s.
+func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.App, srv *config.Server, epoch uint64, plan *failover.Plan, writable bool, key string) (bool, time.Duration) {
 	log := m.log.With("app", app.Name, "server", srv.Name, "epoch", epoch)
 	opts := failover.DivergenceOptions{Options: failover.Options{App: app, Out: &logWriter{log: log}}, Host: srv.Name, Plan: plan, Epoch: epoch}
 	txs, err := failover.DivergentTransactions(ctx, opts)
 	if err != nil {
 		log.Warn("former master is back: cannot read its binlog after the failover point; trying again later", "error", err)
-		return false
+		return false, divergenceRetry
 	}
 	if len(txs) == 0 {
+		if writable {
+			m.warnOnce("divergence-writable/"+key, "former master is back, writable, holding nothing the current master lacks yet: checked again at every discovery until it is read-only or rejoined",
+				"app", app.Name, "server", srv.Name, "failover_epoch", epoch)
+			return false, 0
+		}
 		log.Info("former master is back and holds nothing the current master lacks", "failover_point", failover.DivergencePoint(plan).String())
-		return true
+		return true, -1
 	}
 	st, _ := m.fsm.App(app.Name)
 	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
@@ -178,7 +195,7 @@ func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.
 	}))
 	if err != nil {
 		log.Warn("former master holds divergent transactions: divergence lock refused; trying again later", "transactions", len(txs), "error", err)
-		return false
+		return false, divergenceRetry
 	}
 	lock := resp.(fsm.Lock)
 	log = log.With("lock_epoch", lock.Epoch)
@@ -187,10 +204,10 @@ func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.
 	if err != nil {
 		if mayNoLongerAct(err) || ctx.Err() != nil {
 			log.Warn("divergence check stopped: this manager may no longer act", "error", err)
-			return true
+			return true, 0
 		}
 		m.release(ctx, app, lock, fsm.ResultFailed, "", fmt.Sprintf("%s holds %d transaction(s) the current master lacks but could not be fenced: %v", srv.Name, len(txs), err), log)
-		return false
+		return false, divergenceRetry
 	}
 	log.Warn("former master holds transactions the current master lacks: fenced", "transactions", len(txs), "fence", fenced)
 	d := fsm.Divergence{Server: srv.Name, Addr: fsmAddr(&st, srv.Name), Epoch: epoch, Transactions: len(txs),
@@ -217,10 +234,10 @@ func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.
 	d.UpdatedAt = m.now()
 	if _, err := m.applyAsLeader(ctx, fsm.EncodeRecordDivergence(fsm.RecordDivergenceCmd{App: app.Name, LockEpoch: lock.Epoch, Divergence: d})); err != nil {
 		log.Warn("record divergence", "error", err)
-		return mayNoLongerAct(err)
+		return mayNoLongerAct(err), divergenceRetry
 	}
 	m.release(ctx, app, lock, fsm.ResultSuccess, "", divergenceSummary(app.Name, d), log)
-	return true
+	return true, 0
 }
 
 // divergenceSummary is the history line of a detection.

@@ -38,6 +38,18 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	if err := old.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The leader checks it once it is back, before it takes any write:
+	// clean then, it must be checked again when the writes come.
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		logs := e.mc.Log(0) + e.mc.Log(1) + e.mc.Log(2)
+		if strings.Contains(logs, "holds nothing the current master lacks") || strings.Contains(logs, "holding nothing the current master lacks yet") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader never checked the returning old master")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err := old.Exec(ctx, "SET GLOBAL read_only = 0", "INSERT INTO test.w VALUES (10, 'ten'), (11, 'eleven')",
 		"UPDATE test.w SET v = 'ONE' WHERE id = 1"); err != nil {
 		t.Fatal(err)
@@ -149,7 +161,7 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	for _, h := range e.history(ctx) {
 		kinds += h.Kind + ":" + h.Result + " "
 	}
-	if !strings.Contains(kinds, "divergence:success rejoin:failed reconcile:success rejoin:success") {
+	if !strings.Contains(kinds, "divergence:success rejoin:failed reconcile:success rejoin:success") || strings.Count(kinds, "divergence:") != 1 {
 		t.Errorf("history %s", kinds)
 	}
 }
