@@ -35,6 +35,7 @@ func DeadMaster(ctx context.Context, opts FailoverOptions) (*Report, error) {
 	}
 	defer r.closeAll()
 	defer r.opts.Recovery.Close()
+	defer r.waitReads(10 * time.Second)    // runs after cancel: the reads have ended
 	ctx, cancel := context.WithCancel(ctx) // ends background diff generation
 	defer cancel()
 	err := r.doFailover(ctx, opts.DeadMaster)

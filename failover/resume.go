@@ -172,6 +172,33 @@ func (r *run) startReads(ctx context.Context, st *failoverState, latest *node, l
 	}
 }
 
+// waitReads waits, after the run's context was cancelled, for the
+// background reads startReads began, so that a run that returns (refused
+// by the election, failed, done) leaves nothing writing into
+// manager_workdir: a next run started in the same second names its files
+// the same (Plan.ID has one-second resolution). The reads stop at the
+// cancellation; a read that ignores it is waited for at most limit.
+func (r *run) waitReads(limit time.Duration) {
+	r.mu.Lock()
+	var waits []<-chan struct{}
+	if r.tail != nil {
+		waits = append(waits, r.tail.done)
+	}
+	for _, f := range r.diffs {
+		waits = append(waits, f.done)
+	}
+	r.mu.Unlock()
+	deadline := time.After(limit)
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-deadline:
+			r.logf("Background reads of the dead master's binlog or relay diffs did not end within %s of the run's end; their files in %s may still change.", limit, r.opts.App.ManagerWorkdir)
+			return
+		}
+	}
+}
+
 // saveTail saves the dead master's binlog from `from`, the latest
 // replica's read position. A failure is not fatal: the report names what
 // was lost. It reads nothing of r.plan, so it may run in the background.
