@@ -185,7 +185,10 @@ func (b *Batcher) flushLoop(ctx context.Context) {
 
 // heartbeatLoop sends a heartbeat every interval (and on Beat): the
 // refresh of every committed observation that its detector confirmed
-// within ConfirmWithin, plus the changes whose flush failed.
+// within ConfirmWithin. Changes whose flush failed are retried by the
+// flush loop, which it wakes: changes are only ever sent by that one loop,
+// one batch at a time, so two changes of one application are never in
+// flight together and cannot be logged in the wrong order.
 func (b *Batcher) heartbeatLoop(ctx context.Context) {
 	for {
 		iv := b.interval()
@@ -198,8 +201,11 @@ func (b *Batcher) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		t.Stop()
-		batch := b.heartbeat()
-		if len(batch.Changed) == 0 && len(batch.Refresh) == 0 {
+		batch, retry := b.heartbeat()
+		if retry {
+			signal(b.kick)
+		}
+		if len(batch.Refresh) == 0 {
 			continue
 		}
 		// A heartbeat that cannot be committed within its period is
@@ -263,12 +269,13 @@ func confirmed(now, at time.Time, window time.Duration) bool {
 	return age <= ConfirmWithin(window) && age >= -ConfirmWithin(window)
 }
 
-// heartbeat builds the next heartbeat batch (see heartbeatLoop).
-func (b *Batcher) heartbeat() Batch {
+// heartbeat builds the next heartbeat batch (see heartbeatLoop); retry
+// says that changes wait to be sent again.
+func (b *Batcher) heartbeat() (batch Batch, retry bool) {
 	now := b.cfg.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	batch := Batch{Manager: b.cfg.Manager, Changed: b.takePendingLocked(now), At: now}
+	batch = Batch{Manager: b.cfg.Manager, At: now}
 	for app, d := range b.detectors {
 		o, window, _, ok := d.current()
 		if !ok {
@@ -284,7 +291,7 @@ func (b *Batcher) heartbeat() Batch {
 		batch.Refresh = append(batch.Refresh, Refresh{App: app, Server: c.Server, Since: c.Since})
 	}
 	sort.Slice(batch.Refresh, func(i, j int) bool { return batch.Refresh[i].App < batch.Refresh[j].App })
-	return batch
+	return batch, len(b.pending) > 0
 }
 
 // publish commits batch within timeout and records the outcome: committed
@@ -320,7 +327,7 @@ func (b *Batcher) publish(ctx context.Context, batch Batch, timeout time.Duratio
 				"app", o.App, "server", o.Server, "kind", o.Kind, "err", why)
 		}
 		if _, newer := b.pending[o.App]; !newer {
-			b.pending[o.App] = o // retried with the next heartbeat
+			b.pending[o.App] = o // retried when the next heartbeat wakes the flush loop
 		}
 	}
 	for _, r := range res.Unmatched {

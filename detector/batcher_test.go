@@ -46,6 +46,7 @@ type fsmLog struct {
 	fail    error         // when set, batches fail without being applied
 	batches []Batch       // every batch applied
 	delay   chan struct{} // when set, each PublishBatch waits for a receive
+	waiting int           // PublishBatch calls waiting on delay
 }
 
 func newFSMLog(t *testing.T, c *clock, apps ...string) *fsmLog {
@@ -62,6 +63,14 @@ func newFSMLog(t *testing.T, c *clock, apps ...string) *fsmLog {
 
 func (l *fsmLog) PublishBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	if l.delay != nil {
+		l.mu.Lock()
+		l.waiting++
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			l.waiting--
+			l.mu.Unlock()
+		}()
 		select {
 		case <-l.delay:
 		case <-ctx.Done():
@@ -157,13 +166,25 @@ func flush(b *Batcher) {
 	}
 }
 
-// beat runs what heartbeatLoop runs once.
-func beat(b *Batcher) Batch {
-	batch := b.heartbeat()
-	if len(batch.Changed)+len(batch.Refresh) > 0 {
-		b.publish(context.Background(), batch, time.Second)
+// beat runs what heartbeatLoop runs once and returns the heartbeat; when
+// changes wait to be sent again it then runs the flush it wakes and
+// returns that batch too.
+func beat(b *Batcher) (hb Batch, retried []Observation) {
+	hb, retry := b.heartbeat()
+	if len(hb.Changed) != 0 {
+		panic("a heartbeat carries changes")
 	}
-	return batch
+	if len(hb.Refresh) > 0 {
+		b.publish(context.Background(), hb, time.Second)
+	}
+	if retry {
+		now := b.cfg.Now()
+		retried = b.takePending(now)
+		if len(retried) > 0 {
+			b.publish(context.Background(), Batch{Manager: b.cfg.Manager, Changed: retried, At: now}, time.Second)
+		}
+	}
+	return hb, retried
 }
 
 // TestBatcherHeartbeat: after the changes are committed, one heartbeat
@@ -202,9 +223,9 @@ func TestBatcherHeartbeat(t *testing.T) {
 		}
 		before := l.count()
 		if step%2 == 0 { // a heartbeat every second (testWindow/3)
-			hb := beat(b)
-			if len(hb.Changed) != 0 {
-				t.Fatalf("step %d: an unchanged observation was sent in full: %+v", step, hb.Changed)
+			hb, retried := beat(b)
+			if len(retried) != 0 {
+				t.Fatalf("step %d: an unchanged observation was sent in full: %+v", step, retried)
 			}
 			if l.count() != before+1 {
 				t.Fatalf("step %d: the heartbeat made %d entries", step, l.count()-before)
@@ -307,9 +328,9 @@ func TestBatcherFailedChange(t *testing.T) {
 		c.advance(100 * time.Millisecond)
 		result(d1, b, "app1", KindRefused, &last1)
 	}
-	hb := beat(b)
-	if len(hb.Changed) != 1 || hb.Changed[0].App != "app1" || hb.Changed[0].Kind != KindRefused || !hb.Changed[0].At.Equal(c.Now()) {
-		t.Fatalf("heartbeat after a failed change carries %+v, want app1's refused with its latest result", hb.Changed)
+	_, retried := beat(b)
+	if len(retried) != 1 || retried[0].App != "app1" || retried[0].Kind != KindRefused || !retried[0].At.Equal(c.Now()) {
+		t.Fatalf("the retry after a failed change sends %+v, want app1's refused with its latest result", retried)
 	}
 	if o, _ := l.fresh("app2", "m1", testWindow); o.Kind != KindOK || !o.LoggedAt.Equal(t0) {
 		t.Fatalf("app2: %+v: the hung detector's failed change was published late, or its old ok refreshed", o)
@@ -411,8 +432,8 @@ func TestBatcherRejected(t *testing.T) {
 	c.advance(time.Second)
 	result(d1, b, "app1", KindOK, &last1)
 	result(dNew, b, "new-app", KindOK, &lastNew)
-	if hb := beat(b); len(hb.Changed) != 1 || hb.Changed[0].App != "new-app" || len(hb.Refresh) != 1 || hb.Refresh[0].App != "app1" {
-		t.Fatalf("heartbeat after a refusal: changed %+v refresh %+v", hb.Changed, hb.Refresh)
+	if hb, retried := beat(b); len(retried) != 1 || retried[0].App != "new-app" || len(hb.Refresh) != 1 || hb.Refresh[0].App != "app1" {
+		t.Fatalf("heartbeat after a refusal: retried %+v refresh %+v", retried, hb.Refresh)
 	}
 	l.f.ApplyBytes(fsm.EncodeRegisterApp(fsm.RegisterAppCmd{App: "new-app", Master: "10.0.0.1:3306",
 		Servers: []fsm.Server{{Name: "server1", IP: "10.0.0.1", Port: 3306}}}))
@@ -424,7 +445,65 @@ func TestBatcherRejected(t *testing.T) {
 	}
 	c.advance(time.Second)
 	result(dNew, b, "new-app", KindOK, &lastNew)
-	if hb := beat(b); len(hb.Changed) != 0 || len(hb.Refresh) != 1 {
-		t.Fatalf("once stored, new-app is refreshed, not sent in full: %+v", hb)
+	if hb, retried := beat(b); len(retried) != 0 || len(hb.Refresh) != 1 {
+		t.Fatalf("once stored, new-app is refreshed, not sent in full: %+v %+v", hb, retried)
+	}
+}
+
+// TestBatcherChangesInOrder: while a change of an application is in
+// flight, its next change waits for it, even when a heartbeat comes
+// meanwhile (a heartbeat never carries changes): the log holds the two in
+// the order the detector saw them, and the newer one is stored last.
+func TestBatcherChangesInOrder(t *testing.T) {
+	c := &clock{now: t0}
+	l := newFSMLog(t, c, "app1")
+	l.delay = make(chan struct{})
+	b := NewBatcher(BatcherConfig{Manager: "m1", Now: c.Now, DefaultInterval: time.Hour}, l, nil)
+	d := watched("m1", c, b)
+	b.Track("app1", d)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	var last time.Time
+	result(d, b, "app1", KindRefused, &last) // flushed at once: waits in PublishBatch
+	waiting := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.waiting
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for waiting() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	c.advance(100 * time.Millisecond)
+	result(d, b, "app1", KindOK, &last) // the master is back: a newer change
+	b.Beat()
+	// Two batches in flight together would be the bug: give the heartbeat
+	// goroutine time to show it (a bounded wait for something that must
+	// not happen).
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if n := waiting(); n > 1 {
+			t.Fatalf("%d batches in flight together: the two changes of app1 may be logged in either order", n)
+		}
+	}
+	for range 2 {
+		select {
+		case l.delay <- struct{}{}:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the second change was not flushed after the first")
+		}
+	}
+	for l.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.batches) != 2 || l.batches[0].Changed[0].Kind != KindRefused || l.batches[1].Changed[0].Kind != KindOK {
+		t.Fatalf("batches %+v, want refused then ok", l.batches)
+	}
+	if o, _ := l.fresh("app1", "m1", testWindow); o.Kind != KindOK {
+		t.Fatalf("stored %+v, want the newer ok", o)
 	}
 }

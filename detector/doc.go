@@ -89,10 +89,14 @@
 //     nothing else, so a heartbeat built before a change cannot revive the
 //     replaced observation. A refresh that names nothing stored comes back
 //     unmatched and the full observation is published again;
-//   - a change whose entry failed (no leader, timeout) waits for the next
-//     heartbeat and is sent again only if its detector still holds it and
-//     produced a result within ConfirmWithin: a change is never published
-//     late from a detector that hung meanwhile;
+//   - changes are sent by one loop, one batch at a time, so two changes of
+//     one application are never in flight together and are logged in the
+//     order the detector saw them; a heartbeat never carries a change;
+//   - a change whose entry failed (no leader, timeout) or was refused is
+//     sent again when the next heartbeat wakes that loop, and only if its
+//     detector still holds it and produced a result within ConfirmWithin:
+//     a change is never published late from a detector that hung
+//     meanwhile;
 //   - a heartbeat that cannot be committed within its own period is
 //     abandoned (the next one replaces it), so no refresh is logged more
 //     than about two periods after the result it confirms.
