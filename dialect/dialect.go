@@ -43,6 +43,18 @@ func (d Dialect) replica() string {
 // ShowReplicaStatus is SHOW SLAVE STATUS, or SHOW REPLICA STATUS on MySQL >= 8.0.22.
 func (d Dialect) ShowReplicaStatus() string { return "SHOW " + d.replica() + " STATUS" }
 
+// HeartbeatPeriodQuery returns one row with one column, the replica's
+// current heartbeat period in seconds (MASTER_HEARTBEAT_PERIOD), which
+// RESET SLAVE ALL forgets: MariaDB's global status Slave_heartbeat_period
+// (of the default connection), MySQL's
+// performance_schema.replication_connection_configuration.
+func (d Dialect) HeartbeatPeriodQuery() string {
+	if d.V.IsMariaDB() {
+		return "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_HEARTBEAT_PERIOD'"
+	}
+	return "SELECT HEARTBEAT_INTERVAL FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''"
+}
+
 // StopReplica stops both replication threads.
 func (d Dialect) StopReplica() string { return "STOP " + d.replica() }
 

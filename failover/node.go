@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -373,6 +374,11 @@ func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, po
 	} else {
 		o.Mode, o.File, o.Pos = dialect.FilePos, pos.File, pos.Pos
 	}
+	// RESET SLAVE ALL forgets MASTER_HEARTBEAT_PERIOD; the replica keeps
+	// the one it had (the detector's replica-silence threshold counts on
+	// it: MariaDB's default, slave_net_timeout/2, would slow the next
+	// failover of a silent master to half a minute).
+	o.HeartbeatPeriod = n.heartbeatPeriod(ctx)
 	if err := n.exec(ctx, n.d.StopReplica(), n.d.ResetReplicaAll(), n.d.ChangeMaster(o), n.d.StartReplica()); err != nil {
 		return err
 	}
@@ -380,6 +386,21 @@ func (n *node) changeMaster(ctx context.Context, m *config.Server, gtid bool, po
 		return fmt.Errorf("repoint %s to %s as %s: %w", n, m, n.srv.ReplUser, err)
 	}
 	return nil
+}
+
+// heartbeatPeriod is n's current replication heartbeat period, 0 when
+// it is not a replica or the period cannot be read (CHANGE MASTER then
+// leaves it to the server's default).
+func (n *node) heartbeatPeriod(ctx context.Context) time.Duration {
+	var v sql.NullString
+	if err := n.db.QueryRowContext(ctx, n.d.HeartbeatPeriodQuery()).Scan(&v); err != nil || !v.Valid {
+		return 0
+	}
+	secs, err := strconv.ParseFloat(v.String, 64)
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // authErrors are Last_IO_Errno values that retrying does not cure.

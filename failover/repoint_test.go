@@ -73,3 +73,41 @@ func TestSwitchWrongReplPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestRepointKeepsHeartbeatPeriod: the replicas replicate with a 0.25 s
+// MASTER_HEARTBEAT_PERIOD (the detector's replica-silence threshold counts
+// on it). After a dead-master failover (file/position and GTID) the
+// repointed replica still has 0.25 s, not MariaDB's default
+// (slave_net_timeout/2) that RESET SLAVE ALL leaves behind: on the code
+// before, it had 30 s after the failover, so the next failover of a
+// silent master would have waited half a minute for the replicas' word.
+func TestRepointKeepsHeartbeatPeriod(t *testing.T) {
+	for _, gtid := range []bool{false, true} {
+		t.Run(map[bool]string{false: "filepos", true: "gtid"}[gtid], func(t *testing.T) {
+			ctx := context.Background()
+			c := startWithT1(t, testbed.Options{N: 3, GTID: gtid, NoSSH: true, HeartbeatPeriod: 250 * time.Millisecond})
+			s1, s2, s3 := c.Servers[0], c.Servers[1], c.Servers[2]
+			period := func(s *testbed.Server) string {
+				v, err := s.QueryString(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVE_HEARTBEAT_PERIOD'")
+				if err != nil {
+					t.Fatalf("heartbeat period of %s: %v", s.Name(), err)
+				}
+				return v
+			}
+			if p := period(s3); p != "0.250" {
+				t.Fatalf("server3's heartbeat period before the failover is %q, want 0.250 (the test bed's)", p)
+			}
+			if err := s1.Kill9(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := DeadMaster(ctx, FailoverOptions{Options: Options{App: loadApp(t, c), Yes: true, Out: tlog{t}, NewMaster: s2.Addr()},
+				DeadMaster: s1.Addr()}); err != nil {
+				t.Fatalf("failover: %v", err)
+			}
+			wantReplicaOf(t, ctx, s3, s2, gtid)
+			if p := period(s3); p != "0.250" {
+				t.Errorf("server3's heartbeat period after the failover is %q, want the 0.250 it had", p)
+			}
+		})
+	}
+}
