@@ -50,6 +50,13 @@ bench-scale: deps build
 jepsen: deps build
 	$(GO) run ./cmd/mhajepsen --rounds $(ROUNDS) --seed $(SEED)
 
+# jepsen-dc: the datacenter campaign only (issue 16, docs/MULTI-DC.md): the
+# master's datacenter cut with and without semi-sync, another datacenter
+# cut, prevent_cross_dc_failover; layouts 3dc and 2dc+tb in turn.
+DC_NEMESES ?= dc-partition-master,dc-partition-master-lossless,dc-partition-other,dc-partition-no-cross-dc
+jepsen-dc: deps build
+	$(GO) run ./cmd/mhajepsen --rounds $(ROUNDS) --seed $(SEED) --nemeses $(DC_NEMESES) --out out/jepsen-dc
+
 clean:
 	rm -rf bin out
 

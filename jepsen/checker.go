@@ -105,11 +105,18 @@ func CheckEpochs(h []api.HistoryEntry) error {
 	return nil
 }
 
+// IsAutoFailover reports whether a history entry is an automatic
+// failover (not a switch, a manual failover, a rejoin, a divergence
+// detection or a reconcile).
+func IsAutoFailover(e api.HistoryEntry) bool {
+	return e.Kind == "failover (auto)" || e.Kind == "auto"
+}
+
 // AutoFailovers counts the history entries that are automatic failovers.
 func AutoFailovers(h []api.HistoryEntry) int {
 	n := 0
 	for _, e := range h {
-		if e.Kind != "switch" && e.Kind != "failover (manual)" {
+		if IsAutoFailover(e) {
 			n++
 		}
 	}
@@ -121,7 +128,7 @@ func AutoFailovers(h []api.HistoryEntry) int {
 func SuccessfulFailovers(h []api.HistoryEntry) int {
 	n := 0
 	for _, e := range h {
-		if e.Kind != "switch" && e.Kind != "failover (manual)" && e.Result == "success" {
+		if IsAutoFailover(e) && e.Result == "success" {
 			n++
 		}
 	}

@@ -123,7 +123,7 @@ func TestFailoverVerdict(t *testing.T) {
 }
 
 func TestAutoFailovers(t *testing.T) {
-	h := []api.HistoryEntry{{Kind: "failover (auto)"}, {Kind: "switch"}, {Kind: "failover (manual)"}, {Kind: "failover (auto)"}}
+	h := []api.HistoryEntry{{Kind: "failover (auto)"}, {Kind: "switch"}, {Kind: "failover (manual)"}, {Kind: "failover (auto)"}, {Kind: "divergence"}, {Kind: "reconcile"}, {Kind: "rejoin"}}
 	if n := AutoFailovers(h); n != 2 {
 		t.Fatalf("AutoFailovers = %d, want 2", n)
 	}

@@ -179,7 +179,7 @@ func (r *Round) waitSuccessfulFailover(ctx context.Context, timeout time.Duratio
 			since = h[r.histBase:]
 		}
 		for _, e := range since {
-			if e.Result == "success" {
+			if e.Result == "success" && IsAutoFailover(e) {
 				return nil
 			}
 		}
