@@ -39,18 +39,21 @@ type Report struct {
 	// datacenter cut without semi-sync, how many of them the divergence
 	// report listed and how many were still missing after `reconcile
 	// --apply`; rounds whose divergence check was skipped.
-	DivergenceLost       int   `json:"divergence_lost"`
-	DivergenceListed     int   `json:"divergence_listed"`
-	DivergenceUnlisted   int   `json:"divergence_unlisted"`
-	MissingAfterApply    int   `json:"missing_after_reconcile_apply"`
-	DivergenceSkipped    int   `json:"divergence_checks_skipped"`
-	DivergenceErrorCount int   `json:"divergence_check_errors"`
-	HarnessErrors        int   `json:"rounds_with_errors"`
-	Acked                int   `json:"acked_writes"`
-	Failed               int   `json:"failed_writes"`
-	Unknown              int   `json:"unknown_writes"`
-	FailedRounds         []int `json:"failed_rounds"`
-	Passed               bool  `json:"passed"`
+	DivergenceLost       int `json:"divergence_lost"`
+	DivergenceListed     int `json:"divergence_listed"`
+	DivergenceUnlisted   int `json:"divergence_unlisted"`
+	MissingAfterApply    int `json:"missing_after_reconcile_apply"`
+	DivergenceSkipped    int `json:"divergence_checks_skipped"`
+	DivergenceErrorCount int `json:"divergence_check_errors"`
+	// LosslessOldMasterNotes counts lossless rounds whose old master was
+	// not brought back (DivergenceCheck.Notes).
+	LosslessOldMasterNotes int   `json:"lossless_old_master_notes"`
+	HarnessErrors          int   `json:"rounds_with_errors"`
+	Acked                  int   `json:"acked_writes"`
+	Failed                 int   `json:"failed_writes"`
+	Unknown                int   `json:"unknown_writes"`
+	FailedRounds           []int `json:"failed_rounds"`
+	Passed                 bool  `json:"passed"`
 
 	PerNemesis map[string]*NemesisStats `json:"per_nemesis"`
 	RoundList  []*Round                 `json:"round_details"`
@@ -114,6 +117,9 @@ func (r *Report) finish() {
 				r.MissingAfterApply += len(dv.MissingAfterApply)
 				if len(dv.Errors) > 0 {
 					r.DivergenceErrorCount++
+				}
+				if len(dv.Notes) > 0 {
+					r.LosslessOldMasterNotes++
 				}
 			}
 		}
@@ -217,8 +223,8 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "writes: %d acknowledged, %d failed, %d unknown\n", r.Acked, r.Failed, r.Unknown)
 	fmt.Fprintf(w, "lost acknowledged writes: %d where the old master's host was reachable (must be 0), %d where it was not\n",
 		r.LostAcknowledgedWrites.ReachableOldMaster, r.LostAcknowledgedWrites.UnreachableOldMaster)
-	fmt.Fprintf(w, "datacenter rounds: lost acknowledged writes %d in zero-loss rounds (semi-sync lossless, prevent_cross_dc_failover: must be 0); without semi-sync %d lost, %d listed by reconcile, %d unlisted, %d missing after reconcile --apply; %d divergence checks skipped, %d with errors\n",
-		r.LostAcknowledgedWrites.ZeroLoss, r.DivergenceLost, r.DivergenceListed, r.DivergenceUnlisted, r.MissingAfterApply, r.DivergenceSkipped, r.DivergenceErrorCount)
+	fmt.Fprintf(w, "datacenter rounds: lost acknowledged writes %d in zero-loss rounds (semi-sync lossless, prevent_cross_dc_failover: must be 0); without semi-sync %d lost, %d listed by reconcile, %d unlisted, %d missing after reconcile --apply; %d divergence checks skipped, %d with errors; %d lossless rounds whose old master was not rejoined\n",
+		r.LostAcknowledgedWrites.ZeroLoss, r.DivergenceLost, r.DivergenceListed, r.DivergenceUnlisted, r.MissingAfterApply, r.DivergenceSkipped, r.DivergenceErrorCount, r.LosslessOldMasterNotes)
 	fmt.Fprintf(w, "split brain: %d   false failovers: %d   missed failovers: %d   unconverged rounds: %d   epoch violations: %d   refused-but-present writes: %d   rounds with harness errors: %d\n",
 		r.SplitBrain, r.FalseFailovers, r.MissedFailovers, r.UnconvergedRounds, r.EpochViolations, r.FailedButPresent, r.HarnessErrors)
 	fmt.Fprintf(w, "one actor violations: %d   rows applied twice: %d   lost tail rows: %d   failed nemesis checks: %d\n",
@@ -304,6 +310,9 @@ func writeDCText(w io.Writer, rd *Round) {
 			orDash(dv.Applied), dv.Conflict, len(dv.MissingAfterApply), firstIDs(dv.MissingAfterApply), orDash(lastLine(dv.Rejoin)))
 		for _, e := range dv.Errors {
 			fmt.Fprintf(w, "          divergence error: %s\n", e)
+		}
+		for _, e := range dv.Notes {
+			fmt.Fprintf(w, "          old master after a lossless round (not a failure): %s\n", e)
 		}
 	}
 }
