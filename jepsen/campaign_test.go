@@ -102,6 +102,10 @@ func TestShortCampaign(t *testing.T) {
 		t.Errorf("datacenter rounds: %d acknowledged writes lost in lossless rounds, %d lost writes not listed by reconcile, %d missing after reconcile --apply, %d divergence checks with errors",
 			rep.LostAcknowledgedWrites.ZeroLoss, rep.DivergenceUnlisted, rep.MissingAfterApply, rep.DivergenceErrorCount)
 	}
+	if rep.DivergenceSkipped != 0 || rep.DivergenceLost == 0 || rep.DivergenceListed != rep.DivergenceLost {
+		t.Errorf("the asynchronous datacenter round lost %d acknowledged writes of the old master's clients, reconcile listed %d, %d checks skipped: want some lost, all listed, none skipped",
+			rep.DivergenceLost, rep.DivergenceListed, rep.DivergenceSkipped)
+	}
 	for _, n := range nemeses {
 		if rep.PerNemesis[n] == nil || rep.PerNemesis[n].Rounds == 0 {
 			t.Errorf("nemesis %s did not run", n)

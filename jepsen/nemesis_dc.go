@@ -477,7 +477,10 @@ func (c *Campaign) rejoin(ctx context.Context, r *Round, bin string, old *DBHost
 	out, err := c.Env.mhactlCluster(ctx, bin, 3*time.Minute, "rejoin", "--app", "app1", "--host", old.Addr())
 	dv.Rejoin = strings.TrimSpace(string(out))
 	if err == nil {
-		dv.Rejoin = "ok: " + lastLine(dv.Rejoin)
+		dv.Rejoin = "ok"
+		if first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); first != "" && first != "{" {
+			dv.Rejoin += ": " + first
+		}
 	} else {
 		dv.Rejoin = "failed: " + err.Error()
 		if r.SemiSync {
