@@ -76,7 +76,9 @@ func TestDivergedOldMasterFenced(t *testing.T) {
 	if a.Master != newMaster.Addr() {
 		t.Errorf("master %s, want %s", a.Master, newMaster.Addr())
 	}
-	hist := e.history(ctx)
+	// The record is applied a moment before the lock's release writes
+	// the history entry.
+	hist := e.waitHistory(ctxT(t, 30*time.Second), 2)
 	last := hist[len(hist)-1]
 	if last.Kind != "divergence" || last.Result != "success" || !strings.Contains(last.Summary, "2 transaction(s)") {
 		t.Errorf("history lacks the detection: %+v", hist)
