@@ -32,6 +32,23 @@ func TestValidateTLSFlags(t *testing.T) {
 	}
 }
 
+func TestValidateRaftMultiplier(t *testing.T) {
+	tests := []struct {
+		give, want int // want 0: refused
+	}{{0, 1}, {1, 1}, {4, 4}, {10, 10}, {11, 0}, {-1, 0}}
+	for _, tc := range tests {
+		cfg := Config{ID: "m1", DataDir: t.TempDir(), Token: "t", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2",
+			Apps: []*config.App{{Name: "app1"}}, RaftMultiplier: tc.give}
+		err := validate(&cfg)
+		switch {
+		case tc.want == 0 && (err == nil || !strings.Contains(err.Error(), "--raft-multiplier")):
+			t.Errorf("--raft-multiplier %d: %v, want an error naming the flag", tc.give, err)
+		case tc.want != 0 && (err != nil || cfg.RaftMultiplier != tc.want):
+			t.Errorf("--raft-multiplier %d: %v, multiplier %d, want %d", tc.give, err, cfg.RaftMultiplier, tc.want)
+		}
+	}
+}
+
 func TestRaftTLSUnreadableCertificate(t *testing.T) {
 	m := &Manager{cfg: Config{TLSCert: "/nonexistent/node.crt", TLSKey: "/nonexistent/node.key"}}
 	if _, err := m.raftTLS(); err == nil || !strings.Contains(err.Error(), "/nonexistent/node.crt") {

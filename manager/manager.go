@@ -94,6 +94,12 @@ type Config struct {
 	// group instead of founding one: no bootstrap of an empty data dir, no
 	// stored-peers check; the leader adds it (mhactl members add).
 	Rejoin bool
+	// RaftMultiplier scales the Raft heartbeat, election and leader-lease
+	// timeouts (consensus.Default*: 250 ms each at 1, the default, tuned
+	// for managers on one LAN). Managers in several datacenters raise it
+	// with the round trip between them (docs/MULTI-DC.md): a timeout that
+	// a slow link exceeds costs leader elections, never safety.
+	RaftMultiplier int
 }
 
 // Manager is one running mhanode.
@@ -198,7 +204,12 @@ func New(cfg Config) (*Manager, error) {
 		Logger:       hl,
 		TLS:          tlsCfg,
 		Rejoin:       cfg.Rejoin,
-		Responses:    consensus.ResponseCodec{Encode: fsm.MarshalResponse, Decode: fsm.UnmarshalResponse},
+		// hashicorp/raft wants ElectionTimeout >= HeartbeatTimeout >=
+		// LeaderLeaseTimeout: the defaults are equal, so are their multiples.
+		HeartbeatTimeout:   time.Duration(cfg.RaftMultiplier) * consensus.DefaultHeartbeatTimeout,
+		ElectionTimeout:    time.Duration(cfg.RaftMultiplier) * consensus.DefaultElectionTimeout,
+		LeaderLeaseTimeout: time.Duration(cfg.RaftMultiplier) * consensus.DefaultLeaderLeaseTimeout,
+		Responses:          consensus.ResponseCodec{Encode: fsm.MarshalResponse, Decode: fsm.UnmarshalResponse},
 	}, &notifyingFSM{FSM: m.fsm, notify: m.notifyChanged, metrics: cfg.Metrics})
 	if err != nil {
 		ln.Close()
@@ -225,6 +236,12 @@ func validate(cfg *Config) error {
 	}
 	if _, err := detector.ParseMode(cfg.DetectionMode); err != nil {
 		return err
+	}
+	if cfg.RaftMultiplier == 0 {
+		cfg.RaftMultiplier = 1
+	}
+	if cfg.RaftMultiplier < 1 || cfg.RaftMultiplier > 10 {
+		return fmt.Errorf("--raft-multiplier %d: use 1 (managers on one LAN) to 10; across datacenters about 1 + round trip / 50 ms", cfg.RaftMultiplier)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")

@@ -101,6 +101,7 @@ type options struct {
 	detection                                          string
 	clockOffset, verdictDelay                          time.Duration
 	rejoin                                             bool
+	raftMultiplier                                     int
 	flagsFile                                          string
 }
 
@@ -134,6 +135,8 @@ func (o *options) register(fs *pflag.FlagSet) {
 		"the failover lock, to prove that a lock taken on a verdict the state has moved past is refused; never set it in production")
 	fs.BoolVar(&o.rejoin, "rejoin", false, "join an existing group instead of founding one (a new manager, or a removed one restarted): "+
 		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run 'mhactl members add ID RAFT_ADDR'")
+	fs.IntVar(&o.raftMultiplier, "raft-multiplier", 1, "scale the Raft heartbeat, election and leader-lease timeouts (250 ms each at 1, for managers on one LAN); "+
+		"across datacenters about 1 + round trip / 50 ms, the same on every manager (docs/MULTI-DC.md)")
 	fs.StringVar(&o.flagsFile, cli.FlagsFileFlag, "", "read the flags not given on the command line from `FILE`, one 'name = value' per line (see above)")
 }
 
@@ -282,6 +285,7 @@ func serve(fs *pflag.FlagSet, o *options) (code int) {
 		Datacenter: o.dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: o.logLevel,
 		Metrics: metrics.New(), MetricsOpen: o.metricsOpen, TLSCert: o.tlsCert, TLSKey: o.tlsKey, TLSCAFile: o.tlsCA,
 		DetectionMode: o.detection, TestClockOffset: o.clockOffset, TestVerdictDelay: o.verdictDelay, Rejoin: o.rejoin,
+		RaftMultiplier: o.raftMultiplier,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mhanode: cannot start:", err)
