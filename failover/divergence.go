@@ -230,19 +230,32 @@ func FenceDiverged(ctx context.Context, opts DivergenceOptions) (string, error) 
 		return "", fmt.Errorf("fence diverged %s: connect: %w", srv, err)
 	}
 	defer conn.Close()
-	for _, q := range n.d.SetReadOnly(true) {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return "", fmt.Errorf("fence diverged %s: %s: %w", srv, q, err)
-		}
-	}
 	var myID int64
 	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&myID); err != nil {
 		return "", fmt.Errorf("fence diverged %s: %w", srv, err)
 	}
+	// Kill the clients first: SET GLOBAL read_only waits for the commits
+	// in progress, and a commit waiting for a semi-sync acknowledgement
+	// that never comes would hold it for ever; killed, its client gets an
+	// error (never an acknowledgement). Then again after read_only, for
+	// the clients that connected meanwhile.
 	killed, err := killConnections(ctx, conn, myID)
 	if err != nil {
 		return "", fmt.Errorf("fence diverged %s: kill client connections: %w", srv, err)
 	}
+	for _, q := range n.d.SetReadOnly(true) {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := conn.ExecContext(qctx, q)
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("fence diverged %s: %s: %w (a commit in progress that does not end? check SHOW PROCESSLIST there)", srv, q, err)
+		}
+	}
+	more, err := killConnections(ctx, conn, myID)
+	if err != nil {
+		return "", fmt.Errorf("fence diverged %s: kill client connections: %w", srv, err)
+	}
+	killed += more
 	what := "read_only=ON"
 	if !n.d.V.IsMariaDB() {
 		what = "read_only=ON, super_read_only=ON"

@@ -352,3 +352,69 @@ func conflicts(t *testing.T, ctx context.Context, s2 *testbed.Server, opts Diver
 		t.Fatal(err)
 	}
 }
+
+// TestDivergenceFenceSemiSyncWaiting: a former master with semi-sync on
+// and a commit waiting for an acknowledgement that never comes (the
+// lossless mode's old master after the partition): the fence does not hang
+// on SET GLOBAL read_only (the waiting client is killed first and gets an
+// error, never an acknowledgement), and the waiting transaction, in the
+// binlog, is counted and read with the others. Before the fence killed the
+// clients first, read_only waited for that commit for ever.
+func TestDivergenceFenceSemiSyncWaiting(t *testing.T) {
+	ctx := context.Background()
+	c, app, plan := divergedOldMaster(t, false)
+	s1 := c.Servers[0]
+	if err := s1.Exec(ctx, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC", "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+		"SET GLOBAL rpl_semi_sync_master_timeout = 100000000", "SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", s1.DSN(testbed.AppUser, testbed.AppPassword, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, "INSERT INTO test.w VALUES (77, 'waiting')")
+		waiting <- err
+	}()
+	opts := DivergenceOptions{Options: Options{App: app, Out: tlog{t}}, Host: s1.Addr(), Plan: plan, Epoch: 7}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		txs, err := DivergentTransactions(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(txs) == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the waiting commit never reached the binlog: %q", txs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	fenced, err := FenceDiverged(fctx, opts)
+	if err != nil {
+		t.Fatalf("fence with a commit waiting for semi-sync: %v", err)
+	}
+	t.Logf("fence: %s", fenced)
+	select {
+	case err := <-waiting:
+		if err == nil {
+			t.Error("the waiting commit was acknowledged to its client")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the waiting client is still waiting after the fence")
+	}
+	if ro, _ := s1.QueryString(ctx, "SELECT @@read_only"); ro != "1" {
+		t.Errorf("read_only=%s after the fence", ro)
+	}
+	res, err := ReadDivergence(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Transactions); n != 4 || !strings.Contains(strings.Join(res.Transactions[3].SQL, ";"), "(77, 'waiting')") {
+		t.Errorf("read %d transactions, want the 3 writes and the waiting one: %+v", n, res.Transactions)
+	}
+}

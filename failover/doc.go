@@ -181,9 +181,16 @@
 //     EVENTS, DivergentTransactions; no GTID comparison is needed, and a
 //     MariaDB per-domain comparison would miss them once the new master's
 //     sequence numbers passed the old master's). Rejoin uses the same point.
-//   - FenceDiverged: read_only=ON (and super_read_only on MySQL) and every
-//     client connection killed, over a fenced connection; no FTWRL is held
-//     (nothing stays connected), so a SUPER user can still write to it.
+//   - FenceDiverged: every client connection killed, then read_only=ON
+//     (and super_read_only on MySQL; bounded by 10 s), then the clients
+//     that connected meanwhile killed, over a fenced connection. Killing
+//     first matters: SET GLOBAL read_only waits for the commits in
+//     progress, and a commit waiting for a semi-sync acknowledgement that
+//     never comes (lossless mode's old master) would hold it for ever;
+//     killed, its client gets an error, never an acknowledgement, and the
+//     transaction (in the binlog already) is one of the divergent ones. No
+//     FTWRL is held (nothing stays connected), so a SUPER user can still
+//     write to it.
 //   - ReadDivergence reads the binlog from the point over SSH into
 //     <manager_workdir>/divergence_<app>_<server>_epoch<N>.binlog (a byte
 //     copy: the raw events, kept for exact replay with mariadb-binlog) and

@@ -28,6 +28,10 @@ import (
 // master again after a check failed (unreadable binlog, lock busy).
 const divergenceRetry = 30 * time.Second
 
+// divergenceCheckBound bounds one check of a former master (the count, the
+// fence, the read of its binlog, the record).
+const divergenceCheckBound = 2 * time.Minute
+
 // divergenceChecks remembers, per leadership term, which former masters
 // this leader checked (app|server|failover epoch|term): a server is checked
 // once when it is first seen reachable after the failover and again after
@@ -173,8 +177,13 @@ func (m *Manager) checkFormerMasters(lctx context.Context, name string, topo *to
 // one that failed after 30 s.
 func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.App, srv *config.Server, epoch uint64, plan *failover.Plan, writable bool, key string) (bool, time.Duration) {
 	log := m.log.With("app", app.Name, "server", srv.Name, "epoch", epoch)
+	// Nothing of a check may hold the application for long (it claims it).
+	ctx, cancel := context.WithTimeout(ctx, divergenceCheckBound)
+	defer cancel()
 	opts := failover.DivergenceOptions{Options: failover.Options{App: app, Out: &logWriter{log: log}}, Host: srv.Name, Plan: plan, Epoch: epoch}
-	txs, err := failover.DivergentTransactions(ctx, opts)
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	txs, err := failover.DivergentTransactions(cctx, opts)
+	ccancel()
 	if err != nil {
 		log.Warn("former master is back: cannot read its binlog after the failover point; trying again later", "error", err)
 		return false, divergenceRetry

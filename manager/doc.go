@@ -151,7 +151,8 @@
 // after a leader change), not at every discovery; a check that failed is
 // retried after 30 s, and a clean former master that is writable (clients
 // may still write to it) is checked again at every discovery until it is
-// read-only or rejoined. The check reads the server's binlog after the
+// read-only or rejoined. A check is bounded by 2 minutes (its count by
+// 20 s), so it never holds the application for long. The check reads the server's binlog after the
 // failover point of that failover's plan (the FSM's, else this manager's
 // report) over an unfenced read-only connection. A server with
 // transactions there is fenced at once under a lock of kind divergence
