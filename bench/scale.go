@@ -327,13 +327,7 @@ func waitAllHealthy(ctx context.Context, mc *managertest.Cluster, n int, timeout
 	defer cancel()
 	last := ""
 	for {
-		li, err := mc.Leader(ctx)
-		if err != nil {
-			return -1, fmt.Errorf("%w (last: %s)", err, last)
-		}
-		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err := mc.NodeClient(li).Status(sctx)
-		scancel()
+		li, st, err := scaleLeader(ctx, mc)
 		if err == nil {
 			healthy := 0
 			for _, a := range st.Apps {
@@ -352,6 +346,30 @@ func waitAllHealthy(ctx context.Context, mc *managertest.Cluster, n int, timeout
 			return -1, fmt.Errorf("not every application Healthy within %s (last: %s)", timeout, last)
 		}
 	}
+}
+
+// scaleLeader asks every running manager for its status (a status of
+// hundreds of applications takes a while on a loaded machine: 10 s each)
+// and returns the one that answers as the leader.
+func scaleLeader(ctx context.Context, mc *managertest.Cluster) (int, *api.Status, error) {
+	var last error = errors.New("no manager running")
+	for i := range mc.Nodes {
+		if !mc.Running(i) {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := mc.NodeClient(i).Status(sctx)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		if st.Node == st.Leader {
+			return i, st, nil
+		}
+		last = fmt.Errorf("%s says the leader is %q", st.Node, st.Leader)
+	}
+	return -1, nil, last
 }
 
 // measureSteady samples the managers, the endpoints and the Raft log at
@@ -488,7 +506,7 @@ func scaleFailureScenarios(ctx context.Context, mc *managertest.Cluster, n int, 
 // application; then it watches for 10 s that no application fails over,
 // restarts the killed manager and waits until it is back.
 func leaderKill(ctx context.Context, mc *managertest.Cluster, n int, f *scaleFailures, logf func(string, ...any)) error {
-	old, err := mc.Leader(ctx)
+	old, _, err := scaleLeader(ctx, mc)
 	if err != nil {
 		return err
 	}
