@@ -53,36 +53,53 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 // add/remove`) stay added or removed unless the file itself added or
 // dropped them. The first registration records the master that discovery
 // finds; a known master is never overwritten by registration.
+// Applications are registered in parallel, at most DiscoveryConcurrency at
+// a time (each may discover its servers, bounded by 5 s): one after the
+// other, a new leader took minutes to register hundreds of applications.
 func (m *Manager) registerApps(ctx context.Context) {
+	sem := make(chan struct{}, m.cfg.DiscoveryConcurrency)
+	var wg sync.WaitGroup
 	for name, app := range m.apps {
-		st, known := m.fsm.App(name)
-		cmd := registerCmd(app, m.now())
-		if known {
-			if st.Lock != nil {
-				continue
-			}
-			if sameNames(st.ConfigNames, cmd.ConfigNames) && st.LastFailoverMinute == cmd.LastFailoverMinute {
-				if st.Master == "" {
-					m.setDiscoveredMaster(ctx, app)
-				}
-				continue
-			}
-			cmd.Servers = mergeServers(&st, cmd)
-		}
-		if !known || st.Master == "" {
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			topo := topology.Discover(dctx, app)
-			cancel()
-			if topo.Master != nil {
-				cmd.Master = fsmServer(topo.Master.Server).Addr()
-			}
-		}
-		if _, err := m.applyAsLeader(ctx, fsm.EncodeRegisterApp(cmd)); err != nil {
-			m.log.Warn("register application", "app", name, "error", err, "epoch", st.LastEpoch)
-			continue
-		}
-		m.log.Info("registered application", "app", name, "server", cmd.Master, "servers", len(cmd.Servers), "epoch", st.LastEpoch)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			m.registerApp(ctx, name, app)
+		}()
 	}
+	wg.Wait()
+}
+
+// registerApp registers one application (see registerApps).
+func (m *Manager) registerApp(ctx context.Context, name string, app *config.App) {
+	st, known := m.fsm.App(name)
+	cmd := registerCmd(app, m.now())
+	if known {
+		if st.Lock != nil {
+			return
+		}
+		if sameNames(st.ConfigNames, cmd.ConfigNames) && st.LastFailoverMinute == cmd.LastFailoverMinute {
+			if st.Master == "" {
+				m.setDiscoveredMaster(ctx, app)
+			}
+			return
+		}
+		cmd.Servers = mergeServers(&st, cmd)
+	}
+	if !known || st.Master == "" {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		topo := topology.Discover(dctx, app)
+		cancel()
+		if topo.Master != nil {
+			cmd.Master = fsmServer(topo.Master.Server).Addr()
+		}
+	}
+	if _, err := m.applyAsLeader(ctx, fsm.EncodeRegisterApp(cmd)); err != nil {
+		m.log.Warn("register application", "app", name, "error", err, "epoch", st.LastEpoch)
+		return
+	}
+	m.log.Info("registered application", "app", name, "server", cmd.Master, "servers", len(cmd.Servers), "epoch", st.LastEpoch)
 }
 
 // mergeServers is the server list of a re-registration: the cluster's
