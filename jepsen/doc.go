@@ -163,8 +163,12 @@
 //     round although the old master's host was unreachable, and no split
 //     brain is excused. The same divergence flow follows (the old master
 //     holds the commits that waited), but its problems (nothing recorded
-//     within LosslessDetectTimeout, 20 s; rejoin refused) are reported as
-//     notes, not failures, and the old master is then stopped.
+//     within LosslessDetectTimeout, 45 s: then no rejoin is tried; rejoin
+//     refused) are reported as notes, not failures, and the old master is
+//     then stopped. (On 2026-12-07 the leader's check of such an old
+//     master timed out on SHOW BINARY LOGS, which MariaDB does not answer
+//     while commits wait for a semi-sync acknowledgement, and a rejoin
+//     hung: docs/MULTI-DC.md.)
 //   - dc-partition-other: a datacenter other than the master's (dc2, then
 //     dc3; in 2dc+tb dc3 is the tie-breaker alone), semi-sync in every
 //     other pair of rounds. The master keeps a majority of managers: any

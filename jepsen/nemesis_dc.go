@@ -435,7 +435,14 @@ func (c *Campaign) checkDivergence(ctx context.Context, r *Round, writes []Op, l
 		return
 	}
 	if rp == nil {
-		c.rejoin(ctx, r, bin, old, dv)
+		// Nothing recorded: the old master holds the commits that waited
+		// for a semi-sync acknowledgement and the leader could not read
+		// them; a rejoin would wait on the same binlog. Leave it out.
+		dv.Rejoin = "not tried: no divergence recorded"
+		dv.Notes = append(dv.Notes, "rejoin not tried; the old master is stopped")
+		if old != nil && old.Server != nil {
+			old.Server.Stop()
+		}
 		return
 	}
 	dv.File, dv.State, dv.Transactions = rp.File, rp.State, len(rp.Transactions)
@@ -497,7 +504,7 @@ func (c *Campaign) rejoin(ctx context.Context, r *Round, bin string, old *DBHost
 
 // LosslessDetectTimeout bounds that wait in a lossless round, where the
 // old master may hold nothing to record.
-const LosslessDetectTimeout = 20 * time.Second
+const LosslessDetectTimeout = 45 * time.Second
 
 // DivergenceDetectTimeout bounds the wait for the leader to record a
 // former master's divergence after the heal.
