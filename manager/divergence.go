@@ -156,7 +156,7 @@ func (m *Manager) checkFormerMasters(lctx context.Context, name string, topo *to
 		}
 		epoch, writable := h.Epoch, !seen.ReadOnly
 		m.runClaimed(name, func() {
-			done, after := m.checkDivergence(lctx, term, app, srv, epoch, plan, writable, key)
+			done, after := m.checkDivergence(lctx, term, app, srv, epoch, plan, writable)
 			if done && after < 0 { // clean and read-only
 				m.divergence.mark(cleanKey, true, 0, m.now())
 				return
@@ -170,52 +170,74 @@ func (m *Manager) checkFormerMasters(lctx context.Context, name string, topo *to
 // checkDivergence checks one former master against the failover point of
 // plan (epoch: the failover's) and, when it holds transactions the current
 // master lacks, fences it under a divergence lock, reads them into the
-// divergence file and records them. It returns whether the check is done
-// for this term (after -1: done while the server stays read-only, it was
-// clean), else when to try again: a clean former master that is writable
-// is checked again at every discovery (clients may write to it any time),
-// one that failed after 30 s.
-func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.App, srv *config.Server, epoch uint64, plan *failover.Plan, writable bool, key string) (bool, time.Duration) {
+// divergence file and records them. A writable one is fenced first, then
+// read (its clients' commits waiting for a semi-sync acknowledgement block
+// SHOW BINARY LOGS; and a writable server outside the topology is a split
+// brain in progress), even when it turns out clean. It returns whether
+// the check is done for this term (after -1: done while the server stays
+// read-only, it was clean), else when to try again (a failure: after 30 s).
+func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.App, srv *config.Server, epoch uint64, plan *failover.Plan, writable bool) (bool, time.Duration) {
 	log := m.log.With("app", app.Name, "server", srv.Name, "epoch", epoch)
 	// Nothing of a check may hold the application for long (it claims it).
 	ctx, cancel := context.WithTimeout(ctx, divergenceCheckBound)
 	defer cancel()
 	opts := failover.DivergenceOptions{Options: failover.Options{App: app, Out: &logWriter{log: log}}, Host: srv.Name, Plan: plan, Epoch: epoch}
+	st, _ := m.fsm.App(app.Name)
+
+	// The lock and the fence. A writable former master outside the
+	// topology is a split brain in progress, and its clients' commits that
+	// wait for a semi-sync acknowledgement (no semi-sync replica is left
+	// to give one) block SHOW BINARY LOGS: it is fenced first, then read.
+	// A read-only one is read first and fenced only if it diverged.
+	var lock *fsm.Lock
+	fenced := ""
+	fence := func(why string) bool {
+		resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
+			App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindDivergence, OldMaster: fsmAddr(&st, srv.Name), At: m.now(),
+			Seen: &fsm.SeenState{Master: st.Master, Epoch: st.LastEpoch},
+		}))
+		if err != nil {
+			log.Warn("former master "+why+": divergence lock refused; trying again later", "error", err)
+			return false
+		}
+		l := resp.(fsm.Lock)
+		lock = &l
+		log = log.With("lock_epoch", l.Epoch)
+		opts.Guard = &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: l.Epoch}
+		if fenced, err = failover.FenceDiverged(ctx, opts); err != nil {
+			if !mayNoLongerAct(err) && ctx.Err() == nil {
+				m.release(ctx, app, *lock, fsm.ResultFailed, "", fmt.Sprintf("%s (%s) could not be fenced: %v", srv.Name, why, err), log)
+			} else {
+				log.Warn("divergence check stopped: this manager may no longer act", "error", err)
+			}
+			return false
+		}
+		log.Warn("former master "+why+": fenced", "fence", fenced)
+		return true
+	}
+	if writable && !fence("is back and writable, outside the topology") {
+		return false, divergenceRetry
+	}
+
 	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
 	txs, err := failover.DivergentTransactions(cctx, opts)
 	ccancel()
 	if err != nil {
 		log.Warn("former master is back: cannot read its binlog after the failover point; trying again later", "error", err)
+		if lock != nil {
+			m.release(ctx, app, *lock, fsm.ResultFailed, "", fmt.Sprintf("%s: fenced (%s), but its binlog after the failover point could not be read: %v", srv.Name, fenced, err), log)
+		}
 		return false, divergenceRetry
 	}
 	if len(txs) == 0 {
-		if writable {
-			m.warnOnce("divergence-writable/"+key, "former master is back, writable, holding nothing the current master lacks yet: checked again at every discovery until it is read-only or rejoined",
-				"app", app.Name, "server", srv.Name, "failover_epoch", epoch)
-			return false, 0
-		}
 		log.Info("former master is back and holds nothing the current master lacks", "failover_point", failover.DivergencePoint(plan).String())
-		return true, -1
-	}
-	st, _ := m.fsm.App(app.Name)
-	resp, err := m.applyAsLeader(ctx, fsm.EncodeAcquireLock(fsm.AcquireLockCmd{
-		App: app.Name, Holder: m.cfg.ID, Kind: fsm.KindDivergence, OldMaster: fsmAddr(&st, srv.Name), At: m.now(),
-		Seen: &fsm.SeenState{Master: st.Master, Epoch: st.LastEpoch},
-	}))
-	if err != nil {
-		log.Warn("former master holds divergent transactions: divergence lock refused; trying again later", "transactions", len(txs), "error", err)
-		return false, divergenceRetry
-	}
-	lock := resp.(fsm.Lock)
-	log = log.With("lock_epoch", lock.Epoch)
-	opts.Guard = &leaderGuard{m: m, lctx: ctx, term: term, app: app.Name, epoch: lock.Epoch}
-	fenced, err := failover.FenceDiverged(ctx, opts)
-	if err != nil {
-		if mayNoLongerAct(err) || ctx.Err() != nil {
-			log.Warn("divergence check stopped: this manager may no longer act", "error", err)
-			return true, 0
+		if lock != nil {
+			m.release(ctx, app, *lock, fsm.ResultSuccess, "", fmt.Sprintf("%s was back and writable outside the topology: fenced (%s); it holds nothing the current master lacks: `mhactl rejoin --app %s --host %s` makes it a replica again",
+				srv.Name, fenced, app.Name, srv.Name), log)
 		}
-		m.release(ctx, app, lock, fsm.ResultFailed, "", fmt.Sprintf("%s holds %d transaction(s) the current master lacks but could not be fenced: %v", srv.Name, len(txs), err), log)
+		return true, -1 // read-only now: checked again if it turns writable
+	}
+	if lock == nil && !fence(fmt.Sprintf("holds %d transaction(s) the current master lacks", len(txs))) {
 		return false, divergenceRetry
 	}
 	log.Warn("former master holds transactions the current master lacks: fenced", "transactions", len(txs), "fence", fenced)
@@ -245,7 +267,7 @@ func (m *Manager) checkDivergence(ctx context.Context, term uint64, app *config.
 		log.Warn("record divergence", "error", err)
 		return mayNoLongerAct(err), divergenceRetry
 	}
-	m.release(ctx, app, lock, fsm.ResultSuccess, "", divergenceSummary(app.Name, d), log)
+	m.release(ctx, app, *lock, fsm.ResultSuccess, "", divergenceSummary(app.Name, d), log)
 	return true, 0
 }
 
