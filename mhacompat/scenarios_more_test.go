@@ -151,7 +151,7 @@ var moreRunners = map[string]func(b *bed){
 		b.insert(m, 10000003, 10000003)
 		b.check(6)
 	},
-	"needsync_2_nobinlog":  needsync2(nil),
+	"needsync_2_nobinlog":  needsync2(appConf()),
 	"needsync_1_pass":      needsync1(shellConf("pass")),
 	"needsync_2_pass":      needsync2(shellConf("pass")),
 	"save_master_log_pass": saveMasterLog(shellConf("pass")),
