@@ -172,18 +172,19 @@ func (r *run) startReads(ctx context.Context, st *failoverState, latest *node, l
 	}
 }
 
-// waitReads waits, after the run's context was cancelled, for the
-// background reads startReads began, so that a run that returns (refused
-// by the election, failed, done) leaves nothing writing into
+// waitReads waits, after the run's context was cancelled, for the relay
+// diffs startReads began in the background, so that a run that returns
+// (refused by the election, failed, done) leaves no diff writing into
 // manager_workdir: a next run started in the same second names its files
-// the same (Plan.ID has one-second resolution). The reads stop at the
-// cancellation; a read that ignores it is waited for at most limit.
+// the same (Plan.ID has one-second resolution). The tail save is not
+// waited for: until its SSH dial answers it writes nothing, and that dial
+// (up to ssh_connection_timeout to a silent host) does not end at the
+// cancellation; once it answers, the save runs on the cancelled context
+// and stops before writing. A diff that ignores the cancellation is
+// waited for at most limit.
 func (r *run) waitReads(limit time.Duration) {
 	r.mu.Lock()
 	var waits []<-chan struct{}
-	if r.tail != nil {
-		waits = append(waits, r.tail.done)
-	}
 	for _, f := range r.diffs {
 		waits = append(waits, f.done)
 	}
