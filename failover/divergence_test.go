@@ -494,4 +494,33 @@ func TestDivergenceSemiSyncBusyClients(t *testing.T) {
 	if n := acked.Load(); n != 0 {
 		t.Errorf("%d writes were acknowledged although no semi-sync replica could acknowledge them", n)
 	}
+	stop()
+	wg.Wait()
+
+	// Then as an operator: reconcile --apply and rejoin. The rejoined old
+	// master must catch up: still a semi-sync master, its applier's first
+	// commit would wait for an acknowledgement nobody sends (the lossless
+	// datacenter round's old master stalled so).
+	s2 := c.Servers[1]
+	res, err := ReadDivergence(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := ReplayDivergence(ctx, opts, s2.Addr(), res.Transactions)
+	if err != nil || rr.Conflict != "" {
+		t.Fatalf("replay: %+v %v", rr, err)
+	}
+	r := &Replayed{Transactions: len(res.Transactions), Epoch: opts.Epoch, Master: rr.Master, GTID: rr.GTID, Start: rr.Start, End: rr.End}
+	if _, err := Rejoin(ctx, RejoinOptions{Options: Options{App: app, Out: tlog{t}}, Host: s1.Addr(), Plan: plan, Replayed: r}); err != nil {
+		t.Fatalf("rejoin after the replay: %v", err)
+	}
+	if on, err := s1.QueryString(ctx, "SELECT @@global.rpl_semi_sync_master_enabled"); err != nil || on != "0" {
+		t.Errorf("rejoined old master: rpl_semi_sync_master_enabled=%q (%v), want 0", on, err)
+	}
+	if err := s2.Exec(ctx, "INSERT INTO test.w VALUES (50, 'last')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.WaitCaughtUp(ctx, s2, 20*time.Second); err != nil {
+		t.Fatalf("the rejoined old master does not catch up: %v", err)
+	}
 }

@@ -153,6 +153,7 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 
 	stmts := []string{old.d.StopReplica(), old.d.ResetReplicaAll()}
 	stmts = append(stmts, old.d.SetReadOnly(true)...)
+	stmts = append(stmts, semiSyncMasterOff(ctx, old)...)
 	if plan.GTID && old.d.V.IsMariaDB() {
 		stmts = append(stmts, "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
 	}
@@ -168,6 +169,21 @@ func Rejoin(ctx context.Context, opts RejoinOptions) (*RejoinResult, error) {
 		res.From = "gtid slave_pos " + old.gtidBinlogPos
 	}
 	return res, nil
+}
+
+// semiSyncMasterOff is the statement that stops a rejoining old master
+// from being a semi-sync master, when it is one: as a replica, every
+// transaction its applier commits (binlogged with log_slave_updates)
+// would wait for an acknowledgement no replica of it sends, up to
+// rpl_semi_sync_master_timeout, and the rejoined server would not catch
+// up (the lossless datacenter round's old master stalled at its first
+// replicated transaction). Semi-sync on the replica side is left as it is.
+func semiSyncMasterOff(ctx context.Context, n *node) []string {
+	ss, err := readSemiSync(ctx, n)
+	if err != nil || !ss.Known || !ss.MasterEnabled {
+		return nil
+	}
+	return []string{n.d.SetSemiSyncMaster(false)}
 }
 
 // eventsAfter lists the transaction events in n's binlog after end.
@@ -249,6 +265,7 @@ func rejoinReplayed(ctx context.Context, opts RejoinOptions, fc *fencing, old, n
 	}
 	stmts := []string{old.d.StopReplica(), old.d.ResetReplicaAll()}
 	stmts = append(stmts, old.d.SetReadOnly(true)...)
+	stmts = append(stmts, semiSyncMasterOff(ctx, old)...)
 	if err := old.exec(ctx, stmts...); err != nil {
 		return nil, fmt.Errorf("rejoin %s: %w", old, err)
 	}
