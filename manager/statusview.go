@@ -60,7 +60,7 @@ func (m *Manager) serverStatuses(st *fsm.AppState, cfgApp *config.App, hist []fs
 	if before {
 		believed = believedTree(st, change, hist)
 	}
-	dead := formerDeadMasters(hist, st.Master)
+	dead := formerMasters(hist, st.Master) // the failed masters not rejoined since
 	var out []api.ServerStatus
 	for _, srv := range st.Servers {
 		addr := srv.Addr()
@@ -87,7 +87,7 @@ func (m *Manager) serverStatuses(st *fsm.AppState, cfgApp *config.App, hist []fs
 					fmtAge(age), changeName(change.Kind), change.Epoch, serverName(st, st.Master)))
 			} else {
 				fillDiscovered(&ss, t)
-				if dead[addr] && ss.Role != api.RoleMaster && ss.Role != api.RoleReplica && !t.Reachable {
+				if _, wasDead := dead[addr]; wasDead && ss.Role != api.RoleMaster && ss.Role != api.RoleReplica && !t.Reachable {
 					ss.Role = api.RoleDead
 				}
 				if age > m.staleAfter() {
@@ -209,24 +209,6 @@ func believedTree(st *fsm.AppState, change fsm.HistoryEntry, hist []fsm.HistoryE
 	return b
 }
 
-// formerDeadMasters are the failed masters of successful failovers that
-// no successful rejoin brought back since, master excepted.
-func formerDeadMasters(hist []fsm.HistoryEntry, master string) map[string]bool {
-	dead := map[string]bool{}
-	for _, h := range hist {
-		if h.Result != fsm.ResultSuccess {
-			continue
-		}
-		switch h.Kind {
-		case fsm.KindAuto, fsm.KindManual:
-			dead[h.OldMaster] = true
-		case fsm.KindRejoin:
-			delete(dead, h.OldMaster)
-		}
-	}
-	delete(dead, master)
-	return dead
-}
 
 // origIsNewSlave tells whether the switch of journal was run with
 // --orig-master-is-new-slave.
