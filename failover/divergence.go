@@ -155,25 +155,10 @@ func DivergentTransactions(ctx context.Context, opts DivergenceOptions) ([]strin
 // "file:pos GTID" line each (a GTID event, or a BEGIN or standalone query
 // without one).
 func transactionsAfter(ctx context.Context, n *node, end Coord) ([]string, error) {
-	logs, err := n.queryRows(ctx, n.d.ShowBinaryLogs())
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, l := range logs {
-		file := l["Log_name"]
-		from := uint64(4)
-		switch c := (Coord{File: file}).Compare(Coord{File: end.File}); {
-		case c < 0:
-			continue
-		case c == 0:
-			from = end.Pos
-		}
-		rows, err := n.queryRows(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN %s FROM %d", dialect.QuoteString(file), from))
-		if err != nil {
-			return nil, err
-		}
-		inTx := false
+	inTx := false
+	err := binlogEventsAfter(ctx, n, end, func(file string, rows []map[string]string) {
+		inTx = false
 		for _, e := range rows {
 			where := file + ":" + e["Pos"]
 			switch e["Event_type"] {
@@ -202,8 +187,34 @@ func transactionsAfter(ctx context.Context, n *node, end Coord) ([]string, error
 				inTx = false
 			}
 		}
+	})
+	return out, err
+}
+
+// binlogEventsAfter calls fn with the SHOW BINLOG EVENTS rows of each of
+// n's binlog files from end on (the file of end from its position, the
+// later ones whole), in order.
+func binlogEventsAfter(ctx context.Context, n *node, end Coord, fn func(file string, rows []map[string]string)) error {
+	logs, err := n.queryRows(ctx, n.d.ShowBinaryLogs())
+	if err != nil {
+		return err
 	}
-	return out, nil
+	for _, l := range logs {
+		file := l["Log_name"]
+		from := uint64(4)
+		switch c := (Coord{File: file}).Compare(Coord{File: end.File}); {
+		case c < 0:
+			continue
+		case c == 0:
+			from = end.Pos
+		}
+		rows, err := n.queryRows(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN %s FROM %d", dialect.QuoteString(file), from))
+		if err != nil {
+			return err
+		}
+		fn(file, rows)
+	}
+	return nil
 }
 
 func hasGTIDAt(out []string, where string) bool {

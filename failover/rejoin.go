@@ -188,24 +188,8 @@ func semiSyncMasterOff(ctx context.Context, n *node) []string {
 
 // eventsAfter lists the transaction events in n's binlog after end.
 func eventsAfter(ctx context.Context, n *node, end Coord) ([]string, error) {
-	logs, err := n.queryRows(ctx, n.d.ShowBinaryLogs())
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, l := range logs {
-		file := l["Log_name"]
-		from := uint64(4)
-		switch c := (Coord{File: file}).Compare(Coord{File: end.File}); {
-		case c < 0:
-			continue
-		case c == 0:
-			from = end.Pos
-		}
-		rows, err := n.queryRows(ctx, fmt.Sprintf("SHOW BINLOG EVENTS IN %s FROM %d", dialect.QuoteString(file), from))
-		if err != nil {
-			return nil, err
-		}
+	err := binlogEventsAfter(ctx, n, end, func(file string, rows []map[string]string) {
 		for _, e := range rows {
 			switch e["Event_type"] {
 			case "Format_desc", "Rotate", "Stop", "Gtid_list", "Binlog_checkpoint", "Start_encryption", "Previous_gtids":
@@ -215,8 +199,8 @@ func eventsAfter(ctx context.Context, n *node, end Coord) ([]string, error) {
 				out = append(out, fmt.Sprintf("%s:%s %s %s", file, e["Pos"], e["Event_type"], e["Info"]))
 			}
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // rejoinReplayed rejoins an old master whose divergent transactions a
