@@ -209,7 +209,6 @@ func believedTree(st *fsm.AppState, change fsm.HistoryEntry, hist []fsm.HistoryE
 	return b
 }
 
-
 // origIsNewSlave tells whether the switch of journal was run with
 // --orig-master-is-new-slave.
 func origIsNewSlave(journal []fsm.JournalEntry) bool {

@@ -52,6 +52,16 @@ func (b *bed) replicateFrom(s, m *testbed.Server) {
 // CHANGE MASTER on $M to $S1P).
 func (b *bed) pair() { b.replicateFrom(b.M, b.S[1]) }
 
+// pairWithS1Stopped is the mm_subm_dead scenarios' start: the pair, one
+// row written and replicated everywhere, then S1 (read_only) stopped.
+func (b *bed) pairWithS1Stopped() {
+	b.pair()
+	b.insert(b.M, 2, 2)
+	b.caughtUp(b.S[1:]...)
+	b.readOnly(true, b.S[1])
+	b.stop(b.S[1])
+}
+
 // readOnly sets read_only on each server.
 func (b *bed) readOnly(on bool, servers ...*testbed.Server) {
 	b.t.Helper()
@@ -278,11 +288,7 @@ var tierRunners = map[string]func(b *bed){
 	},
 	"mm_subm_dead": func(b *bed) {
 		cnf, multi := b.writeConf(conf{name: "app1"}), b.multiConf()
-		b.pair()
-		b.insert(b.M, 2, 2)
-		b.caughtUp(b.S[1:]...)
-		b.readOnly(true, b.S[1])
-		b.stop(b.S[1])
+		b.pairWithS1Stopped()
 		b.wantFail("check, S1 stopped", b.checkRepl(cnf))
 		b.wantFail("manager start, S1 stopped", b.run(cnf))
 		b.wantFail("check, multi-tier, S1 stopped", b.checkRepl(multi))
@@ -297,11 +303,7 @@ var tierRunners = map[string]func(b *bed){
 	},
 	"mm_subm_dead_many": func(b *bed) {
 		cnf, multi := b.writeConf(conf{name: "app1"}), b.multiConf()
-		b.pair()
-		b.insert(b.M, 2, 2)
-		b.caughtUp(b.S[1:]...)
-		b.readOnly(true, b.S[1])
-		b.stop(b.S[1])
+		b.pairWithS1Stopped()
 		b.wantFail("check, S1 stopped", b.checkRepl(cnf))
 		b.wantFail("manager start, S1 stopped", b.run(cnf))
 		b.wantFail("check, multi-tier, S1 stopped", b.checkRepl(multi))
@@ -317,11 +319,7 @@ var tierRunners = map[string]func(b *bed){
 	},
 	"mm_subm_dead_noslave": func(b *bed) {
 		mm, multi := b.pairConf(), b.multiConf()
-		b.pair()
-		b.insert(b.M, 2, 2)
-		b.caughtUp(b.S[1:]...)
-		b.readOnly(true, b.S[1])
-		b.stop(b.S[1])
+		b.pairWithS1Stopped()
 		b.wantFail("check of the pair, S1 stopped", b.checkRepl(mm))
 		b.wantFail("dead-master failover of the running master, multi-tier", b.failover(multi))
 		b.wantOK("manager of the pair (failover of the stopped S1)", b.failoverOf(mm, b.S[1]))
