@@ -9,7 +9,8 @@
 //
 // Each manager runs one Detector per application (Watch; call it again
 // after a failover to retarget). It holds a persistent "sentinel"
-// connection to the master, blocked in SELECT SLEEP(ping_interval). When
+// connection to the master, blocked in SELECT SLEEP for ping_interval (two
+// SLEEPs of half of it in a row, which share one deadline). When
 // mysqld dies (kill -9, OOM, crash) the kernel closes its sockets and the
 // blocked read fails at once, with no polling delay; the detector then
 // reconnects immediately and the reconnect's result is the observation:
@@ -49,20 +50,22 @@
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS) by the watch
 // loop every ping_interval, at most every second (DefaultReplicaInterval:
 // one status query per replica, manager and second in steady state, as
-// before issue 16), every RetryInterval (200 ms) while this manager cannot
-// reach the master or while its sentinel is late (its SELECT SLEEP has not
-// returned 100 ms after it should have: sampling only, the observation
+// before issue 16), every SuspectInterval (100 ms) while this manager
+// cannot reach the master or while a sentinel sleep is late (it has not
+// returned 50 ms after it should have: sampling only, the observation
 // still waits for the deadline), and by the leader at every evaluation
-// while any manager cannot reach it (CheckReplicas): the fast cadence costs
-// only while the master is suspected. The tracker remembers when each replica's
+// while any manager cannot reach it (CheckReplicas; a suspected
+// application is evaluated every 100 ms): the fast cadence costs only
+// while the master is suspected. The tracker remembers when each replica's
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS): the sample that
 // first saw the last progress, so the silence a replica testifies to is
-// short of the real one by up to the steady interval or the time until the
-// sentinel is late, whichever comes first: on average a third of a second
-// at ping_interval=1 (half a second without the late-sentinel sample), by
-// which a signalless master's verdict comes later. MariaDB 10.11 shows
+// short of the real one by up to the steady interval or the time until a
+// sentinel sleep is late, whichever comes first: on average about 0.3 s at
+// ping_interval=1 (two half-second sleeps; 0.6 s with one sleep of a
+// second, 0.5 s without the late-sentinel sample), by which a signalless
+// master's verdict comes later. MariaDB 10.11 shows
 // no time of the last received event (the IO thread's processlist time
 // does not restart with events, performance_schema has no
 // replication_connection_status), so nothing better is read.

@@ -342,11 +342,15 @@ func (w *Workload) Run(ctx context.Context) {
 // writer writes until ctx ends; dc nil: from the harness's address to
 // the master the observer sees.
 func (w *Workload) writer(ctx context.Context, writer int, dc *dcClients) {
+	master := w.obs.Master
+	if dc != nil {
+		master = dc.Master
+	}
 	for ctx.Err() == nil {
-		name := w.obs.Master()
+		name := master()
 		dcName := ""
 		if dc != nil {
-			name, dcName = dc.Master(), dc.dc
+			dcName = dc.dc
 		}
 		d := w.env.DBByAddr(name)
 		if d == nil {
@@ -362,7 +366,9 @@ func (w *Workload) writer(ctx context.Context, writer int, dc *dcClients) {
 		}
 		op := Op{ID: id, Table: table, Server: name, DC: dcName, Start: time.Now()}
 		wctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		stop := abandonOnReroute(wctx, cancel, name, master)
 		_, err := w.pool(d, false, dc).ExecContext(wctx, stmt, id, writer)
+		stop()
 		cancel()
 		op.End, op.Outcome = time.Now(), classify(err)
 		if err != nil {
@@ -377,6 +383,35 @@ func (w *Workload) writer(ctx context.Context, writer int, dc *dcClients) {
 			pause(ctx, 10*time.Millisecond)
 		}
 	}
+}
+
+// abandonOnReroute cancels a write in flight to server once master()
+// names another server, as a client whose router (HAProxy's
+// on-marked-down shutdown-sessions, ProxySQL, a driver told of the
+// failover) closes its connections to the old master: a write hanging on
+// a cut-off master is abandoned, its outcome unknown, instead of waiting
+// for the read timeout before the client tries the new one. It checks
+// every 10 ms; stop ends the watch.
+func abandonOnReroute(ctx context.Context, cancel context.CancelFunc, server string, master func() string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m := master(); m != "" && m != server {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (w *Workload) prober(ctx context.Context, d *DBHost) {

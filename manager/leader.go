@@ -159,19 +159,32 @@ func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
 
 // evaluateLoop evaluates the verdict of every application on the leader
 // each time the replicated state changes (an observation was applied), the
-// local detector's view changes, or the backstop ticks.
+// local detector's view changes, or the backstop ticks; and the suspected
+// applications (some manager cannot reach the master) every
+// suspectEvaluate besides: their verdict waits for a replica's silence to
+// pass a threshold, which only a fresh sample shows.
 func (m *Manager) evaluateLoop(ctx context.Context) {
 	tick := time.NewTicker(evaluateBackstop)
 	defer tick.Stop()
+	fast := time.NewTicker(suspectEvaluate)
+	defer fast.Stop()
+	suspects := map[string]bool{}
 	for {
+		all := true
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.evalWake:
 		case <-tick.C:
+		case <-fast.C:
+			if len(suspects) == 0 {
+				continue
+			}
+			all = false
 		}
 		lctx, term, ok := m.leaderContext()
 		if !ok {
+			clear(suspects)
 			continue
 		}
 		// The group's voters once per round, not once per application: it
@@ -180,7 +193,14 @@ func (m *Manager) evaluateLoop(ctx context.Context) {
 		// was thousands of requests a second on the leader).
 		mgrs := m.managers()
 		for name := range m.apps {
-			m.evaluateApp(lctx, term, mgrs, name)
+			if !all && !suspects[name] {
+				continue
+			}
+			if m.evaluateApp(lctx, term, mgrs, name) {
+				suspects[name] = true
+			} else {
+				delete(suspects, name)
+			}
 		}
 	}
 }
@@ -205,27 +225,39 @@ func (m *Manager) managers() []detector.Manager {
 }
 
 // evaluateApp computes the verdict of one application and starts an
-// automatic failover when it is actionable.
+// automatic failover when it is actionable. It is true when some manager
+// cannot reach the master (the application is suspected).
+//
+// A suspected application's verdict needs a fresh sample of its replicas,
+// which waits up to the connect timeout for a replica that does not
+// answer: it is taken and judged in a goroutine of its own, so that many
+// suspects at once (a datacenter lost) do not wait for one another, and
+// at most one evaluation of an application runs at a time (one still
+// running is left to finish: the application stays suspected).
 //
 // ctx is the leadership period's context and term its Raft term: the
 // pipeline started here stops when the period ends. managers are the
 // group's voters (managers()), read once per evaluation round.
-func (m *Manager) evaluateApp(ctx context.Context, term uint64, managers []detector.Manager, name string) {
+func (m *Manager) evaluateApp(ctx context.Context, term uint64, managers []detector.Manager, name string) bool {
 	st, ok := m.fsm.App(name)
 	app := m.effectiveApp(name, &st)
 	if !ok || app == nil || st.Master == "" || st.Lock != nil {
-		return
+		return false
 	}
 	m.mu.Lock()
 	busy := m.running[name]
+	evaluating := m.evaluating[name]
 	ad := m.detectors[name]
 	m.mu.Unlock()
 	if busy {
-		return
+		return false
+	}
+	if evaluating {
+		return true
 	}
 	master := configServer(app, &st, st.Master)
 	if master == nil {
-		return
+		return false
 	}
 	// Freshness is decided on the Raft leader's own clock: observations
 	// carry the time at which this leader appended them (LoggedAt, in this
@@ -253,13 +285,39 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, managers []detec
 	}
 	// SSH to the master's host is dialled at the first suspicion, in
 	// parallel with detection: it changes nothing on a server (prewarm.go).
-	m.prewarmSSH(ctx, app, master, suspect)
-	if suspect && ad != nil {
+	// This manager's own detector suspects first (a late sentinel), up to
+	// a second and a half before its observation is logged.
+	localSuspect := ad != nil && ad.master == master.Name && ad.d.Suspects()
+	m.prewarmSSH(ctx, app, master, suspect || localSuspect)
+	if !suspect || ad == nil {
+		m.decide(ctx, term, app, &st, master, in)
+		return suspect
+	}
+	m.mu.Lock()
+	m.evaluating[name] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			delete(m.evaluating, name)
+			m.mu.Unlock()
+		}()
 		// Replica testimony is read only when some manager cannot reach
 		// the master: a fresh sample, with the watch loop's history.
 		in.Replicas = ad.d.CheckReplicas(ctx, app, master)
 		in.Now = time.Now()
-	}
+		m.decide(ctx, term, app, &st, master, in)
+	}()
+	return true
+}
+
+// decide evaluates in (running the secondary check when the verdict
+// needs it), records the verdict, and starts the automatic failover of an
+// actionable one unless the replicated state would refuse its lock.
+func (m *Manager) decide(ctx context.Context, term uint64, app *config.App, st *fsm.AppState, master *config.Server, in detector.Input) {
+	name := app.Name
 	v := detector.Evaluate(in)
 	if v.NeedSecondaryCheck {
 		ok := m.secondaryCheck(ctx, app, master)
@@ -288,8 +346,8 @@ func (m *Manager) evaluateApp(ctx context.Context, term uint64, managers []detec
 	if !m.claim(name) {
 		return
 	}
-	verdictAt := now.Add(m.cfg.TestClockOffset)
-	m.runClaimed(name, func() { m.autoFailover(ctx, term, app, st, master, v, verdictAt) })
+	verdictAt := in.Now.Add(m.cfg.TestClockOffset)
+	m.runClaimed(name, func() { m.autoFailover(ctx, term, app, *st, master, v, verdictAt) })
 }
 
 // claim marks app as having a pipeline running on this node; it is false

@@ -32,6 +32,9 @@ const (
 	// evaluateBackstop re-evaluates verdicts even when nothing was applied,
 	// because freshness windows expire with time alone.
 	evaluateBackstop = 250 * time.Millisecond
+	// suspectEvaluate is how often an application whose master some
+	// manager cannot reach is evaluated (evaluateLoop).
+	suspectEvaluate = 100 * time.Millisecond
 )
 
 // Config is everything one mhanode needs.
@@ -119,6 +122,7 @@ type Manager struct {
 
 	mu          sync.Mutex
 	running     map[string]bool           // apps with a pipeline running on this node
+	evaluating  map[string]bool           // apps whose suspected verdict is being evaluated (evaluateApp)
 	dcs         map[string]string         // last known datacenter of every manager ID
 	verdicts    map[string]string         // last verdict per app (status)
 	verdictOf   map[string]string         // per app: the master (addr) its last verdict is about
@@ -155,6 +159,7 @@ func New(cfg Config) (*Manager, error) {
 		detectWake:   make(chan struct{}, 1),
 		discoverWake: make(chan struct{}, 1),
 		running:      map[string]bool{},
+		evaluating:   map[string]bool{},
 		dcs:          map[string]string{cfg.ID: cfg.Datacenter},
 		verdicts:     map[string]string{},
 		verdictOf:    map[string]string{},

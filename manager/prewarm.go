@@ -15,7 +15,8 @@ import (
 // tail, bounded by ssh_connection_timeout when the host is silent. The
 // leader therefore dials SSH to the master's host (and to the replicas'
 // hosts) as soon as its evaluation sees the first fresh "cannot reach"
-// observation, in parallel with detection, and hands the dialled
+// observation or its own detector suspects the master (a late sentinel,
+// detector.Suspects), in parallel with detection, and hands the dialled
 // connections to the pipeline if the verdict follows. A dial changes
 // nothing on a server, so it needs neither the verdict nor the lock; every
 // action still waits for both.
@@ -29,9 +30,10 @@ import (
 // has passed since it started: a refusing sshd is not dialled at every
 // evaluation), so a host whose SSH answers again before the tail is needed
 // still has its tail saved. The pre-warm is dropped when the suspicion ends
-// (no fresh non-reacher), when the master changes, and with the leadership
+// (no fresh non-reacher, no local suspicion), when the master changes, and with the leadership
 // period it was started in. A pre-warm whose last dial of the master failed
-// and was not done again yet is not handed over: the pipeline dials afresh.
+// and was not done again yet is not handed over: the pipeline dials afresh,
+// its wait still counted from the suspicion's first dial (takePrewarm).
 
 // sshPrewarm is one pre-warm: a LogRecovery whose SSH dials started at the
 // first suspicion of master (or when its previous dial failed).
@@ -174,8 +176,13 @@ func (p *sshPrewarm) retryLater() bool {
 
 // takePrewarm hands the pre-warm of app to the dead-master pipeline of
 // dead: its recovery (the pipeline closes it) and the function that ends
-// its dials once the pipeline returned. nil when there is none for dead,
-// or when its dial of dead failed (the pipeline dials afresh).
+// its dials once the pipeline returned. nil when there is none for dead.
+// When its dial of dead failed, the pipeline gets a fresh recovery (a
+// recovery keeps a failed dial's error, so it would never dial again) that
+// still dates the dial of dead from the suspicion's first one: the
+// pipeline dials afresh but waits for SSH no longer than it would have
+// for the first dial (without this, a re-dial that failed just before the
+// verdict cost the failover a whole connect_timeout).
 func (m *Manager) takePrewarm(app, dead string) (failover.LogRecovery, context.CancelFunc) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -184,9 +191,14 @@ func (m *Manager) takePrewarm(app, dead string) (failover.LogRecovery, context.C
 		return nil, nil
 	}
 	delete(m.prewarms, app)
-	if p.master != dead || !p.usable() {
+	if p.master != dead || p.ctx.Err() != nil {
 		p.cancel()
 		return nil, nil
+	}
+	if !p.usable() { // its dial of dead failed
+		p.cancel()
+		return &prewarmedRecovery{LogRecovery: failover.DefaultRecovery(), master: dead, since: p.since,
+			started: map[string]time.Time{}}, func() {}
 	}
 	return p.rec, p.cancel
 }

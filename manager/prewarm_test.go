@@ -52,8 +52,9 @@ func closedPort(t *testing.T) int {
 
 // TestPrewarmSSH: the leader dials the suspected master's SSH at the first
 // suspicion and hands the dial to that master's pipeline only: not to
-// another master's, not once the suspicion ended, not when the dial failed
-// (the pipeline dials afresh), and with its real start time.
+// another master's, not once the suspicion ended, and with its real start
+// time; when the dial failed, a fresh recovery (the pipeline dials afresh)
+// that still dates the dial from the suspicion's start.
 func TestPrewarmSSH(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -65,7 +66,7 @@ func TestPrewarmSSH(t *testing.T) {
 		{"pending dial handed to the master's pipeline", false, false, "server1", true},
 		{"not to another master's pipeline", false, false, "server2", false},
 		{"dropped when the suspicion ends", false, true, "server1", false},
-		{"a failed dial is not handed over", true, false, "server1", false},
+		{"a failed dial: a fresh recovery dated from the suspicion", true, false, "server1", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,6 +123,9 @@ func TestPrewarmSSH(t *testing.T) {
 				return
 			}
 			defer done()
+			if tc.closed && rec == failover.LogRecovery(p.rec) {
+				t.Error("the recovery whose dial failed (it keeps the error, never dials again) was handed over")
+			}
 			ds, ok := rec.(failover.SSHDialStarted)
 			if !ok {
 				t.Fatal("the handed recovery does not say when its dials started")
