@@ -209,3 +209,71 @@ func TestCommandTypeNames(t *testing.T) {
 		t.Fatalf("names: %s %s %s", ObserveBatchType, ObserveType, CommandType(99))
 	}
 }
+
+// TestAppChanged: the number the leader's evaluator compares moves when an
+// application's state may have changed, and only for that application: an
+// observation stored, a refresh of a "cannot reach" or of an observation
+// logged in an earlier term, a lock, a restore; not a refresh that only
+// re-stamps a reachable observation of the current term, and not another
+// application's entry.
+func TestAppChanged(t *testing.T) {
+	f := New()
+	f.ApplyBytes(register1())
+	f.ApplyBytes(EncodeRegisterApp(RegisterAppCmd{App: "app2", Servers: servers(), Master: "127.0.0.1:3306", At: t0}))
+	since := t0.Add(-time.Minute)
+	f.Apply(batchLog(ObserveBatchCmd{Manager: "m1", At: t0, Observations: []ObserveCmd{
+		{App: "app1", Observation: observation("ok", since)},
+		{App: "app2", Observation: observation("refused", since)},
+	}}, t0, 3))
+	refresh := func(app string, term uint64) {
+		t.Helper()
+		if r := f.Apply(batchLog(ObserveBatchCmd{Manager: "m1", At: t0, Refresh: []ObserveRefresh{
+			{App: app, Server: "server1", Since: since.UnixNano()}}}, t0.Add(time.Second), term)); r != nil {
+			t.Fatalf("refresh %s: %v", app, r)
+		}
+	}
+	tests := []struct {
+		name       string
+		apply      func()
+		app1, app2 bool // changed?
+	}{
+		{"a reachable observation re-stamped in its term", func() { refresh("app1", 3) }, false, false},
+		{"a cannot-reach observation re-stamped", func() { refresh("app2", 3) }, false, true},
+		{"a reachable observation turning fresh in a new term", func() { refresh("app1", 4) }, true, false},
+		{"an observation stored", func() {
+			f.Apply(batchLog(ObserveBatchCmd{Manager: "m2", At: t0, Observations: []ObserveCmd{
+				{App: "app1", Observation: observation("timeout", since)}}}, t0, 4))
+		}, true, false},
+		{"a lock", func() {
+			f.ApplyBytes(EncodeAcquireLock(AcquireLockCmd{App: "app2", Kind: KindManual, Holder: "m1", At: t0}))
+		}, false, true},
+		{"a restore", func() {
+			snap, err := f.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &fakeSink{}
+			if err := snap.Persist(sink); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b1, b2 := f.AppChanged("app1"), f.AppChanged("app2")
+			tc.apply()
+			if got := f.AppChanged("app1") != b1; got != tc.app1 {
+				t.Errorf("app1 changed: %v, want %v", got, tc.app1)
+			}
+			if got := f.AppChanged("app2") != b2; got != tc.app2 {
+				t.Errorf("app2 changed: %v, want %v", got, tc.app2)
+			}
+		})
+	}
+	if f.AppChanged("nosuch") != 0 {
+		t.Error("an unknown application has a change number")
+	}
+}

@@ -18,6 +18,7 @@ const maxHistory = 500
 type app struct {
 	state   AppState
 	history []HistoryEntry
+	changed uint64 // FSM.seq at this application's last change (AppChanged)
 }
 
 // FSM is the replicated state machine. It implements raft.FSM. All
@@ -25,6 +26,7 @@ type app struct {
 type FSM struct {
 	mu   sync.RWMutex
 	apps map[string]*app
+	seq  uint64 // counts changes of applications (see AppChanged)
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -160,11 +162,35 @@ func (f *FSM) History(name string) []HistoryEntry {
 	return slices.Clone(a.history)
 }
 
-// lookup returns the application or a wrapped ErrUnknownApp.
+// lookup returns the application or a wrapped ErrUnknownApp, for a
+// handler that may change it: the application counts as changed
+// (AppChanged), also when the handler then refuses the command.
 func (f *FSM) lookup(name string) (*app, error) {
 	a, ok := f.apps[name]
 	if !ok {
 		return nil, fmt.Errorf("app %q: %w", name, ErrUnknownApp)
 	}
+	f.touch(a)
 	return a, nil
+}
+
+// touch records a change of a (the caller holds f.mu for writing).
+func (f *FSM) touch(a *app) {
+	f.seq++
+	a.changed = f.seq
+}
+
+// AppChanged returns a number that changes whenever the application's
+// state may have changed: compare it with the one read at the last look
+// to skip an application nothing happened to (the leader's evaluator,
+// issue 17). 0 for an unknown application. A refresh that only re-stamps a
+// reachable observation of the current term does not count: it keeps the
+// state as it was.
+func (f *FSM) AppChanged(name string) uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if a, ok := f.apps[name]; ok {
+		return a.changed
+	}
+	return 0
 }

@@ -36,6 +36,7 @@ func applyRegisterApp(f *FSM, c *RegisterAppCmd) any {
 		a = &app{state: AppState{Name: c.App}}
 		f.apps[c.App] = a
 	}
+	f.touch(a)
 	a.state.Servers = append([]Server(nil), c.Servers...)
 	a.state.ConfigNames = append([]string(nil), c.ConfigNames...)
 	if c.ConfigNames == nil {
@@ -163,6 +164,11 @@ func (f *FSM) refreshObservation(m logMeta, manager string, at time.Time, r Obse
 	o, ok := a.state.Observations[manager][srv.Addr()]
 	if !ok || o.Since.IsZero() || o.Since.UnixNano() != r.Since {
 		return false
+	}
+	if !o.Reachable || o.LoggedTerm != m.Term {
+		// A "cannot reach" kept fresh, or an observation that turns
+		// fresh in this term: the verdict may change.
+		f.touch(a)
 	}
 	o.LoggedAt, o.LoggedTerm = m.At, m.Term
 	if o.SinceLogged.IsZero() {

@@ -76,6 +76,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.apps = apps
+	for _, a := range apps {
+		f.touch(a)
+	}
 	f.mu.Unlock()
 	return nil
 }

@@ -138,7 +138,7 @@ func (m *Manager) retarget(ctx context.Context) {
 				m.batcher, m.log.With("app", name))}
 			m.detectors[name] = ad
 			m.batcher.Track(name, ad.d)
-			go m.wakeOnDetectorChange(ctx, ad.d)
+			go m.wakeOnDetectorChange(ctx, name, ad.d)
 		}
 		retarget := ad.master != srv.Name
 		if retarget {
@@ -152,14 +152,15 @@ func (m *Manager) retarget(ctx context.Context) {
 	}
 }
 
-// wakeOnDetectorChange wakes the evaluator when the local view changes.
-func (m *Manager) wakeOnDetectorChange(ctx context.Context, d *detector.Detector) {
+// wakeOnDetectorChange has app evaluated when the local view of it
+// changes.
+func (m *Manager) wakeOnDetectorChange(ctx context.Context, app string, d *detector.Detector) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.Changed():
-			wake(m.evalWake)
+			m.markEval(app)
 		}
 	}
 }

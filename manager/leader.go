@@ -157,35 +157,51 @@ func (m *Manager) setDiscoveredMaster(ctx context.Context, app *config.App) {
 	}
 }
 
-// evaluateLoop evaluates the verdict of every application on the leader
-// each time the replicated state changes (an observation was applied), the
-// local detector's view changes, or the backstop ticks; and the suspected
-// applications (some manager cannot reach the master) every
-// suspectEvaluate besides: their verdict waits for a replica's silence to
-// pass a threshold, which only a fresh sample shows.
+// evaluateLoop evaluates the verdicts on the leader. An application is
+// evaluated when its replicated state changed (fsm.AppChanged: an
+// observation of it was applied, its lock released, ...) or it was marked
+// (markEval: its pipeline ended, the local detector's view of it changed),
+// at the first round of a term, and at the sweep (evaluateBackstop), which
+// takes every application; and a suspected application (some manager
+// cannot reach its master) every suspectEvaluate besides: its verdict
+// waits for time alone (a replica's silence passing the threshold, a veto
+// going stale), which no entry announces. With 1,000 applications an
+// applied entry touches one or a few of them: evaluating all of them at
+// every entry cost the leader most of a core (issue 17).
 func (m *Manager) evaluateLoop(ctx context.Context) {
 	tick := time.NewTicker(evaluateBackstop)
 	defer tick.Stop()
 	fast := time.NewTicker(suspectEvaluate)
 	defer fast.Stop()
 	suspects := map[string]bool{}
+	seen := map[string]uint64{} // fsm.AppChanged at the application's last evaluation in seenTerm
+	var seenTerm uint64
 	for {
-		all := true
+		sweep, fastOnly := false, false
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.evalWake:
 		case <-tick.C:
+			sweep = true
 		case <-fast.C:
 			if len(suspects) == 0 {
 				continue
 			}
-			all = false
+			fastOnly = true
 		}
 		lctx, term, ok := m.leaderContext()
 		if !ok {
 			clear(suspects)
 			continue
+		}
+		if term != seenTerm {
+			clear(seen)
+			seenTerm, sweep = term, true
+		}
+		var marked map[string]bool
+		if !fastOnly {
+			marked = m.takeEvalMarks()
 		}
 		// The group's voters once per round, not once per application: it
 		// asks Raft's main loop for the configuration (with 1,000
@@ -193,9 +209,15 @@ func (m *Manager) evaluateLoop(ctx context.Context) {
 		// was thousands of requests a second on the leader).
 		mgrs := m.managers()
 		for name := range m.apps {
-			if !all && !suspects[name] {
+			changed := m.fsm.AppChanged(name)
+			due := suspects[name]
+			if !fastOnly {
+				due = due || sweep || marked[name] || changed != seen[name]
+			}
+			if !due {
 				continue
 			}
+			seen[name] = changed
 			if m.evaluateApp(lctx, term, mgrs, name) {
 				suspects[name] = true
 			} else {
@@ -203,6 +225,27 @@ func (m *Manager) evaluateLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// markEval has app evaluated at the evaluator's next round, although its
+// replicated state may not have changed.
+func (m *Manager) markEval(app string) {
+	m.mu.Lock()
+	if m.evalMarks == nil {
+		m.evalMarks = map[string]bool{}
+	}
+	m.evalMarks[app] = true
+	m.mu.Unlock()
+	wake(m.evalWake)
+}
+
+// takeEvalMarks returns the applications marked since the last call.
+func (m *Manager) takeEvalMarks() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	marks := m.evalMarks
+	m.evalMarks = nil
+	return marks
 }
 
 // managers lists every voter of the Raft configuration with its last
@@ -381,7 +424,7 @@ func (m *Manager) setRunning(app string, v bool) {
 	m.mu.Lock()
 	m.running[app] = v
 	m.mu.Unlock()
-	wake(m.evalWake)
+	m.markEval(app)
 }
 
 // noteVerdict records the verdict v about the master at addr (status

@@ -29,9 +29,11 @@ const (
 	// DefaultDiscoveryInterval is how often the leader re-discovers each
 	// application's topology and stores a summary.
 	DefaultDiscoveryInterval = 5 * time.Second
-	// evaluateBackstop re-evaluates verdicts even when nothing was applied,
-	// because freshness windows expire with time alone.
-	evaluateBackstop = 250 * time.Millisecond
+	// evaluateBackstop is the sweep that re-evaluates every application
+	// even when nothing was applied, because freshness windows expire with
+	// time alone (a suspected application is evaluated every
+	// suspectEvaluate besides: evaluateLoop).
+	evaluateBackstop = time.Second
 	// suspectEvaluate is how often an application whose master some
 	// manager cannot reach is evaluated (evaluateLoop).
 	suspectEvaluate = 100 * time.Millisecond
@@ -123,6 +125,7 @@ type Manager struct {
 	mu          sync.Mutex
 	running     map[string]bool           // apps with a pipeline running on this node
 	evaluating  map[string]bool           // apps whose suspected verdict is being evaluated (evaluateApp)
+	evalMarks   map[string]bool           // apps to evaluate at the next round although unchanged (markEval)
 	dcs         map[string]string         // last known datacenter of every manager ID
 	verdicts    map[string]string         // last verdict per app (status)
 	verdictOf   map[string]string         // per app: the master (addr) its last verdict is about
