@@ -33,6 +33,10 @@ func init() { Register("scale", scaleSuite) }
 //	MHABENCH_SCALE_FAILURES the size at which the failure scenarios run (the largest; 0: none)
 //	MHANODE_BIN             the mhanode to measure (default: built from this tree)
 //	MHABENCH_SCALE_LOGS     a directory to copy the managers' logs to (none)
+//	MHABENCH_SCALE_PROFILE  a directory for the managers' CPU profiles,
+//	                        SIZE-ID.pprof (mhanode --cpu-profile; none)
+//	MHABENCH_SCALE_ARGS     more mhanode flags, space separated, e.g.
+//	                        "--raft-multiplier 2" (none)
 //
 // Each size needs at least MHABENCH_SCALE_REAL applications; the failure
 // scenarios need MHABENCH_SCALE_SINGLE + 10 real applications (fewer: the
@@ -272,6 +276,25 @@ func scaleSize(ctx context.Context, dir string, set scaleSettings, n int, reals 
 		return nil, nil, err
 	}
 	defer mc.Close()
+	extra := strings.Fields(os.Getenv("MHABENCH_SCALE_ARGS"))
+	profiles := os.Getenv("MHABENCH_SCALE_PROFILE")
+	for _, node := range mc.Nodes {
+		node.ExtraArgs = append(node.ExtraArgs, extra...)
+		if profiles != "" {
+			node.ExtraArgs = append(node.ExtraArgs, "--cpu-profile", filepath.Join(profiles, fmt.Sprintf("%d-%s.pprof", n, node.ID)))
+		}
+	}
+	if profiles != "" {
+		if err := os.MkdirAll(profiles, 0o755); err != nil {
+			return nil, nil, err
+		}
+		// A profile is written at a graceful stop (before Close kills).
+		defer func() {
+			for i := range mc.Nodes {
+				mc.Stop(i)
+			}
+		}()
+	}
 	if keep := os.Getenv("MHABENCH_SCALE_LOGS"); keep != "" {
 		// The managers' logs outlive the suite's scratch directory.
 		defer func() {

@@ -46,6 +46,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -103,6 +104,7 @@ type options struct {
 	rejoin                                             bool
 	raftMultiplier                                     int
 	flagsFile                                          string
+	cpuProfile                                         string
 }
 
 // register defines the flags on fs, with the names, defaults and meaning
@@ -137,6 +139,8 @@ func (o *options) register(fs *pflag.FlagSet) {
 		"do not bootstrap an empty data dir from --peers, do not check the stored peers; then run 'mhactl members add ID RAFT_ADDR'")
 	fs.IntVar(&o.raftMultiplier, "raft-multiplier", 1, "scale the Raft heartbeat, election and leader-lease timeouts (250 ms each at 1, for managers on one LAN); "+
 		"across datacenters about 1 + round trip / 50 ms, the same on every manager (docs/MULTI-DC.md)")
+	fs.StringVar(&o.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to `FILE` (0600, written at shutdown; read it with 'go tool pprof'): "+
+		"where the time of a manager watching many applications goes")
 	fs.StringVar(&o.flagsFile, cli.FlagsFileFlag, "", "read the flags not given on the command line from `FILE`, one 'name = value' per line (see above)")
 }
 
@@ -280,6 +284,15 @@ func serve(fs *pflag.FlagSet, o *options) (code int) {
 		}()
 	}
 
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mhanode: --cpu-profile:", err)
+			return exitUsage
+		}
+		defer stopProfile()
+	}
+
 	m, err := manager.New(manager.Config{
 		ID: o.id, DataDir: o.dataDir, RaftAddr: o.raftAddr, HTTPAddr: o.httpAddr, GossipAddr: o.gossipAddr,
 		Datacenter: o.dc, Peers: peerMap, Token: token, AcceptTokens: acceptTokens, Apps: apps, Logger: log, RaftLogOutput: out, LogLevel: o.logLevel,
@@ -317,4 +330,22 @@ func parsePeers(s string) (map[string]string, error) {
 		out[id] = addr
 	}
 	return out, nil
+}
+
+// startCPUProfile starts a CPU profile into path (created 0600: a profile
+// names functions, not secrets, but it is ours alone) and returns the
+// function that ends and writes it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
