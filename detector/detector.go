@@ -397,6 +397,7 @@ func (w *watch) probeLoop(ctx context.Context) {
 		}
 	}()
 	lostConnects := 0
+	fresh := false // conn was just opened: it gets a ping_type probe whatever the type
 	for ctx.Err() == nil {
 		if conn == nil {
 			start := time.Now()
@@ -420,37 +421,47 @@ func (w *watch) probeLoop(ctx context.Context) {
 				w.pause(ctx, w.d.cfg.RetryInterval)
 				continue
 			}
-			conn = c
+			conn, fresh = c, true
 		}
-		// Ping with ping_type.
-		start := time.Now()
-		err := w.ping(ctx, conn)
-		if ctx.Err() != nil {
-			return
-		}
-		kind, reachable := Classify(err)
-		if err != nil && kind == KindServerError && pingType(w.app) == "INSERT" {
-			kind, reachable = KindWriteFailed, false
-		}
-		w.d.cfg.Metrics.Probe(w.app.Name, w.master.Name, kind, time.Since(start))
-		if kind == KindLost {
-			conn.Close()
-			conn = nil
-			continue // reconnect now: its result is the observation
-		}
-		w.observe(kind, reachable, detail("ping", err))
-		if err != nil {
-			conn.Close()
-			conn = nil
-			w.pause(ctx, w.d.cfg.RetryInterval)
-			continue
+		// Ping with ping_type. With SELECT only on a new connection: then
+		// the sentinel's own SELECT SLEEPs on it prove every ping_interval
+		// what SELECT 1 would, one query fewer per cycle (issue 17).
+		if fresh || pingType(w.app) != "SELECT" {
+			fresh = false
+			start := time.Now()
+			err := w.ping(ctx, conn)
+			if ctx.Err() != nil {
+				return
+			}
+			kind, reachable := Classify(err)
+			if err != nil && kind == KindServerError && pingType(w.app) == "INSERT" {
+				kind, reachable = KindWriteFailed, false
+			}
+			w.d.cfg.Metrics.Probe(w.app.Name, w.master.Name, kind, time.Since(start))
+			if kind == KindLost {
+				conn.Close()
+				conn = nil
+				continue // reconnect now: its result is the observation
+			}
+			w.observe(kind, reachable, detail("ping", err))
+			if err != nil {
+				conn.Close()
+				conn = nil
+				w.pause(ctx, w.d.cfg.RetryInterval)
+				continue
+			}
 		}
 		// Sentinel: block in the server until the next ping is due, in
 		// sentinelSleeps sleeps that share one deadline.
-		start = time.Now()
-		err = w.sleep(ctx, conn, start.Add(pingInterval(w.app)+connectTimeout(w.app)))
+		start := time.Now()
+		err := w.sleep(ctx, conn, start.Add(pingInterval(w.app)+connectTimeout(w.app)))
 		if ctx.Err() != nil {
 			return
+		}
+		if err == nil && pingType(w.app) == "SELECT" {
+			// The probe's latency is how late the sleeps ended.
+			w.d.cfg.Metrics.Probe(w.app.Name, w.master.Name, KindOK, max(0, time.Since(start)-pingInterval(w.app)))
+			w.observe(KindOK, true, "")
 		}
 		if err != nil {
 			kind, reachable := Classify(err)

@@ -20,8 +20,10 @@
 // refused: 1044/1045 access denied, 1130 host not privileged, 4151/3118
 // account locked: the server is up) or "ok" (it restarted). Measured on the test
 // bed: about 10 ms from the end of kill -9 to a published "refused".
-// Between sleeps it runs the ping_type probe: SELECT 1 on the sentinel
-// (SELECT), a fresh connection (CONNECT), or MHA's upsert into
+// Between sleeps it runs the ping_type probe: with SELECT, SELECT 1 on a
+// new sentinel connection and then the sentinel's own SELECT SLEEPs, which
+// prove every ping_interval what SELECT 1 would (issue 17: one query fewer
+// per cycle); a fresh connection (CONNECT), or MHA's upsert into
 // infra.chk_masterha (INSERT; the CREATE DATABASE/TABLE run once per
 // connection, not every ping; a failed INSERT counts as a failure, as in
 // MHA). A server that gives no signal (SIGSTOP, a host cut off) is caught
