@@ -62,14 +62,10 @@ type Config struct {
 	// master is not reachable (default 200ms).
 	RetryInterval time.Duration
 	// ReplicaInterval is how often replicas are sampled while the master is
-	// reachable (default DefaultReplicaInterval); while it is suspected
-	// (unreachable, or its sentinel late) they are sampled every
-	// SuspectInterval.
+	// reachable (default DefaultReplicaInterval); while it is not, they are
+	// sampled every RetryInterval, and once at once when a sentinel sleep
+	// turns late.
 	ReplicaInterval time.Duration
-	// SuspectInterval is how often replicas are sampled while the master is
-	// suspected (default 100ms): the resolution of a replica's last
-	// progress, and so of a signalless master's verdict.
-	SuspectInterval time.Duration
 	Metrics         Metrics          // default NopMetrics
 	Now             func() time.Time // default time.Now
 	// Mode is how the master is probed: ModeFast (default) or ModeMHA,
@@ -131,7 +127,7 @@ type Detector struct {
 	tracker *replicaTracker
 	window  time.Duration // of the current watch
 	refresh time.Duration // of the current watch
-	late    *atomic.Bool  // the current watch's late sentinel (watch.late)
+	due     *atomic.Int64 // the current watch's sentinel due time (watch.due)
 
 	pubMu   sync.Mutex
 	pending *Observation  // latest observation waiting to be published
@@ -143,9 +139,6 @@ type Detector struct {
 func New(cfg Config, pub Publisher, log *slog.Logger) *Detector {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 200 * time.Millisecond
-	}
-	if cfg.SuspectInterval <= 0 {
-		cfg.SuspectInterval = 100 * time.Millisecond
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NopMetrics{}
@@ -164,21 +157,27 @@ func New(cfg Config, pub Publisher, log *slog.Logger) *Detector {
 }
 
 // Changed delivers a signal (coalesced) whenever the local observation of
-// the master changes kind or its sentinel turns late, so the leader can
-// evaluate at once.
+// the master changes kind or a sentinel sleep is late enough to suspect
+// the master (Suspects), so the leader can evaluate at once.
 func (d *Detector) Changed() <-chan struct{} { return d.changed }
 
 // Suspects reports whether this manager suspects the watched master now:
-// its latest observation is "cannot reach", or a sentinel sleep is late
-// (it has not returned sentinelLate after it should have). A late sentinel
-// is the first hint of a signalless master, up to a second and a half
-// before the deadline makes it an observation; it decides nothing (the
-// leader dials SSH to the master's host on it, which changes nothing on a
-// server).
+// its latest observation is "cannot reach", or a sentinel sleep is late by
+// suspectLate or more. A late sentinel is the first hint of a signalless
+// master, a second or more before the deadline makes it an observation; it
+// decides nothing (the leader dials SSH to the master's host on it, which
+// changes nothing on a server).
 func (d *Detector) Suspects() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return (d.late != nil && d.late.Load()) || (d.local != nil && !d.local.Reachable)
+	if d.local != nil && !d.local.Reachable {
+		return true
+	}
+	if d.due == nil {
+		return false
+	}
+	due := d.due.Load()
+	return due != 0 && d.cfg.Now().Sub(time.Unix(0, due)) >= suspectLate
 }
 
 // Local returns this manager's latest observation of the watched master
@@ -259,7 +258,7 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 	}
 	d.mu.Lock()
 	d.app, d.master, d.local, d.cancel, d.done, d.tracker = app, master, nil, cancel, done, t
-	d.window, d.refresh, d.late = w.window, w.refresh, &w.late
+	d.window, d.refresh, d.due = w.window, w.refresh, &w.due
 	d.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(3)
@@ -357,9 +356,9 @@ type watch struct {
 	refresh time.Duration
 	lastPub time.Time
 	suspect chan struct{} // the probe loop asks for an immediate replica sample
-	// late: the sentinel has not returned sentinelLate after its sleep
-	// should have ended; the replicas are sampled fast until it returns.
-	late    atomic.Bool
+	// due is when the sentinel's current sleep should end (UnixNano); 0
+	// once it ended well or the master answered since (Suspects).
+	due     atomic.Int64
 	db      *sql.DB
 	created bool // ping_type=INSERT: infra.chk_masterha exists (created on this connection)
 }
@@ -479,8 +478,13 @@ func (w *watch) probeLoop(ctx context.Context) {
 }
 
 // sentinelLate is how late a sentinel sleep may return before the
-// replicas are sampled fast (see sleep).
-const sentinelLate = 50 * time.Millisecond
+// replicas are sampled (see sleep); suspectLate how late before the
+// manager suspects the master (Suspects): long enough that the sleeps a
+// loaded machine returns late do not send the leader dialling SSH.
+const (
+	sentinelLate = 50 * time.Millisecond
+	suspectLate  = 250 * time.Millisecond
+)
 
 // sentinelSleeps is how many SELECT SLEEPs the sentinel takes per
 // ping_interval (see sleep).
@@ -506,6 +510,9 @@ func (w *watch) pause(ctx context.Context, d time.Duration) {
 // observe records one probe result and, when the master stopped being
 // reachable, asks the replica loop for an immediate sample.
 func (w *watch) observe(kind string, reachable bool, det string) {
+	if reachable {
+		w.due.Store(0)
+	}
 	now := w.d.cfg.Now()
 	o := Observation{App: w.app.Name, Manager: w.d.cfg.Manager, Server: w.master.Name,
 		Reachable: reachable, Kind: kind, Since: now, At: now, Detail: redact(det, w.master.Password)}
@@ -580,15 +587,18 @@ func (w *watch) ping(ctx context.Context, conn *sql.Conn) error {
 // plus the connect timeout): the observation of a silent master comes when
 // it did with one sleep.
 //
-// The shorter sleeps pace replica sampling (only that: the observation
-// still waits for the deadline): a sleep that has not returned sentinelLate
-// after it should have makes the replica loop sample at once and every
-// SuspectInterval until it returns. A replica's last progress is the first
-// sample after it, so a stopped master's last progress is pinned down
-// sooner the sooner the late sleep is noticed: with two sleeps per second
-// (ping_interval=1) on average 0.3 s after the stop instead of 0.6 s with
-// one, for one more query per ping_interval on a kept connection and no
-// more samples in steady state.
+// The shorter sleeps time one replica sample (only that: the observation
+// still waits for the deadline): a sleep that has not returned
+// sentinelLate after it should have asks the replica loop for a sample at
+// once. A replica's last progress is the first sample after it, so a
+// stopped master's last progress is pinned down by that sample, on average
+// 0.3 s after the stop with two sleeps per second (ping_interval=1)
+// instead of 0.6 s with one; later samples cannot improve on it (they see
+// the same counters), so none is taken until the deadline makes the
+// master unreachable. In steady state this costs one more query per
+// ping_interval on a kept connection (none with ping_type=SELECT, whose
+// separate ping the sleeps replace), and a sleep late under load one
+// sample.
 func (w *watch) sleep(ctx context.Context, conn *sql.Conn, deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -601,35 +611,41 @@ func (w *watch) sleep(ctx context.Context, conn *sql.Conn, deadline time.Time) e
 	return nil
 }
 
-// sleepOnce is one SELECT SLEEP(d) of the sentinel, flagging it late (and
-// asking for a replica sample) when it has not returned sentinelLate after
-// d.
+// sleepOnce is one SELECT SLEEP(d) of the sentinel. It asks for a replica
+// sample when it has not returned sentinelLate after d, and wakes the
+// leader's evaluation (Changed) when it has not returned suspectLate after
+// d (Suspects is then true).
 func (w *watch) sleepOnce(ctx context.Context, conn *sql.Conn, d time.Duration) error {
+	w.due.Store(w.d.cfg.Now().Add(d).UnixNano())
 	late := time.AfterFunc(d+sentinelLate, func() {
-		w.late.Store(true)
 		select {
 		case w.suspect <- struct{}{}:
 		default:
 		}
+	})
+	defer late.Stop()
+	suspected := time.AfterFunc(d+suspectLate, func() {
 		select {
 		case w.d.changed <- struct{}{}:
 		default:
 		}
 	})
-	defer late.Stop()
+	defer suspected.Stop()
 	var r int
 	if err := conn.QueryRowContext(ctx, "SELECT SLEEP(?)", d.Seconds()).Scan(&r); err != nil {
-		// A late sentinel stays late through its failure until the
-		// observation it leads to is recorded (Suspects has no gap).
+		// due stays: a late sentinel stays suspected through its failure
+		// until the master answers again (Suspects has no gap before the
+		// observation it leads to).
 		return fmt.Errorf("sentinel on %s: %w", w.master, err)
 	}
-	w.late.Store(false)
+	w.due.Store(0)
 	return nil
 }
 
 // replicaLoop samples the replicas every ReplicaInterval while the master
-// looks fine, and every SuspectInterval (and at once) after the probe loop
-// reported it unreachable or while its sentinel is late.
+// looks fine, every RetryInterval after the probe loop reported it
+// unreachable, and at once when asked (a sentinel sleep turned late, the
+// master turned unreachable).
 func (w *watch) replicaLoop(ctx context.Context) {
 	normal := w.d.cfg.ReplicaInterval
 	if normal <= 0 {
@@ -638,8 +654,8 @@ func (w *watch) replicaLoop(ctx context.Context) {
 	for {
 		w.d.sampleReplicas(ctx, w.tracker, w.app, w.master)
 		wait := normal
-		if l := w.d.Local(); (len(l) == 1 && !l[0].Reachable) || w.late.Load() {
-			wait = w.d.cfg.SuspectInterval
+		if l := w.d.Local(); len(l) == 1 && !l[0].Reachable {
+			wait = w.d.cfg.RetryInterval
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -52,13 +52,17 @@
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS) by the watch
 // loop every ping_interval, at most every second (DefaultReplicaInterval:
 // one status query per replica, manager and second in steady state, as
-// before issue 16), every SuspectInterval (100 ms) while this manager
-// cannot reach the master or while a sentinel sleep is late (it has not
-// returned 50 ms after it should have: sampling only, the observation
+// before issue 16), every RetryInterval (200 ms) while this manager cannot
+// reach the master, once at once when a sentinel sleep is late (it has not
+// returned 50 ms after it should have: a sample only, the observation
 // still waits for the deadline), and by the leader at every evaluation
 // while any manager cannot reach it (CheckReplicas; a suspected
 // application is evaluated every 100 ms): the fast cadence costs only
-// while the master is suspected. The tracker remembers when each replica's
+// while the master is unreachable. An earlier version sampled every
+// 100 ms from the first late sleep; under the load of 300 applications on
+// two cores enough sleeps ran late that the extra samples made more of
+// them late, until the managers' observations flapped by the thousand. The
+// tracker remembers when each replica's
 // Slave_received_heartbeats or read position last moved (MariaDB 10.11 has
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS): the sample that
