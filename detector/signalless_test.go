@@ -51,17 +51,17 @@ func TestSignallessQuorumRule(t *testing.T) {
 }
 
 // TestDefaultReplicaInterval: while the master looks fine, replicas are
-// sampled every ping_interval, at most every second (the steady cost of
-// before issue 16: one status query per replica, manager and second); the
-// fast cadence is for a suspected master only.
+// sampled every two ping_intervals, at most every two seconds (issue 17's
+// steady cost: one status query per replica and manager every two
+// seconds); the fast cadence is for a suspected master only.
 func TestDefaultReplicaInterval(t *testing.T) {
 	for _, tc := range []struct {
 		ping, want time.Duration
 	}{
-		{0, time.Second}, // ping_interval default 3 s
-		{time.Second, time.Second},
-		{3 * time.Second, time.Second},
-		{400 * time.Millisecond, 400 * time.Millisecond},
+		{0, 2 * time.Second}, // ping_interval default 3 s
+		{time.Second, 2 * time.Second},
+		{3 * time.Second, 2 * time.Second},
+		{400 * time.Millisecond, 800 * time.Millisecond},
 	} {
 		app := &config.App{Name: "app1", PingInterval: tc.ping}
 		if got := DefaultReplicaInterval(app); got != tc.want {
