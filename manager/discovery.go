@@ -22,6 +22,47 @@ const (
 	urgentDiscoveries           = 4
 )
 
+// FullDiscoveryEvery: every this many periodic discoveries of an
+// application, one is a full read (every variable, semi-sync, grants: 30 s
+// at the default 5 s interval); the others in between are light
+// (topology.Options.Light): they read what changes between discoveries
+// (reachability, master and replica status, read_only, the GTID positions,
+// server_id and uptime) and carry the rest from the last discovery. A
+// requested discovery (requestDiscovery: a pipeline ended, a verdict
+// changed, an operator's action) and the first one of an application in a
+// leadership period are always full; the topology package reads in full
+// whatever it cannot carry (a restart, a change of master or of servers,
+// settings FullReadPeriod old).
+const FullDiscoveryEvery = 6
+
+// lastDiscovery is an application's last discovery by this leader: the
+// base of the next light one.
+type lastDiscovery struct {
+	lctx  context.Context    // the leadership period it was made in
+	topo  *topology.Topology // what it read
+	light int                // light discoveries since the last full one
+}
+
+// lightBase returns the discovery a discovery of app may carry settings
+// from (nil: read in full): only a periodic one, in the same leadership
+// period lctx, fewer than FullDiscoveryEvery-1 light ones after a full one.
+func lightBase(lctx context.Context, last *lastDiscovery, periodic bool) *topology.Topology {
+	if !periodic || last == nil || last.lctx != lctx || last.light >= FullDiscoveryEvery-1 {
+		return nil
+	}
+	return last.topo
+}
+
+// anyCarried reports whether some server of t was read light.
+func anyCarried(t *topology.Topology) bool {
+	for _, s := range t.Servers {
+		if s.Carried {
+			return true
+		}
+	}
+	return false
+}
+
 // discoveryLoop stores a topology summary of every application (leader
 // only) so that status on any node shows it: every DiscoveryInterval, and
 // at once for the applications requestDiscovery names (a pipeline ended,
@@ -59,6 +100,9 @@ func (m *Manager) discoveryLoop(ctx context.Context) {
 		lctx, _, ok := m.leaderContext()
 		if !ok {
 			m.discoPool.Reset() // only the leader discovers: hold no connections
+			m.mu.Lock()
+			clear(m.lastDisco)
+			m.mu.Unlock()
 			continue
 		}
 		if all {
@@ -115,6 +159,13 @@ func (m *Manager) appsToDiscover(all bool) []pendingDiscovery {
 		}
 	}
 	clear(m.rediscover)
+	if all {
+		for name := range m.lastDisco {
+			if m.apps[name] == nil {
+				delete(m.lastDisco, name) // no longer watched
+			}
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
 }
@@ -184,19 +235,33 @@ func (m *Manager) discoveryKeys() map[string]bool {
 // interval, and its rows stay well within the status's and routing's age
 // limits (3 intervals). A requested discovery (a pipeline ended, a verdict
 // changed, a new leader) is always stored.
+//
+// A periodic discovery is light but every FullDiscoveryEvery-th (see
+// there); a requested one reads in full.
 func (m *Manager) discoverApp(lctx context.Context, name string, periodic bool) {
 	st, ok := m.fsm.App(name)
 	if !ok {
 		return
 	}
 	app := m.effectiveApp(name, &st)
+	m.mu.Lock()
+	last := m.lastDisco[name]
+	m.mu.Unlock()
+	opts := topology.Options{Pool: m.discoPool, Light: lightBase(lctx, last, periodic)}
 	started := m.now()
 	dctx, cancel := context.WithTimeout(lctx, discoverTimeout)
-	topo := topology.DiscoverWith(dctx, app, topology.Options{Pool: m.discoPool})
+	topo := topology.DiscoverWith(dctx, app, opts)
 	cancel()
 	if lctx.Err() != nil {
 		return // the period ended during the discovery: nothing to store
 	}
+	next := &lastDiscovery{lctx: lctx, topo: topo}
+	if opts.Light != nil && anyCarried(topo) {
+		next.light = last.light + 1
+	}
+	m.mu.Lock()
+	m.lastDisco[name] = next
+	m.mu.Unlock()
 	m.observeReplicaLag(name, topo)
 	sum := summarize(topo, &st, started)
 	m.noteDiscoveryLogins(name, topo, &sum, st.LastEpoch)

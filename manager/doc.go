@@ -126,7 +126,14 @@
 // is not the leader). A periodic discovery whose summary is unchanged
 // (all but its times) is stored only once the stored one is 1.5 intervals
 // old (every other interval), or when the stored one predates the
-// master's last change; a requested one is always stored. Status never
+// master's last change; a requested one is always stored. A periodic
+// discovery is light (topology.Options.Light: master and replica status,
+// read_only, GTID positions, server_id and uptime read; grants, semi-sync
+// and static variables carried from the last full read) but every
+// FullDiscoveryEvery-th (6: 30 s at the default interval); a requested one
+// and the first of each application in a leadership period read in full.
+// What the status shows (roles, positions, read_only, reachability) is
+// never carried. Status never
 // passes an old
 // view off as the current one: every server row carries the age of the
 // discovery it shows and is stale beyond 3 intervals plus one discovery's

@@ -131,6 +131,7 @@ type Manager struct {
 	verdictOf   map[string]string         // per app: the master (addr) its last verdict is about
 	rediscover  map[string]bool           // apps the leader discovers now, not at the next tick (discoveryLoop)
 	discovering map[string]bool           // apps whose discovery runs now (discoveryLoop)
+	lastDisco   map[string]*lastDiscovery // per app: the leader's last discovery, for light ones (discovery.go)
 	verdictKeys map[string]string         // last verdict and its managers per app (log dedup)
 	refusals    map[string]string         // last lock refusal per app (log dedup)
 	detectors   map[string]*appDetector   // per app: the probe of the current master
@@ -168,6 +169,7 @@ func New(cfg Config) (*Manager, error) {
 		verdictOf:    map[string]string{},
 		rediscover:   map[string]bool{},
 		discovering:  map[string]bool{},
+		lastDisco:    map[string]*lastDiscovery{},
 		discoPool:    topology.NewPool(),
 		verdictKeys:  map[string]string{},
 		refusals:     map[string]string{},

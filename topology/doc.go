@@ -30,4 +30,27 @@
 // reuses one connection per server and DSN (never across credentials),
 // replaces it when a read fails and every PoolLifetime, and closes it when
 // Retain no longer names it; without a Pool every discovery connects anew.
+//
+// Light discoveries (Options.Light, the application's previous discovery;
+// the leader's periodic discovery): a server is read light when its state
+// in Light is usable (carryOver): the same servers in the same order with
+// the same address, login and repl user, reachable and read without error
+// last time, settings read less than FullReadPeriod (30 s) ago, uptime
+// known and at least 10 s. A light read reads what changes between
+// discoveries: Ping, one SELECT of the clock, Uptime, server_id, read_only
+// (super_read_only) and the GTID positions, SHOW MASTER STATUS and the
+// replica status. It carries the settings from Light (ServerState.carryFrom:
+// version, server_uuid, log_bin, log_slave_updates, relay_log_purge, binlog
+// and relay log names, binlog_format, gtid_domain_id, gtid_strict_mode,
+// gtid_mode, semi-sync variables and status, grants of the manager and
+// repl users) and marks the server Carried with the FullAt of the full read
+// they come from. Everything else is a full read. Invariants: a carried
+// value is never older than FullReadPeriod when the discovery starts; it is
+// never carried across a restart (another server_id, or another start
+// time: UNIX_TIMESTAMP() minus Uptime, more than a second apart: the
+// server is then read in full at once) nor across a change of master (a
+// discovery that carried anything and finds another master than Light did
+// is done again in full); a light read that fails is redone in full on the
+// same connection; master, replicas, read_only, positions and reachability
+// are never carried.
 package topology

@@ -73,6 +73,24 @@ type ServerState struct {
 	// Upstream is the configured server this one replicates from; nil when
 	// it is no replica or replicates from a server not in the configuration.
 	Upstream *ServerState
+
+	// Uptime is the server's Uptime status at this read; zero when unknown
+	// (the status could not be read).
+	Uptime time.Duration
+	// Carried is true when this read was light (Options.Light): the
+	// settings (carryFrom lists them) are those of the full read at
+	// FullAt, not read again.
+	Carried bool
+	// FullAt is when the settings were read: the start of this discovery
+	// when it read them (a full read), of the last full read when Carried.
+	FullAt time.Time
+	// started is when the server started, on its own clock, in whole
+	// seconds (UNIX_TIMESTAMP() minus Uptime, in one statement); 0 when
+	// unknown. A restart changes it.
+	started int64
+	// dynamic are the dynamicVariables the full read found on the server:
+	// what a light read reads again.
+	dynamic []string
 }
 
 // Name is the configured section name ("server1").
@@ -184,6 +202,11 @@ type Options struct {
 	// closed when a read through it fails. Nil: every discovery opens one
 	// connection per server and closes it.
 	Pool *Pool
+	// Light, when set, is the application's previous discovery: each
+	// server whose settings may be carried over from it (carryOver) is read
+	// light, its settings carried from Light instead of read again (see
+	// doc.go for the rule). Nil: every server is read in full.
+	Light *Topology
 }
 
 // withDefaults fills the zero fields as DiscoverWith does.
@@ -207,17 +230,35 @@ func Discover(ctx context.Context, app *config.App) *Topology {
 	return DiscoverWith(ctx, app, Options{})
 }
 
-// DiscoverWith is Discover with options.
+// DiscoverWith is Discover with options. With opts.Light, a discovery
+// that carried settings and finds another master than opts.Light did is
+// done again in full: no setting is carried across a change of master.
 func DiscoverWith(ctx context.Context, app *config.App, opts Options) *Topology {
 	opts = opts.withDefaults(app)
+	t := discoverOnce(ctx, app, opts)
+	if opts.Light != nil && t.carried() && masterName(t) != masterName(opts.Light) {
+		opts.Light = nil
+		t = discoverOnce(ctx, app, opts)
+	}
+	return t
+}
+
+// discoverOnce reads every server in parallel, light where opts.Light allows.
+func discoverOnce(ctx context.Context, app *config.App, opts Options) *Topology {
+	start := time.Now()
+	prev := previousStates(opts.Light, app)
 	t := &Topology{App: app, Servers: make([]*ServerState, len(app.Servers))}
 	var wg sync.WaitGroup
 	for i, srv := range app.Servers {
 		t.Servers[i] = &ServerState{Server: srv}
+		var carry *ServerState
+		if ok, _ := carryOver(prev[i], start); ok {
+			carry = prev[i]
+		}
 		wg.Add(1)
 		go func(st *ServerState) {
 			defer wg.Done()
-			read(ctx, st, opts)
+			read(ctx, st, opts, carry, start)
 		}(t.Servers[i])
 	}
 	wg.Wait()
@@ -237,8 +278,11 @@ func DSN(srv *config.Server, connectTimeout, rwTimeout time.Duration) string {
 }
 
 // read fills st from its server: on a connection of opts.Pool, or on a
-// connection of its own, closed at the end.
-func read(ctx context.Context, st *ServerState, opts Options) {
+// connection of its own, closed at the end. With prev (the server's state
+// in the last discovery, whose settings may be carried) it reads light,
+// and in full when the light read fails or finds the server restarted;
+// start is when the discovery started (FullAt of a full read).
+func read(ctx context.Context, st *ServerState, opts Options, prev *ServerState, start time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout+opts.QueryTimeout)
 	defer cancel()
 	dsn := DSN(st.Server, opts.ConnectTimeout, opts.QueryTimeout)
@@ -287,7 +331,17 @@ func read(ctx context.Context, st *ServerState, opts Options) {
 	}
 	st.Reachable = true
 	r := reader{ctx: ctx, conn: q, st: st}
+	if prev != nil {
+		if r.light(prev) {
+			return
+		}
+		*st = ServerState{Server: st.Server, Reachable: true} // nothing of the light read is kept
+	}
+	st.FullAt = start
 	r.variables()
+	if err := r.state(nil); err != nil {
+		st.Uptime, st.started = 0, 0 // unknown: the next read is full again
+	}
 	r.masterStatus()
 	r.replicaStatus()
 	r.semiSync()
@@ -357,6 +411,11 @@ func (r *reader) variables() {
 		v[strings.ToLower(row["Variable_name"])] = row["Value"]
 	}
 	st := r.st
+	for _, n := range dynamicVariables {
+		if _, ok := v[n]; ok {
+			st.dynamic = append(st.dynamic, n)
+		}
+	}
 	st.Version, err = dialect.ParseVersion(v["version"], v["version_comment"])
 	if err != nil {
 		r.fail("read version", err)
@@ -365,8 +424,9 @@ func (r *reader) variables() {
 	id, _ := strconv.ParseUint(v["server_id"], 10, 32)
 	st.ServerID = uint32(id)
 	st.ServerUUID = v["server_uuid"]
-	st.ReadOnly = on(v["read_only"])
-	st.SuperReadOnly = on(v["super_read_only"])
+	for _, n := range st.dynamic {
+		setDynamic(st, n, v[n])
+	}
 	st.LogBin = on(v["log_bin"])
 	st.LogSlaveUpdates = on(v["log_slave_updates"]) || on(v["log_replica_updates"])
 	st.RelayLogPurge = on(v["relay_log_purge"])
@@ -376,14 +436,9 @@ func (r *reader) variables() {
 		st.RelayLogBasename = v["relay_log"]
 	}
 	st.BinlogFormat = v["binlog_format"]
-	st.GTIDBinlogPos = v["gtid_binlog_pos"]
-	st.GTIDSlavePos = v["gtid_slave_pos"]
-	st.GTIDCurrentPos = v["gtid_current_pos"]
 	d, _ := strconv.ParseUint(v["gtid_domain_id"], 10, 32)
 	st.GTIDDomainID = uint32(d)
 	st.GTIDStrictMode = on(v["gtid_strict_mode"])
-	st.GTIDExecuted = strings.Join(strings.Fields(v["gtid_executed"]), "")
-	st.GTIDPurged = strings.Join(strings.Fields(v["gtid_purged"]), "")
 	st.GTIDModeOn = strings.EqualFold(v["gtid_mode"], "ON")
 }
 

@@ -18,7 +18,10 @@
 //     heartbeat count that advances once a second; on a master no row;
 //   - discovery and check reads: SHOW GLOBAL VARIABLES (WHERE
 //     Variable_name IN (...) or LIKE 'prefix%'), SHOW GLOBAL STATUS LIKE
-//     (no semi-sync: no row), SELECT @@name[, @@name...], SHOW MASTER
+//     (no semi-sync: no row), SELECT @@name[, @@name...], topology's
+//     light read (SELECT UNIX_TIMESTAMP(), the Uptime from
+//     information_schema.GLOBAL_STATUS, @@name...: the Uptime counted from
+//     New, with the clock of the same instant), SHOW MASTER
 //     STATUS / SHOW BINARY LOG STATUS, SHOW BINARY LOGS, SHOW GRANTS, SHOW
 //     GRANTS FOR, SELECT User, Host FROM mysql.user WHERE User = '...', SET
 //     and USE (acknowledged).

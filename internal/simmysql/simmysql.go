@@ -304,6 +304,9 @@ var (
 	sleepRe   = regexp.MustCompile(`(?i)^SELECT\s+SLEEP\(\s*([0-9.]+)\s*\)$`)
 	quotedRe  = regexp.MustCompile(`'([^']*)'`)
 	selectVar = regexp.MustCompile(`(?i)^SELECT\s+(@@[A-Za-z0-9_.]+(\s*,\s*@@[A-Za-z0-9_.]+)*)$`)
+	// stateRe is topology's light-read statement: the clock, Uptime from
+	// the status table, then global variables.
+	stateRe = regexp.MustCompile(`(?i)^SELECT\s+UNIX_TIMESTAMP\(\)\s*,\s*\(SELECT VARIABLE_VALUE FROM information_schema\.GLOBAL_STATUS WHERE VARIABLE_NAME = 'Uptime'\)((\s*,\s*@@[A-Za-z0-9_.]+)*)$`)
 )
 
 func (h *handler) HandleQuery(query string) (*gmysql.Result, error) {
@@ -359,22 +362,45 @@ func (h *handler) HandleQuery(query string) (*gmysql.Result, error) {
 		}
 		return rows([]string{"User", "Host"}, out)
 	case selectVar.MatchString(q):
-		vars := h.vars()
-		var names []string
-		var vals []any
-		for _, f := range strings.Split(selectVar.FindStringSubmatch(q)[1], ",") {
-			f = strings.TrimSpace(f)
-			name := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(f[2:], "global."), "GLOBAL."))
-			v, found := vars[name]
-			if !found {
-				return nil, gmysql.NewError(gmysql.ER_UNKNOWN_SYSTEM_VARIABLE, "Unknown system variable '"+name+"'")
+		names, vals, err := h.selectVars(selectVar.FindStringSubmatch(q)[1])
+		if err != nil {
+			return nil, err
+		}
+		return rows(names, [][]any{vals})
+	case stateRe.MatchString(q):
+		// One clock reading for both, as a server's one statement has.
+		now := time.Now().Unix()
+		names := []string{"UNIX_TIMESTAMP()", "Uptime"}
+		vals := []any{strconv.FormatInt(now, 10), strconv.FormatInt(now-h.e.srv.started.Unix(), 10)}
+		if list := strings.TrimSpace(stateRe.FindStringSubmatch(q)[1]); list != "" {
+			n, v, err := h.selectVars(strings.TrimPrefix(list, ","))
+			if err != nil {
+				return nil, err
 			}
-			names = append(names, f)
-			vals = append(vals, v)
+			names, vals = append(names, n...), append(vals, v...)
 		}
 		return rows(names, [][]any{vals})
 	}
 	return nil, h.unknown(q)
+}
+
+// selectVars answers a list of @@name / @@global.name: the column names
+// and values.
+func (h *handler) selectVars(list string) ([]string, []any, error) {
+	vars := h.vars()
+	var names []string
+	var vals []any
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		name := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(f[2:], "global."), "GLOBAL."))
+		v, found := vars[name]
+		if !found {
+			return nil, nil, gmysql.NewError(gmysql.ER_UNKNOWN_SYSTEM_VARIABLE, "Unknown system variable '"+name+"'")
+		}
+		names = append(names, f)
+		vals = append(vals, v)
+	}
+	return names, vals, nil
 }
 
 // vars are the endpoint's global variables.

@@ -40,10 +40,12 @@ func appConfig(t *testing.T, a *App, extra ...string) *config.App {
 
 // TestDiscoveryAndCheckSeeHealthyApp: topology discovery (the leader's
 // reads) sees the simulated master with two replicas replicating from
-// it, as MariaDB, with no problem and no statement the simulation misses.
+// it, as MariaDB, with no problem and no statement the simulation misses,
+// in full and light discoveries (the last one light: its settings carried).
 func TestDiscoveryAndCheckSeeHealthyApp(t *testing.T) {
 	s := New(testUser, testPass)
 	defer s.Close()
+	s.started = time.Now().Add(-time.Minute) // up long enough for a light read
 	a, err := s.AddApp("127.0.0.1", 2, "repl")
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +55,20 @@ func TestDiscoveryAndCheckSeeHealthyApp(t *testing.T) {
 	defer cancel()
 	pool := topology.NewPool()
 	defer pool.Close()
-	for _, p := range []*topology.Pool{nil, pool, pool} {
-		topo := topology.DiscoverWith(ctx, app, topology.Options{Pool: p})
+	var last *topology.Topology
+	for i, p := range []*topology.Pool{nil, pool, pool} {
+		opts := topology.Options{Pool: p}
+		if i == 2 {
+			opts.Light = last
+		}
+		topo := topology.DiscoverWith(ctx, app, opts)
+		last = topo
 		for _, st := range topo.Servers {
 			if !st.Reachable || len(st.ReadErrors) > 0 {
 				t.Fatalf("%s: reachable %v, error %v, read errors %v", st.Name(), st.Reachable, st.Err, st.ReadErrors)
+			}
+			if st.Carried != (i == 2) || st.Uptime < time.Minute {
+				t.Errorf("discovery %d, %s: carried %v (want %v), uptime %s", i, st.Name(), st.Carried, i == 2, st.Uptime)
 			}
 			if st.Version.Flavor != dialect.MariaDB || !st.LogBin || st.MasterStatus == nil {
 				t.Errorf("%s: version %+v log_bin %v master status %v", st.Name(), st.Version, st.LogBin, st.MasterStatus)
