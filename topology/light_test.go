@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -282,4 +283,80 @@ func TestLightDiscovery(t *testing.T) {
 			t.Errorf("%s read light although the master changed since the previous discovery", s.Name())
 		}
 	}
+}
+
+// BenchmarkDiscovery measures one discovery of a real three-server
+// application through a Pool, full and light: the time, and the CPU this
+// process (the manager's side; the servers are other processes) spends,
+// in µs per discovery (cpu-µs/op). Run it alone:
+//
+//	go test -run '^$' -bench BenchmarkDiscovery -benchtime 1000x ./topology/
+func BenchmarkDiscovery(b *testing.B) {
+	c := testbed.Start(b, testbed.Options{N: 3, NoSSH: true})
+	path, err := c.WriteAppConfig(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := config.Load(path, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range c.Servers {
+		for {
+			rows, err := s.QueryRows(ctx, "SHOW GLOBAL STATUS LIKE 'Uptime'")
+			if err != nil || len(rows) != 1 {
+				b.Fatalf("Uptime of %s: %v %v", s.Name(), rows, err)
+			}
+			if n, _ := strconv.Atoi(rows[0]["Value"]); n > int(minCarryUptime/time.Second) {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%s not up for %s after 30 s", s.Name(), minCarryUptime)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, light := range []bool{false, true} {
+		name := "full"
+		if light {
+			name = "light"
+		}
+		b.Run(name, func(b *testing.B) {
+			pool := NewPool()
+			defer pool.Close()
+			opts := Options{ConnectTimeout: time.Second, Pool: pool}
+			base := DiscoverWith(ctx, app, opts)
+			b.ResetTimer()
+			cpu0 := processCPU(b)
+			for range b.N {
+				if light && time.Since(base.At) > FullReadPeriod/2 {
+					b.StopTimer()
+					cpu := processCPU(b)
+					base = DiscoverWith(ctx, app, opts)
+					cpu0 += processCPU(b) - cpu // not counted
+					b.StartTimer()
+				}
+				o := opts
+				if light {
+					o.Light = base
+				}
+				topo := DiscoverWith(ctx, app, o)
+				if topo.Master == nil || topo.Servers[0].Carried != light {
+					b.Fatalf("discovery: master %v, carried %v", topo.Master, topo.Servers[0].Carried)
+				}
+			}
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// processCPU is this process's user and system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
