@@ -134,7 +134,7 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 	m.mu.Unlock()
 
 	if same {
-		m.log.Info("SSH to the suspected master failed: dialling again", "app", app.Name, "server", master.Name,
+		m.log.Debug("SSH to the suspected master failed: dialling again", "app", app.Name, "server", master.Name,
 			"suspected_since", since.Format(time.RFC3339Nano))
 	} else {
 		m.log.Info("master suspected: dialling SSH ahead of the verdict", "app", app.Name, "server", master.Name)
