@@ -47,6 +47,10 @@ type SemiSync struct {
 	Clients int
 	// NoTx is Rpl_semi_sync_master_no_tx: commits not acknowledged in time.
 	NoTx uint64
+	// KillConnTimeout is rpl_semi_sync_slave_kill_conn_timeout (MariaDB
+	// 10.3+; 0 when absent): how long STOP SLAVE on a semi-sync replica
+	// waits for its connection to the master that kills the dump thread.
+	KillConnTimeout time.Duration
 }
 
 // Lossless reports whether the master waits for an acknowledgement after
@@ -94,6 +98,9 @@ func ParseSemiSync(vars, status map[string]string) SemiSync {
 	s.ReplicaActive = isOn(st["rpl_semi_sync_slave_status"])
 	s.Clients, _ = strconv.Atoi(st["rpl_semi_sync_master_clients"])
 	s.NoTx, _ = strconv.ParseUint(st["rpl_semi_sync_master_no_tx"], 10, 64)
+	if sec, err := strconv.ParseUint(v["rpl_semi_sync_slave_kill_conn_timeout"], 10, 64); err == nil {
+		s.KillConnTimeout = time.Duration(sec) * time.Second
+	}
 	return s
 }
 

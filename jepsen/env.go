@@ -619,7 +619,9 @@ func (e *Env) semiSyncConf(i int, d *DBHost) []string {
 		return append(out, "rpl_semi_sync_master_enabled=ON")
 	}
 	if e.layout == nil || e.layout.Of[d.Net.Name] != e.layout.Of[e.DBs[0].Net.Name] {
-		out = append(out, "rpl_semi_sync_slave_enabled=ON")
+		// As check-repl recommends: STOP SLAVE does not wait 5 s for a
+		// cut-off master (topology.SlowSemiSyncKill).
+		out = append(out, "rpl_semi_sync_slave_enabled=ON", "rpl_semi_sync_slave_kill_conn_timeout=1")
 	}
 	return out
 }

@@ -16,7 +16,19 @@ const (
 	CodeSemiSyncTimeout   = "semi-sync-timeout"
 	CodeSemiSyncNoReplica = "semi-sync-no-replica"
 	CodeSemiSyncNoOtherDC = "semi-sync-no-other-dc"
+	// CodeSemiSyncKillTimeout is about failover time, not loss: STOP
+	// SLAVE on a semi-sync replica of a cut-off master waits
+	// rpl_semi_sync_slave_kill_conn_timeout (see SlowSemiSyncKill).
+	CodeSemiSyncKillTimeout = "semi-sync-kill-timeout"
 )
+
+// SlowSemiSyncKill: MariaDB's semi-sync replica, when its IO thread is
+// stopped, first connects to the master to kill its dump thread and waits
+// for that up to rpl_semi_sync_slave_kill_conn_timeout (default 5 s). A
+// failover stops the IO threads of every replica, so with a master cut off
+// by a partition it waits that long in phase 2 (about 2 s per failover in
+// the datacenter campaign). check-repl warns above one second.
+const SlowSemiSyncKill = time.Second
 
 // ShortSemiSyncTimeout: a master whose rpl_semi_sync_master_timeout is
 // shorter falls back to asynchronous replication (silently, committing
@@ -100,6 +112,11 @@ func checkSemiSync(t *Topology) []Problem {
 	for _, s := range t.AliveReplicas() {
 		if s.SemiSync.ReplicaEnabled && s.SemiSync.ReplicaActive {
 			acking = append(acking, s)
+		}
+		if s.SemiSync.ReplicaEnabled && s.SemiSync.KillConnTimeout > SlowSemiSyncKill {
+			ps = append(ps, problem(s, Warning, CodeSemiSyncKillTimeout,
+				fmt.Sprintf("rpl_semi_sync_slave_kill_conn_timeout is %s: when the master is cut off, STOP SLAVE on this semi-sync replica (every failover does it) waits that long for a connection to the master", s.SemiSync.KillConnTimeout),
+				"SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1 and put it in its my.cnf"))
 		}
 		if s.SemiSync.ReplicaEnabled && !s.SemiSync.ReplicaActive && s.Replica.IOThreadRunning() {
 			ps = append(ps, problem(s, Warning, CodeSemiSyncInactive,

@@ -18,6 +18,7 @@ var semiSyncCnf = []string{
 	"rpl_semi_sync_slave_enabled=ON",
 	"rpl_semi_sync_master_wait_point=AFTER_SYNC",
 	"rpl_semi_sync_master_timeout=30000",
+	"rpl_semi_sync_slave_kill_conn_timeout=1",
 }
 
 // check-repl on real servers with semi-sync: the state is reported, and a
@@ -63,6 +64,15 @@ func TestCheckReplSemiSync(t *testing.T) {
 		}
 		run(t, m, "SET GLOBAL rpl_semi_sync_master_timeout=30000")
 	})
+	t.Run("slow kill of the dump thread", func(t *testing.T) {
+		run(t, s2, "SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout=5")
+		ps := Check(discover(t, app))
+		wantProblem(t, ps, CodeSemiSyncKillTimeout, "server2", Warning, "rpl_semi_sync_slave_kill_conn_timeout is 5s", "STOP SLAVE")
+		if p := findProblem(ps, CodeSemiSyncKillTimeout, "server3"); p != nil {
+			t.Errorf("server3 (kill_conn_timeout 1) warned: %+v", p)
+		}
+		run(t, s2, "SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1")
+	})
 	t.Run("no semi-sync replica in another datacenter", func(t *testing.T) {
 		dcApp := loadApp(t, c)
 		dcApp.Server("server1").Datacenter, dcApp.Server("server2").Datacenter, dcApp.Server("server3").Datacenter = "dc1", "dc1", "dc2"
@@ -104,6 +114,8 @@ func TestCheckSemiSyncRules(t *testing.T) {
 		{"no acking replica", lossless, []dialect.SemiSync{{Known: true}}, nil, []string{CodeSemiSyncNoReplica}},
 		{"acking replica only in the master's dc", lossless, []dialect.SemiSync{acking, {}}, []string{"dc1", "dc1", "dc2"}, []string{CodeSemiSyncNoOtherDC}},
 		{"acking replica in another dc", lossless, []dialect.SemiSync{{}, acking}, []string{"dc1", "dc1", "dc2"}, nil},
+		{"semi-sync replica with a slow dump-thread kill", lossless, []dialect.SemiSync{func() dialect.SemiSync { s := acking; s.KillConnTimeout = 5 * time.Second; return s }()}, nil, []string{CodeSemiSyncKillTimeout}},
+		{"semi-sync replica with a one-second dump-thread kill", lossless, []dialect.SemiSync{func() dialect.SemiSync { s := acking; s.KillConnTimeout = time.Second; return s }()}, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
