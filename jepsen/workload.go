@@ -515,40 +515,42 @@ func (c *dcClients) run(ctx context.Context) {
 }
 
 func (c *dcClients) pollOnce(ctx context.Context) {
+	// Every manager is asked at once; the Raft leader's answer is taken
+	// as soon as it comes (a client does not wait for a manager cut off
+	// by the partition to time out), else the first other answer once
+	// every manager answered or failed.
 	type answer struct {
 		leader bool
 		master string
 	}
-	var mu sync.Mutex
-	var answers []answer
-	var wg sync.WaitGroup
+	answers := make(chan answer, len(c.apis))
 	for id, a := range c.apis {
-		wg.Add(1)
 		go func(id string, a *api.Client) {
-			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
 			defer cancel()
 			st, err := a.Status(cctx)
 			if err != nil {
+				answers <- answer{}
 				return
 			}
 			for _, app := range st.Apps {
 				if d := c.env.DBByAddr(app.Master); app.Name == "app1" && d != nil {
-					mu.Lock()
-					answers = append(answers, answer{leader: st.Leader == id && st.Node == id, master: d.Name()})
-					mu.Unlock()
+					answers <- answer{leader: st.Leader == id && st.Node == id, master: d.Name()}
+					return
 				}
 			}
+			answers <- answer{}
 		}(id, a)
 	}
-	wg.Wait()
 	pick := ""
-	for _, a := range answers {
-		if a.leader || pick == "" {
-			pick = a.master
-		}
+	for range c.apis {
+		a := <-answers
 		if a.leader {
+			pick = a.master
 			break
+		}
+		if pick == "" {
+			pick = a.master
 		}
 	}
 	if pick == "" {
