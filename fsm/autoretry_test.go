@@ -290,7 +290,16 @@ func TestAutoRetrySnapshot(t *testing.T) {
 // roundTrip persists f's snapshot and restores it into a new FSM.
 func roundTrip(t testing.TB, f *FSM) *FSM {
 	t.Helper()
-	snap, err := f.Snapshot()
+	g := New()
+	restoreFrom(t, f, g)
+	return g
+}
+
+// restoreFrom persists from's snapshot and restores it into into (which
+// may be from itself).
+func restoreFrom(t testing.TB, from, into *FSM) {
+	t.Helper()
+	snap, err := from.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,9 +307,7 @@ func roundTrip(t testing.TB, f *FSM) *FSM {
 	if err := snap.Persist(sink); err != nil {
 		t.Fatal(err)
 	}
-	g := New()
-	if err := g.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
+	if err := into.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
 		t.Fatal(err)
 	}
-	return g
 }

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -151,18 +150,7 @@ func TestObserveBatchSnapshotAndOldLog(t *testing.T) {
 		Observation: Observation{Manager: "m1", Server: "server1", Kind: "refused", Since: since, At: since}})})
 	f.Apply(batchLog(ObserveBatchCmd{Manager: "m2", At: t0, Observations: []ObserveCmd{{App: "app1", Observation: observation("ok", since)}}}, t0, 2))
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &fakeSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
-		t.Fatal(err)
-	}
+	g := roundTrip(t, f)
 	if !reflect.DeepEqual(g.Apps(), f.Apps()) {
 		t.Fatalf("restored state differs:\n got %+v\nwant %+v", g.Apps(), f.Apps())
 	}
@@ -247,19 +235,7 @@ func TestAppChanged(t *testing.T) {
 		{"a lock", func() {
 			f.ApplyBytes(EncodeAcquireLock(AcquireLockCmd{App: "app2", Kind: KindManual, Holder: "m1", At: t0}))
 		}, false, true},
-		{"a restore", func() {
-			snap, err := f.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			sink := &fakeSink{}
-			if err := snap.Persist(sink); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Restore(nopCloser{bytes.NewReader(sink.Bytes())}); err != nil {
-				t.Fatal(err)
-			}
-		}, true, true},
+		{"a restore", func() { restoreFrom(t, f, f) }, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
