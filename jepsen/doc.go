@@ -37,6 +37,11 @@
 // application user (no SUPER: read_only really stops it) into whichever
 // server the API names master, recording each write as ack, fail (server
 // error or refused connection: not applied) or unknown (sent, no answer).
+// A write still in flight when the named master changes is abandoned
+// (unknown), as by a router that closes its connections to a server it
+// takes out (HAProxy's on-marked-down shutdown-sessions, ProxySQL): the
+// writer does not wait out its read timeout on a cut-off old master before
+// it writes to the new one.
 // Even writers write jepsen.w (primary key id), odd writers jepsen.nk,
 // which has NO key (the value column v is unique by construction only): a
 // transaction applied twice leaves two rows there instead of failing. A
@@ -124,8 +129,9 @@
 // whose MySQL and API connections leave from the datacenter's own address
 // on the harness's veth (10.213.S.241 for dc1, .242, .243), so a cut of
 // the datacenter cuts them with it. They write to the master named by the
-// Raft leader when they reach it, else by any manager they reach (a
-// manager cut from the others answers from its stale state), else to the
+// Raft leader when they reach it (its answer is taken as soon as it comes,
+// without waiting for the other managers), else by any manager they reach
+// (a manager cut from the others answers from its stale state), else to the
 // last master they knew, as an application behind a fixed address would;
 // every Op records its client's datacenter. The harness's own address
 // (observer, prober, checks, mhactl) stays connected to every datacenter.
