@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,39 @@ func TestAppChanged(t *testing.T) {
 	}
 	if f.AppChanged("nosuch") != 0 {
 		t.Error("an unknown application has a change number")
+	}
+}
+
+// TestSetTopologyBatch: one entry stores the summaries of several
+// applications; a summary observed before the stored one is skipped (a
+// batch collected before a requested discovery stored a newer summary
+// must not bring the older back); an unknown application is an error that
+// does not stop the others.
+func TestSetTopologyBatch(t *testing.T) {
+	f := New()
+	f.ApplyBytes(register1())
+	f.ApplyBytes(EncodeRegisterApp(RegisterAppCmd{App: "app2", Servers: servers(), Master: "127.0.0.1:3306", At: t0}))
+	topo := func(at time.Time, verdict string) Topology {
+		return Topology{Master: "127.0.0.1:3306", ObservedAt: at, Verdict: verdict}
+	}
+	// app2 already holds a summary newer than the batch's.
+	f.ApplyBytes(EncodeSetTopology(SetTopologyCmd{App: "app2", Topology: topo(t0.Add(time.Second), "requested")}))
+	r := f.ApplyBytes(EncodeSetTopologyBatch(SetTopologyBatchCmd{Topologies: []SetTopologyCmd{
+		{App: "app1", Topology: topo(t0, "periodic")},
+		{App: "nosuch", Topology: topo(t0, "periodic")},
+		{App: "app2", Topology: topo(t0, "periodic")},
+	}}))
+	err, _ := r.(error)
+	if err == nil || !errors.Is(err, ErrUnknownApp) || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("batch with an unknown application: %v, want an ErrUnknownApp naming it", r)
+	}
+	for _, tc := range []struct{ app, want string }{{"app1", "periodic"}, {"app2", "requested"}} {
+		a, _ := f.App(tc.app)
+		if a.Topology == nil || a.Topology.Verdict != tc.want {
+			t.Errorf("%s's summary: %+v, want the %s one", tc.app, a.Topology, tc.want)
+		}
+	}
+	if typ, _ := TypeOf(EncodeSetTopologyBatch(SetTopologyBatchCmd{})); typ&IgnoreUnknown == 0 || typ.String() != "set_topology_batch" {
+		t.Errorf("type %v: want the IgnoreUnknown bit (rolling upgrades) and the name set_topology_batch", typ)
 	}
 }

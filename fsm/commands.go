@@ -35,6 +35,10 @@ const (
 	// "cannot reach") instead of stopping. Finish a rolling upgrade before
 	// relying on every manager's veto.
 	ObserveBatchType CommandType = IgnoreUnknown | 20
+	// SetTopologyBatchType carries the IgnoreUnknown bit too: a manager
+	// of an older version skips these entries (its status then shows
+	// older topology summaries until the upgrade is finished).
+	SetTopologyBatchType CommandType = IgnoreUnknown | 21
 )
 
 // commandNames are the names of the command types in metrics and logs.
@@ -43,7 +47,7 @@ var commandNames = map[CommandType]string{
 	AcquireLockType: "acquire_lock", JournalPhaseType: "journal_phase", ReleaseLockType: "release_lock",
 	SetMasterType: "set_master", AckType: "ack", PauseType: "pause", ResumeType: "resume",
 	AddServerType: "add_server", RemoveServerType: "remove_server", ForceUnlockType: "force_unlock",
-	ObserveBatchType: "observe_batch",
+	ObserveBatchType: "observe_batch", SetTopologyBatchType: "set_topology_batch",
 }
 
 // String is the command type's name ("observe_batch"), or "type_N" for a
@@ -82,6 +86,15 @@ type RegisterAppCmd struct {
 type SetTopologyCmd struct {
 	App      string   `json:"app"`
 	Topology Topology `json:"topology"`
+}
+
+// SetTopologyBatchCmd stores the topology summaries of several
+// applications in one entry (the leader's periodic discoveries, issue 17).
+// Unlike SetTopologyCmd, a summary observed before the stored one
+// (ObservedAt) is skipped: a batch collected before a requested discovery
+// stored a newer summary must not bring the older one back.
+type SetTopologyBatchCmd struct {
+	Topologies []SetTopologyCmd `json:"topologies"`
 }
 
 // ObserveCmd stores one manager's observation of one server.
@@ -288,3 +301,6 @@ func EncodeAddServer(c AddServerCmd) []byte       { return mustEncode(AddServerT
 func EncodeRemoveServer(c RemoveServerCmd) []byte { return mustEncode(RemoveServerType, c) }
 func EncodeForceUnlock(c ForceUnlockCmd) []byte   { return mustEncode(ForceUnlockType, c) }
 func EncodeObserveBatch(c ObserveBatchCmd) []byte { return mustEncode(ObserveBatchType, c) }
+func EncodeSetTopologyBatch(c SetTopologyBatchCmd) []byte {
+	return mustEncode(SetTopologyBatchType, c)
+}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,6 +23,7 @@ func init() {
 	register(RemoveServerType, applyRemoveServer)
 	register(ForceUnlockType, applyForceUnlock)
 	registerLogged(ObserveBatchType, applyObserveBatch)
+	register(SetTopologyBatchType, applySetTopologyBatch)
 }
 
 func applyRegisterApp(f *FSM, c *RegisterAppCmd) any {
@@ -76,6 +78,30 @@ func applySetTopology(f *FSM, c *SetTopologyCmd) any {
 	}
 	t := c.Topology
 	a.state.Topology = &t
+	return nil
+}
+
+// applySetTopologyBatch stores each summary as SetTopology does, except one
+// observed before the stored summary; an unknown application does not stop
+// the others (the errors are returned together).
+func applySetTopologyBatch(f *FSM, c *SetTopologyBatchCmd) any {
+	var errs []error
+	for _, t := range c.Topologies {
+		a, ok := f.apps[t.App]
+		if !ok {
+			errs = append(errs, fmt.Errorf("set topology: app %q: %w", t.App, ErrUnknownApp))
+			continue
+		}
+		if old := a.state.Topology; old != nil && t.Topology.ObservedAt.Before(old.ObservedAt) {
+			continue
+		}
+		f.touch(a)
+		topo := t.Topology
+		a.state.Topology = &topo
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	return nil
 }
 

@@ -233,8 +233,10 @@ func (m *Manager) discoveryKeys() map[string]bool {
 // topologyRefresh and later than the master's last change: an unchanged
 // application costs a Raft entry every other interval instead of every
 // interval, and its rows stay well within the status's and routing's age
-// limits (3 intervals). A requested discovery (a pipeline ended, a verdict
-// changed, a new leader) is always stored.
+// limits (3 intervals). A periodic summary is stored with others, one
+// entry for many applications (topobatch.go). A requested discovery (a
+// pipeline ended, a verdict changed, a new leader) is always stored, at
+// once.
 //
 // A periodic discovery is light but every FullDiscoveryEvery-th (see
 // there); a requested one reads in full.
@@ -270,10 +272,13 @@ func (m *Manager) discoverApp(lctx context.Context, name string, periodic bool) 
 		sum.Verdict = m.verdicts[name] // a verdict about an earlier master is not this tree's
 	}
 	m.mu.Unlock()
-	if !periodic || !m.unchangedTopology(name, &st, &sum) {
+	switch {
+	case !periodic:
 		if _, err := m.applyAsLeader(lctx, fsm.EncodeSetTopology(fsm.SetTopologyCmd{App: name, Topology: sum})); err != nil && lctx.Err() == nil {
 			m.log.Warn("store topology", "app", name, "error", err, "epoch", st.LastEpoch)
 		}
+	case !m.unchangedTopology(name, &st, &sum):
+		m.queueTopology(lctx, name, sum) // stored with others (topobatch.go)
 	}
 	m.checkFormerMasters(lctx, name, topo)
 }

@@ -144,6 +144,10 @@ type Manager struct {
 
 	discoPool *topology.Pool // the leader's discovery connections (discoveryLoop)
 
+	topoCtx     context.Context      // the leadership period topoPending belongs to (topobatch.go)
+	topoPending []fsm.SetTopologyCmd // periodic discoveries' summaries waiting for the next batch
+	topoKick    chan struct{}        // capacity 1: topologyBatchMax are waiting
+
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -160,6 +164,7 @@ func New(cfg Config) (*Manager, error) {
 		log:          cfg.Logger.With("node", cfg.ID),
 		apps:         map[string]*config.App{},
 		evalWake:     make(chan struct{}, 1),
+		topoKick:     make(chan struct{}, 1),
 		detectWake:   make(chan struct{}, 1),
 		discoverWake: make(chan struct{}, 1),
 		running:      map[string]bool{},
@@ -326,6 +331,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.goLoop(ctx, m.beatOnNewLeader)
 	m.goLoop(ctx, m.evaluateLoop)
 	m.goLoop(ctx, m.discoveryLoop)
+	m.goLoop(ctx, m.topologyBatchLoop)
 	m.goLoop(ctx, m.raftMetricsLoop)
 
 	var err error
