@@ -355,6 +355,17 @@ func conflicts(t *testing.T, ctx context.Context, s2 *testbed.Server, opts Diver
 	}
 }
 
+// semiSyncNoAck makes s a lossless semi-sync master that no replica
+// acknowledges: every commit waits (practically for ever) for an
+// acknowledgement.
+func semiSyncNoAck(t *testing.T, s *testbed.Server) {
+	t.Helper()
+	if err := s.Exec(context.Background(), "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC", "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+		"SET GLOBAL rpl_semi_sync_master_timeout = 100000000", "SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDivergenceFenceSemiSyncWaiting: a former master with semi-sync on
 // and a commit waiting for an acknowledgement that never comes (the
 // lossless mode's old master after the partition): the fence does not hang
@@ -366,10 +377,7 @@ func TestDivergenceFenceSemiSyncWaiting(t *testing.T) {
 	ctx := context.Background()
 	c, app, plan := divergedOldMaster(t, false)
 	s1 := c.Servers[0]
-	if err := s1.Exec(ctx, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC", "SET GLOBAL rpl_semi_sync_master_enabled = ON",
-		"SET GLOBAL rpl_semi_sync_master_timeout = 100000000", "SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON"); err != nil {
-		t.Fatal(err)
-	}
+	semiSyncNoAck(t, s1)
 	db, err := sql.Open("mysql", s1.DSN(testbed.AppUser, testbed.AppPassword, "test"))
 	if err != nil {
 		t.Fatal(err)
@@ -434,10 +442,7 @@ func TestDivergenceSemiSyncBusyClients(t *testing.T) {
 	ctx := context.Background()
 	c, app, plan := divergedOldMaster(t, false)
 	s1 := c.Servers[0]
-	if err := s1.Exec(ctx, "SET GLOBAL rpl_semi_sync_master_wait_point = AFTER_SYNC", "SET GLOBAL rpl_semi_sync_master_enabled = ON",
-		"SET GLOBAL rpl_semi_sync_master_timeout = 100000000", "SET GLOBAL rpl_semi_sync_master_wait_no_slave = ON"); err != nil {
-		t.Fatal(err)
-	}
+	semiSyncNoAck(t, s1)
 	wctx, stop := context.WithCancel(ctx)
 	var acked atomic.Int64
 	var wg sync.WaitGroup
