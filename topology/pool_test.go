@@ -2,7 +2,6 @@ package topology
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,15 +13,7 @@ import (
 // accepted, root's own included).
 func connections(t *testing.T, ctx context.Context, s *testbed.Server) int {
 	t.Helper()
-	rows, err := s.QueryRows(ctx, "SHOW GLOBAL STATUS LIKE 'Connections'")
-	if err != nil || len(rows) != 1 {
-		t.Fatalf("Connections on %s: %v %v", s.Name(), rows, err)
-	}
-	n, err := strconv.Atoi(rows[0]["Value"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return statusCounter(t, ctx, s, "Connections")
 }
 
 // managerThreads lists the ids of the manager user's connections on s.
