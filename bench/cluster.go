@@ -161,6 +161,7 @@ func oneClusterFailover(ctx context.Context, bin, dir string) (*clusterRun, erro
 	if err := m.Kill9(); err != nil {
 		return nil, err
 	}
+	dead := time.Now() // Kill9 waited for the process to exit
 	var hist []api.HistoryEntry
 	for {
 		h, err := mc.Client().History(ctx, "app1")
@@ -197,7 +198,7 @@ func oneClusterFailover(ctx context.Context, bin, dir string) (*clusterRun, erro
 	}
 	for _, s := range db.Servers {
 		if s.Addr() == hist[0].NewMaster {
-			out, err := client.outage(ctx, killed, s)
+			out, err := client.outage(ctx, killed, dead, s)
 			if err != nil {
 				return nil, err
 			}

@@ -65,11 +65,12 @@ func startClientPath(ctx context.Context, dir string, db *testbed.Cluster, mc *m
 }
 
 // outage is the client-visible outage: from killed to the first write
-// acknowledged through HAProxy, which must come from newMaster.
-func (c *clientPath) outage(ctx context.Context, killed time.Time, newMaster *testbed.Server) (time.Duration, error) {
+// acknowledged through HAProxy of those sent after the old master's
+// process ended (dead), which must come from newMaster.
+func (c *clientPath) outage(ctx context.Context, killed, dead time.Time, newMaster *testbed.Server) (time.Duration, error) {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	a, err := c.w.WaitAck(wctx, killed, 0)
+	a, err := c.w.WaitAck(wctx, dead, 0)
 	if err != nil {
 		return 0, fmt.Errorf("%w (haproxy log %s)", err, c.hp.LogPath)
 	}

@@ -33,6 +33,7 @@ type Writer struct {
 // Ack is one acknowledged insert.
 type Ack struct {
 	N    int       // the row's value
+	Sent time.Time // when the INSERT was sent
 	At   time.Time // when the server's OK arrived
 	Port int       // @@port of the server that acknowledged it
 }
@@ -79,13 +80,14 @@ func (w *Writer) run(ctx context.Context) {
 		for ctx.Err() == nil {
 			n++ // a failed insert's value is never tried again: it may have committed
 			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			sent := time.Now()
 			_, err := conn.ExecContext(ictx, "INSERT INTO "+w.table+" VALUES (?)", n)
 			cancel()
 			if err != nil {
 				w.failed(err)
 				break
 			}
-			w.acked(Ack{N: n, At: time.Now(), Port: port})
+			w.acked(Ack{N: n, Sent: sent, At: time.Now(), Port: port})
 		}
 		conn.Close()
 		writerPause(ctx, WriterRetry)
@@ -142,13 +144,16 @@ func (w *Writer) Errors() (int, error) {
 	return w.errs, w.last
 }
 
-// WaitAck waits for the first insert acknowledged after t (and, when
-// port is not 0, by the server with that port).
+// WaitAck waits for the first acknowledged insert that was sent after
+// after (and, when port is not 0, acknowledged by the server with that
+// port). An insert sent before a kill can be acknowledged by the killed
+// server a moment after the kill was ordered; counting it would measure
+// an outage of zero.
 func (w *Writer) WaitAck(ctx context.Context, after time.Time, port int) (Ack, error) {
 	for {
 		w.mu.Lock()
 		for _, a := range w.acks {
-			if a.At.After(after) && (port == 0 || a.Port == port) {
+			if a.Sent.After(after) && (port == 0 || a.Port == port) {
 				w.mu.Unlock()
 				return a, nil
 			}
