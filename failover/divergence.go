@@ -247,10 +247,16 @@ func FenceDiverged(ctx context.Context, opts DivergenceOptions) (string, error) 
 	}
 	// Kill the clients first: SET GLOBAL read_only waits for the commits
 	// in progress, and a commit waiting for a semi-sync acknowledgement
-	// that never comes would hold it for ever; killed, its client gets an
-	// error (never an acknowledgement). Then again after read_only, for
-	// the clients that connected meanwhile.
-	killed, err := killConnections(ctx, conn, myID)
+	// that never comes would hold it for ever. Then again after read_only,
+	// for the clients that connected meanwhile.
+	//
+	// A killed commit that waited for a semi-sync acknowledgement is in
+	// the binlog, so among the divergent transactions, but its client may
+	// have been told OK (MariaDB races the killed thread's OK against the
+	// closing of its socket; see semiSyncWaiting): the fence says how many
+	// it ended, so that the operator knows reconcile is owed to clients
+	// that may believe those writes done.
+	killed, waiting, err := killConnections(ctx, conn, myID)
 	if err != nil {
 		return "", fmt.Errorf("fence diverged %s: kill client connections: %w", srv, err)
 	}
@@ -262,16 +268,21 @@ func FenceDiverged(ctx context.Context, opts DivergenceOptions) (string, error) 
 			return "", fmt.Errorf("fence diverged %s: %s: %w (a commit in progress that does not end? check SHOW PROCESSLIST there)", srv, q, err)
 		}
 	}
-	more, err := killConnections(ctx, conn, myID)
+	more, moreWaiting, err := killConnections(ctx, conn, myID)
 	if err != nil {
 		return "", fmt.Errorf("fence diverged %s: kill client connections: %w", srv, err)
 	}
 	killed += more
+	waiting += moreWaiting
 	what := "read_only=ON"
 	if !n.d.V.IsMariaDB() {
 		what = "read_only=ON, super_read_only=ON"
 	}
-	return fmt.Sprintf("%s, %d client connection(s) killed", what, killed), nil
+	what = fmt.Sprintf("%s, %d client connection(s) killed", what, killed)
+	if waiting > 0 {
+		what += fmt.Sprintf(" (%d of them committing and waiting for a semi-sync acknowledgement: their transactions are among the divergent ones, and the server may have told those clients OK)", waiting)
+	}
+	return what, nil
 }
 
 // DivergenceResult is what the former master holds that the new master
