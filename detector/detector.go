@@ -66,8 +66,16 @@ type Config struct {
 	// sampled every RetryInterval, and once at once when a sentinel sleep
 	// turns late.
 	ReplicaInterval time.Duration
-	Metrics         Metrics          // default NopMetrics
-	Now             func() time.Time // default time.Now
+	// SteadySampling tells whether replicas must be sampled in steady
+	// state (every ReplicaInterval while the master looks fine) although
+	// nobody asked for Replicas lately: the manager says yes while it is
+	// the Raft leader, whose verdicts read the samples' history. Nil means
+	// always. Otherwise steady samples are taken only within ReplicaDemand
+	// of a call to Replicas (routing); the samples of a suspected master
+	// (RetryInterval, a late sentinel) are taken regardless.
+	SteadySampling func() bool
+	Metrics        Metrics          // default NopMetrics
+	Now            func() time.Time // default time.Now
 	// Mode is how the master is probed: ModeFast (default) or ModeMHA,
 	// MHA's cadence as a benchmark baseline (mha.go). Check names with
 	// ParseMode: any other value probes as ModeFast.
@@ -97,6 +105,14 @@ func DefaultWindow(app *config.App) time.Duration {
 func DefaultReplicaInterval(app *config.App) time.Duration {
 	return min(2*pingInterval(app), 2*time.Second)
 }
+
+// ReplicaDemand is how long a call to Replicas keeps a manager that
+// Config.SteadySampling excuses sampling replicas in steady state. HAProxy
+// asks every manager about every replica every 500 ms (docs/HAPROXY.md),
+// so with replica routing every manager keeps sampling; without it the
+// followers' steady samples (a third of a follower's CPU at 300
+// applications) are not taken.
+const ReplicaDemand = 10 * time.Second
 
 func pingInterval(app *config.App) time.Duration {
 	if app.PingInterval > 0 {
@@ -129,9 +145,14 @@ type Detector struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	tracker *replicaTracker
+	kick    chan struct{} // the current watch's request for a replica sample (watch.suspect)
 	window  time.Duration // of the current watch
 	refresh time.Duration // of the current watch
 	due     *atomic.Int64 // the current watch's sentinel due time (watch.due)
+
+	// demand is when Replicas was last called (UnixNano; see
+	// Config.SteadySampling).
+	demand atomic.Int64
 
 	pubMu   sync.Mutex
 	pending *Observation  // latest observation waiting to be published
@@ -208,15 +229,35 @@ func (d *Detector) current() (o Observation, window, refresh time.Duration, ok b
 }
 
 // Replicas returns the latest replica views sampled by the watch loop,
-// without I/O.
+// without I/O. A manager that samples only on demand (Config.SteadySampling)
+// samples again at once when the previous call is older than
+// ReplicaDemand, so that this first answer may be that old; the next
+// answers are fresh.
 func (d *Detector) Replicas() []ReplicaView {
+	now := d.cfg.Now()
+	prev := d.demand.Swap(now.UnixNano())
 	d.mu.Lock()
-	t, app, master := d.tracker, d.app, d.master
+	t, app, master, kick := d.tracker, d.app, d.master, d.kick
 	d.mu.Unlock()
+	if now.Sub(time.Unix(0, prev)) > ReplicaDemand && kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	if t == nil {
 		return nil
 	}
 	return t.latest(app, master)
+}
+
+// steadySampling reports whether the replica loop takes its steady samples
+// now (Config.SteadySampling).
+func (d *Detector) steadySampling() bool {
+	if d.cfg.SteadySampling == nil || d.cfg.SteadySampling() {
+		return true
+	}
+	return d.cfg.Now().Sub(time.Unix(0, d.demand.Load())) <= ReplicaDemand
 }
 
 // CheckReplicas samples every replica of app (every server but master) now,
@@ -261,7 +302,7 @@ func (d *Detector) Watch(ctx context.Context, app *config.App, master *config.Se
 		w.refresh = w.window / 3
 	}
 	d.mu.Lock()
-	d.app, d.master, d.local, d.cancel, d.done, d.tracker = app, master, nil, cancel, done, t
+	d.app, d.master, d.local, d.cancel, d.done, d.tracker, d.kick = app, master, nil, cancel, done, t, w.suspect
 	d.window, d.refresh, d.due = w.window, w.refresh, &w.due
 	d.mu.Unlock()
 	var wg sync.WaitGroup
@@ -647,19 +688,23 @@ func (w *watch) sleepOnce(ctx context.Context, conn *sql.Conn, d time.Duration) 
 }
 
 // replicaLoop samples the replicas every ReplicaInterval while the master
-// looks fine, every RetryInterval after the probe loop reported it
-// unreachable, and at once when asked (a sentinel sleep turned late, the
-// master turned unreachable).
+// looks fine (only while steadySampling), every RetryInterval after the
+// probe loop reported it unreachable, and at once when asked (a sentinel
+// sleep turned late, the master turned unreachable, Replicas called after
+// a pause).
 func (w *watch) replicaLoop(ctx context.Context) {
 	normal := w.d.cfg.ReplicaInterval
 	if normal <= 0 {
 		normal = DefaultReplicaInterval(w.app)
 	}
+	sample := w.d.steadySampling()
 	for {
-		w.d.sampleReplicas(ctx, w.tracker, w.app, w.master)
-		wait := normal
+		if sample {
+			w.d.sampleReplicas(ctx, w.tracker, w.app, w.master)
+		}
+		wait, unreachable := normal, false
 		if l := w.d.Local(); len(l) == 1 && !l[0].Reachable {
-			wait = w.d.cfg.RetryInterval
+			wait, unreachable = w.d.cfg.RetryInterval, true
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -667,7 +712,9 @@ func (w *watch) replicaLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-w.suspect:
+			sample = true
 		case <-t.C:
+			sample = unreachable || w.d.steadySampling()
 		}
 		t.Stop()
 	}

@@ -51,8 +51,9 @@
 // Replicas are sampled in parallel (SHOW ALL SLAVES STATUS on MariaDB,
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS) by the watch
 // loop every two ping_intervals, at most every two seconds
-// (DefaultReplicaInterval: one status query per replica and manager every
-// two seconds in steady state), every RetryInterval (200 ms) while this manager cannot
+// (DefaultReplicaInterval: one status query per replica every two seconds
+// in steady state, by the Raft leader and by a follower that routing asked
+// within ReplicaDemand: Config.SteadySampling), every RetryInterval (200 ms) while this manager cannot
 // reach the master, once at once when a sentinel sleep is late (it has not
 // returned 50 ms after it should have: a sample only, the observation
 // still waits for the deadline), and by the leader at every evaluation

@@ -3,6 +3,7 @@ package detector
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +163,60 @@ func TestSignallessMasterRealHeartbeats(t *testing.T) {
 	}
 	if err := m.Resume(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplicaSamplingOnDemand: a manager whose Config.SteadySampling says
+// no (a follower) takes no steady replica samples until Replicas is
+// called (routing asks), then samples every ReplicaInterval while asked;
+// one whose SteadySampling says yes (the leader) samples without being
+// asked. Rows: what the manager is and whether routing asks; the sample
+// counts are over a span of 1.5 s at ReplicaInterval 200 ms (about 7).
+func TestReplicaSamplingOnDemand(t *testing.T) {
+	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
+	ctx := context.Background()
+	app := appFor(c, "SELECT", time.Second)
+	var leader atomic.Bool
+	counter := &sampleCounter{n: map[string]int{}}
+	d := New(Config{Manager: "m1", Metrics: counter, ReplicaInterval: 200 * time.Millisecond, SteadySampling: leader.Load},
+		newStore(), testLogger(t).With("m", "m1"))
+	d.Watch(ctx, app, app.Servers[0])
+	t.Cleanup(d.Stop)
+	waitFor(t, "the master observed reachable", 15*time.Second, func() bool {
+		l := d.Local()
+		return len(l) == 1 && l[0].Reachable
+	})
+	replica := app.Servers[1].Name
+	for _, tc := range []struct {
+		name        string
+		leader      bool
+		asks        bool
+		least, most int
+	}{
+		// A late sentinel sleep under load asks for one sample each.
+		{"follower, nobody asks", false, false, 0, 2},
+		{"follower, routing asks", false, true, 4, 10},
+		{"leader, nobody asks", true, false, 4, 10},
+	} {
+		leader.Store(tc.leader)
+		before := counter.count(replica)
+		var fresh bool
+		end := time.Now().Add(1500 * time.Millisecond)
+		for time.Now().Before(end) {
+			if tc.asks {
+				for _, r := range d.Replicas() {
+					fresh = fresh || (r.Server == replica && time.Since(r.SampledAt) < 500*time.Millisecond)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // a span to count samples in, not a wait for a condition
+		}
+		n := counter.count(replica) - before
+		t.Logf("%s: %d samples of %s in 1.5 s", tc.name, n, replica)
+		if n < tc.least || n > tc.most {
+			t.Errorf("%s: %d samples of %s in 1.5 s, want %d to %d", tc.name, n, replica, tc.least, tc.most)
+		}
+		if tc.asks && !fresh {
+			t.Errorf("%s: Replicas never returned a sample of %s younger than 500 ms", tc.name, replica)
+		}
 	}
 }

@@ -47,8 +47,9 @@ const (
 	// yet (in flight) and still answer; more means it is catching up.
 	routingApplyGap = 32
 	// routingSampleMaxAge bounds the age of the local replica sample (the
-	// detector samples every second, every 200 ms while the master is
-	// unreachable).
+	// detector samples every 2 s while routing asks, every 200 ms while
+	// the master is unreachable; a follower asked after ReplicaDemand
+	// without a question answers from its last sample once, then fresh).
 	routingSampleMaxAge = 5 * time.Second
 	// routingMinTopologyAge is the least routingTopologyMaxAge: three
 	// discoveries at the default interval.
