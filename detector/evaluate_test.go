@@ -299,3 +299,37 @@ func TestReplicaProgress(t *testing.T) {
 		t.Fatal("an event did not change the progress key")
 	}
 }
+
+// TestTrack: a replica's progress is dated across consecutive samples
+// only; after a gap longer than TrackGap (a follower that sampled nothing
+// while nobody asked) equal counters do not date the last progress to the
+// old sample: tracking starts over, so the testified silence is never
+// longer than what was watched.
+func TestTrack(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 22, 0, 0, 0, time.UTC)
+	sample := func(at time.Time, progress string, since, last time.Time) replicaSample {
+		return replicaSample{view: ReplicaView{SampledAt: at, TrackedSince: since, LastProgress: last}, progress: progress}
+	}
+	prev := sample(t0, "hb=7", t0.Add(-time.Minute), t0.Add(-time.Second))
+	for _, tc := range []struct {
+		name            string
+		at              time.Time
+		progress        string
+		seen            bool
+		wantSince, want time.Time
+	}{
+		{"first sample", t0.Add(time.Second), "hb=7", false, t0.Add(time.Second), t0.Add(time.Second)},
+		{"no progress since the previous sample", t0.Add(2 * time.Second), "hb=7", true, t0.Add(-time.Minute), t0.Add(-time.Second)},
+		{"progress since the previous sample", t0.Add(2 * time.Second), "hb=8", true, t0.Add(-time.Minute), t0.Add(2 * time.Second)},
+		{"equal counters after a gap", t0.Add(TrackGap + time.Second), "hb=7", true, t0.Add(TrackGap + time.Second), t0.Add(TrackGap + time.Second)},
+		{"other counters after a gap", t0.Add(time.Minute), "hb=0", true, t0.Add(time.Minute), t0.Add(time.Minute)},
+	} {
+		cur := sample(tc.at, tc.progress, time.Time{}, time.Time{})
+		track(&cur, prev, tc.seen)
+		if !cur.view.TrackedSince.Equal(tc.wantSince) || !cur.view.LastProgress.Equal(tc.want) {
+			t.Errorf("%s: tracked since %s, last progress %s; want %s, %s", tc.name,
+				cur.view.TrackedSince.Format(time.TimeOnly), cur.view.LastProgress.Format(time.TimeOnly),
+				tc.wantSince.Format(time.TimeOnly), tc.want.Format(time.TimeOnly))
+		}
+	}
+}

@@ -36,7 +36,8 @@ type ReplicaView struct {
 	// Heartbeats is Slave_received_heartbeats (MariaDB), -1 when unknown.
 	Heartbeats int64
 	// TrackedSince is when this manager first sampled the replica
-	// successfully in the current run of the tracker.
+	// successfully in the current run of the tracker, or again after a gap
+	// of more than TrackGap between two samples.
 	TrackedSince time.Time
 	// LastProgress is the last sample time at which the received heartbeats
 	// or the IO thread's read position (file, position, Gtid_IO_Pos) had
@@ -69,6 +70,16 @@ const (
 // replica and show in a sample (the master's dump thread waking up, the
 // network, the sample's own round trip).
 const ReplicaJitter = 250 * time.Millisecond
+
+// TrackGap is the longest time between two samples of a replica that its
+// progress is compared across. A follower that routing does not ask
+// samples only while a master is suspected (Config.SteadySampling): across
+// a longer gap, counters equal to the last sample's (a reconnected IO
+// thread counting heartbeats from zero again) would date the last progress
+// to the old sample and testify to a silence nobody watched. After such a
+// gap tracking starts over: the silence is counted from the new sample, a
+// later verdict, never an earlier one.
+const TrackGap = 5 * time.Second
 
 // ReplicaStall is how long a connected replica with heartbeats on must have
 // received nothing (no event, no heartbeat), as its samples witness it,
@@ -261,17 +272,24 @@ func (t *replicaTracker) sampleOne(ctx context.Context, s, master *config.Server
 	cur := parseReplicaStatus(s.Name, rows, master)
 	cur.view.SampledAt = now
 	prev, seen := t.last[s.Name]
+	track(&cur, prev, seen)
+	t.last[s.Name] = cur
+	t.views[s.Name] = cur.view
+	return cur.view
+}
+
+// track dates cur's progress (TrackedSince, LastProgress) against prev,
+// the replica's previous successful sample (seen false when there is none).
+func track(cur *replicaSample, prev replicaSample, seen bool) {
+	now := cur.view.SampledAt
 	switch {
-	case !seen:
+	case !seen || now.Sub(prev.view.SampledAt) > TrackGap:
 		cur.view.TrackedSince, cur.view.LastProgress = now, now
 	case prev.progress != cur.progress:
 		cur.view.TrackedSince, cur.view.LastProgress = prev.view.TrackedSince, now
 	default:
 		cur.view.TrackedSince, cur.view.LastProgress = prev.view.TrackedSince, prev.view.LastProgress
 	}
-	t.last[s.Name] = cur
-	t.views[s.Name] = cur.view
-	return cur.view
 }
 
 // status runs the first status query the server understands.
