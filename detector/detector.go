@@ -66,16 +66,14 @@ type Config struct {
 	// sampled every RetryInterval, and once at once when a sentinel sleep
 	// turns late.
 	ReplicaInterval time.Duration
-	// SteadySampling tells whether replicas must be sampled in steady
-	// state (every ReplicaInterval while the master looks fine) although
-	// nobody asked for Replicas lately: the manager says yes while it is
-	// the Raft leader, whose verdicts read the samples' history. Nil means
-	// always. Otherwise steady samples are taken only within ReplicaDemand
-	// of a call to Replicas (routing); the samples of a suspected master
-	// (RetryInterval, a late sentinel) are taken regardless.
-	SteadySampling func() bool
-	Metrics        Metrics          // default NopMetrics
-	Now            func() time.Time // default time.Now
+	// OnDemand has replicas sampled in steady state (every ReplicaInterval
+	// while the master looks fine) only within ReplicaDemand of a call to
+	// Replicas (routing asks); the samples of a suspected master
+	// (RetryInterval, a late sentinel sleep) and CheckReplicas are taken
+	// regardless. The daemon sets it (see ReplicaDemand).
+	OnDemand bool
+	Metrics  Metrics          // default NopMetrics
+	Now      func() time.Time // default time.Now
 	// Mode is how the master is probed: ModeFast (default) or ModeMHA,
 	// MHA's cadence as a benchmark baseline (mha.go). Check names with
 	// ParseMode: any other value probes as ModeFast.
@@ -106,12 +104,15 @@ func DefaultReplicaInterval(app *config.App) time.Duration {
 	return min(2*pingInterval(app), 2*time.Second)
 }
 
-// ReplicaDemand is how long a call to Replicas keeps a manager that
-// Config.SteadySampling excuses sampling replicas in steady state. HAProxy
-// asks every manager about every replica every 500 ms (docs/HAPROXY.md),
-// so with replica routing every manager keeps sampling; without it the
-// followers' steady samples (a third of a follower's CPU at 300
-// applications) are not taken.
+// ReplicaDemand is how long a call to Replicas keeps a detector with
+// Config.OnDemand taking steady replica samples. HAProxy asks every manager
+// about every replica every 500 ms (docs/HAPROXY.md), so with replica
+// routing the samples go on as before; without it they are not taken (a
+// third of a follower's CPU at 300 applications, a sixth of the
+// leader's). The verdict of a silent master does not need them: the
+// sample a late sentinel sleep asks for pins a replica's last progress
+// (DefaultReplicaInterval); a steady one did better only when it fell
+// between the last heartbeat before the stop and the stop.
 const ReplicaDemand = 10 * time.Second
 
 func pingInterval(app *config.App) time.Duration {
@@ -151,7 +152,7 @@ type Detector struct {
 	due     *atomic.Int64 // the current watch's sentinel due time (watch.due)
 
 	// demand is when Replicas was last called (UnixNano; see
-	// Config.SteadySampling).
+	// Config.OnDemand).
 	demand atomic.Int64
 
 	pubMu   sync.Mutex
@@ -229,7 +230,7 @@ func (d *Detector) current() (o Observation, window, refresh time.Duration, ok b
 }
 
 // Replicas returns the latest replica views sampled by the watch loop,
-// without I/O. A manager that samples only on demand (Config.SteadySampling)
+// without I/O. A detector that samples only on demand (Config.OnDemand)
 // samples again at once when the previous call is older than
 // ReplicaDemand, so that this first answer may be that old; the next
 // answers are fresh.
@@ -252,12 +253,9 @@ func (d *Detector) Replicas() []ReplicaView {
 }
 
 // steadySampling reports whether the replica loop takes its steady samples
-// now (Config.SteadySampling).
+// now (Config.OnDemand).
 func (d *Detector) steadySampling() bool {
-	if d.cfg.SteadySampling == nil || d.cfg.SteadySampling() {
-		return true
-	}
-	return d.cfg.Now().Sub(time.Unix(0, d.demand.Load())) <= ReplicaDemand
+	return !d.cfg.OnDemand || d.cfg.Now().Sub(time.Unix(0, d.demand.Load())) <= ReplicaDemand
 }
 
 // CheckReplicas samples every replica of app (every server but master) now,

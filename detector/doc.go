@@ -52,9 +52,9 @@
 // falling back to SHOW REPLICA STATUS / SHOW SLAVE STATUS) by the watch
 // loop every two ping_intervals, at most every two seconds
 // (DefaultReplicaInterval: one status query per replica every two seconds
-// in steady state, by the Raft leader and by a follower that routing asked
-// within ReplicaDemand: Config.SteadySampling), every RetryInterval (200 ms) while this manager cannot
-// reach the master, once at once when a sentinel sleep is late (it has not
+// in steady state; the daemon's detectors only while routing asked within
+// ReplicaDemand: Config.OnDemand), every RetryInterval (200 ms) while this
+// manager cannot reach the master, once at once when a sentinel sleep is late (it has not
 // returned 50 ms after it should have: a sample only, the observation
 // still waits for the deadline), and by the leader at every evaluation
 // while any manager cannot reach it (CheckReplicas; a suspected
@@ -68,11 +68,13 @@
 // Slave_received_heartbeats and Slave_heartbeat_period in SHOW ALL SLAVES
 // STATUS and as global status; not in SHOW SLAVE STATUS): the sample that
 // first saw the last progress, so the silence a replica testifies to is
-// short of the real one by up to the steady interval or the time until a
-// sentinel sleep is late, whichever comes first: on average about 0.3 s at
+// short of the real one by up to the time until a sentinel sleep is late
+// (or the steady interval, when steady samples are taken and one falls
+// between the last heartbeat and the stop): on average about 0.3 s at
 // ping_interval=1 (two half-second sleeps; 0.6 s with one sleep of a
-// second, 0.5 s without the late-sentinel sample), by which a signalless
-// master's verdict comes later. MariaDB 10.11 shows
+// second), by which a signalless master's verdict comes later. Progress is
+// compared only across samples at most TrackGap apart: after a longer gap
+// tracking starts over (a later verdict, never an earlier one). MariaDB 10.11 shows
 // no time of the last received event (the IO thread's processlist time
 // does not restart with events, performance_schema has no
 // replication_connection_status), so nothing better is read.

@@ -72,8 +72,8 @@ const (
 const ReplicaJitter = 250 * time.Millisecond
 
 // TrackGap is the longest time between two samples of a replica that its
-// progress is compared across. A follower that routing does not ask
-// samples only while a master is suspected (Config.SteadySampling): across
+// progress is compared across. A detector that routing does not ask
+// samples only while a master is suspected (Config.OnDemand): across
 // a longer gap, counters equal to the last sample's (a reconnected IO
 // thread counting heartbeats from zero again) would date the last progress
 // to the old sample and testify to a silence nobody watched. After such a

@@ -3,7 +3,6 @@ package detector
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,39 +165,35 @@ func TestSignallessMasterRealHeartbeats(t *testing.T) {
 	}
 }
 
-// TestReplicaSamplingOnDemand: a manager whose Config.SteadySampling says
-// no (a follower) takes no steady replica samples until Replicas is
-// called (routing asks), then samples every ReplicaInterval while asked;
-// one whose SteadySampling says yes (the leader) samples without being
-// asked. Rows: what the manager is and whether routing asks; the sample
-// counts are over a span of 1.5 s at ReplicaInterval 200 ms (about 7).
+// TestReplicaSamplingOnDemand: a detector with Config.OnDemand (the
+// daemon's) takes no steady replica samples until Replicas is called
+// (routing asks), then samples every ReplicaInterval while asked; one
+// without it samples without being asked. The sample counts are over a
+// span of 1.5 s at ReplicaInterval 200 ms (about 7).
 func TestReplicaSamplingOnDemand(t *testing.T) {
 	c := testbed.Start(t, testbed.Options{N: 3, NoSSH: true})
 	ctx := context.Background()
 	app := appFor(c, "SELECT", time.Second)
-	var leader atomic.Bool
-	counter := &sampleCounter{n: map[string]int{}}
-	d := New(Config{Manager: "m1", Metrics: counter, ReplicaInterval: 200 * time.Millisecond, SteadySampling: leader.Load},
-		newStore(), testLogger(t).With("m", "m1"))
-	d.Watch(ctx, app, app.Servers[0])
-	t.Cleanup(d.Stop)
-	waitFor(t, "the master observed reachable", 15*time.Second, func() bool {
-		l := d.Local()
-		return len(l) == 1 && l[0].Reachable
-	})
 	replica := app.Servers[1].Name
 	for _, tc := range []struct {
 		name        string
-		leader      bool
+		onDemand    bool
 		asks        bool
 		least, most int
 	}{
 		// A late sentinel sleep under load asks for one sample each.
-		{"follower, nobody asks", false, false, 0, 2},
-		{"follower, routing asks", false, true, 4, 10},
-		{"leader, nobody asks", true, false, 4, 10},
+		{"on demand, nobody asks", true, false, 0, 2},
+		{"on demand, routing asks", true, true, 4, 10},
+		{"always, nobody asks", false, false, 4, 10},
 	} {
-		leader.Store(tc.leader)
+		counter := &sampleCounter{n: map[string]int{}}
+		d := New(Config{Manager: "m1", Metrics: counter, ReplicaInterval: 200 * time.Millisecond, OnDemand: tc.onDemand},
+			newStore(), testLogger(t).With("m", "m1"))
+		d.Watch(ctx, app, app.Servers[0])
+		waitFor(t, "the master observed reachable", 15*time.Second, func() bool {
+			l := d.Local()
+			return len(l) == 1 && l[0].Reachable
+		})
 		before := counter.count(replica)
 		var fresh bool
 		end := time.Now().Add(1500 * time.Millisecond)
@@ -210,6 +205,7 @@ func TestReplicaSamplingOnDemand(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // a span to count samples in, not a wait for a condition
 		}
+		d.Stop()
 		n := counter.count(replica) - before
 		t.Logf("%s: %d samples of %s in 1.5 s", tc.name, n, replica)
 		if n < tc.least || n > tc.most {

@@ -155,7 +155,7 @@ func (m *Manager) retarget(ctx context.Context, seen map[string]uint64, all bool
 		ad := m.detectors[name]
 		if ad == nil {
 			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode,
-				SteadySampling: m.node.IsLeader}, // a follower samples for routing only when asked
+				OnDemand: true},
 				m.batcher, m.log.With("app", name))}
 			m.detectors[name] = ad
 			m.batcher.Track(name, ad.d)

@@ -48,7 +48,7 @@ const (
 	routingApplyGap = 32
 	// routingSampleMaxAge bounds the age of the local replica sample (the
 	// detector samples every 2 s while routing asks, every 200 ms while
-	// the master is unreachable; a follower asked after ReplicaDemand
+	// the master is unreachable; a manager asked after ReplicaDemand
 	// without a question answers from its last sample once, then fresh).
 	routingSampleMaxAge = 5 * time.Second
 	// routingMinTopologyAge is the least routingTopologyMaxAge: three
