@@ -127,6 +127,12 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 		m.mu.Unlock()
 		return
 	}
+	if !same && len(m.prewarms) >= maxPrewarms {
+		m.mu.Unlock()
+		m.log.Debug("master suspected: not dialling SSH ahead of the verdict, as many pre-warms run already",
+			"app", app.Name, "server", master.Name, "running", maxPrewarms)
+		return
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &sshPrewarm{master: master.Name, since: since, started: now, ctx: pctx, cancel: cancel, done: make(chan struct{}),
 		rec: &prewarmedRecovery{LogRecovery: failover.DefaultRecovery(), master: master.Name, since: since, started: map[string]time.Time{}}}
@@ -153,6 +159,17 @@ func (m *Manager) prewarmSSH(ctx context.Context, app *config.App, master *confi
 		}
 	}
 }
+
+// maxPrewarms bounds the pre-warms running at once. A pre-warm costs an
+// SSH handshake per server of the application (an sshd process each on
+// the hosts), and its trigger, a late sentinel sleep, is what an
+// overloaded manager sees everywhere: at 600 applications on two cores
+// the leader started 2,300 pre-warms in four minutes for masters that were
+// not dead, and the handshakes added to the load that made the sleeps
+// late. 16 covers a datacenter's masters lost at once (the scale bench's
+// ten); a suspect beyond it is not pre-warmed, and its pipeline dials at
+// the verdict as it did before pre-warming.
+const maxPrewarms = 16
 
 // prewarmRetry is the least time between two dials of a suspected
 // master's SSH: a dial that timed out (ssh_connection_timeout, at least a

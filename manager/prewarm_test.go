@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -184,5 +185,42 @@ func TestPrewarmRedialKeepsSuspicionStart(t *testing.T) {
 	at, ok := rec.(failover.SSHDialStarted).SSHDialStarted(app.Servers[0])
 	if !ok || !at.Equal(first.since) {
 		t.Fatalf("the handed recovery says the dial started at %v (ok %v), want the suspicion's first dial %v", at, ok, first.since)
+	}
+}
+
+// TestPrewarmBound: no more than maxPrewarms pre-warms run at once (an
+// overloaded leader suspects many masters that are not dead); a suspect
+// beyond them is not pre-warmed, and is once one of them ended.
+func TestPrewarmBound(t *testing.T) {
+	app := prewarmApp(t, testbed.SilentListener(t))
+	m := &Manager{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	named := func(i int) *config.App {
+		a := *app
+		a.Name = fmt.Sprintf("app%d", i)
+		return &a
+	}
+	running := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.prewarms)
+	}
+	for i := range maxPrewarms + 3 {
+		a := named(i)
+		m.prewarmSSH(ctx, a, a.Servers[0], true)
+	}
+	if n := running(); n != maxPrewarms {
+		t.Fatalf("%d pre-warms after %d suspects, want at most %d", n, maxPrewarms+3, maxPrewarms)
+	}
+	first := named(0)
+	m.prewarmSSH(ctx, first, first.Servers[0], false) // its suspicion ended
+	last := named(maxPrewarms + 2)
+	m.prewarmSSH(ctx, last, last.Servers[0], true)
+	m.mu.Lock()
+	_, ok := m.prewarms[last.Name]
+	m.mu.Unlock()
+	if !ok || running() != maxPrewarms {
+		t.Errorf("after one suspicion ended: %s pre-warmed %v, %d running; want true, %d", last.Name, ok, running(), maxPrewarms)
 	}
 }
