@@ -361,6 +361,40 @@ func fillReplica(ss *fsm.ServerStatus, r *dialect.ReplicaStatus) {
 	ss.GTIDPos = r.GTIDIOPos
 }
 
+// rejoinCheckWait bounds how long a rejoin waits for a divergence check
+// of the application to end.
+const rejoinCheckWait = 30 * time.Second
+
+// awaitDivergenceCheck returns app's state once no divergence check holds
+// it (or after rejoinCheckWait, or when ctx ends). An operator starts a
+// repaired old master and rejoins it at once; the leader's discovery sees
+// it back and checks it for divergence (divergence.go) under a lock of a
+// few seconds: the rejoin waits for that check instead of refusing, and
+// then sees its verdict (a diverged server stays fenced, a clean one is
+// rejoined).
+func (m *Manager) awaitDivergenceCheck(ctx context.Context, app string) (fsm.AppState, bool) {
+	deadline := time.Now().Add(rejoinCheckWait)
+	sawCheck := false
+	for {
+		st, ok := m.fsm.App(app)
+		checking := ok && st.Lock != nil && st.Lock.Kind == fsm.KindDivergence
+		sawCheck = sawCheck || checking
+		m.mu.Lock()
+		running := m.running[app] // the check's claim ends just after its lock
+		m.mu.Unlock()
+		if (!checking && !(sawCheck && running)) || time.Now().After(deadline) {
+			return st, ok
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return st, ok
+		case <-t.C:
+		}
+	}
+}
+
 // rejoin makes a repaired old master a replica of the current master
 // (failover.Rejoin) under the failover lock with its own epoch (kind
 // rejoin), like every action that changes a MySQL server: it cannot race
@@ -377,8 +411,9 @@ func (m *Manager) rejoin(ctx context.Context, a api.Action) (*api.ActionResult, 
 	if srv == nil {
 		return nil, fmt.Errorf("rejoin %q to %s: %w", a.Host, a.App, fsm.ErrUnknownServer)
 	}
+	st, _ = m.awaitDivergenceCheck(ctx, a.App)
 	if st.Lock != nil {
-		return nil, fmt.Errorf("rejoin %s: a failover holds the lock of %s at epoch %d: %w", srv.Name, a.App, st.Lock.Epoch, fsm.ErrLockHeld)
+		return nil, fmt.Errorf("rejoin %s: a %s holds the lock of %s at epoch %d: %w", srv.Name, st.Lock.Kind, a.App, st.Lock.Epoch, fsm.ErrLockHeld)
 	}
 	var plan *failover.Plan
 	if p, err := failover.ProgressOf(st.Journal, st.LastPlan()); err == nil && p.Plan != nil && p.Plan.OldMaster == srv.Name {

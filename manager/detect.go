@@ -154,9 +154,8 @@ func (m *Manager) retarget(ctx context.Context, seen map[string]uint64, all bool
 		m.mu.Lock()
 		ad := m.detectors[name]
 		if ad == nil {
-			ad = &appDetector{d: detector.New(detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode,
-				OnDemand: true},
-				m.batcher, m.log.With("app", name))}
+			cfg := detector.Config{Manager: m.cfg.ID, Metrics: m.detectorConfigMetrics(), Mode: m.cfg.DetectionMode, OnDemand: true}
+			ad = &appDetector{d: detector.New(cfg, m.batcher, m.log.With("app", name))}
 			m.detectors[name] = ad
 			m.batcher.Track(name, ad.d)
 			go m.wakeOnDetectorChange(ctx, name, ad.d)
