@@ -439,8 +439,8 @@ func TestDivergenceFenceSemiSyncWaiting(t *testing.T) {
 // exceeded").
 //
 // No write may be acknowledged before the fence. The fence itself may
-// make MariaDB answer OK to a commit whose semi-sync wait it kills (seen
-// once in about fifteen runs under CPU load): such a write must have been
+// make MariaDB answer OK to a commit whose semi-sync wait it kills (in 5
+// of 47 runs under CPU load): such a write must have been
 // waiting when the fence began, the fence must say it ended waiting
 // commits, and the write must be among the divergent transactions, so
 // that after reconcile --apply and rejoin (below) every acknowledged
